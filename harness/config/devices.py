@@ -1,0 +1,150 @@
+"""Devices: devices.yaml names each device a kernel can run on.
+
+    devices:
+      rv64-qemu:
+        arch: riscv64
+        transport: local                 # local | ssh
+        emulated: true                   # results are labelled emulated; QEMU counts instructions
+        runner: [qemu-riscv64, -cpu, "rv64,v=true,vlen=256,vext_spec=v1.0", -L, "{cache}/sysroot/riscv64"]
+        toolchain: riscv64-clang
+        features: [rvv1.0, vlen256]
+        aliases: [RISC-V, rvv]
+        timeout_s: 60                    # per run, on top of the expected run time
+        measure: {max_time_s: 5}         # overrides of harness.measure.MeasureOptions
+        env: {OPENBLAS_NUM_THREADS: "1"}
+
+A malformed file fails with ConfigError naming the file, the line and the field.
+"""
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .yamlfile import ConfigError, FieldReader, LineDict, load_yaml, line_of
+
+TRANSPORTS = ("local", "ssh")
+DEVICE_FIELDS = {
+    "arch", "transport", "emulated", "runner", "toolchain", "features", "aliases", "description",
+    "timeout_s", "measure", "env", "host", "port", "user", "key", "workdir", "sandbox", "manuals",
+    "slow_gflops",
+}
+MEASURE_FIELDS = {"warmup", "min_sample_s", "min_samples", "max_samples", "max_time_s", "rel_ci", "flush"}
+
+
+@dataclass(frozen=True)
+class Device:
+    name: str
+    arch: str
+    transport: str = "local"
+    toolchain: str = ""
+    runner: tuple[str, ...] = ()
+    emulated: bool = False
+    features: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    description: str = ""
+    timeout_s: float = 10.0
+    slow_gflops: float = 0.2           # a floor on throughput, used to scale time limits with work
+    measure: dict = field(default_factory=dict, hash=False, compare=False)
+    env: dict = field(default_factory=dict, hash=False, compare=False)
+    sandbox: bool = True
+    host: str = ""
+    port: int = 22
+    user: str = ""
+    key: str = ""
+    workdir: str = "/tmp/tensorop"
+    manuals: tuple[str, ...] = ()
+    source: Path | None = None
+    line: int = 0
+
+    def matches(self, text: str) -> bool:
+        t = text.strip().lower()
+        return t == self.name.lower() or any(t == a.lower() for a in self.aliases)
+
+
+def native_arch() -> str:
+    m = platform.machine().lower()
+    return {"amd64": "x86_64", "arm64": "aarch64"}.get(m, m)
+
+
+def _device(path: Path, name: str, data) -> Device:
+    r = FieldReader(path, data, f"device '{name}'")
+    r.unknown(DEVICE_FIELDS)
+    transport = r.str("transport", default="local", choices=TRANSPORTS)
+    arch = r.str("arch", required=True)
+    if arch == "native":
+        arch = native_arch()
+    measure = r.mapping("measure")
+    if measure:
+        mr = FieldReader(path, measure, f"device '{name}' measure")
+        mr.unknown(MEASURE_FIELDS)
+        for k, v in measure.items():
+            if k == "flush":
+                mr.bool(k)
+            elif k in ("warmup", "min_samples", "max_samples"):
+                mr.int(k, minimum=0)
+            else:
+                mr.float(k, minimum=0)
+    env = r.mapping("env")
+    for k, v in env.items():
+        if not isinstance(v, (str, int, float)):
+            raise FieldReader(path, env, f"device '{name}' env").fail(k, "expected a string value")
+    dev = Device(
+        name=name,
+        arch=arch,
+        transport=transport,
+        toolchain=r.str("toolchain", required=True),
+        runner=tuple(r.str_list("runner")),
+        emulated=r.bool("emulated"),
+        features=tuple(r.str_list("features")),
+        aliases=tuple(r.str_list("aliases")),
+        description=r.str("description"),
+        timeout_s=r.float("timeout_s", default=10.0, minimum=0.1),
+        slow_gflops=r.float("slow_gflops", default=0.2 if not r.bool("emulated") else 0.02, minimum=1e-6),
+        measure=dict(measure),
+        env={str(k): str(v) for k, v in env.items()},
+        sandbox=r.bool("sandbox", default=True),
+        host=r.str("host"),
+        port=r.int("port", default=22, minimum=1),
+        user=r.str("user"),
+        key=r.str("key"),
+        workdir=r.str("workdir", default="/tmp/tensorop"),
+        manuals=tuple(r.str_list("manuals")),
+        source=path,
+        line=line_of(data),
+    )
+    if transport == "ssh" and not dev.host:
+        raise r.fail(None, "transport 'ssh' needs field 'host'")
+    return dev
+
+
+def load_devices(path: Path) -> dict[str, Device]:
+    data = load_yaml(path)
+    if data is None:
+        raise ConfigError(f"{path}:1: empty file; expected a top-level 'devices:' mapping")
+    top = FieldReader(path, data, "top level")
+    top.unknown({"devices"})
+    devs = top.mapping("devices")
+    if not devs:
+        raise top.fail("devices", "no devices defined")
+    out: dict[str, Device] = {}
+    seen_alias: dict[str, str] = {}
+    for name, body in devs.items():
+        if not isinstance(name, str) or not name or any(c in name for c in "/ \t"):
+            raise ConfigError(f"{path}:{line_of(devs, name)}: device name {name!r} must be a non-empty word without '/' or spaces")
+        dev = _device(path, name, body if body is not None else LineDict())
+        for label in (dev.name, *dev.aliases):
+            key = label.lower()
+            if key in seen_alias and seen_alias[key] != name:
+                raise ConfigError(f"{path}:{dev.line}: device '{name}': alias {label!r} already names device '{seen_alias[key]}'")
+            seen_alias[key] = name
+        out[name] = dev
+    return out
+
+
+def find_device(devices: dict[str, Device], text: str) -> Device:
+    for d in devices.values():
+        if d.matches(text):
+            return d
+    known = ", ".join(f"{d.name} ({', '.join(d.aliases)})" if d.aliases else d.name for d in devices.values())
+    raise ConfigError(f"unknown device {text!r}; known devices: {known}")

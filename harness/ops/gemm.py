@@ -1,0 +1,188 @@
+"""GEMM f32: the ABI, the check cases, the inputs (bit-identical to the C driver's) and the
+float64 reference used by the correctness gate.
+
+ABI (row-major):
+    void tensorop_gemm_f32(int M, int N, int K, const float *A, int lda,
+                           const float *B, int ldb, float *C, int ldc);
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..workspace import PACKAGE_DIR
+
+NAME = "gemm"
+DTYPE = "f32"
+SYMBOL = "tensorop_gemm_f32"
+DRIVER_SOURCE = PACKAGE_DIR / "driver" / "gemm_driver.c"
+HEADER_DIR = PACKAGE_DIR / "driver"
+POISON_BITS = np.uint32(0x7FC0DEAD)
+
+# Shapes in the gate that are multiples of no sensible tile size (primes, tiny, crossing 256).
+AWKWARD_TIGHT = (67, 43, 131)
+AWKWARD_PADDED = (131, 97, 257)
+TINY = (3, 5, 2)
+
+
+@dataclass(frozen=True)
+class GemmCase:
+    M: int
+    N: int
+    K: int
+    lda: int
+    ldb: int
+    ldc: int
+    seed: int
+
+    def arg(self) -> str:
+        return f"{self.M},{self.N},{self.K},{self.lda},{self.ldb},{self.ldc},{self.seed}"
+
+    @classmethod
+    def tight(cls, M: int, N: int, K: int, seed: int) -> "GemmCase":
+        return cls(M, N, K, K, N, N, seed)
+
+    @classmethod
+    def padded(cls, M: int, N: int, K: int, seed: int) -> "GemmCase":
+        return cls(M, N, K, K + 3, N + 5, N + 7, seed)
+
+
+def parse_shape(text: str) -> tuple[int, int, int]:
+    """'256x256x256' or '256' (cube) or 'M=64,N=32,K=16' -> (M, N, K)."""
+    t = text.strip().lower().replace("×", "x").replace("*", "x")
+    try:
+        if "=" in t:
+            kv = dict(p.split("=") for p in t.replace(" ", "").split(","))
+            dims = (int(kv["m"]), int(kv["n"]), int(kv["k"]))
+        else:
+            parts = [int(p) for p in t.split("x")]
+            dims = tuple(parts * 3) if len(parts) == 1 else tuple(parts)
+    except (ValueError, KeyError):
+        raise ValueError(f"bad GEMM shape {text!r}: expected MxNxK, e.g. 256x256x256") from None
+    if len(dims) != 3 or min(dims) < 1:
+        raise ValueError(f"bad GEMM shape {text!r}: expected three positive sizes MxNxK")
+    return dims  # type: ignore[return-value]
+
+
+def flops(shape: tuple[int, ...]) -> float:
+    M, N, K = shape
+    return 2.0 * M * N * K
+
+
+def rel_error_bound(K: int) -> float:
+    """f32 kernels land near 1e-7 at small K and grow about with sqrt(K): 1e-5 up to K=4096."""
+    return 1e-5 * max(1.0, math.sqrt(K / 4096))
+
+
+def check_cases(shape: tuple[int, int, int], seeds: list[int], big_limit: float = 2.0**28) -> list[GemmCase]:
+    """The gate's cases: the shape itself (tight), padded leading dimensions, awkward shapes,
+    each with its own fresh seed. The padded copy of the shape is skipped above big_limit flops."""
+    M, N, K = shape
+    it = iter(seeds)
+    cases = [GemmCase.tight(M, N, K, next(it))]
+    if flops(shape) <= big_limit:
+        cases.append(GemmCase.padded(M, N, K, next(it)))
+    cases.append(GemmCase.tight(*AWKWARD_TIGHT, next(it)))
+    cases.append(GemmCase.padded(*AWKWARD_PADDED, next(it)))
+    cases.append(GemmCase.tight(*TINY, next(it)))
+    return cases
+
+
+SEEDS_NEEDED = 5
+
+
+# ---- inputs, bit-identical to gemm_driver.c ---------------------------------------------
+
+_U = np.uint64
+
+
+def _splitmix(seed: int, stream: int, n: int) -> np.ndarray:
+    idx = np.arange(1, n + 1, dtype=_U)
+    with np.errstate(over="ignore"):
+        z = _U(seed) + _U(stream) * _U(0x632BE59BD9B4E019) + idx * _U(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> _U(30))) * _U(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> _U(27))) * _U(0x94D049BB133111EB)
+    return z ^ (z >> _U(31))
+
+
+def matrix(seed: int, stream: int, rows: int, cols: int) -> np.ndarray:
+    """The rows x cols float32 matrix the driver generates for (seed, stream)."""
+    k = (_splitmix(seed, stream, rows * cols) >> _U(40)).astype(np.int64) - 8388608
+    return (k.astype(np.float32) * np.float32(1.0 / 8388608.0)).reshape(rows, cols)
+
+
+def inputs(case: GemmCase) -> tuple[np.ndarray, np.ndarray]:
+    return matrix(case.seed, 0, case.M, case.K), matrix(case.seed, 1, case.K, case.N)
+
+
+def reference(case: GemmCase) -> np.ndarray:
+    A, B = inputs(case)
+    return A.astype(np.float64) @ B.astype(np.float64)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    rel_err: float
+    detail: str = ""
+
+
+def verify(case: GemmCase, raw: bytes) -> Verdict:
+    """Compare the driver's output buffer (M x ldc float32, padding included) with the float64
+    reference: relative Frobenius error within the bound, no NaN, padding of C untouched."""
+    expected_bytes = case.M * case.ldc * 4
+    if len(raw) != expected_bytes:
+        return Verdict(False, math.inf, f"output has {len(raw)} bytes, expected {expected_bytes}")
+    buf = np.frombuffer(raw, dtype=np.float32).reshape(case.M, case.ldc)
+    bits = buf.view(np.uint32)
+    where = f"case M={case.M} N={case.N} K={case.K} lda={case.lda} ldb={case.ldb} ldc={case.ldc}"
+    if case.ldc > case.N:
+        touched = np.argwhere(bits[:, case.N:] != POISON_BITS)
+        if touched.size:
+            i, j = touched[0]
+            return Verdict(False, math.inf,
+                           f"{where}: wrote outside C: C[{i}][{case.N + j}] (column >= N={case.N}, in the ldc padding)")
+    C = buf[:, : case.N].astype(np.float64)
+    untouched = np.argwhere(bits[:, : case.N] == POISON_BITS)
+    if untouched.size:
+        i, j = untouched[0]
+        rows = np.unique(untouched[:, 0])
+        return Verdict(False, math.inf,
+                       f"{where}: {len(untouched)} elements of C never written, first C[{i}][{j}]"
+                       f" (rows {_ranges(rows)})")
+    nan = np.argwhere(~np.isfinite(C))
+    if nan.size:
+        i, j = nan[0]
+        return Verdict(False, math.inf, f"{where}: {len(nan)} non-finite elements, first C[{i}][{j}] = {C[i, j]}")
+    ref = reference(case)
+    diff = C - ref
+    denom = np.linalg.norm(ref)
+    rel = float(np.linalg.norm(diff) / denom) if denom > 0 else float(np.linalg.norm(diff))
+    bound = rel_error_bound(case.K)
+    if rel <= bound:
+        return Verdict(True, rel)
+    absd = np.abs(diff)
+    i, j = np.unravel_index(int(np.argmax(absd)), absd.shape)
+    scale = float(np.max(np.abs(ref))) or 1.0
+    bad = np.argwhere(absd > max(bound * scale * 10, 1e-6 * scale))
+    first = f", first bad C[{bad[0][0]}][{bad[0][1]}]" if bad.size else ""
+    return Verdict(False, rel,
+                   f"{where}: relative Frobenius error {rel:.3e} > bound {bound:.1e}; max abs error "
+                   f"{absd[i, j]:.3e} at C[{i}][{j}] (got {C[i, j]:.6g}, expected {ref[i, j]:.6g}){first}")
+
+
+def _ranges(values: np.ndarray, limit: int = 6) -> str:
+    out, start, prev = [], None, None
+    for v in map(int, values):
+        if start is None:
+            start = prev = v
+        elif v == prev + 1:
+            prev = v
+        else:
+            out.append(f"{start}" if start == prev else f"{start}-{prev}")
+            start = prev = v
+    if start is not None:
+        out.append(f"{start}" if start == prev else f"{start}-{prev}")
+    return ", ".join(out[:limit]) + (" ..." if len(out) > limit else "")

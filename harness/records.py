@@ -1,0 +1,158 @@
+"""Plain records passed between the steps of the data flow (see DESIGN.md).
+
+Builder -> Artifact -> Transport -> RunResult -> Checker -> CheckResult -> Stats -> Trial -> Store.
+Errors are values here (a `Status` plus text), never exceptions leaking out of a trial.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class Status(str, enum.Enum):
+    """One per trial. `ok` is the only status whose timing is trusted."""
+
+    OK = "ok"
+    COMPILE_ERROR = "compile_error"
+    LINK_ERROR = "link_error"
+    REJECTED = "rejected"          # policy: e.g. the object file references a BLAS symbol
+    CRASH = "crash"                # killed by a signal (named in the error text)
+    TIMEOUT = "timeout"            # killed at the device's time limit
+    WRONG_ANSWER = "wrong_answer"  # failed the correctness gate (max error and where)
+    DEVICE_ERROR = "device_error"  # runner/toolchain/transport trouble, not the kernel's fault
+
+    def __str__(self) -> str:  # so f-strings and tables print the value
+        return self.value
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What the Builder produced for one (kernel source, device toolchain)."""
+
+    status: Status
+    log: str                       # compiler and linker output, verbatim
+    artifact: "Artifact | None" = None
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A linked timing-driver executable plus the run-time libraries it needs beside it."""
+
+    key: str                       # content hash of everything that went into it
+    executable: Path
+    runtime_libs: tuple[Path, ...] = ()
+    toolchain: str = ""
+    toolchain_version: str = ""
+    cflags: tuple[str, ...] = ()
+    ldflags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One execution of an artifact on a device, as the transport saw it."""
+
+    returncode: int | None         # None when killed for timeout or never started
+    stdout: str
+    stderr: str
+    wall_s: float
+    timed_out: bool = False
+    signal: str | None = None      # e.g. "SIGSEGV" when killed by a signal
+    files: dict[str, bytes] = field(default_factory=dict)  # requested output files
+    command: tuple[str, ...] = ()  # the full command line as run (runner prefix included)
+    device_error: str = ""         # transport-level failure, if any
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The correctness gate's verdict over all check cases."""
+
+    ok: bool
+    max_rel_err: float | None      # worst relative Frobenius error over the cases
+    detail: str = ""               # where and how it failed
+    cases: int = 0
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Statistics of the per-call times of one timed run (seconds)."""
+
+    n: int
+    median: float
+    ci_lo: float
+    ci_hi: float
+    ci_level: float                # the achieved coverage of [ci_lo, ci_hi]
+    minimum: float
+    mean: float
+    std: float
+    cv: float
+    outliers: int                  # Tukey fences, 1.5 IQR
+
+    @property
+    def ci_half_rel(self) -> float:
+        return (self.ci_hi - self.ci_lo) / 2 / self.median if self.median > 0 else float("inf")
+
+
+@dataclass
+class Trial:
+    """One (kernel, device, op, shape) measurement attempt, as stored."""
+
+    device: str
+    op: str
+    shape: tuple[int, ...]
+    dtype: str
+    kernel: str                    # a label: file name, "openblas", "naive", "generated:..."
+    source_hash: str
+    status: Status
+    error: str = ""
+    arch: str = ""
+    emulated: bool = False
+    transport: str = "local"
+    toolchain: str = ""
+    toolchain_version: str = ""
+    cflags: tuple[str, ...] = ()
+    command: tuple[str, ...] = ()  # runner + driver command line of the timed run
+    max_rel_err: float | None = None
+    samples: tuple[float, ...] = ()
+    inner_loops: int = 0
+    summary: Summary | None = None
+    gflops: float | None = None
+    insns: int | None = None
+    flushed: bool = False
+    build_log: str = ""
+    campaign: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
+    created_at: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The output contract of `--json` (one object per trial)."""
+        s = self.summary
+        return {
+            "id": self.id,
+            "device": self.device,
+            "kernel": self.kernel,
+            "op": self.op,
+            "shape": list(self.shape),
+            "dtype": self.dtype,
+            "status": self.status.value,
+            "error": self.error or None,
+            "max_rel_err": self.max_rel_err,
+            "median_s": s.median if s else None,
+            "ci95_s": [s.ci_lo, s.ci_hi] if s else None,
+            "min_s": s.minimum if s else None,
+            "cv": s.cv if s else None,
+            "outliers": s.outliers if s else None,
+            "n": s.n if s else 0,
+            "inner_loops": self.inner_loops,
+            "gflops": self.gflops,
+            "insns": self.insns,
+            "emulated": self.emulated,
+            "flushed": self.flushed,
+            "toolchain": self.toolchain,
+            "toolchain_version": self.toolchain_version,
+            "source_hash": self.source_hash,
+            "command": list(self.command),
+        }

@@ -1,0 +1,90 @@
+"""Transports run an artifact on a device and bring back what it printed and wrote.
+
+Adding a transport is adding one module with a `Transport` subclass (see local.py); the
+trial code only calls `run()`. Failures of the transport itself (unreachable device, missing
+runner) come back as `RunResult.device_error`, never as exceptions.
+"""
+from __future__ import annotations
+
+import re
+import signal
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+from ..config.devices import Device
+from ..records import Artifact, RunResult
+from ..workspace import Workspace
+
+INSNS_RE = re.compile(r"tensorop-insns: (\d+) (\d+) (\d+)")
+MAX_CAPTURE = 1 << 20    # bytes of stdout/stderr kept from one run
+
+
+class Transport(ABC):
+    """One device's way of running things. Instances may hold a connection; call close()."""
+
+    def __init__(self, device: Device, ws: Workspace):
+        self.device = device
+        self.ws = ws
+
+    @abstractmethod
+    def run(self, artifact: Artifact, args: list[str], *, timeout_s: float,
+            fetch: list[str] = (), count_insns: bool = False) -> RunResult:
+        """Run `artifact.executable args...` under the device's runner with the device's env,
+        in a fresh work directory; kill everything at timeout_s; return the files named in
+        `fetch` (written by the program into its working directory)."""
+
+    @abstractmethod
+    def run_command(self, argv: list[str], *, timeout_s: float) -> RunResult:
+        """Run a plain command on the device (no runner prefix), for checks and probes."""
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def runner_prefix(device: Device, ws: Workspace, plugin: Path | None = None) -> list[str]:
+    """The device's runner with {root}/{cache} expanded; with `plugin`, QEMU's -plugin option
+    is inserted right after the QEMU binary."""
+    prefix = [ws.expand(a) for a in device.runner]
+    if plugin is not None and prefix and is_qemu(prefix[0]):
+        prefix[1:1] = ["-plugin", str(plugin)]
+    return prefix
+
+
+def is_qemu(binary: str) -> bool:
+    return Path(binary).name.startswith("qemu-")
+
+
+def signal_name(returncode: int | None) -> str | None:
+    if returncode is None or returncode >= 0:
+        return None
+    try:
+        return signal.Signals(-returncode).name
+    except ValueError:
+        return f"signal {-returncode}"
+
+
+def parse_insns(stderr: str) -> int | None:
+    """Instructions of the last counted region, from the QEMU plugin's exit line."""
+    m = INSNS_RE.search(stderr)
+    if not m or int(m.group(1)) == 0:
+        return None
+    return int(m.group(3))
+
+
+def get_transport(device: Device, ws: Workspace) -> Transport:
+    if device.transport == "local":
+        from .local import LocalTransport
+        return LocalTransport(device, ws)
+    if device.transport == "ssh":
+        try:
+            from .ssh import SSHTransport
+        except ImportError as e:  # pragma: no cover - until the SSH transport lands
+            raise NotImplementedError(f"device {device.name}: ssh transport not available: {e}") from None
+        return SSHTransport(device, ws)
+    raise NotImplementedError(f"device {device.name}: unknown transport {device.transport!r}")
