@@ -122,8 +122,10 @@ def _artifact(req: BuildRequest, key: str, exe: Path, version: str, libs: list[s
 def _first_error(text: str, limit: int = 600) -> str:
     """The first diagnostic line that says error, for one-line summaries (the full log is kept)."""
     for line in text.splitlines():
+        if line.startswith("$ "):   # the command line itself
+            continue
         low = line.lower()
-        if "error" in low or "undefined reference" in low or "multiple definition" in low:
+        if "error:" in low or "undefined reference" in low or "multiple definition" in low:
             return line.strip()[:limit]
     lines = [l for l in text.splitlines() if l.strip() and not l.startswith("$ ")]
     return (lines[-1] if lines else "failed").strip()[:limit]

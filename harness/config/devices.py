@@ -67,8 +67,8 @@ def native_arch() -> str:
     return {"amd64": "x86_64", "arm64": "aarch64"}.get(m, m)
 
 
-def _device(path: Path, name: str, data) -> Device:
-    r = FieldReader(path, data, f"device '{name}'")
+def _device(path: Path, name: str, data, line: int) -> Device:
+    r = FieldReader(path, data, f"device '{name}'", line)
     r.unknown(DEVICE_FIELDS)
     transport = r.str("transport", default="local", choices=TRANSPORTS)
     arch = r.str("arch", required=True)
@@ -132,7 +132,7 @@ def load_devices(path: Path) -> dict[str, Device]:
     for name, body in devs.items():
         if not isinstance(name, str) or not name or any(c in name for c in "/ \t"):
             raise ConfigError(f"{path}:{line_of(devs, name)}: device name {name!r} must be a non-empty word without '/' or spaces")
-        dev = _device(path, name, body if body is not None else LineDict())
+        dev = _device(path, name, body if body is not None else LineDict(), line_of(devs, name))
         for label in (dev.name, *dev.aliases):
             key = label.lower()
             if key in seen_alias and seen_alias[key] != name:

@@ -68,15 +68,16 @@ def line_of(mapping: Any, key: str | None = None) -> int:
 class FieldReader:
     """Reads typed fields from one YAML mapping and reports errors as file:line: field."""
 
-    def __init__(self, path: Path, mapping: Any, where: str):
-        self.path, self.where = path, where
+    def __init__(self, path: Path, mapping: Any, where: str, line: int = 0):
+        self.path, self.where, self.line = path, where, line
         if not isinstance(mapping, dict):
             raise ConfigError(f"{path}:{line_of(mapping)}: {where}: expected a mapping, got {type(mapping).__name__}")
         self.m = mapping
 
     def fail(self, key: str | None, message: str) -> ConfigError:
-        field = f" field '{key}'" if key else ""
-        return ConfigError(f"{self.path}:{line_of(self.m, key)}: {self.where}:{field}: {message}")
+        field = f" field '{key}':" if key else ""
+        line = line_of(self.m, key) if key in self.m else (self.line or line_of(self.m))
+        return ConfigError(f"{self.path}:{line}: {self.where}:{field} {message}")
 
     def _get(self, key, required, default):
         if key not in self.m or self.m[key] is None:

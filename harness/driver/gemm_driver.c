@@ -31,7 +31,10 @@
 void tensorop_gemm_f32(int M, int N, int K, const float *A, int lda,
                        const float *B, int ldb, float *C, int ldc);
 
-#define POISON_BITS 0x7FC0DEADu
+#define POISON_BITS 0x7FC0DEADu     /* C before the kernel runs: "never written" */
+#define PAD_BITS 0x7FC0BEEFu        /* padding of A and B: a NaN with another payload, so a
+                                       kernel that reads it and propagates it is not mistaken
+                                       for one that never wrote C */
 
 /* Marker functions: the QEMU plugin counts instructions executed between them. */
 __attribute__((noinline, used)) void tensorop_region_begin(void) { __asm__ volatile("" ::: "memory"); }
@@ -56,9 +59,8 @@ static float uniform_pm1(uint64_t seed, uint64_t stream, uint64_t idx)
     return (float)((int64_t)(splitmix(seed, stream, idx) >> 40) - 8388608) * (1.0f / 8388608.0f);
 }
 
-static float poison(void)
+static float nan_bits(uint32_t b)
 {
-    uint32_t b = POISON_BITS;
     float f;
     memcpy(&f, &b, sizeof f);
     return f;
@@ -78,7 +80,7 @@ static void *xalloc(size_t nfloats)
 /* Fill rows x cols of a row-major matrix with leading dimension ld; padding gets NaN. */
 static void fill(float *X, int rows, int cols, int ld, uint64_t seed, uint64_t stream)
 {
-    float nan = poison();
+    float nan = nan_bits(PAD_BITS);
     for (int i = 0; i < rows; i++) {
         for (int j = 0; j < cols; j++)
             X[(size_t)i * ld + j] = uniform_pm1(seed, stream, (uint64_t)i * cols + j);
@@ -89,7 +91,7 @@ static void fill(float *X, int rows, int cols, int ld, uint64_t seed, uint64_t s
 
 static void poison_all(float *X, size_t n)
 {
-    float nan = poison();
+    float nan = nan_bits(POISON_BITS);
     for (size_t i = 0; i < n; i++)
         X[i] = nan;
 }

@@ -1,0 +1,50 @@
+"""Shared fixtures. Tests use the real compilers and real QEMU installed by `make setup`;
+each test gets its own workspace (devices.yaml, toolchains/, results DB) under tmp_path, with
+the shared build cache and sysroots of the checkout reused."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from harness.lab import Lab
+from harness.workspace import Workspace
+
+REPO = Path(__file__).resolve().parents[1]
+FAULTY = REPO / "kernels" / "faulty"
+EXAMPLES = REPO / "kernels" / "examples"
+
+
+def _have_qemu() -> bool:
+    return all(shutil.which(b) for b in ("qemu-riscv64", "qemu-aarch64", "clang-19")) or \
+        all(shutil.which(b) for b in ("qemu-riscv64", "qemu-aarch64"))
+
+
+requires_qemu = pytest.mark.skipif(not _have_qemu(), reason="QEMU user mode not installed (run make setup)")
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch) -> Workspace:
+    """A fresh workspace: a copy of the repo's devices.yaml and toolchains/, its own results DB,
+    sharing the repo's .cache (sysroots, OpenBLAS, QEMU plugin, build cache)."""
+    root = tmp_path / "ws"
+    root.mkdir()
+    shutil.copy(REPO / "devices.yaml", root / "devices.yaml")
+    shutil.copytree(REPO / "toolchains", root / "toolchains")
+    monkeypatch.setenv("TENSOROP_CACHE", str(REPO / ".cache"))
+    monkeypatch.setenv("TENSOROP_HOME", str(root))
+    monkeypatch.delenv("TENSOROP_DB", raising=False)
+    return Workspace(root)
+
+
+@pytest.fixture
+def lab(workspace) -> Lab:
+    return Lab.load(workspace)
+
+
+def write_devices(ws: Workspace, text: str) -> Path:
+    p = ws.root / "devices.yaml"
+    p.write_text(text)
+    return p
