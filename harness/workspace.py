@@ -54,7 +54,7 @@ class Workspace:
 
     @property
     def scratch(self) -> Path:
-        return self.cache / "scratch"
+        return Path(os.environ.get("TENSOROP_SCRATCH", self.cache / "scratch"))
 
     @property
     def results(self) -> Path:

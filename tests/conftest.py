@@ -35,6 +35,7 @@ def workspace(tmp_path, monkeypatch) -> Workspace:
     shutil.copytree(REPO / "toolchains", root / "toolchains")
     monkeypatch.setenv("TENSOROP_CACHE", str(REPO / ".cache"))
     monkeypatch.setenv("TENSOROP_HOME", str(root))
+    monkeypatch.setenv("TENSOROP_SCRATCH", str(tmp_path / "scratch"))
     monkeypatch.delenv("TENSOROP_DB", raising=False)
     return Workspace(root)
 

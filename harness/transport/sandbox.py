@@ -7,8 +7,10 @@ otherwise). Commands are always argument lists, never shell strings.
 """
 from __future__ import annotations
 
+import ctypes
 import functools
 import resource
+import signal
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -23,11 +25,24 @@ class Limits:
     file_size: int = 2 * GiB
 
     def apply(self) -> None:  # runs in the child between fork and exec
+        _die_with_parent()
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         resource.setrlimit(resource.RLIMIT_CPU, (self.cpu_s, self.cpu_s + 2))
         resource.setrlimit(resource.RLIMIT_FSIZE, (self.file_size, self.file_size))
         if self.address_space:
             resource.setrlimit(resource.RLIMIT_AS, (self.address_space, self.address_space))
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL the child when the thread that started it dies, so a killed tensorop
+    leaves no kernel spinning (the child runs in its own session, out of reach of ^C)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,0 +1,120 @@
+"""Each kind of broken kernel gets its status, with a row in the database, on the host and
+under QEMU, in one campaign with a good kernel that stays unaffected. Real compilers, real QEMU."""
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import FAULTY, REPO, requires_qemu
+
+EXPECTED = {
+    "off_by_one.c": "wrong_answer",
+    "unwritten_row.c": "wrong_answer",
+    "ignores_ld.c": "wrong_answer",
+    "writes_padding.c": "wrong_answer",
+    "low_precision.c": "wrong_answer",
+    "endless_loop.c": "timeout",
+    "null_write.c": "crash",
+    "calls_blas.c": "rejected",
+    "dlopen_blas.c": "rejected",
+    "syntax_error.c": "compile_error",
+    "undefined_helper.c": "link_error",
+}
+GOOD = REPO / "baselines" / "naive_gemm.c"
+
+
+def fast_devices(ws):
+    """Short time limits so the endless loop is killed in seconds."""
+    p = ws.root / "devices.yaml"
+    text = p.read_text().replace("timeout_s: 60", "timeout_s: 4").replace("timeout_s: 10", "timeout_s: 3")
+    p.write_text(text)
+
+
+def bench(ws, files, devices, shape="48x40x36", extra=()):
+    cmd = [sys.executable, "-m", "harness.cli", "bench", *map(str, files), "-s", shape, "--json",
+           "--max-time", "0.1", "--min-samples", "3", "--max-samples", "5", *extra]
+    for d in devices:
+        cmd += ["-d", d]
+    start = time.monotonic()
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=ws.root, timeout=900)
+    rows = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
+    return p, rows, time.monotonic() - start
+
+
+def check_campaign(ws, devices):
+    fast_devices(ws)
+    files = [GOOD, *(FAULTY / f for f in EXPECTED)]
+    p, rows, _ = bench(ws, files, devices)
+    assert p.returncode == 1, p.stderr          # not every trial is ok
+    assert len(rows) == len(files) * len(devices), p.stderr
+    for r in rows:
+        want = "ok" if r["kernel"] == GOOD.name else EXPECTED[r["kernel"]]
+        assert r["status"] == want, (r["device"], r["kernel"], r["error"])
+        if want == "ok":
+            assert r["median_s"] > 0 and r["ci95_s"][0] <= r["median_s"] <= r["ci95_s"][1]
+            assert r["max_rel_err"] < 1e-5 and r["n"] >= 3
+            assert (r["insns"] is not None) == r["emulated"]
+        if r["kernel"] == "null_write.c":
+            assert "SIGSEGV" in r["error"]
+        if r["kernel"] == "off_by_one.c":
+            assert "relative Frobenius error" in r["error"] and "C[" in r["error"]
+        if r["kernel"] == "unwritten_row.c":
+            assert "never written" in r["error"]
+        if r["kernel"] == "calls_blas.c":
+            assert "cblas_sgemm" in r["error"]
+    db = sqlite3.connect(ws.database)
+    stored = dict(((d, k), s) for d, k, s in db.execute("SELECT device, kernel, status FROM trials"))
+    assert len(stored) == len(rows)
+    for r in rows:
+        assert stored[(r["device"], r["kernel"])] == r["status"]
+    # nothing the endless loop started is still running
+    out = subprocess.run(["pgrep", "-f", str(ws.cache / "builds")], capture_output=True, text=True)
+    assert out.stdout.strip() == "", "a killed kernel is still running"
+    return rows
+
+
+def test_statuses_on_host(workspace):
+    rows = check_campaign(workspace, ["host"])
+    timeout = next(r for r in rows if r["kernel"] == "endless_loop.c")
+    assert "killed after" in timeout["error"]
+
+
+@requires_qemu
+@pytest.mark.qemu
+def test_statuses_under_qemu(workspace):
+    check_campaign(workspace, ["rv64-qemu", "arm64-qemu"])
+
+
+def test_exit_code_zero_when_all_ok(workspace):
+    p, rows, _ = bench(workspace, [GOOD], ["host"], shape="33x17x9")
+    assert p.returncode == 0, p.stderr
+    assert [r["status"] for r in rows] == ["ok"]
+    for key in ("device", "op", "shape", "dtype", "status", "max_rel_err", "median_s", "ci95_s", "cv", "n",
+                "inner_loops", "gflops", "insns", "emulated", "toolchain"):
+        assert key in rows[0]
+    assert rows[0]["shape"] == [33, 17, 9] and rows[0]["emulated"] is False and rows[0]["insns"] is None
+
+
+def test_killed_campaign_keeps_finished_trials(workspace):
+    """SIGKILL a campaign while its second kernel spins: the first trial is already on disk."""
+    fast_devices(workspace)
+    (workspace.root / "devices.yaml").write_text(
+        (workspace.root / "devices.yaml").read_text().replace("timeout_s: 3", "timeout_s: 60"))
+    cmd = [sys.executable, "-m", "harness.cli", "bench", str(GOOD), str(FAULTY / "endless_loop.c"), "-s", "32",
+           "-d", "host", "--json", "--max-time", "0.1", "--min-samples", "3"]
+    proc = subprocess.Popen(cmd, cwd=workspace.root, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    first = proc.stdout.readline()
+    assert json.loads(first)["status"] == "ok"
+    time.sleep(1.0)                                 # the endless loop is running now
+    os.killpg(proc.pid, 9)
+    proc.wait()
+    db = sqlite3.connect(workspace.database)
+    rows = list(db.execute("SELECT kernel, status, median_s FROM trials"))
+    assert rows == [(GOOD.name, "ok", json.loads(first)["median_s"])]
+    time.sleep(0.5)
+    out = subprocess.run(["pgrep", "-f", str(workspace.cache / "builds")], capture_output=True, text=True)
+    assert out.stdout.strip() == "", "the spinning kernel outlived the killed campaign"
