@@ -11,13 +11,15 @@
  *   (vfmacc.vf), so every (row, k) costs one scalar load plus one vfmacc per vector group
  *   of the row.  With LMUL = 8 one vfmacc.vf performs VLMAX(m8) = VLEN/4 FMAs, so we use
  *   the widest groups: the tile is MR = 3 rows x NR = VLMAX(m8) columns:
- *       v0-v7, v8-v15, v16-v23 : three m8 accumulators (C rows 0..2)
- *       v24-v31                : one m8 row of packed B
+ *       3 x m8 register groups : accumulators (C rows 0..2)
+ *       1 x m8 register group  : one row of packed B        (all 32 vector registers)
  *   Per k step: 1 vle32 (B row) + 1 add (B pointer) + 3 flw (A column, from the packed
  *   panel) + 3 vfmacc.vf = 8 instructions for 3*VLEN/4 FMAs (the k loop is unrolled 8x so
  *   loop control is amortised), i.e. ~2.7 instructions per VLEN/4 FMAs, versus ~4.6 for an
  *   LMUL=4 tile of 7 rows and ~8.5 for an LMUL=2 tile of 15 rows.
  *   The vector length is set once per micro-kernel call; there is no vsetvl in the k loop.
+ *   The k loop itself is a short inline-assembly block (see ukernel() for why); everything
+ *   else (packing, write-back, edges) uses the RVV intrinsics.
  *
  * Cache blocking (BLIS / Goto style):
  *   for jc in N step NC; for pc in K step KC:  pack B[pc:+KC, jc:+NC] into NR-wide panels
