@@ -6,7 +6,7 @@ setup:
 	@bash scripts/setup.sh
 
 demo: setup
-	.venv/bin/tensorop demo
+	.venv/bin/tensorop generate
 
 test: setup
 	.venv/bin/python -m pytest -q $(PYTEST_ARGS)

@@ -1,16 +1,33 @@
-"""A campaign: every (kernel, device) trial of one command, each stored as soon as it ends."""
+"""A campaign: every (kernel, device) trial of one command, each stored as soon as it ends.
+
+Dispatch: one worker thread per *lane*; an SSH device is its own lane, all local devices share
+one lane (they share this machine's CPUs, so measuring them concurrently would distort each
+other). Lanes run concurrently. Kernels are compiled ahead in a pool sized to the host's cores
+while the devices measure. A lane takes the device's lock (harness.devlock) when the device asks
+for one, counts consecutive device errors and quarantines the device after
+`device.quarantine_after` of them: its remaining trials are stored as device_error "quarantined"
+and the campaign goes on with the other devices. Nothing raised by a device escapes.
+
+`resume=True` with an existing campaign id re-runs only the trials that campaign has not
+finished (a stored trial with any status but device_error counts as finished).
+"""
 from __future__ import annotations
 
+import os
+import threading
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
+from .config.devices import Device
+from .devlock import DeviceLock, LockError, LockInfo, lock_path
 from .lab import Lab
 from .records import Status, Trial
 from .store import Store
 from .transport.base import get_transport
-from .trial import Kernel, MeasureOptions, run_trial
+from .trial import Kernel, MeasureOptions, build_kernel, run_trial
 
 
 @dataclass(frozen=True)
@@ -24,36 +41,156 @@ def new_campaign_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
 
 
+def job_key(j: Job) -> tuple[str, str, str, str]:
+    """The key of store.finished_keys: (device, kernel source hash, op, shape)."""
+    return (j.device, j.kernel.hash, "gemm", "x".join(map(str, j.shape)))
+
+
+def unfinished(store: Store, campaign: str, jobs: list[Job]) -> list[Job]:
+    done = {(t.device, t.source_hash, t.op, "x".join(map(str, t.shape)))
+            for t in store.trials("campaign = ? AND status != ?", (campaign, Status.DEVICE_ERROR.value))}
+    return [j for j in jobs if job_key(j) not in done]
+
+
+def _lane(device: Device) -> str:
+    if device.transport == "local":
+        return "local"
+    return f"{device.transport}:{device.host}:{device.port}"
+
+
+def _error_trial(device: Device, j: Job, campaign: str, error: str) -> Trial:
+    return Trial(device=device.name, op="gemm", shape=tuple(j.shape), dtype="f32", kernel=j.kernel.label,
+                 source_hash=j.kernel.hash, status=Status.DEVICE_ERROR, error=error, arch=device.arch,
+                 emulated=device.emulated, transport=device.transport, campaign=campaign)
+
+
 def run_campaign(lab: Lab, jobs: Iterable[Job], store: Store, *, campaign: str | None = None,
                  overrides: dict | None = None, extra_cflags: tuple[str, ...] = (),
                  on_start: Callable[[Job], None] | None = None,
-                 on_trial: Callable[[Trial], None] | None = None) -> list[Trial]:
+                 on_trial: Callable[[Trial], None] | None = None,
+                 on_event: Callable[[str, str], None] | None = None,
+                 resume: bool = False, build_workers: int | None = None) -> list[Trial]:
+    """Run every job; returns the trials in job order. on_event(device, text) reports lock
+    waits, reconnects and quarantines. Callbacks are called from worker threads, one at a time."""
     campaign = campaign or new_campaign_id()
     jobs = list(jobs)
-    by_device: dict[str, list[Job]] = {}
+    if resume:
+        jobs = unfinished(store, campaign, jobs)
+    order = {id(j): i for i, j in enumerate(jobs)}
+    cb_lock, store_lock = threading.Lock(), threading.Lock()
+    results: list[tuple[int, Trial]] = []
+    recorded: set[int] = set()
+
+    def call(fn, *args):
+        if fn is not None:
+            with cb_lock:
+                fn(*args)
+
+    def record(idx: int, t: Trial) -> None:
+        with store_lock:
+            store.add(t)
+            results.append((idx, t))
+            recorded.add(idx)
+        call(on_trial, t)
+
+    # compile ahead: one build per (kernel, toolchain), in a pool sized to the host's cores
+    pool = ThreadPoolExecutor(max_workers=build_workers or os.cpu_count() or 2, thread_name_prefix="build")
+    builds: dict[tuple, Future] = {}
     for j in jobs:
-        by_device.setdefault(j.device, []).append(j)
-    results: list[Trial] = []
-    for dev_name, dev_jobs in by_device.items():
-        device = lab.devices[dev_name]
+        tc = lab.toolchain(lab.devices[j.device])
+        if tc is not None:
+            key = (j.kernel.hash, j.kernel.name, j.kernel.allow_blas, j.kernel.libs, tc.name)
+            if key not in builds:
+                builds[key] = pool.submit(build_kernel, lab.ws, tc, j.kernel, extra_cflags)
+
+    lanes: dict[str, list[Job]] = {}
+    for j in jobs:
+        lanes.setdefault(_lane(lab.devices[j.device]), []).append(j)
+
+    def lane_worker(lane_jobs: list[Job]) -> None:
+        by_device: dict[str, list[Job]] = {}
+        for j in lane_jobs:
+            by_device.setdefault(j.device, []).append(j)
+        for dev_name, dev_jobs in by_device.items():
+            try:
+                _device_worker(lab, lab.devices[dev_name], dev_jobs)
+            except Exception as e:  # a bug of ours: keep the campaign going, record the rest
+                for j in dev_jobs:
+                    if order[id(j)] not in recorded:
+                        record(order[id(j)], _error_trial(lab.devices[dev_name], j, campaign, f"internal error: {e!r}"))
+
+    def _device_worker(lab: Lab, device: Device, dev_jobs: list[Job]) -> None:
         opts = MeasureOptions.for_device(device, **(overrides or {}))
         try:
             transport = get_transport(device, lab.ws)
         except Exception as e:  # no transport: every job of this device is a device_error
             for j in dev_jobs:
-                t = Trial(device=dev_name, op="gemm", shape=j.shape, dtype="f32", kernel=j.kernel.label,
-                          source_hash=j.kernel.hash, status=Status.DEVICE_ERROR, error=str(e), arch=device.arch,
-                          emulated=device.emulated, transport=device.transport, campaign=campaign)
-                store.add(t)
-                results.append(t)
-                on_trial and on_trial(t)
-            continue
+                record(order[id(j)], _error_trial(device, j, campaign, str(e)))
+            return
+        lock: DeviceLock | None = None
+        consecutive, last_error = 0, ""
         with transport:
-            for j in dev_jobs:
-                on_start and on_start(j)
-                t = run_trial(lab.ws, device, lab.toolchain(device), transport, j.kernel, j.shape, opts,
-                              campaign=campaign, extra_cflags=extra_cflags)
-                store.add(t)
-                results.append(t)
-                on_trial and on_trial(t)
-    return results
+            try:
+                for j in dev_jobs:
+                    idx = order[id(j)]
+                    if consecutive >= device.quarantine_after:
+                        record(idx, _error_trial(device, j, campaign,
+                                                 f"quarantined: {device.name} failed {consecutive} trials in a row "
+                                                 f"(last: {last_error[:300]})"))
+                        continue
+                    waited = 0.0
+                    if device.lock and (lock is None or not lock.held or lock.lost):
+                        if lock is not None:
+                            lock.release()
+                        lock = DeviceLock(
+                            transport, lock_path(transport), device.lock_lease_s, wait_s=device.lock_wait_s,
+                            on_wait=lambda info, d=device.name: call(on_event, d, f"waiting for the lock: {info.describe()}"),
+                            on_event=lambda text, d=device.name: call(on_event, d, text))
+                        try:
+                            lock.acquire()
+                            waited = lock.waited_s
+                        except LockError as e:
+                            lock = None
+                            consecutive, last_error = consecutive + 1, str(e)
+                            record(idx, _error_trial(device, j, campaign, f"device lock: {e}"))
+                            if consecutive == device.quarantine_after:
+                                call(on_event, device.name, f"quarantined after {consecutive} consecutive device errors")
+                            continue
+                    tc = lab.toolchain(device)
+                    if tc is not None:
+                        f = builds.get((j.kernel.hash, j.kernel.name, j.kernel.allow_blas, j.kernel.libs, tc.name))
+                        if f is not None:
+                            try:
+                                f.result()    # run_trial below then finds it in the build cache
+                            except Exception:
+                                pass          # run_trial builds again and reports the failure
+                    call(on_start, j)
+                    t0 = time.monotonic()
+                    t = run_trial(lab.ws, device, tc, transport, j.kernel, j.shape, opts, campaign=campaign,
+                                  extra_cflags=extra_cflags)
+                    t.meta["dispatch"] = {"trial_wall_s": round(time.monotonic() - t0, 3),
+                                          "lock_wait_s": round(waited, 3)}
+                    if t.status is Status.DEVICE_ERROR:
+                        consecutive, last_error = consecutive + 1, t.error
+                        if consecutive == device.quarantine_after:
+                            call(on_event, device.name, f"quarantined after {consecutive} consecutive device errors")
+                        elif device.transport == "ssh":
+                            call(on_event, device.name, f"device error ({t.error[:120]}); will reconnect")
+                    else:
+                        consecutive = 0
+                    record(idx, t)
+            finally:
+                if lock is not None:
+                    lock.release()
+
+    threads = [threading.Thread(target=lane_worker, args=(lj,), name=f"lane-{name}", daemon=True)
+               for name, lj in lanes.items()]
+    try:
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    results.sort(key=lambda r: r[0])
+    return [t for _, t in results]

@@ -70,20 +70,28 @@ def _overrides(max_time, min_samples, max_samples, warmup, flush, rel_ci) -> dic
 
 
 def _execute(lab: Lab, jobs: list[Job], as_json: bool, overrides: dict, cflags: tuple[str, ...] = (),
-             title: str = "tensorop results") -> int:
+             title: str = "tensorop results", resume: Optional[str] = None) -> int:
     with Store(lab.ws.database) as store:
-        campaign = new_campaign_id()
-
-        def on_start(j: Job):
-            if not as_json:
-                err.print(f"[dim]{j.device}: {j.kernel.label} {'x'.join(map(str, j.shape))} ...[/dim]")
+        campaign = resume or new_campaign_id()
 
         def on_trial(t: Trial):
-            if as_json:
-                print(json.dumps(t.to_json()), flush=True)
+            print(json.dumps(t.to_json()), flush=True)
 
-        trials = run_campaign(lab, jobs, store, campaign=campaign, overrides=overrides, extra_cflags=cflags,
-                              on_start=on_start, on_trial=on_trial)
+        def on_event(device: str, text: str):
+            err.print(f"[yellow]{device}:[/yellow] {text}", highlight=False)
+
+        if as_json:
+            trials = run_campaign(lab, jobs, store, campaign=campaign, overrides=overrides, extra_cflags=cflags,
+                                  on_trial=on_trial, on_event=on_event, resume=bool(resume))
+        else:   # live progress, one line per device (harness/progress.py)
+            from .progress import DeviceProgress
+            with DeviceProgress(jobs, err) as prog:
+                trials = run_campaign(lab, jobs, store, campaign=campaign, overrides=overrides, extra_cflags=cflags,
+                                      on_start=prog.on_start, on_trial=prog.on_trial, on_event=prog.on_event,
+                                      resume=bool(resume))
+        if resume:
+            trials = list(store.trials("campaign = ?", (campaign,)))
+            err.print(f"campaign {campaign}: resumed; {len(trials)} trials stored in all", highlight=False)
         if not as_json:
             rows = rep.with_ratios(trials, list(store.trials("kernel = 'openblas' AND status = 'ok'")))
             rep.print_table(rows, title=f"{title} (campaign {campaign})", console=out)
@@ -99,6 +107,8 @@ def bench(kernels: List[Path] = typer.Argument(..., help="Kernel C files impleme
           min_samples: Optional[int] = typer.Option(None), max_samples: Optional[int] = typer.Option(None),
           warmup: Optional[int] = typer.Option(None), rel_ci: Optional[float] = typer.Option(None),
           flush: bool = typer.Option(False, help="Flush caches before each sample."),
+          resume: Optional[str] = typer.Option(None, "--resume", help="Continue this campaign id: run only "
+                                               "the trials it has not finished (device errors are re-run)."),
           devices_file: Optional[Path] = ConfigOpt):
     """Verify and time kernel files on devices (exit 0 only if every trial is ok)."""
     lab = _lab(devices_file)
@@ -113,7 +123,7 @@ def bench(kernels: List[Path] = typer.Argument(..., help="Kernel C files impleme
         ks.append(Kernel.from_file(k))
     jobs = [Job(k, d, s) for k in ks for d in devs for s in shapes]
     raise typer.Exit(_execute(lab, jobs, as_json, _overrides(max_time, min_samples, max_samples, warmup, flush,
-                                                             rel_ci), tuple(cflags)))
+                                                             rel_ci), tuple(cflags), resume=resume))
 
 
 @app.command()
@@ -235,6 +245,54 @@ def devices_check(device: Optional[List[str]] = DeviceOpt, devices_file: Optiona
                   r.openblas, r.insn_counter)
     out.print(t)
     raise typer.Exit(1 if bad else 0)
+
+
+from .generate.command import generate as _generate  # noqa: E402
+app.command(name="generate")(_generate)
+
+
+@devices_app.command("trust")
+def devices_trust(name: str = typer.Argument(..., help="Device name or alias (an ssh device)."),
+                  yes: bool = typer.Option(False, "--yes", "-y", help="Record the key without asking."),
+                  devices_file: Optional[Path] = ConfigOpt):
+    """Show an ssh device's host key fingerprint and record it in known_hosts."""
+    from .transport.ssh import SSHError, scan_host_key, trust_host_key
+    lab = _lab(devices_file)
+    dev = lab.devices[_resolve_devices(lab, [name])[0]]
+    if dev.transport != "ssh":
+        err.print(f"[red]error:[/red] device {dev.name} uses transport {dev.transport!r}; nothing to trust")
+        raise typer.Exit(2)
+    try:
+        ep, key, known, path = scan_host_key(dev, timeout=dev.connect_timeout_s)
+    except SSHError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(1)
+    from .transport.ssh import fingerprint
+    out.print(f"{dev.name}: {ep.known_hosts_name} presents {key.get_name()} key {fingerprint(key)}", highlight=False)
+    if known:
+        out.print(f"already trusted in {path}", highlight=False)
+        return
+    if not yes and not typer.confirm(f"Record this key in {path}?", default=False, err=True):
+        raise typer.Exit(1)
+    trust_host_key(path, ep, key)
+    out.print(f"recorded in {path}", highlight=False)
+
+
+@devices_app.command("probe")
+def devices_probe(name: str = typer.Argument(..., help="Device name or alias."),
+                  refresh: bool = typer.Option(False, "--refresh", help="Probe again even if a profile is cached."),
+                  devices_file: Optional[Path] = ConfigOpt):
+    """Hardware profile of a device (ISA, vector length, caches, cores, memory, GPUs) as JSON, cached."""
+    from .probe import ProbeError, load_or_probe, profile_path
+    lab = _lab(devices_file)
+    dev = lab.devices[_resolve_devices(lab, [name])[0]]
+    try:
+        prof = load_or_probe(lab, dev, refresh=refresh)
+    except ProbeError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(1)
+    print(json.dumps(prof.to_json(), indent=2))
+    err.print(f"[dim]cached in {profile_path(lab, dev)}[/dim]")
 
 
 def main() -> None:  # console-script entry point

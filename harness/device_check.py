@@ -42,6 +42,10 @@ def check_device(lab: Lab, device: Device) -> DeviceReport:
     else:
         ok = False
         runner_text = f"[red]{prefix[0]} not found[/red]"
+    if device.transport == "ssh":
+        remote_ok, remote_text = ssh_health(lab, device)
+        ok = ok and remote_ok
+        runner_text = f"{remote_text}; runner: {runner_text}"
     trivial = "[dim]skipped[/dim]"
     if ok:
         b = build_kernel(lab.ws, tc, baseline_kernel(lab.ws, "naive", device.arch))
@@ -75,3 +79,37 @@ def check_device(lab: Lab, device: Device) -> DeviceReport:
     else:
         counter = "n/a (native)"
     return DeviceReport(ok, tc_text, runner_text, trivial, openblas, counter)
+
+
+HEALTH_SCRIPT = 'uname -m; df -Pk "$1" 2>/dev/null | tail -1; cat /proc/loadavg 2>/dev/null; ' \
+                'p=$(printf "%s" "$2" | cut -d" " -f1); [ -z "$p" ] || command -v "$p" || echo "missing-runner"'
+
+
+def ssh_health(lab: Lab, device: Device) -> tuple[bool, str]:
+    """Reachability, `uname -m` against the configured arch, free disk in the workdir, load,
+    and whether the runner binary exists on the device."""
+    try:
+        with get_transport(device, lab.ws) as t:
+            wd = getattr(t, "workdir", device.workdir)
+            r = t.run_command(["sh", "-c", HEALTH_SCRIPT, "sh", wd, device.runner[0] if device.runner else ""],
+                              timeout_s=device.connect_timeout_s + 10)
+    except Exception as e:
+        return False, f"[red]{e}[/red]"
+    if r.device_error:
+        return False, f"[red]{r.device_error}[/red]"
+    lines = r.stdout.strip().splitlines()
+    machine = lines[0].strip() if lines else "?"
+    ok = machine == device.arch or (device.runner and device.emulated)   # an x86 box may run RISC-V under QEMU
+    parts = [f"uname -m {machine}" + ("" if machine == device.arch else f" (device arch {device.arch})")]
+    if len(lines) > 1 and len(lines[1].split()) >= 4:
+        try:
+            parts.append(f"{int(lines[1].split()[3]) / 1e6:.1f} GB free in {wd}")
+        except ValueError:
+            pass
+    if len(lines) > 2:
+        parts.append("load " + " ".join(lines[2].split()[:3]))
+    if "missing-runner" in r.stdout:
+        ok = False
+        parts.append(f"[red]runner {device.runner[0]} not found on the device[/red]")
+    text = ", ".join(parts)
+    return bool(ok), text if ok else f"[red]{text}[/red]"

@@ -28,6 +28,9 @@ DEVICE_FIELDS = {
     "arch", "transport", "emulated", "runner", "toolchain", "features", "aliases", "description",
     "timeout_s", "measure", "env", "host", "port", "user", "key", "workdir", "sandbox", "manuals",
     "slow_gflops",
+    # ssh transport (harness/transport/ssh.py) and the farm (locks, faults):
+    "ssh_config", "known_hosts", "connect_timeout_s", "keepalive_s", "link_timeout_s", "lock",
+    "lock_lease_s", "lock_wait_s", "quarantine_after",
 }
 MEASURE_FIELDS = {"warmup", "min_sample_s", "min_samples", "max_samples", "max_time_s", "rel_ci", "flush"}
 
@@ -49,11 +52,20 @@ class Device:
     env: dict = field(default_factory=dict, hash=False, compare=False)
     sandbox: bool = True
     host: str = ""
-    port: int = 22
+    port: int = 0                      # 0: from ~/.ssh/config, else 22
     user: str = ""
     key: str = ""
     workdir: str = "/tmp/tensorop"
     manuals: tuple[str, ...] = ()
+    ssh_config: str = ""               # default ~/.ssh/config (Host aliases, ProxyJump, IdentityFile)
+    known_hosts: str = ""              # default ~/.ssh/known_hosts; unknown host keys are refused
+    connect_timeout_s: float = 10.0
+    keepalive_s: float = 2.0           # ssh keepalive interval while waiting on the device
+    link_timeout_s: float = 10.0       # unacknowledged data this long: the link is dead (TCP_USER_TIMEOUT)
+    lock: bool = False                 # take the exclusive device lock (default: on for ssh devices)
+    lock_lease_s: float = 60.0         # a lease not renewed for this long is stale and recovered
+    lock_wait_s: float = 600.0         # give up waiting for another holder after this long
+    quarantine_after: int = 3          # consecutive device errors before the rest are skipped
     source: Path | None = None
     line: int = 0
 
@@ -105,11 +117,20 @@ def _device(path: Path, name: str, data, line: int) -> Device:
         env={str(k): str(v) for k, v in env.items()},
         sandbox=r.bool("sandbox", default=True),
         host=r.str("host"),
-        port=r.int("port", default=22, minimum=1),
+        port=r.int("port", default=0, minimum=1),
         user=r.str("user"),
         key=r.str("key"),
         workdir=r.str("workdir", default="/tmp/tensorop"),
         manuals=tuple(r.str_list("manuals")),
+        ssh_config=r.str("ssh_config"),
+        known_hosts=r.str("known_hosts"),
+        connect_timeout_s=r.float("connect_timeout_s", default=10.0, minimum=0.1),
+        keepalive_s=r.float("keepalive_s", default=2.0, minimum=0.1),
+        link_timeout_s=r.float("link_timeout_s", default=10.0, minimum=0.5),
+        lock=r.bool("lock", default=transport == "ssh"),
+        lock_lease_s=r.float("lock_lease_s", default=60.0, minimum=1.0),
+        lock_wait_s=r.float("lock_wait_s", default=600.0, minimum=0.0),
+        quarantine_after=r.int("quarantine_after", default=3, minimum=1),
         source=path,
         line=line_of(data),
     )

@@ -1,0 +1,188 @@
+"""Exclusive device lock with a lease, held on the device itself.
+
+The lock is a directory (mkdir is atomic on every POSIX file system) holding a `lease` file:
+`<owner> <since> <expires>` in the device's own clock (so host/device clock skew does not
+matter). The holder renews the lease from a background thread every lease/3 seconds; a lease
+that has expired (its holder was killed, or lost its link) is stale and the next taker recovers
+it. Waiting reports who holds the lock and since when.
+
+It works through any Transport's run_command (a POSIX sh script), so local devices are locked the
+same way (under .cache/locks/) as SSH boards (under the device's workdir).
+"""
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Callable
+
+from .transport.base import Transport
+
+# Arguments: OP DIR OWNER LEASE_S. Prints one line: acquired | renewed | released |
+# held OWNER SINCE EXPIRES NOW | stale OWNER SINCE EXPIRES | lost OWNER
+LOCK_SCRIPT = r'''
+op=$1; d=$2; me=$3; lease=$4
+now=$(date +%s)
+write() { printf '%s %s %s\n' "$me" "$1" $((now + lease)) > "$d/lease.$$" && mv -f "$d/lease.$$" "$d/lease"; }
+case $op in
+acquire)
+  mkdir -p "$(dirname "$d")"
+  if mkdir "$d" 2>/dev/null; then write "$now"; echo acquired; exit 0; fi
+  o=; s=; e=
+  [ -f "$d/lease" ] && read -r o s e < "$d/lease"
+  if [ "$o" = "$me" ]; then write "$s"; echo acquired; exit 0; fi
+  if [ -z "$e" ]; then   # no lease yet: being created, or its creator died right after mkdir
+    if [ -n "$(find "$d" -maxdepth 0 -mmin +1 2>/dev/null)" ]; then e=0; else echo "held ? $now $now $now"; exit 2; fi
+  fi
+  if [ "$e" -lt "$now" ]; then
+    if mv "$d" "$d.stale.$$" 2>/dev/null; then rm -rf "$d.stale.$$"; fi
+    echo "stale $o $s $e"; exit 3
+  fi
+  echo "held $o $s $e $now"; exit 2 ;;
+renew)
+  o=; s=; e=
+  [ -f "$d/lease" ] && read -r o s e < "$d/lease"
+  if [ "$o" = "$me" ]; then write "$s"; echo renewed; exit 0; fi
+  echo "lost ${o:-?}"; exit 4 ;;
+release)
+  o=
+  [ -f "$d/lease" ] && read -r o s e < "$d/lease"
+  if [ "$o" = "$me" ]; then rm -rf "$d"; fi
+  echo released; exit 0 ;;
+esac
+exit 9
+'''
+
+
+@dataclass
+class LockInfo:
+    owner: str
+    since: float      # device epoch seconds
+    expires: float
+    now: float = 0.0
+
+    def describe(self) -> str:
+        host, _, rest = self.owner.partition(":")
+        pid = rest.split(":")[0] if rest else "?"
+        ago = max(0.0, self.now - self.since)
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.since)) if self.since else "?"
+        return f"held by {host} pid {pid} since {when} ({ago:.0f} s ago, lease ends in {self.expires - self.now:.0f} s)"
+
+
+class LockError(Exception):
+    pass
+
+
+class DeviceLock:
+    """`with DeviceLock(transport, path, lease_s): ...` or acquire()/release()."""
+
+    def __init__(self, transport: Transport, path: str, lease_s: float = 60.0, *, wait_s: float = 600.0,
+                 poll_s: float = 1.0, on_wait: Callable[[LockInfo], None] | None = None,
+                 on_event: Callable[[str], None] | None = None):
+        self.transport = transport
+        self.path = path
+        self.lease_s = max(1, int(round(lease_s)))
+        self.wait_s = wait_s
+        self.poll_s = poll_s
+        self.on_wait = on_wait
+        self.on_event = on_event
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.held = False
+        self.waited_s = 0.0
+        self.lost = ""
+        self._stop = threading.Event()
+        self._renewer: threading.Thread | None = None
+
+    def _call(self, op: str, timeout_s: float = 15.0):
+        r = self.transport.run_command(["sh", "-c", LOCK_SCRIPT, "sh", op, self.path, self.owner, str(self.lease_s)],
+                                       timeout_s=timeout_s)
+        if r.device_error:
+            raise LockError(r.device_error)
+        line = (r.stdout.strip().splitlines() or [""])[-1].split()
+        if not line:
+            raise LockError(f"lock script failed on {self.transport.device.name} (exit {r.returncode}): "
+                            f"{r.stderr.strip()[-300:]}")
+        return line
+
+    def acquire(self) -> None:
+        """Block until the lock is ours (at most wait_s); raises LockError on transport trouble or timeout."""
+        start = time.monotonic()
+        for _ in range(1_000_000):   # bounded by wait_s below
+            line = self._call("acquire")
+            if line[0] == "acquired":
+                self.held = True
+                self.waited_s = time.monotonic() - start
+                self._start_renewer()
+                return
+            if line[0] == "stale":
+                info = _info(line[1:4])
+                self.on_event and self.on_event(f"recovered a stale lock of {info.owner} "
+                                                f"(lease expired at {time.strftime('%H:%M:%S', time.localtime(info.expires))})")
+                continue
+            if line[0] != "held":
+                raise LockError(f"unexpected lock answer: {' '.join(line)}")
+            info = _info(line[1:5])
+            self.on_wait and self.on_wait(info)
+            if time.monotonic() - start >= self.wait_s:
+                raise LockError(f"device {self.transport.device.name} is locked ({self.path}), {info.describe()}; "
+                                f"gave up after {self.wait_s:.0f} s")
+            time.sleep(min(self.poll_s, max(0.05, self.wait_s - (time.monotonic() - start))))
+        raise LockError("lock wait loop exhausted")
+
+    def _start_renewer(self) -> None:
+        self._stop.clear()
+        self._renewer = threading.Thread(target=self._renew_loop, name=f"lease-{self.transport.device.name}",
+                                         daemon=True)
+        self._renewer.start()
+
+    def _renew_loop(self) -> None:
+        interval = max(0.3, self.lease_s / 3)
+        while not self._stop.wait(interval):
+            try:
+                line = self._call("renew", timeout_s=max(2.0, interval))
+            except LockError:
+                continue   # link trouble: the trial will see it too; retry next tick
+            if line[0] == "lost":
+                self.lost = f"lock taken over by {line[1] if len(line) > 1 else '?'}"
+                self.on_event and self.on_event(self.lost)
+                return
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._renewer is not None:
+            self._renewer.join(timeout=30)
+            self._renewer = None
+        if self.held:
+            self.held = False
+            try:
+                self._call("release", timeout_s=5.0)
+            except LockError:
+                pass   # unreachable: the lease expires by itself
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def _info(fields: list[str]) -> LockInfo:
+    def num(i):
+        try:
+            return float(fields[i])
+        except (IndexError, ValueError):
+            return 0.0
+    return LockInfo(owner=fields[0] if fields else "?", since=num(1), expires=num(2), now=num(3))
+
+
+def lock_path(transport: Transport) -> str:
+    """Where a device's lock lives: the SSH workdir, or the local cache."""
+    dev = transport.device
+    if dev.transport == "ssh":
+        wd = getattr(transport, "workdir", dev.workdir)
+        return f"{wd}/lock"
+    return str(transport.ws.cache / "locks" / dev.name)

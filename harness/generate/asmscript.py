@@ -1,0 +1,55 @@
+"""The paper's optional route for the micro-kernel: a Python script that emits assembly.
+
+The script runs in a subprocess under a time limit, in an empty scratch directory, with no
+network (a fresh network namespace where the machine allows it, and the socket module
+disabled in any case), no inherited environment beyond PATH, and resource limits; only its
+output file `kernel.S` is kept. The assembly is wrapped into a C translation unit as a
+file-scope asm statement so the normal builder compiles and links it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from ..transport.sandbox import Limits, no_network_prefix
+
+OUTPUT = "kernel.S"
+PRELUDE = (
+    "import socket as _s\n"
+    "def _no(*a, **k):\n    raise OSError('network is disabled for generator scripts')\n"
+    "_s.socket = _no; _s.create_connection = _no; _s.getaddrinfo = _no\n"
+    "del _s, _no\n"
+)
+
+
+def run_script(code: str, timeout_s: float = 20.0, scratch: Path | None = None) -> tuple[str, str]:
+    """(assembly, reason): the text the script wrote to kernel.S, or a reason it failed."""
+    work = Path(tempfile.mkdtemp(prefix="asmgen-", dir=scratch))
+    (work / "gen.py").write_text(PRELUDE + "exec(compile(" + json.dumps(code) + ", 'gen.py', 'exec'), {'__name__': '__main__'})\n")
+    cmd = [*no_network_prefix(), sys.executable, "-I", "-S", "gen.py"]
+    limits = Limits(cpu_s=int(timeout_s) + 1, address_space=2 << 30, file_size=16 << 20)
+    try:
+        p = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=timeout_s,
+                           env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"},
+                           preexec_fn=limits.apply, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return "", f"the assembly-emitting script ran longer than {timeout_s:.0f} s and was killed"
+    if p.returncode != 0:
+        return "", f"the assembly-emitting script failed (exit {p.returncode}):\n{p.stderr[-1500:]}"
+    out = work / OUTPUT
+    if not out.is_file() or not out.read_text(errors="replace").strip():
+        return "", f"the script did not write its assembly to {OUTPUT} in the current directory"
+    return out.read_text(errors="replace"), ""
+
+
+def wrap_assembly(asm: str) -> str:
+    """C source holding the assembly as a file-scope asm block (the builder compiles C)."""
+    lines = "\n".join(f"    {json.dumps(l + chr(10))}" for l in asm.splitlines())
+    return ("/* assembly emitted by a generator script, wrapped as a file-scope asm statement */\n"
+            "void tensorop_gemm_f32(int M, int N, int K, const float *A, int lda,\n"
+            "                       const float *B, int ldb, float *C, int ldc);\n"
+            f"__asm__(\n{lines}\n);\n")

@@ -1,0 +1,83 @@
+"""The generator interface and the records of the generate loop.
+
+    Generator.propose(task, hardware, history) -> Candidate
+
+A Candidate is a complete kernel source (or a rejection: the reason why an answer could not
+become one, which goes back to the generator as feedback). Each evaluated candidate leaves a
+Feedback record in the history that the next proposal sees.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Task:
+    op: str                          # "gemm"
+    shape: tuple[int, int, int]      # M, N, K
+    dtype: str                       # "f32"
+    devices: tuple[str, ...]         # device names (resolved)
+    prompt: str = ""
+
+    @property
+    def shape_text(self) -> str:
+        return "x".join(map(str, self.shape))
+
+    @property
+    def folder(self) -> str:
+        return f"{self.op}_{self.shape_text}_{self.dtype}"
+
+
+@dataclass
+class Candidate:
+    source: str = ""                 # the kernel's C source ("" when rejected)
+    params: dict[str, Any] = field(default_factory=dict)
+    notes: str = ""                  # what the generator says it tried
+    label: str = ""                  # short name for tables
+    rejection: str = ""              # why the answer was not usable (guards)
+    raw_answer: str = ""             # the LLM's answer, verbatim (LLM generator)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rejected(self) -> bool:
+        return bool(self.rejection)
+
+
+@dataclass
+class Feedback:
+    """What the loop learnt from one candidate, as shown to the generator next round."""
+
+    round: int
+    label: str
+    status: str                      # a trial status or "rejected"
+    message: str = ""                # compiler output / error figures / measured performance
+    params: dict[str, Any] = field(default_factory=dict)
+    gflops: float | None = None
+    insns: int | None = None
+    median_s: float | None = None
+    vs_openblas: float | None = None   # >1 is better than OpenBLAS (time natively, insns under QEMU)
+    basis: str = ""
+    source_hash: str = ""
+    trial_id: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_text(self) -> str:
+        head = f"Round {self.round} ({self.label}): {self.status}"
+        return head + (f"\n{self.message}" if self.message else "")
+
+
+class Generator(ABC):
+    name: str = "generator"
+    model: str = ""
+
+    @abstractmethod
+    def propose(self, task: Task, hardware, history: list[Feedback]) -> Candidate | None:
+        """The next candidate, or None when the generator has nothing more to try."""
+
+    def describe(self) -> dict:
+        return {"generator": self.name, "model": self.model}

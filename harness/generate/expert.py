@@ -1,0 +1,55 @@
+"""The expert generator: the embedded default when no LLM endpoint is configured.
+
+It proposes kernels rendered from the parametric templates (templates.py) for the device's
+primitive set: the best-known seed points first, then points of the declared space ranked by
+a cost model; a point that failed to compile or verify is not revisited, and after the
+primary set's points it tries the device's alternative primitive sets (e.g. NEON beside SVE).
+"""
+from __future__ import annotations
+
+from itertools import islice
+
+from ..tune.simple import candidates, key
+from .base import Candidate, Feedback, Generator, Task
+from .hardware import HardwareFactors
+from .templates import SETS, render
+
+
+class ExpertGenerator(Generator):
+    name = "expert"
+
+    def __init__(self, points: int = 4, alternatives: int = 1):
+        self.points = points                 # candidates to propose in all
+        self.alternatives = alternatives     # seed points of each alternative primitive set
+        self._queue: list[tuple[str, dict]] | None = None
+
+    def plan(self, hw: HardwareFactors, n: int) -> list[tuple[str, dict]]:
+        """The first n (primitive set, point) pairs: the primary set's best points, then a seed
+        of each alternative set (so e.g. NEON is measured beside SVE)."""
+        ctx = hw.context()
+        ps = SETS[hw.primitive_set]
+        primary = [(ps.name, p) for p in islice(candidates(ps.space, list(ps.seeds), ps.cost, ctx), n)]
+        extra = []
+        for alt in hw.alternatives:
+            if alt == "scalar":
+                continue
+            a = SETS[alt]
+            extra += [(alt, p) for p in islice(candidates(a.space, list(a.seeds), a.cost, ctx), self.alternatives)]
+        if n <= 2 or not extra:
+            return primary[:n]
+        keep = max(2, n - len(extra))
+        return (primary[:keep] + extra)[:n]
+
+    def propose(self, task: Task, hardware: HardwareFactors, history: list[Feedback]) -> Candidate | None:
+        if self._queue is None:
+            self._queue = self.plan(hardware, self.points)
+        tried = {f.params.get("_key") for f in history}
+        while self._queue:
+            ps, p = self._queue.pop(0)
+            k = ps + key(p)
+            if k in tried:
+                continue
+            label = f"expert-{ps}-" + "-".join(f"{n}{p[n]}" for n in ("MR", "NV", "LMUL", "KC") if n in p)
+            return Candidate(source=render(ps, p), params={**p, "primitive_set": ps, "_key": k},
+                             notes=f"{ps} template, {p}", label=label)
+        return None

@@ -1,0 +1,107 @@
+"""The LLM generator: the same interface as the expert, backed by a chat model.
+
+The conversation is one growing chat per device: a system message (the ABI, the rules, the
+answer format), a first user message (task, hardware factors, optimisation hints, a sketch to
+start from), then for each round the model's answer and a user message with the feedback
+(compiler errors verbatim, wrong-answer figures, crashes, measured performance against
+OpenBLAS). Answers are checked by the guards; a rejection is fed back like any other failure.
+"""
+from __future__ import annotations
+
+from .asmscript import run_script, wrap_assembly
+from .base import Candidate, Feedback, Generator, Task
+from .guards import check_assembly, check_c, check_python, extract_code
+from .hardware import HardwareFactors, hints_text
+from .templates import SETS, render
+
+SYSTEM = """You are an expert in high-performance computing writing GEMM kernels with hardware primitives.
+Write one C file implementing exactly this ABI (row-major, C is overwritten):
+
+    void tensorop_gemm_f32(int M, int N, int K, const float *A, int lda,
+                           const float *B, int ldb, float *C, int ldc);
+    /* C = A * B; A is MxK (lda >= K), B is KxN (ldb >= N), C is MxN (ldc >= N) */
+
+Rules: single-threaded; no BLAS or library math; no I/O, files, processes, network, environment, or
+main(); never read or write C outside its M x N region; any M, N, K >= 1 (not only multiples of your
+tiles). Structure: a sketch (tiling, loop reordering, packing) around a register-blocked micro-kernel
+written with the device's intrinsics. Declare the tunable parameters in a block
+/* tensorop-params {"params": {"MR": [...], ...}, "values": {...}, "constraints": ["..."]} */.
+Answer with a short plan, then the complete kernel in ONE ```c code block. (Alternatively, a ```python
+script that writes GNU assembly defining tensorop_gemm_f32 to kernel.S in the current directory.)"""
+
+
+def first_message(task: Task, hw: HardwareFactors) -> str:
+    ps = SETS[hw.primitive_set]
+    sketch = render(hw.primitive_set, ps.seeds[0])
+    manuals = ("\n\nManual excerpts:\n" + "\n".join(hw.manuals)) if hw.manuals else ""
+    return (f"Task: {task.op} {task.dtype}, M={task.shape[0]} N={task.shape[1]} K={task.shape[2]}, "
+            f"on device {hw.device}.\n\nHardware factors:\n{hw.summary()}{manuals}\n\n"
+            f"Optimisation hints:\n{hints_text(hw.primitive_set)}\n\n"
+            f"A reference sketch for this primitive set (correct; improve on it):\n```c\n{sketch}```\n"
+            "Write a faster kernel.")
+
+
+def feedback_message(fb: Feedback) -> str:
+    tail = ("Fix the problem and send the complete corrected kernel." if not fb.ok
+            else "Improve performance further (change tiling/unrolling/micro-kernel) and send the complete kernel.")
+    return f"Feedback on your last kernel:\n{fb.to_text()}\n\n{tail}"
+
+
+class LLMGenerator(Generator):
+    name = "llm"
+
+    def __init__(self, client, script_timeout_s: float = 20.0, scratch=None):
+        self.client = client
+        self.model = getattr(client, "model", "")
+        self.messages: list[dict] = []
+        self.request_hashes: list[str] = []
+        self.script_timeout_s = script_timeout_s
+        self.scratch = scratch
+        self._seen = 0
+        self.session_id = getattr(getattr(client, "session", None), "id", None)
+
+    def propose(self, task: Task, hardware: HardwareFactors, history: list[Feedback]) -> Candidate:
+        from .llm import request_hash
+        if not self.messages:
+            self.messages = [{"role": "system", "content": SYSTEM},
+                             {"role": "user", "content": first_message(task, hardware)}]
+        else:
+            new = history[self._seen:]
+            self.messages.append({"role": "user", "content": "\n\n".join(feedback_message(f) for f in new)
+                                  if new else "Send an improved kernel."})
+        self._seen = len(history)
+        self.request_hashes.append(request_hash(self.messages))
+        ans = self.client.chat(list(self.messages), purpose="generate")
+        self.messages.append({"role": "assistant", "content": ans.text})
+        n = len(self.request_hashes)
+        label = f"llm-r{n}"
+        lang, code, reason = extract_code(ans.text, ans.finish_reason)
+        if reason:
+            return Candidate(label=label, rejection=reason, raw_answer=ans.text)
+        if lang == "python":
+            reason = check_python(code)
+            if reason:
+                return Candidate(label=label, rejection=reason, raw_answer=ans.text)
+            asm, reason = run_script(code, self.script_timeout_s, self.scratch)
+            if reason:
+                return Candidate(label=label, rejection=reason, raw_answer=ans.text)
+            reason = check_assembly(asm)
+            if reason:
+                return Candidate(label=label, rejection=reason, raw_answer=ans.text)
+            if "tensorop_gemm_f32" not in asm:
+                return Candidate(label=label, raw_answer=ans.text,
+                                 rejection="the emitted assembly does not define tensorop_gemm_f32")
+            return Candidate(source=wrap_assembly(asm), label=label + "-asm", raw_answer=ans.text,
+                             notes="assembly from a generator script")
+        reason = check_c(code)
+        if reason:
+            return Candidate(label=label, rejection=reason, raw_answer=ans.text)
+        params = {}
+        try:
+            from ..tune.space import ParamSpace
+            sp = ParamSpace.from_source(code)
+            params = dict(sp.defaults) if sp else {}
+        except Exception:
+            params = {}
+        return Candidate(source=code if code.endswith("\n") else code + "\n", params=params, label=label,
+                         raw_answer=ans.text)

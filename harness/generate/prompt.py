@@ -1,0 +1,138 @@
+"""Prompt understanding: one line of text -> Task (op, shape, dtype) and devices.
+
+The deterministic parser always works offline; when an LLM is configured it is asked first
+(parse_with_llm) and its answer is validated against the same rules, falling back to the
+deterministic parse on any problem.
+"""
+from __future__ import annotations
+
+import json
+import re
+
+from ..config.devices import Device
+from ..config.yamlfile import ConfigError
+from .base import Task
+
+DEFAULT_PROMPT = "Generate a 256x256x256 f32 GEMM on host, rv64-qemu and arm64-qemu"
+OPS = {"gemm": "gemm", "sgemm": "gemm", "matmul": "gemm", "matrix multiplication": "gemm",
+       "matrix multiply": "gemm", "mm": "gemm"}
+DTYPES = [(r"\b(f16|fp16|half|hgemm)\b", "f16"), (r"\b(bf16|bfloat16)\b", "bf16"),
+          (r"\b(f64|fp64|double|dgemm)\b", "f64"), (r"\b(f32|fp32|float32|float|single|sgemm)\b", "f32")]
+SUPPORTED = {("gemm", "f32")}
+
+
+class PromptError(ValueError):
+    pass
+
+
+def _known(devices: dict[str, Device]) -> str:
+    return ", ".join(f"{d.name} ({', '.join(d.aliases)})" if d.aliases else d.name for d in devices.values())
+
+
+def match_devices(text: str, devices: dict[str, Device]) -> list[str]:
+    """Device names mentioned in text (by name or alias), in order of appearance; the longest
+    label wins where labels overlap ("RISC-V C910" over "RISC-V")."""
+    labels = []
+    for d in devices.values():
+        for label in (d.name, *d.aliases):
+            labels.append((label, d.name))
+    labels.sort(key=lambda x: -len(x[0]))
+    hits: list[tuple[int, int, str]] = []
+    low = text.lower()
+    for label, name in labels:
+        pat = r"(?<![\w-])" + re.escape(label.lower()) + r"(?![\w-])"
+        for m in re.finditer(pat, low):
+            if any(s <= m.start() < e or s < m.end() <= e for s, e, _ in hits):
+                continue
+            hits.append((m.start(), m.end(), name))
+    out = []
+    for _, _, name in sorted(hits):
+        if name not in out:
+            out.append(name)
+    return out
+
+
+def parse_shape_text(text: str) -> tuple[int, int, int] | None:
+    t = text.replace("×", "x").replace("*", "x")
+    m = re.search(r"(\d+)\s*x\s*(\d+)\s*x\s*(\d+)", t, re.I)
+    if m:
+        return tuple(int(g) for g in m.groups())  # type: ignore[return-value]
+    kv = dict((k.upper(), int(v)) for k, v in re.findall(r"\b([MNKmnk])\s*=\s*(\d+)", t))
+    if set(kv) == {"M", "N", "K"}:
+        return kv["M"], kv["N"], kv["K"]
+    m = re.search(r"(\d+)\s*x\s*(\d+)(?!\s*x)", t, re.I)
+    if m:    # MxN with square K? take "M x N" as M=N=K when square, else K=N
+        a, b = int(m.group(1)), int(m.group(2))
+        return a, b, b
+    m = re.search(r"\b(\d{2,5})\b(?:\s*(?:square|cube|\^3))?", t)
+    if m:
+        n = int(m.group(1))
+        return n, n, n
+    return None
+
+
+def parse_prompt(text: str, devices: dict[str, Device], default_devices: tuple[str, ...] = ()) -> Task:
+    """Deterministic parse. Raises PromptError with a helpful message."""
+    low = text.lower()
+    op = "gemm"
+    for word, name in OPS.items():
+        if re.search(r"\b" + re.escape(word) + r"\b", low):
+            op = name
+            break
+    dtype = "f32"
+    for pat, name in DTYPES:
+        if re.search(pat, low):
+            dtype = name
+            break
+    # device labels may contain digits (rv64, K1): take them out before reading the shape
+    devs = match_devices(text, devices)
+    stripped = text
+    for d in devices.values():
+        for label in sorted((d.name, *d.aliases), key=len, reverse=True):
+            stripped = re.sub(r"(?<![\w-])" + re.escape(label) + r"(?![\w-])", " ", stripped, flags=re.I)
+    shape = parse_shape_text(stripped)
+    if shape is None:
+        raise PromptError(f"no shape found in {text!r}; write it as MxNxK, e.g. 1024x1024x1024")
+    if min(shape) <= 0 or max(shape) > 1 << 16:
+        raise PromptError(f"shape {shape} out of range (1..65536)")
+    if (op, dtype) not in SUPPORTED:
+        raise PromptError(f"{op} {dtype} is not supported yet (supported: gemm f32)")
+    if not devs:
+        if default_devices:
+            devs = list(default_devices)
+        else:
+            raise PromptError(f"no known device named in {text!r}; known devices: {_known(devices)}")
+    return Task(op=op, shape=shape, dtype=dtype, devices=tuple(devs), prompt=text)
+
+
+PARSE_SYSTEM = ("You turn a one-line request for a tensor operator into JSON. Reply with only a JSON object: "
+                '{"op": "gemm", "M": int, "N": int, "K": int, "dtype": "f32"|"f16"|"bf16"|"f64", '
+                '"devices": [device names or aliases exactly as written in the request]}.')
+
+
+def parse_with_llm(text: str, devices: dict[str, Device], llm) -> Task | None:
+    """Ask the LLM; None if it fails or answers something invalid (the caller falls back)."""
+    try:
+        known = _known(devices)
+        ans = llm.chat([{"role": "system", "content": PARSE_SYSTEM},
+                        {"role": "user", "content": f"Known devices: {known}\nRequest: {text}"}], purpose="parse")
+        m = re.search(r"\{.*\}", ans.text, re.S)
+        data = json.loads(m.group(0)) if m else None
+        if not isinstance(data, dict):
+            return None
+        shape = tuple(int(data[k]) for k in ("M", "N", "K"))
+        names = []
+        for label in data.get("devices") or []:
+            try:
+                from ..config.devices import find_device
+                names.append(find_device(devices, str(label)).name)
+            except ConfigError:
+                return None
+        if not names or min(shape) <= 0:
+            return None
+        op, dtype = str(data.get("op", "gemm")).lower(), str(data.get("dtype", "f32")).lower()
+        if (OPS.get(op, op), dtype) not in SUPPORTED:
+            return None
+        return Task(op="gemm", shape=shape, dtype=dtype, devices=tuple(dict.fromkeys(names)), prompt=text)
+    except Exception:
+        return None

@@ -1,0 +1,410 @@
+"""Expert templates: Python functions that emit a complete GEMM f32 kernel (the sketch: a
+BLIS/Goto-style tiled, packed loop nest; plus a register-blocked micro-kernel written with the
+device's primitives) for given parameters, with the parameter space declared beside them.
+
+Primitive sets: rvv (RVV 1.0 __riscv_* intrinsics, VLEN-agnostic), sve (VL-agnostic), neon,
+avx512, avx2, scalar.
+
+Parameters (the same names for every primitive set):
+    MR   rows of the register tile (A values per k step)
+    NV   vector registers per row of the register tile; NR = NV * lanes(LMUL)
+    LMUL RVV register grouping (1, 2, 4, 8); 1 elsewhere
+    KC   k block (packed B micro-panel KC x NR should stay in L1)
+    MC   m block (packed A block MC x KC should stay in L2), rounded down to a multiple of MR
+    NC   n block (packed B block KC x NC stays in L2/L3), rounded down to a multiple of NR
+    U    k-loop unroll factor of the micro-kernel
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..tune.space import ParamSpace
+
+ABI = ("void tensorop_gemm_f32(int M, int N, int K, const float *A, int lda,\n"
+       "                       const float *B, int ldb, float *C, int ldc)")
+
+
+@dataclass(frozen=True)
+class PrimitiveSet:
+    name: str
+    include: str
+    lanes: int                     # f32 lanes per (m1) vector register at the design VLEN, 1 for scalar
+    vregs: int
+    vla: bool                      # vector-length agnostic: NR known only at run time
+    space: ParamSpace
+    seeds: tuple[dict, ...]        # expert starting points, best-known first
+    cost: Callable[[dict], float]  # model: estimated instructions per FMA (lower is better)
+    description: str = ""
+    nrmax_expr: str = ""           # C constant bounding NR (VLA sets)
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _blocks(kc=(128, 192, 256, 384, 512), mc=(48, 64, 96, 112, 120, 128, 144, 168, 192, 240, 256),
+            nc=(256, 512, 1024, 2048, 4096)):
+    return {"KC": list(kc), "MC": list(mc), "NC": list(nc), "U": [1, 2, 4, 8]}
+
+
+def _cost_bcast(p, lanes):     # broadcast-A kernels: NV loads of B + MR loads/broadcasts of A per MR*NV FMAs
+    mr, nv, lm = p["MR"], p["NV"], p.get("LMUL", 1)
+    per_k = nv + mr + mr * nv + 1.0 / p["U"]
+    return per_k / (mr * nv * lanes * lm)
+
+
+def _cost_lane(p, lanes):      # FMA-by-lane kernels: A is loaded as vectors (MR/4 loads)
+    mr, nv = p["MR"], p["NV"]
+    per_k = nv + mr / 4 + mr * nv + 1.0 / p["U"]
+    return per_k / (mr * nv * lanes)
+
+
+SETS: dict[str, PrimitiveSet] = {}
+
+
+def _register(ps: PrimitiveSet):
+    SETS[ps.name] = ps
+
+
+_register(PrimitiveSet(
+    "avx512", "#include <immintrin.h>", 16, 32, False,
+    ParamSpace({"MR": [4, 6, 8, 10, 12, 14, 16], "NV": [1, 2, 3, 4], "LMUL": [1], **_blocks()},
+               ["MR * NV + NV + 1 <= vregs", "KC * NV * lanes * 4 <= l1d", "KC * MC * 4 <= l2",
+                "MC >= MR", "NC >= NV * lanes"]),
+    ({"MR": 14, "NV": 2, "LMUL": 1, "KC": 256, "MC": 168, "NC": 2048, "U": 4},
+     {"MR": 6, "NV": 4, "LMUL": 1, "KC": 192, "MC": 96, "NC": 2048, "U": 4},
+     {"MR": 8, "NV": 3, "LMUL": 1, "KC": 256, "MC": 128, "NC": 2048, "U": 2},
+     {"MR": 12, "NV": 2, "LMUL": 1, "KC": 384, "MC": 192, "NC": 4096, "U": 2}),
+    lambda p: _cost_bcast(p, 16) - 0.0 * p["MR"],
+    "AVX-512F: zmm accumulators, B rows loaded, A broadcast (embedded {1to16} operand), vfmadd231ps"))
+
+_register(PrimitiveSet(
+    "avx2", "#include <immintrin.h>", 8, 16, False,
+    ParamSpace({"MR": [2, 3, 4, 6, 8], "NV": [1, 2, 3], "LMUL": [1], **_blocks()},
+               ["MR * NV + NV + 1 <= vregs", "KC * NV * lanes * 4 <= l1d", "KC * MC * 4 <= l2",
+                "MC >= MR", "NC >= NV * lanes"]),
+    ({"MR": 6, "NV": 2, "LMUL": 1, "KC": 256, "MC": 96, "NC": 2048, "U": 4},
+     {"MR": 4, "NV": 3, "LMUL": 1, "KC": 256, "MC": 96, "NC": 2048, "U": 4},
+     {"MR": 8, "NV": 1, "LMUL": 1, "KC": 256, "MC": 128, "NC": 2048, "U": 4}),
+    lambda p: _cost_bcast(p, 8),
+    "AVX2+FMA: ymm accumulators, _mm256_broadcast_ss of A, _mm256_fmadd_ps"))
+
+_register(PrimitiveSet(
+    "scalar", "", 1, 16, False,
+    ParamSpace({"MR": [1, 2, 4, 6, 8], "NV": [1, 2, 4, 8, 16], "LMUL": [1], **_blocks()},
+               ["MR * NV <= 64", "KC * MC * 4 <= l2", "MC >= MR", "NC >= NV"]),
+    ({"MR": 4, "NV": 8, "LMUL": 1, "KC": 256, "MC": 64, "NC": 1024, "U": 1},
+     {"MR": 4, "NV": 4, "LMUL": 1, "KC": 256, "MC": 64, "NC": 1024, "U": 2},
+     {"MR": 2, "NV": 8, "LMUL": 1, "KC": 256, "MC": 64, "NC": 1024, "U": 2}),
+    lambda p: _cost_bcast(p, 1),
+    "portable C: scalar register tile (the compiler may vectorise it)"))
+
+_register(PrimitiveSet(
+    "neon", "#include <arm_neon.h>", 4, 32, False,
+    ParamSpace({"MR": [4, 8, 12, 16], "NV": [1, 2, 3, 4, 5, 6], "LMUL": [1], **_blocks()},
+               ["MR % 4 == 0", "MR * NV + NV + MR // 4 <= vregs", "KC * NV * lanes * 4 <= l1d",
+                "KC * MC * 4 <= l2", "MC >= MR", "NC >= NV * lanes"]),
+    ({"MR": 8, "NV": 3, "LMUL": 1, "KC": 256, "MC": 128, "NC": 1024, "U": 4},
+     {"MR": 12, "NV": 2, "LMUL": 1, "KC": 256, "MC": 96, "NC": 1024, "U": 4},
+     {"MR": 8, "NV": 2, "LMUL": 1, "KC": 256, "MC": 128, "NC": 1024, "U": 4},
+     {"MR": 4, "NV": 4, "LMUL": 1, "KC": 256, "MC": 128, "NC": 1024, "U": 4}),
+    lambda p: _cost_lane(p, 4),
+    "Advanced SIMD: 4-lane q accumulators, fmla by element (vfmaq_laneq_f32) with A as q vectors"))
+
+_register(PrimitiveSet(
+    "sve", "#include <arm_sve.h>", 8, 32, True,
+    ParamSpace({"MR": [4, 8, 12, 16], "NV": [1, 2, 3, 4], "LMUL": [1], **_blocks()},
+               ["MR % 4 == 0", "MR * NV + NV + MR // 4 <= vregs", "KC * NV * lanes * 4 <= l1d",
+                "KC * MC * 4 <= l2", "MC >= MR", "NC >= NV * lanes"]),
+    ({"MR": 8, "NV": 3, "LMUL": 1, "KC": 256, "MC": 128, "NC": 1024, "U": 4},
+     {"MR": 12, "NV": 2, "LMUL": 1, "KC": 256, "MC": 96, "NC": 1024, "U": 4},
+     {"MR": 8, "NV": 2, "LMUL": 1, "KC": 256, "MC": 128, "NC": 1024, "U": 2},
+     {"MR": 4, "NV": 4, "LMUL": 1, "KC": 256, "MC": 128, "NC": 1024, "U": 2}),
+    lambda p: _cost_lane(p, 8),
+    "SVE (VL-agnostic): svmla_lane_f32 with A quads from svld1rq_f32, NR = NV * svcntw()",
+    nrmax_expr="(NV * 64)"))
+
+_register(PrimitiveSet(
+    "rvv", "#include <riscv_vector.h>", 8, 32, True,
+    ParamSpace({"MR": [1, 2, 3, 4, 5, 6, 7, 8, 12, 14, 15], "NV": [1, 2, 3, 4], "LMUL": [1, 2, 4, 8],
+                **_blocks()},
+               ["(MR * NV + NV) * LMUL <= vregs", "KC * NV * LMUL * lanes * 4 <= 2 * l1d",
+                "KC * MC * 4 <= l2", "MC >= MR", "NC >= NV * LMUL * lanes"]),
+    ({"MR": 3, "NV": 1, "LMUL": 8, "KC": 256, "MC": 120, "NC": 1024, "U": 1},
+     {"MR": 7, "NV": 1, "LMUL": 4, "KC": 256, "MC": 112, "NC": 1024, "U": 1},
+     {"MR": 6, "NV": 1, "LMUL": 4, "KC": 256, "MC": 120, "NC": 1024, "U": 2},
+     {"MR": 7, "NV": 2, "LMUL": 2, "KC": 256, "MC": 112, "NC": 1024, "U": 1}),
+    lambda p: _cost_bcast(p, 8),
+    "RVV 1.0 (VLEN-agnostic): LMUL-grouped accumulators, vfmacc.vf with A scalars, "
+    "NR = NV * vsetvlmax(e32, LMUL)", nrmax_expr="(NV * LMUL * 32)"))
+
+
+# ----------------------------------------------------------------------------------------
+# micro-kernels: return C text for
+#   static inline void ukernel(int kc, const float *restrict a, const float *restrict b,
+#                              float *restrict c, long ldc, int acc)
+# a: packed MR-row panel (a[k*MR + i]); b: packed NR-column panel (b[k*NR + j]);
+# c: MR x NR tile, row stride ldc; acc: add to c (later k blocks) instead of overwriting.
+
+def _names(mr, nv):
+    return [[f"c{i}_{j}" for j in range(nv)] for i in range(mr)]
+
+
+def _kloop(step: Callable[[int], list[str]], U: int, adv: str) -> list[str]:
+    out = ["    int k = 0;"]
+    if U > 1:
+        out.append(f"    for (; k + {U} <= kc; k += {U}) {{")
+        for u in range(U):
+            out.append("        {")
+            out += ["            " + s for s in step(u)]
+            out.append("        }")
+        out.append(f"        a += {U} * MR; b += {U} * {adv};")
+        out.append("    }")
+    out.append("    for (; k < kc; k++) {")
+    out += ["        " + s for s in step(0)]
+    out.append(f"        a += MR; b += {adv};")
+    out.append("    }")
+    return out
+
+
+def _uk_fixed(ps: PrimitiveSet, p: dict) -> str:
+    mr, nv, U = p["MR"], p["NV"], p["U"]
+    c = _names(mr, nv)
+    W = ps.lanes
+    if ps.name == "avx512":
+        T, zero, load, store, fma, add = "__m512", "_mm512_setzero_ps()", "_mm512_loadu_ps", "_mm512_storeu_ps", \
+            "_mm512_fmadd_ps", "_mm512_add_ps"
+        bc = lambda x: f"_mm512_set1_ps({x})"
+    elif ps.name == "avx2":
+        T, zero, load, store, fma, add = "__m256", "_mm256_setzero_ps()", "_mm256_loadu_ps", "_mm256_storeu_ps", \
+            "_mm256_fmadd_ps", "_mm256_add_ps"
+        bc = lambda x: f"_mm256_broadcast_ss(&{x})"
+    lines = [f"static inline void ukernel(int kc, const float *restrict a, const float *restrict b,",
+             f"                           float *restrict c, long ldc, int acc)", "{"]
+    if ps.name == "scalar":
+        for i in range(mr):
+            lines.append("    float " + ", ".join(f"{n} = 0.0f" for n in c[i]) + ";")
+
+        def step(u):
+            s = [f"const float b{j} = b[{u} * NR + {j}];" for j in range(nv)]
+            for i in range(mr):
+                s.append(f"{{ const float ai = a[{u} * MR + {i}]; " +
+                         " ".join(f"{c[i][j]} += ai * b{j};" for j in range(nv)) + " }")
+            return s
+        lines += _kloop(step, U, "NR")
+        for i in range(mr):
+            for j in range(nv):
+                lines.append(f"    c[{i} * ldc + {j}] = acc ? c[{i} * ldc + {j}] + {c[i][j]} : {c[i][j]};")
+        lines.append("}")
+        return "\n".join(lines)
+    if ps.name == "neon":
+        T, zero, load, store, add = "float32x4_t", "vdupq_n_f32(0.0f)", "vld1q_f32", "vst1q_f32", "vaddq_f32"
+    for i in range(mr):
+        lines.append(f"    {T} " + ", ".join(f"{n} = {zero}" for n in c[i]) + ";")
+
+    def step(u):
+        s = [f"const {T} b{j} = {load}(b + {u} * NR + {j * W});" for j in range(nv)]
+        if ps.name == "neon":
+            s += [f"const float32x4_t a{q} = vld1q_f32(a + {u} * MR + {4 * q});" for q in range(mr // 4)]
+            for i in range(mr):
+                for j in range(nv):
+                    s.append(f"{c[i][j]} = vfmaq_laneq_f32({c[i][j]}, b{j}, a{i // 4}, {i % 4});")
+        else:
+            for i in range(mr):
+                s.append(f"{{ const {T} ai = {bc(f'a[{u} * MR + {i}]')}; " +
+                         " ".join(f"{c[i][j]} = {fma}(ai, b{j}, {c[i][j]});" for j in range(nv)) + " }")
+        return s
+    lines += _kloop(step, U, "NR")
+    lines.append("    if (acc) {")
+    for i in range(mr):
+        for j in range(nv):
+            lines.append(f"        {c[i][j]} = {add}({c[i][j]}, {load}(c + {i} * ldc + {j * W}));")
+    lines.append("    }")
+    for i in range(mr):
+        for j in range(nv):
+            lines.append(f"    {store}(c + {i} * ldc + {j * W}, {c[i][j]});")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def _uk_sve(p: dict) -> str:
+    mr, nv, U = p["MR"], p["NV"], p["U"]
+    c = _names(mr, nv)
+    lines = ["static inline void ukernel(int kc, const float *restrict a, const float *restrict b,",
+             "                           float *restrict c, long ldc, int acc)", "{",
+             "    const svbool_t pg = svptrue_b32();", "    const long vl = (long)svcntw(), nr = NV * vl;"]
+    for i in range(mr):
+        lines.append("    svfloat32_t " + ", ".join(f"{n} = svdup_n_f32(0.0f)" for n in c[i]) + ";")
+
+    def step(u):
+        s = [f"const svfloat32_t b{j} = svld1_f32(pg, b + {u} * nr + {j} * vl);" for j in range(nv)]
+        s += [f"const svfloat32_t a{q} = svld1rq_f32(pg, a + {u} * MR + {4 * q});" for q in range(mr // 4)]
+        for i in range(mr):
+            for j in range(nv):
+                s.append(f"{c[i][j]} = svmla_lane_f32({c[i][j]}, b{j}, a{i // 4}, {i % 4});")
+        return s
+    lines += _kloop(step, U, "nr")
+    lines.append("    if (acc) {")
+    for i in range(mr):
+        for j in range(nv):
+            lines.append(f"        {c[i][j]} = svadd_f32_x(pg, {c[i][j]}, svld1_f32(pg, c + {i} * ldc + {j} * vl));")
+    lines.append("    }")
+    for i in range(mr):
+        for j in range(nv):
+            lines.append(f"    svst1_f32(pg, c + {i} * ldc + {j} * vl, {c[i][j]});")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def _uk_rvv(p: dict) -> str:
+    mr, nv, U, L = p["MR"], p["NV"], p["U"], p["LMUL"]
+    c = _names(mr, nv)
+    T, sfx = f"vfloat32m{L}_t", f"f32m{L}"
+    lines = ["static inline void ukernel(int kc, const float *restrict a, const float *restrict b,",
+             "                           float *restrict c, long ldc, int acc)", "{",
+             f"    const size_t vl = __riscv_vsetvlmax_e32m{L}();", "    const long nr = NV * (long)vl;"]
+    for i in range(mr):
+        lines.append(f"    {T} " + ", ".join(f"{n} = __riscv_vfmv_v_f_{sfx}(0.0f, vl)" for n in c[i]) + ";")
+
+    def step(u):
+        s = [f"const {T} b{j} = __riscv_vle32_v_{sfx}(b + {u} * nr + {j} * (long)vl, vl);" for j in range(nv)]
+        for i in range(mr):
+            s.append(f"{{ const float ai = a[{u} * MR + {i}]; " +
+                     " ".join(f"{c[i][j]} = __riscv_vfmacc_vf_{sfx}({c[i][j]}, ai, b{j}, vl);" for j in range(nv))
+                     + " }")
+        return s
+    lines += _kloop(step, U, "nr")
+    for i in range(mr):
+        for j in range(nv):
+            ptr = f"c + {i} * ldc + {j} * (long)vl"
+            lines.append(f"    if (acc) {c[i][j]} = __riscv_vfadd_vv_{sfx}({c[i][j]}, __riscv_vle32_v_{sfx}({ptr}, vl), vl);")
+            lines.append(f"    __riscv_vse32_v_{sfx}({ptr}, {c[i][j]}, vl);")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------
+# the sketch: blocking, packing, edge handling (shared by every primitive set)
+
+def render(ps_name: str, p: dict, *, header_note: str = "") -> str:
+    """The complete kernel source for primitive set `ps_name` at parameter point `p`."""
+    ps = SETS[ps_name]
+    p = {**p}
+    p.setdefault("LMUL", 1)
+    mr, nv, L = p["MR"], p["NV"], p["LMUL"]
+    if ps.name == "rvv":
+        nr_setup = f"const long nr = NV * (long)__riscv_vsetvlmax_e32m{L}();"
+        uk = _uk_rvv(p)
+    elif ps.name == "sve":
+        nr_setup = "const long nr = NV * (long)svcntw();"
+        uk = _uk_sve(p)
+    else:
+        nr_setup = "const long nr = NR;"
+        uk = _uk_fixed(ps, p)
+    nrmax = ps.nrmax_expr or "NR"
+    fixed_nr = "" if ps.vla else f"#define NR ({nv * ps.lanes})\n"
+    pstr = ", ".join(f"{k}={v}" for k, v in p.items())
+    return f"""/* GEMM f32 generated by tensorop's expert generator ({ps.name}).
+ *   C = A * B, row-major; A is MxK (lda), B is KxN (ldb), C is MxN (ldc); C is overwritten.
+ *   Micro-kernel: {ps.description}.
+ *   Register tile MR x NR = {mr} x {"NV*lanes" if ps.vla else nv * ps.lanes} ({mr * nv} accumulator registers{f" of LMUL {L}" if L > 1 else ""}).
+ *   Sketch (BLIS/Goto): for jc in N step NC / for pc in K step KC: pack B (NR-wide panels,
+ *   k-major, zero-padded) / for ic in M step MC: pack A (MR-row panels, k-major, zero-padded) /
+ *   for jr step NR / for ir step MR: micro-kernel.  The first K block stores C, later ones add.
+ *   Edge tiles are computed in full into a local buffer and only their m x n part is written,
+ *   so nothing outside C's M x N region is read or written.  Static packing buffers:
+ *   single-threaded, not re-entrant.  Parameters: {pstr}.{(chr(10) + ' *   ' + header_note) if header_note else ''}
+ */
+{ps.space.block(p)}
+{ps.include}
+#include <stddef.h>
+#include <string.h>
+
+#define MR {mr}
+#define NV {nv}
+#define LMUL {L}
+#define KC {p["KC"]}
+#define MC {p["MC"]}
+#define NC {p["NC"]}
+{fixed_nr}#define NRMAX {nrmax}
+#define MC_BLK ((MC / MR) * MR)
+
+static float packA[(MC_BLK + MR) * KC] __attribute__((aligned(64)));
+static float packB[(NC + NRMAX) * KC] __attribute__((aligned(64)));
+static float ctile[MR * NRMAX] __attribute__((aligned(64)));
+
+{uk}
+
+/* A[0:mc, 0:kc] -> MR-row panels Ap[k*MR + i], rows past mc zero-filled. */
+static void pack_A(int mc, int kc, const float *restrict A, long lda, float *restrict Ap)
+{{
+    for (int p = 0; p < mc; p += MR) {{
+        const int m = mc - p < MR ? mc - p : MR;
+        for (int i = 0; i < MR; i++) {{
+            float *d = Ap + i;
+            if (i < m) {{
+                const float *s = A + (long)(p + i) * lda;
+                for (int k = 0; k < kc; k++) d[(long)k * MR] = s[k];
+            }} else {{
+                for (int k = 0; k < kc; k++) d[(long)k * MR] = 0.0f;
+            }}
+        }}
+        Ap += (long)MR * kc;
+    }}
+}}
+
+/* B[0:kc, 0:nc] -> nr-column panels Bp[k*nr + j], columns past nc zero-filled. */
+static void pack_B(int kc, int nc, long nr, const float *restrict B, long ldb, float *restrict Bp)
+{{
+    for (int q = 0; q < nc; q += (int)nr) {{
+        const long w = nc - q < nr ? nc - q : nr;
+        const float *s = B + q;
+        for (int k = 0; k < kc; k++) {{
+            memcpy(Bp, s, (size_t)w * sizeof(float));
+            for (long j = w; j < nr; j++) Bp[j] = 0.0f;
+            Bp += nr;
+            s += ldb;
+        }}
+    }}
+}}
+
+{ABI}
+{{
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {{
+        for (int i = 0; i < M; i++) memset(C + (long)i * ldc, 0, (size_t)N * sizeof(float));
+        return;
+    }}
+    {nr_setup}
+    long nc_blk = (NC / nr) * nr;
+    if (nc_blk < nr) nc_blk = nr;
+    for (long jc = 0; jc < N; jc += nc_blk) {{
+        const int nc = (int)(N - jc < nc_blk ? N - jc : nc_blk);
+        for (int pc = 0; pc < K; pc += KC) {{
+            const int kc = K - pc < KC ? K - pc : KC;
+            const int acc = pc > 0;
+            pack_B(kc, nc, nr, B + (long)pc * ldb + jc, ldb, packB);
+            for (int ic = 0; ic < M; ic += MC_BLK) {{
+                const int mc = M - ic < MC_BLK ? M - ic : MC_BLK;
+                pack_A(mc, kc, A + (long)ic * lda + pc, lda, packA);
+                for (long jr = 0; jr < nc; jr += nr) {{
+                    const long n = nc - jr < nr ? nc - jr : nr;
+                    const float *bp = packB + jr * kc;
+                    for (int ir = 0; ir < mc; ir += MR) {{
+                        const int m = mc - ir < MR ? mc - ir : MR;
+                        const float *ap = packA + (long)ir * kc;
+                        float *cp = C + (long)(ic + ir) * ldc + jc + jr;
+                        if (m == MR && n == nr) {{
+                            ukernel(kc, ap, bp, cp, ldc, acc);
+                        }} else {{
+                            ukernel(kc, ap, bp, ctile, nr, 0);
+                            for (int i = 0; i < m; i++)
+                                for (long j = 0; j < n; j++)
+                                    cp[(long)i * ldc + j] = acc ? cp[(long)i * ldc + j] + ctile[i * nr + j]
+                                                                : ctile[i * nr + j];
+                        }}
+                    }}
+                }}
+            }}
+        }}
+    }}
+}}
+"""
