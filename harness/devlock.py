@@ -141,6 +141,8 @@ class DeviceLock:
     def _renew_loop(self) -> None:
         interval = max(0.3, self.lease_s / 3)
         while not self._stop.wait(interval):
+            if not getattr(self.transport, "connected", True):
+                continue   # link down: the trial thread reconnects; a lease that lapses meanwhile is re-taken
             try:
                 line = self._call("renew", timeout_s=max(2.0, interval))
             except LockError:
@@ -157,6 +159,8 @@ class DeviceLock:
             self._renewer = None
         if self.held:
             self.held = False
+            if not getattr(self.transport, "connected", True):
+                return     # unreachable: the lease expires by itself
             try:
                 self._call("release", timeout_s=5.0)
             except LockError:

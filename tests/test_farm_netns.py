@@ -88,7 +88,9 @@ def test_campaign_survives_a_cut_host(workspace, farm):
     start = time.monotonic()
     with Store(lab.ws.database) as store:
         trials = run_campaign(lab, jobs, store, campaign="farm-cut", on_start=on_start, on_trial=on_trial,
-                              overrides={"max_time_s": 0.6, "min_samples": 3, "max_samples": 10})
+                              # every timing run samples for its full 0.8 s, so the cut lands mid-trial
+                              overrides={"max_time_s": 0.8, "min_samples": 3, "max_samples": 100000,
+                                         "rel_ci": 1e-9})
         stored = list(store.trials("campaign = 'farm-cut'"))
     wall = time.monotonic() - start
     assert len(trials) == len(jobs) == len(stored)

@@ -13,6 +13,23 @@
         measure: {max_time_s: 5}         # overrides of harness.measure.MeasureOptions
         env: {OPENBLAS_NUM_THREADS: "1"}
 
+      k1:                                # a board over SSH (harness/transport/ssh.py)
+        arch: riscv64
+        transport: ssh
+        host: bpi-f3.lab                 # or a ~/.ssh/config Host alias (ProxyJump honoured)
+        user: bench                      # port/user/key override ~/.ssh/config; no passwords
+        key: ~/.ssh/id_ed25519
+        workdir: /tmp/tensorop           # blobs/, runs/, lock on the device
+        toolchain: riscv64-clang
+        known_hosts: ~/.ssh/known_hosts  # unknown keys refused until `tensorop devices trust k1`
+        connect_timeout_s: 10
+        keepalive_s: 2                   # a cut link is noticed within ~keepalive_s + link_timeout_s
+        link_timeout_s: 10
+        lock: true                       # exclusive lease lock on the device (default for ssh)
+        lock_lease_s: 60
+        lock_wait_s: 600
+        quarantine_after: 3              # consecutive device errors before the rest are skipped
+
 A malformed file fails with ConfigError naming the file, the line and the field.
 """
 from __future__ import annotations

@@ -228,7 +228,7 @@ def connect_client(device: Device, ep: Endpoint, host_keys_path: Path, policy: p
         try:
             client.connect(ep.hostname, port=ep.port, username=ep.user, key_filename=ep.key_files or None,
                            allow_agent=True, look_for_keys=not ep.key_files, timeout=timeout,
-                           banner_timeout=timeout, auth_timeout=timeout, channel_timeout=timeout, sock=sock,
+                           banner_timeout=timeout, auth_timeout=timeout, sock=sock,
                            password=None, passphrase=None)
         except paramiko.BadHostKeyException as e:
             raise SSHError(
@@ -400,6 +400,10 @@ class SSHTransport(Transport):
                 self._exec(f"rm -rf -- {shlex.quote(self._pending_cleanup)}", 5.0)
             self._pending_cleanup = ""
             self._drop()
+
+    @property
+    def connected(self) -> bool:
+        return self._alive()
 
     @property
     def failures(self) -> int:
