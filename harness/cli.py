@@ -153,7 +153,7 @@ def baseline(name: str = typer.Argument(..., help="openblas | naive"), op: str =
 
 
 @app.command()
-def demo(shape: str = ShapeOpt, device: Optional[List[str]] = DeviceOpt,
+def examples(shape: str = ShapeOpt, device: Optional[List[str]] = DeviceOpt,
          devices_file: Optional[Path] = ConfigOpt):
     """Benchmark the shipped example kernels and the baselines on the default devices."""
     from .examples import examples_for
@@ -169,7 +169,7 @@ def demo(shape: str = ShapeOpt, device: Optional[List[str]] = DeviceOpt,
             except BaselineUnavailable as e:
                 err.print(f"[yellow]skipping {name} on {d}:[/yellow] {e}")
         jobs += [Job(k, d, s) for k in examples_for(dev)]
-    raise typer.Exit(_execute(lab, jobs, False, {}, title="demo: example kernels vs OpenBLAS"))
+    raise typer.Exit(_execute(lab, jobs, False, {}, title="example kernels vs OpenBLAS"))
 
 
 @app.command()
