@@ -126,7 +126,7 @@ def run_trial(ws: Workspace, device: Device, toolchain: Toolchain | None, transp
     trial = Trial(device=device.name, op=gemm.NAME, shape=tuple(shape), dtype=gemm.DTYPE, kernel=kernel.label,
                   source_hash=kernel.hash, status=Status.DEVICE_ERROR, arch=device.arch, emulated=device.emulated,
                   transport=device.transport, campaign=campaign, flushed=opts.flush,
-                  meta={"measure": asdict(opts), "kernel_file": kernel.name})
+                  meta={"measure": asdict(opts), "kernel_file": kernel.name, "env": dict(device.env)})
     try:
         if toolchain is None:
             trial.error = f"device {device.name}: toolchain {device.toolchain!r} is not defined in toolchains/"

@@ -42,7 +42,7 @@ class LocalTransport(Transport):
         work = Path(tempfile.mkdtemp(prefix=f"{self.device.name}-", dir=self.ws.scratch))
         full = [*no_network_prefix(), *cmd] if sandbox else cmd
         limits = Limits(cpu_s=int(timeout_s) + 5, address_space=Limits.address_space if native else None)
-        env = {**os.environ, **self.device.env}
+        env = {**clean_environ(), **self.device.env}
         out_path, err_path = work / ".stdout", work / ".stderr"
         start = time.monotonic()
         timed_out = False
@@ -71,6 +71,17 @@ class LocalTransport(Transport):
                              signal=signal_name(rc), files=files, command=tuple(cmd))
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+
+# Variables that change what a BLAS or OpenMP runtime does. Shells and CI images set them for
+# their own reasons (this machine's image sets OPENBLAS_CORETYPE=Haswell, which halves OpenBLAS
+# on an AVX-512 CPU), so runs do not inherit them: a device sets them explicitly in devices.yaml
+# `env`, where they are recorded with every trial.
+RUNTIME_PREFIXES = ("OPENBLAS_", "GOTO_", "OMP_", "GOMP_", "KMP_", "MKL_", "BLIS_")
+
+
+def clean_environ() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(RUNTIME_PREFIXES)}
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
