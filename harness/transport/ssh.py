@@ -205,22 +205,8 @@ def connect_client(device: Device, ep: Endpoint, host_keys_path: Path, policy: p
     """Connect (through ProxyJump hops if any); returns the client and the jump clients to close."""
     hops: list[paramiko.SSHClient] = []
     try:
-        if sock is None and ep.jumps:
-            prev = None
-            for hop in ep.jumps:
-                c, more = connect_client(device, hop, host_keys_path, policy, timeout,
-                                         sock=_channel_to(prev, hop, timeout) if prev else None)
-                hops += more + [c]
-                prev = c
-            sock = _channel_to(prev, ep, timeout)
-        elif sock is None and ep.proxy_command:
-            sock = paramiko.ProxyCommand(ep.proxy_command.replace("%h", ep.hostname).replace("%p", str(ep.port))
-                                         .replace("%r", ep.user))
-        elif sock is None:
-            try:
-                sock = _tcp_socket(ep.hostname, ep.port, timeout, device.keepalive_s, device.link_timeout_s)
-            except OSError as e:
-                raise SSHError(f"cannot reach {ep.hostname}:{ep.port}: {e.strerror or e}") from None
+        if sock is None:
+            sock = _open_socket(device, ep, host_keys_path, policy, timeout, hops)
         client = paramiko.SSHClient()
         if host_keys_path.is_file():
             client.load_host_keys(str(host_keys_path))
@@ -254,6 +240,27 @@ def connect_client(device: Device, ep: Endpoint, host_keys_path: Path, policy: p
         raise
 
 
+def _open_socket(device: Device, ep: Endpoint, host_keys_path: Path, policy: paramiko.MissingHostKeyPolicy,
+                 timeout: float, hops: list[paramiko.SSHClient]):
+    """A socket-like channel to `ep`: through its ProxyJump chain (the hop clients are appended
+    to `hops` for the caller to close), its ProxyCommand, or a direct TCP connection."""
+    if ep.jumps:
+        prev = None
+        for hop in ep.jumps:
+            c, more = connect_client(device, hop, host_keys_path, policy, timeout,
+                                     sock=_channel_to(prev, hop, timeout) if prev else None)
+            hops += more + [c]
+            prev = c
+        return _channel_to(prev, ep, timeout)
+    if ep.proxy_command:
+        return paramiko.ProxyCommand(ep.proxy_command.replace("%h", ep.hostname).replace("%p", str(ep.port))
+                                     .replace("%r", ep.user))
+    try:
+        return _tcp_socket(ep.hostname, ep.port, timeout, device.keepalive_s, device.link_timeout_s)
+    except OSError as e:
+        raise SSHError(f"cannot reach {ep.hostname}:{ep.port}: {e.strerror or e}") from None
+
+
 def _channel_to(client: paramiko.SSHClient, ep: Endpoint, timeout: float):
     try:
         return client.get_transport().open_channel("direct-tcpip", (ep.hostname, ep.port), ("127.0.0.1", 0),
@@ -268,22 +275,9 @@ def scan_host_key(device: Device, timeout: float = 10.0) -> tuple[Endpoint, para
     ep = resolve_endpoint(device)
     host_keys, path = load_known_hosts(device.known_hosts)
     hops: list[paramiko.SSHClient] = []
-    sock = None
     try:
-        if ep.jumps:   # the jump hosts must already be trusted
-            policy = _RecordingReject(path, device.name)
-            prev = None
-            for hop in ep.jumps:
-                c, more = connect_client(device, hop, path, policy, timeout,
-                                         sock=_channel_to(prev, hop, timeout) if prev else None)
-                hops += more + [c]
-                prev = c
-            sock = _channel_to(prev, ep, timeout)
-        else:
-            try:
-                sock = _tcp_socket(ep.hostname, ep.port, timeout, device.keepalive_s, device.link_timeout_s)
-            except OSError as e:
-                raise SSHError(f"cannot reach {ep.hostname}:{ep.port}: {e.strerror or e}") from None
+        # the jump hosts must already be trusted
+        sock = _open_socket(device, ep, path, _RecordingReject(path, device.name), timeout, hops)
         t = paramiko.Transport(sock)
         try:
             t.start_client(timeout=timeout)
