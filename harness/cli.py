@@ -17,6 +17,7 @@ from .lab import Lab
 from .ops import gemm
 from .records import Status, Trial
 from .store import Store
+from .trial import Kernel
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Generate, verify and measure tensor operators on real and emulated devices.")
@@ -119,7 +120,6 @@ def bench(kernels: List[Path] = typer.Argument(..., help="Kernel C files impleme
         if not k.is_file():
             err.print(f"[red]error:[/red] no such kernel file: {k}")
             raise typer.Exit(2)
-        from .trial import Kernel
         ks.append(Kernel.from_file(k))
     jobs = [Job(k, d, s) for k in ks for d in devs for s in shapes]
     raise typer.Exit(_execute(lab, jobs, as_json, _overrides(max_time, min_samples, max_samples, warmup, flush,

@@ -213,16 +213,19 @@ def _uk_fixed(ps: PrimitiveSet, p: dict) -> str:
                          " ".join(f"{c[i][j]} = {fma}(ai, b{j}, {c[i][j]});" for j in range(nv)) + " }")
         return s
     lines += _kloop(step, U, "NR")
-    lines.append("    if (acc) {")
-    for i in range(mr):
-        for j in range(nv):
-            lines.append(f"        {c[i][j]} = {add}({c[i][j]}, {load}(c + {i} * ldc + {j * W}));")
-    lines.append("    }")
-    for i in range(mr):
-        for j in range(nv):
-            lines.append(f"    {store}(c + {i} * ldc + {j * W}, {c[i][j]});")
-    lines.append("}")
+    lines += _epilogue(c, lambda i, j: f"c + {i} * ldc + {j * W}",
+                       add=lambda x, ptr: f"{add}({x}, {load}({ptr}))", store=lambda ptr, x: f"{store}({ptr}, {x})")
     return "\n".join(lines)
+
+
+def _epilogue(c: list[list[str]], ptr, *, add, store) -> list[str]:
+    """Write the MR x NV accumulator tile back: add the old C first when `acc` (a later KC block)."""
+    cells = [(i, j) for i in range(len(c)) for j in range(len(c[0]))]
+    return ["    if (acc) {",
+            *(f"        {c[i][j]} = {add(c[i][j], ptr(i, j))};" for i, j in cells),
+            "    }",
+            *(f"    {store(ptr(i, j), c[i][j])};" for i, j in cells),
+            "}"]
 
 
 def _uk_sve(p: dict) -> str:
@@ -242,15 +245,9 @@ def _uk_sve(p: dict) -> str:
                 s.append(f"{c[i][j]} = svmla_lane_f32({c[i][j]}, b{j}, a{i // 4}, {i % 4});")
         return s
     lines += _kloop(step, U, "nr")
-    lines.append("    if (acc) {")
-    for i in range(mr):
-        for j in range(nv):
-            lines.append(f"        {c[i][j]} = svadd_f32_x(pg, {c[i][j]}, svld1_f32(pg, c + {i} * ldc + {j} * vl));")
-    lines.append("    }")
-    for i in range(mr):
-        for j in range(nv):
-            lines.append(f"    svst1_f32(pg, c + {i} * ldc + {j} * vl, {c[i][j]});")
-    lines.append("}")
+    lines += _epilogue(c, lambda i, j: f"c + {i} * ldc + {j} * vl",
+                       add=lambda x, ptr: f"svadd_f32_x(pg, {x}, svld1_f32(pg, {ptr}))",
+                       store=lambda ptr, x: f"svst1_f32(pg, {ptr}, {x})")
     return "\n".join(lines)
 
 
