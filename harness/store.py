@@ -5,6 +5,7 @@ loses nothing that was measured. Raw samples and statistics are stored side by s
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -43,16 +44,20 @@ COLUMNS = ("created_at", "campaign", "device", "arch", "emulated", "transport", 
            "min_s", "mean_s", "std_s", "cv", "outliers", "gflops", "insns", "flushed", "build_log", "meta")
 
 
-def host_metadata() -> dict:
-    """What the host was doing: CPU model, load, time. Stored with every trial."""
-    cpu = platform.processor() or platform.machine()
+@functools.lru_cache(maxsize=1)
+def _cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or platform.machine()
+
+
+def host_metadata() -> dict:
+    """What the host was doing: CPU model, load, time. Stored with every trial."""
+    cpu = _cpu_model()
     try:
         load = os.getloadavg()
     except OSError:
