@@ -63,6 +63,7 @@ class RunResult:
     files: dict[str, bytes] = field(default_factory=dict)  # requested output files
     command: tuple[str, ...] = ()  # the full command line as run (runner prefix included)
     device_error: str = ""         # transport-level failure, if any
+    channel: bytes = b""           # what the program (and the QEMU plugin) wrote to fd 3
 
 
 @dataclass(frozen=True)

@@ -28,10 +28,19 @@ class Transport(ABC):
 
     @abstractmethod
     def run(self, artifact: Artifact, args: list[str], *, timeout_s: float,
-            fetch: list[str] = (), count_insns: bool = False) -> RunResult:
+            fetch: list[str] = (), stdin: bytes = b"", plugin: tuple[str, ...] | None = None) -> RunResult:
         """Run `artifact.executable args...` under the device's runner with the device's env,
         in a fresh work directory; kill everything at timeout_s; return the files named in
-        `fetch` (written by the program into its working directory)."""
+        `fetch` (written by the program into its working directory).
+
+        The private channel (DESIGN.md, Trust): `stdin` is fed to the program's standard input
+        (the driver reads its request there, after the kernel is loaded); file descriptor 3 of
+        the program is a fresh empty file whose content comes back as `RunResult.channel` (the
+        driver's and the QEMU plugin's records). Nothing is parsed from stdout/stderr.
+
+        `plugin`: None runs without the QEMU plugin; a tuple of "key=value" options loads the
+        tensorop plugin into a QEMU runner as `-plugin <lib>,key=value,...` (ignored for
+        native runners)."""
 
     @abstractmethod
     def run_command(self, argv: list[str], *, timeout_s: float) -> RunResult:
