@@ -120,7 +120,9 @@ class Trial:
     inner_loops: int = 0
     summary: Summary | None = None
     gflops: float | None = None
-    insns: int | None = None
+    insns: int | None = None       # emulated: dynamic instructions of one call (secondary figure)
+    cycles: float | None = None    # emulated: modelled cycles of one call (the speed figure)
+    model: str = ""                # emulated: the core model and LLVM version that gave `cycles`
     flushed: bool = False
     build_log: str = ""
     campaign: str = ""
