@@ -14,13 +14,17 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import symbol_policy
 from .config.toolchains import Toolchain
+from .object_gate import RULES, Policy, check_object
 from .ops import gemm
 from .records import Artifact, BuildResult, Status
 
 COMPILE_TIMEOUT_S = 180
-BUILD_FORMAT = "1"          # bump when the build recipe changes
+BUILD_FORMAT = "2"          # bump when the build recipe changes
+PAIR_SYMBOL = "tensorop_gemm_f32_b"
+# Full RELRO: the GOT is read-only once the program runs, so a kernel cannot redirect the
+# driver's calls (clock_gettime, fwrite) by writing into it.
+HARDEN_LDFLAGS = ("-Wl,-z,relro", "-Wl,-z,now")
 
 
 @dataclass(frozen=True)
@@ -30,13 +34,21 @@ class BuildRequest:
     name: str = "kernel.c"              # shown in compiler messages
     extra_cflags: tuple[str, ...] = ()
     libs: tuple[Path, ...] = ()         # shared libraries linked in and shipped beside the binary
-    allow_blas: bool = False            # only the harness's own OpenBLAS baseline sets this
+    allow_blas: bool = False            # harness-owned baselines only: the object gate is skipped
+    relax: tuple[str, ...] = ()         # object-gate rules a trusted user kernel is exempt from
+    threads: int = 1                    # >1: the task allows threads (pthread/OpenMP symbols)
 
-    def key(self, cc: str, version: str) -> str:
+    def policy(self, symbol: str = gemm.SYMBOL) -> Policy:
+        return Policy(abi_symbol=symbol, allow_threads=self.threads > 1,
+                      relax=RULES if self.allow_blas else self.relax)
+
+    def key(self, cc: str, version: str, partner: "BuildRequest | None" = None) -> str:
         h = hashlib.sha256()
         for part in (BUILD_FORMAT, self.source, gemm.DRIVER_SOURCE.read_bytes(), cc, version,
                      json.dumps([self.toolchain.cflags, self.toolchain.ldflags, self.extra_cflags,
-                                 [str(p) for p in self.libs], self.allow_blas, self.name])):
+                                 [str(p) for p in self.libs], self.allow_blas, self.name, list(self.relax),
+                                 self.threads]),
+                     partner.key(cc, version) if partner else ""):
             h.update(part if isinstance(part, bytes) else part.encode())
             h.update(b"\0")
         return h.hexdigest()
@@ -57,14 +69,18 @@ def _run(cmd: list[str], cwd: Path) -> tuple[int, str]:
     return p.returncode, f"$ {' '.join(cmd)}\n{p.stdout}{p.stderr}"
 
 
-def build(req: BuildRequest, builds_dir: Path) -> BuildResult:
+def build(req: BuildRequest, builds_dir: Path, partner: BuildRequest | None = None) -> BuildResult:
+    """Compile the kernel, pass its object through the gate, link it with the timing driver.
+    With `partner`, a paired build: the partner kernel is compiled with its ABI function renamed
+    to tensorop_gemm_f32_b, gated too, and both are linked into one driver that times them
+    interleaved (mode=pair)."""
     tc = req.toolchain
     cc = tc.compiler()
     if cc is None:
         return BuildResult(Status.DEVICE_ERROR, "", None,
                            f"toolchain {tc.name}: none of {', '.join(tc.cc)} found; install: {tc.install_hint()}")
     version = tc.version()
-    key = req.key(cc, version)
+    key = req.key(cc, version, partner)
     out = builds_dir / key[:20]
     exe = out / "driver"
     stamp = out / "build.json"
@@ -75,35 +91,32 @@ def build(req: BuildRequest, builds_dir: Path) -> BuildResult:
     builds_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="build-", dir=builds_dir))
     try:
-        src = work / Path(req.name).name
-        src.write_bytes(req.source)
-        cflags = [*tc.cflags, *req.extra_cflags, f"-I{gemm.HEADER_DIR}"]
-        log = []
-        rc, text = _run([cc, *cflags, "-c", src.name, "-o", "kernel.o"], work)
+        log: list[str] = []
+        objects = []
+        units = [(req, gemm.SYMBOL, "kernel")] + ([(partner, PAIR_SYMBOL, "partner")] if partner else [])
+        for unit, symbol, stem in units:
+            failed = _compile_and_gate(cc, unit, symbol, stem, work, log)
+            if failed is not None:
+                return failed
+            objects.append(f"{stem}.o")
+        defines = ["-DTENSOROP_PAIR"] if partner else []
+        rc, text = _run([cc, *tc.cflags, *defines, "-c", str(gemm.DRIVER_SOURCE), "-o", "driver.o"], work)
         log.append(text)
         if rc != 0:
-            return BuildResult(Status.COMPILE_ERROR, "".join(log), None, _first_error(text))
-        if not req.allow_blas:
-            bad = symbol_policy.forbidden(symbol_policy.undefined_symbols(work / "kernel.o"))
-            if bad:
-                msg = "kernel references forbidden symbols: " + ", ".join(bad)
-                return BuildResult(Status.REJECTED, "".join(log) + msg + "\n", None, msg)
-        rc, text = _run([cc, *tc.cflags, "-c", str(gemm.DRIVER_SOURCE), "-o", "driver.o"], work)
-        log.append(text)
-        if rc != 0:
-            return BuildResult(Status.DEVICE_ERROR, "".join(log), None,
+            return BuildResult(Status.INTERNAL_ERROR, "".join(log), None,
                                f"the timing driver does not compile with {tc.name}: {_first_error(text)}")
-        libs = [str(p) for p in req.libs]
-        rc, text = _run([cc, *tc.ldflags, "driver.o", "kernel.o", *libs, "-lm", "-Wl,-rpath,$ORIGIN",
-                         "-o", "driver"], work)
+        libs = list(dict.fromkeys(str(p) for u, _, _ in units for p in u.libs))
+        threads = ["-pthread"] if any(u.threads > 1 for u, _, _ in units) else []
+        rc, text = _run([cc, *tc.ldflags, *HARDEN_LDFLAGS, *threads, "driver.o", *objects, *libs, "-lm",
+                         "-Wl,-rpath,$ORIGIN", "-o", "driver"], work)
         log.append(text)
         if rc != 0:
             return BuildResult(Status.LINK_ERROR, "".join(log), None, _first_error(text))
-        for lib in req.libs:   # beside the binary, found through rpath $ORIGIN wherever it runs
+        for lib in dict.fromkeys(Path(p) for p in libs):   # beside the binary, found through rpath $ORIGIN
             os.symlink(lib, work / lib.name)
         full_log = "".join(log)
         (work / "build.json").write_text(json.dumps({"log": full_log, "libs": libs, "toolchain": tc.name,
-                                                      "version": version}))
+                                                      "version": version, "pair": bool(partner)}))
         if out.exists():
             shutil.rmtree(out, ignore_errors=True)
         os.replace(work, out)   # atomic publish: a half-built directory is never seen as cached
@@ -111,6 +124,28 @@ def build(req: BuildRequest, builds_dir: Path) -> BuildResult:
     finally:
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _compile_and_gate(cc: str, req: BuildRequest, symbol: str, stem: str, work: Path,
+                      log: list[str]) -> BuildResult | None:
+    """Compile one kernel unit to <stem>.o and apply the object gate; None when it passes."""
+    src = work / stem / Path(req.name).name
+    src.parent.mkdir()
+    src.write_bytes(req.source)
+    rename = [f"-D{gemm.SYMBOL}={symbol}"] if symbol != gemm.SYMBOL else []
+    cflags = [*req.toolchain.cflags, *req.extra_cflags, *rename, f"-I{gemm.HEADER_DIR}"]
+    rc, text = _run([cc, *cflags, "-c", str(src.relative_to(work)), "-o", f"{stem}.o"], work)
+    log.append(text)
+    if rc != 0:
+        return BuildResult(Status.COMPILE_ERROR, "".join(log), None, _first_error(text))
+    verdict = check_object(work / f"{stem}.o", req.policy(symbol))
+    if verdict.relaxed:
+        log.append(f"object gate: rules relaxed for a trusted kernel: {', '.join(verdict.relaxed)}\n")
+    if not verdict.ok:
+        msg = "object gate: " + verdict.message
+        log.append(msg + "\n")
+        return BuildResult(Status.REJECTED, "".join(log), None, msg)
+    return None
 
 
 def _artifact(req: BuildRequest, key: str, exe: Path, version: str, libs: list[str]) -> Artifact:

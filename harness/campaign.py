@@ -9,7 +9,7 @@ for one, counts consecutive device errors and quarantines the device after
 and the campaign goes on with the other devices. Nothing raised by a device escapes.
 
 `resume=True` with an existing campaign id re-runs only the trials that campaign has not
-finished (a stored trial with any status but device_error counts as finished).
+finished (a stored trial with any status but device_error or internal_error counts as finished).
 """
 from __future__ import annotations
 
@@ -46,10 +46,17 @@ def job_key(j: Job) -> tuple[str, str, str, str]:
     return (j.device, j.kernel.hash, "gemm", "x".join(map(str, j.shape)))
 
 
+RERUN = (Status.DEVICE_ERROR, Status.INTERNAL_ERROR)   # what --resume runs again
+
+
 def unfinished(store: Store, campaign: str, jobs: list[Job]) -> list[Job]:
     done = {(t.device, t.source_hash, t.op, "x".join(map(str, t.shape)))
-            for t in store.trials("campaign = ? AND status != ?", (campaign, Status.DEVICE_ERROR.value))}
+            for t in store.trials("campaign = ?", (campaign,)) if t.status not in RERUN}
     return [j for j in jobs if job_key(j) not in done]
+
+
+def _build_key(k: Kernel, tc) -> tuple:
+    return (k.hash, k.name, k.allow_blas, k.libs, k.relax, tc.name)
 
 
 def _lane(device: Device) -> str:
@@ -58,9 +65,9 @@ def _lane(device: Device) -> str:
     return f"{device.transport}:{device.host}:{device.port}"
 
 
-def _error_trial(device: Device, j: Job, campaign: str, error: str) -> Trial:
+def _error_trial(device: Device, j: Job, campaign: str, error: str, status: Status = Status.DEVICE_ERROR) -> Trial:
     return Trial(device=device.name, op="gemm", shape=tuple(j.shape), dtype="f32", kernel=j.kernel.label,
-                 source_hash=j.kernel.hash, status=Status.DEVICE_ERROR, error=error, arch=device.arch,
+                 source_hash=j.kernel.hash, status=status, error=error, arch=device.arch,
                  emulated=device.emulated, transport=device.transport, campaign=campaign)
 
 
@@ -99,7 +106,7 @@ def run_campaign(lab: Lab, jobs: Iterable[Job], store: Store, *, campaign: str |
     for j in jobs:
         tc = lab.toolchain(lab.devices[j.device])
         if tc is not None:
-            key = (j.kernel.hash, j.kernel.name, j.kernel.allow_blas, j.kernel.libs, tc.name)
+            key = _build_key(j.kernel, tc)
             if key not in builds:
                 builds[key] = pool.submit(build_kernel, lab.ws, tc, j.kernel, extra_cflags)
 
@@ -117,13 +124,14 @@ def run_campaign(lab: Lab, jobs: Iterable[Job], store: Store, *, campaign: str |
             except Exception as e:  # a bug of ours: keep the campaign going, record the rest
                 for j in dev_jobs:
                     if order[id(j)] not in recorded:
-                        record(order[id(j)], _error_trial(lab.devices[dev_name], j, campaign, f"internal error: {e!r}"))
+                        record(order[id(j)], _error_trial(lab.devices[dev_name], j, campaign, f"internal error: {e!r}",
+                                                          Status.INTERNAL_ERROR))
 
     def _device_worker(lab: Lab, device: Device, dev_jobs: list[Job]) -> None:
-        opts = MeasureOptions.for_device(device, **(overrides or {}))
         try:
+            opts = MeasureOptions.for_device(device, **(overrides or {}))
             transport = get_transport(device, lab.ws)
-        except Exception as e:  # no transport: every job of this device is a device_error
+        except Exception as e:  # no transport or bad options: every job of this device is a device_error
             for j in dev_jobs:
                 record(order[id(j)], _error_trial(device, j, campaign, str(e)))
             return
@@ -157,17 +165,18 @@ def run_campaign(lab: Lab, jobs: Iterable[Job], store: Store, *, campaign: str |
                                 call(on_event, device.name, f"quarantined after {consecutive} consecutive device errors")
                             continue
                     tc = lab.toolchain(device)
+                    prebuilt = None
                     if tc is not None:
-                        f = builds.get((j.kernel.hash, j.kernel.name, j.kernel.allow_blas, j.kernel.libs, tc.name))
+                        f = builds.get(_build_key(j.kernel, tc))
                         if f is not None:
                             try:
-                                f.result()    # run_trial below then finds it in the build cache
+                                prebuilt = f.result()   # a failed build is a result too: no second compile
                             except Exception:
-                                pass          # run_trial builds again and reports the failure
+                                prebuilt = None         # run_trial builds again and reports the failure
                     call(on_start, j)
                     t0 = time.monotonic()
                     t = run_trial(lab.ws, device, tc, transport, j.kernel, j.shape, opts, campaign=campaign,
-                                  extra_cflags=extra_cflags)
+                                  extra_cflags=extra_cflags, prebuilt=prebuilt)
                     t.meta["dispatch"] = {"trial_wall_s": round(time.monotonic() - t0, 3),
                                           "lock_wait_s": round(waited, 3)}
                     if t.status is Status.DEVICE_ERROR:

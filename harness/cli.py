@@ -71,12 +71,16 @@ def _overrides(max_time, min_samples, max_samples, warmup, flush, rel_ci) -> dic
 
 
 def _execute(lab: Lab, jobs: list[Job], as_json: bool, overrides: dict, cflags: tuple[str, ...] = (),
-             title: str = "tensorop results", resume: Optional[str] = None) -> int:
+             title: str = "tensorop results", resume: Optional[str] = None, against: Optional[Kernel] = None,
+             target: float = 0.02, budget_s: float = 60.0) -> int:
+    if against is not None:
+        jobs = jobs + list({(j.device, j.shape): Job(against, j.device, j.shape) for j in jobs}.values())
     with Store(lab.ws.database) as store:
         campaign = resume or new_campaign_id()
 
         def on_trial(t: Trial):
-            print(json.dumps(t.to_json()), flush=True)
+            if against is None:
+                print(json.dumps(t.to_json()), flush=True)
 
         def on_event(device: str, text: str):
             err.print(f"[yellow]{device}:[/yellow] {text}", highlight=False)
@@ -93,10 +97,57 @@ def _execute(lab: Lab, jobs: list[Job], as_json: bool, overrides: dict, cflags: 
         if resume:
             trials = list(store.trials("campaign = ?", (campaign,)))
             err.print(f"campaign {campaign}: resumed; {len(trials)} trials stored in all", highlight=False)
+        if against is not None:
+            _compare_against(lab, store, trials, jobs, against, as_json, target, budget_s, cflags)
         if not as_json:
             rows = rep.with_ratios(trials, list(store.trials("kernel = 'openblas' AND status = 'ok'")))
             rep.print_table(rows, title=f"{title} (campaign {campaign})", console=out)
     return 0 if trials and all(t.status is Status.OK for t in trials) else 1
+
+
+def _compare_against(lab: Lab, store: Store, trials: list[Trial], jobs: list[Job], against: Kernel, as_json: bool,
+                     target: float, budget_s: float, cflags: tuple[str, ...]) -> None:
+    """After the campaign: each kernel against `against` on each device and shape, by the one
+    objective (paired interleaved time on real devices, modelled cycles on emulated ones)."""
+    from . import objective
+    from .transport.base import get_transport
+    from .trial import MeasureOptions
+    kernels = {j.kernel.hash: j.kernel for j in jobs}
+    base = {(t.device, t.shape): t for t in trials if t.source_hash == against.hash}
+    for t in trials:
+        if t.source_hash == against.hash:
+            if as_json:
+                print(json.dumps(t.to_json()), flush=True)
+            continue
+        b = base.get((t.device, t.shape))
+        cmp, note = None, ""
+        if b is None or t.status is not Status.OK or b.status is not Status.OK:
+            note = f"no comparison: {t.kernel} is {t.status}" + (f", {against.label} is {b.status}" if b else "")
+        elif t.emulated:
+            cmp = objective.modelled_ratio(t, b)
+            note = "" if cmp else "no modelled cycles"
+        else:
+            device = lab.devices[t.device]
+            err.print(f"[dim]{t.device}: pairing {t.kernel} with {against.label} (interleaved) ...[/dim]", highlight=False)
+            with get_transport(device, lab.ws) as tr:
+                run = objective.paired(lab.ws, device, lab.toolchain(device), tr, kernels[t.source_hash], against,
+                                       t.shape, target=target, budget_s=budget_s,
+                                       opts=MeasureOptions.for_device(device))
+            cmp = run.ratio
+            if run.status is not Status.OK:
+                note = f"paired run: {run.status}: {run.error}"
+            elif cmp is not None and cmp.note:
+                err.print(f"[yellow]{t.device}: {cmp.note}[/yellow]", highlight=False)
+        if cmp is not None:
+            cmp = objective.Ratio(cmp.ratio, cmp.ci95, cmp.p_value, cmp.metric, cmp.n, against.label, cmp.note)
+            store.set_meta(t, paired=cmp.to_json()) if t.id is not None else t.meta.update(paired=cmp.to_json())
+        if as_json:
+            print(json.dumps({**t.to_json(), **(cmp.to_json() if cmp else {"against": against.label, "ratio": None,
+                                                                            "note": note})}), flush=True)
+        elif cmp is not None:
+            out.print(f"{t.device} {t.kernel} vs {against.label}: {cmp.describe()}", highlight=False)
+        else:
+            out.print(f"[yellow]{t.device} {t.kernel} vs {against.label}: {note}[/yellow]", highlight=False)
 
 
 @app.command()
@@ -109,21 +160,54 @@ def bench(kernels: List[Path] = typer.Argument(..., help="Kernel C files impleme
           warmup: Optional[int] = typer.Option(None), rel_ci: Optional[float] = typer.Option(None),
           flush: bool = typer.Option(False, help="Flush caches before each sample."),
           resume: Optional[str] = typer.Option(None, "--resume", help="Continue this campaign id: run only "
-                                               "the trials it has not finished (device errors are re-run)."),
+                                               "the trials it has not finished (device and internal errors "
+                                               "are re-run)."),
+          against: Optional[str] = typer.Option(None, "--against", help="Compare each kernel with `openblas`, "
+                                                "`naive` or another kernel file: paired interleaved time on real "
+                                                "devices (ratio of medians, bootstrap 95% CI, Mann-Whitney p), "
+                                                "modelled cycles on emulated ones."),
+          target: float = typer.Option(0.02, "--target", help="Paired comparisons sample until the ratio's CI "
+                                       "half-width is at most this fraction (or the budget is spent)."),
+          budget: float = typer.Option(60.0, "--budget", help="Seconds of paired timing per comparison."),
+          trust: List[str] = typer.Option([], "--trust", help="Relax a named object-gate rule for this trusted "
+                                          "kernel (symbols, addresses, definitions, constructors, syscalls); "
+                                          "recorded with the trial."),
           devices_file: Optional[Path] = ConfigOpt):
     """Verify and time kernel files on devices (exit 0 only if every trial is ok)."""
+    from .object_gate import RULES
     lab = _lab(devices_file)
     shapes = [_shape(op, dtype, s) for s in shape]
     devs = _resolve_devices(lab, device)
+    bad = [r for r in trust if r not in RULES]
+    if bad:
+        err.print(f"[red]error:[/red] unknown gate rule(s) {', '.join(bad)}; known: {', '.join(RULES)}")
+        raise typer.Exit(2)
     ks = []
     for k in kernels:
         if not k.is_file():
             err.print(f"[red]error:[/red] no such kernel file: {k}")
             raise typer.Exit(2)
-        ks.append(Kernel.from_file(k))
+        ks.append(Kernel.from_file(k, relax=tuple(trust)))
+    other = None
+    if against:
+        if against in BASELINES:
+            if len({lab.devices[d].arch for d in devs}) > 1:
+                err.print("[red]error:[/red] --against a baseline needs devices of one architecture per run")
+                raise typer.Exit(2)
+            try:
+                other = baseline_kernel(lab.ws, against, lab.devices[devs[0]].arch)
+            except BaselineUnavailable as e:
+                err.print(f"[red]error:[/red] {e}")
+                raise typer.Exit(2)
+        elif Path(against).is_file():
+            other = Kernel.from_file(Path(against))
+        else:
+            err.print(f"[red]error:[/red] --against {against!r}: not a baseline ({', '.join(BASELINES)}) or a file")
+            raise typer.Exit(2)
     jobs = [Job(k, d, s) for k in ks for d in devs for s in shapes]
     raise typer.Exit(_execute(lab, jobs, as_json, _overrides(max_time, min_samples, max_samples, warmup, flush,
-                                                             rel_ci), tuple(cflags), resume=resume))
+                                                             rel_ci), tuple(cflags), resume=resume, against=other,
+                              target=target, budget_s=budget))
 
 
 @app.command()

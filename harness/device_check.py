@@ -4,6 +4,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 
+from . import check
 from .baselines import baseline_kernel, openblas_lib
 from .config.devices import Device
 from .lab import Lab
@@ -53,25 +54,19 @@ def check_device(lab: Lab, device: Device) -> DeviceReport:
             ok = False
             trivial = f"[red]{b.status}: {b.error}[/red]"
         else:
-            case = gemm.GemmCase.tight(3, 5, 2, 12345)
             try:
                 with get_transport(device, lab.ws) as t:
-                    run = t.run(b.artifact, ["check", case.arg()], timeout_s=device.timeout_s + 10,
-                                fetch=["c0.bin"])
+                    res, run, failure = check.gate(t, b.artifact, device, (3, 5, 2),
+                                                   [12345 + i for i in range(gemm.SEEDS_NEEDED)],
+                                                   device.timeout_s + 10)
+                if res.ok:
+                    trivial = f"ok ({run.wall_s * 1000:.0f} ms)"
+                else:
+                    ok = False
+                    trivial = f"[red]{failure or 'wrong result'}: {res.detail[:300]}[/red]"
             except Exception as e:
-                run = None
                 trivial = f"[red]{e}[/red]"
                 ok = False
-            if run is not None:
-                if run.device_error or run.timed_out or run.returncode != 0:
-                    ok = False
-                    why = run.device_error or ("timed out" if run.timed_out else
-                                               f"exit {run.returncode} {run.signal or ''} {run.stderr.strip()[-200:]}")
-                    trivial = f"[red]{why}[/red]"
-                else:
-                    v = gemm.verify(case, run.files.get("c0.bin", b""))
-                    trivial = f"ok ({run.wall_s * 1000:.0f} ms)" if v.ok else f"[red]wrong result: {v.detail}[/red]"
-                    ok = ok and v.ok
     lib = openblas_lib(lab.ws, device.arch)
     openblas = "available" if lib.is_file() else f"[yellow]missing ({lib}); run make setup[/yellow]"
     if device.emulated and prefix and is_qemu(prefix[0]):

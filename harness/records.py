@@ -17,11 +17,13 @@ class Status(str, enum.Enum):
     OK = "ok"
     COMPILE_ERROR = "compile_error"
     LINK_ERROR = "link_error"
-    REJECTED = "rejected"          # policy: e.g. the object file references a BLAS symbol
+    REJECTED = "rejected"          # the object gate, a forged/malformed result record, extra cores
     CRASH = "crash"                # killed by a signal (named in the error text)
     TIMEOUT = "timeout"            # killed at the device's time limit
     WRONG_ANSWER = "wrong_answer"  # failed the correctness gate (max error and where)
+    SUSPICIOUS = "suspicious"      # verified, but faster than the device can physically be
     DEVICE_ERROR = "device_error"  # runner/toolchain/transport trouble, not the kernel's fault
+    INTERNAL_ERROR = "internal_error"  # a bug of tensorop's (never counted towards quarantine)
 
     def __str__(self) -> str:  # so f-strings and tables print the value
         return self.value
@@ -151,6 +153,9 @@ class Trial:
             "n": s.n if s else 0,
             "inner_loops": self.inner_loops,
             "gflops": self.gflops,
+            "gflops_basis": ("modelled" if self.emulated else "time") if self.gflops else None,
+            "cycles": self.cycles,
+            "model": self.model or None,
             "insns": self.insns,
             "emulated": self.emulated,
             "flushed": self.flushed,
@@ -158,4 +163,5 @@ class Trial:
             "toolchain_version": self.toolchain_version,
             "source_hash": self.source_hash,
             "command": list(self.command),
+            "paired": self.meta.get("paired"),
         }

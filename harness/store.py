@@ -104,6 +104,13 @@ class Store:
         t.id = cur.lastrowid
         return t.id
 
+    def set_meta(self, t: Trial, **items) -> None:
+        """Add items to a stored trial's meta (e.g. the paired comparison measured after it)."""
+        t.meta.update(items)
+        with self.db:
+            self.db.execute("UPDATE trials SET meta = ? WHERE id = ?",
+                            (json.dumps({**host_metadata(), **t.meta}, default=str), t.id))
+
     def trials(self, where: str = "", params: tuple = (), order: str = "id") -> Iterator[Trial]:
         q = f"SELECT id, {', '.join(COLUMNS)} FROM trials {('WHERE ' + where) if where else ''} ORDER BY {order}"
         for r in self.db.execute(q, params):

@@ -1,53 +1,76 @@
-"""One trial: build -> check (the correctness gate) -> time -> statistics -> one stored row.
+"""One trial: build -> gate (object file) -> check (correctness) -> measure -> one stored row.
 
-Every failure becomes a status on the Trial (see records.Status); nothing a kernel does can
-stop the run for other kernels or devices.
+Measuring depends on the device (DESIGN.md, the one objective):
+- real devices: a calibrated, verified timing run (every timed call checked, one sample checked
+  in full), its samples summarised by harness.stats; the cores the run used are measured;
+- emulated devices: ONE verified call under the QEMU plugin, whose executed blocks give the
+  modelled cycles (harness.model); no timing repetitions (wall time under QEMU is the
+  emulator's), the instruction count kept as a secondary figure.
+A result beyond the device's physical peak is `suspicious` (harness.objective.peak_check).
+
+Every failure becomes a status on the Trial (records.Status); nothing a kernel does can stop the
+run for other kernels or devices, and a bug of ours is `internal_error`.
 """
 from __future__ import annotations
 
-import json
 import math
 import secrets
 import traceback
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from . import stats
+from . import check, objective, stats
 from .build import BuildRequest, build, source_hash
 from .config.devices import Device
 from .config.toolchains import Toolchain
 from .ops import gemm
-from .records import Artifact, RunResult, Status, Trial
-from .transport.base import Transport, parse_insns
+from .records import Artifact, BuildResult, Status, Trial
+from .transport.base import Transport
 from .workspace import Workspace
+
+BLOCKS_FILE = "tensorop-blocks.txt"
+
+
+class UnknownOption(ValueError):
+    pass
 
 
 @dataclass(frozen=True)
 class MeasureOptions:
-    """The measurement procedure (pyperf-style): warm-up calls are discarded, the inner-loop
-    count is calibrated so one sample lasts >= min_sample_s, and samples are taken until the
-    95% CI of the median is within rel_ci of it, or max_samples / max_time_s is reached."""
+    """The measurement procedure (pyperf-style), the one home of the sampling policy: warm-up
+    calls are verified and discarded; one sample holds enough calls (each on its own fresh input
+    set, at most max_sets) to last >= min_sample_s; samples are taken until the 95% CI of the
+    median is within rel_ci of it, or max_samples / max_time_s is reached. The stopping rule
+    runs in the C driver (normal approximation); harness.stats reports the exact interval."""
 
     warmup: int = 2
-    min_sample_s: float = 0.01
+    min_sample_s: float = 0.001
     min_samples: int = 10
     max_samples: int = 100
     max_time_s: float = 3.0
     rel_ci: float = 0.01
+    max_sets: int = 16                   # input sets one sample rotates through (>= 2)
     flush: bool = False                  # write a 32 MiB buffer before each sample (cold caches)
     flush_bytes: int = 32 << 20
 
     @classmethod
+    def names(cls) -> set[str]:
+        return {f.name for f in fields(cls)}
+
+    @classmethod
     def for_device(cls, device: Device, **overrides) -> "MeasureOptions":
-        names = {f.name for f in fields(cls)}
-        values = {k: v for k, v in device.measure.items() if k in names}
-        values.update({k: v for k, v in overrides.items() if v is not None and k in names})
+        names = cls.names()
+        unknown = sorted(k for k, v in {**device.measure, **overrides}.items() if k not in names and v is not None)
+        if unknown:
+            raise UnknownOption(f"unknown measure option(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+        values = dict(device.measure)
+        values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
-    def driver_args(self) -> list[str]:
-        return [f"warmup={self.warmup}", f"min_sample_s={self.min_sample_s}", f"min_samples={self.min_samples}",
-                f"max_samples={self.max_samples}", f"max_time_s={self.max_time_s}", f"rel_ci={self.rel_ci}",
-                f"flush_bytes={self.flush_bytes if self.flush else 0}"]
+    def request_options(self) -> dict:
+        return {"warmup": self.warmup, "min_sample_s": self.min_sample_s, "min_samples": self.min_samples,
+                "max_samples": self.max_samples, "max_time_s": self.max_time_s, "rel_ci": self.rel_ci,
+                "max_sets": self.max_sets, "flush_bytes": self.flush_bytes if self.flush else 0}
 
 
 @dataclass(frozen=True)
@@ -57,150 +80,171 @@ class Kernel:
     label: str
     source: bytes
     name: str = "kernel.c"
-    allow_blas: bool = False             # the harness's OpenBLAS baseline only
+    allow_blas: bool = False             # the harness's own baselines only: the object gate is skipped
     libs: tuple[Path, ...] = ()
+    relax: tuple[str, ...] = ()          # object-gate rules relaxed for a trusted user kernel (bench --trust)
 
     @classmethod
-    def from_file(cls, path: Path, label: str | None = None) -> "Kernel":
-        return cls(label=label or path.name, source=path.read_bytes(), name=path.name)
+    def from_file(cls, path: Path, label: str | None = None, relax: tuple[str, ...] = ()) -> "Kernel":
+        return cls(label=label or path.name, source=path.read_bytes(), name=path.name, relax=relax)
 
     @property
     def hash(self) -> str:
         return source_hash(self.source)
 
+    def build_request(self, toolchain: Toolchain, extra_cflags: tuple[str, ...] = (), threads: int = 1) -> BuildRequest:
+        return BuildRequest(source=self.source, toolchain=toolchain, name=self.name, extra_cflags=extra_cflags,
+                            libs=self.libs, allow_blas=self.allow_blas, relax=self.relax, threads=threads)
+
 
 def _timeouts(device: Device, shape, opts: MeasureOptions, check_flops: float) -> tuple[float, float]:
     """Time limits: the device's fixed allowance plus the work at a conservative floor on
     throughput (device.slow_gflops), so a big shape on a slow device is not cut short while
-    an endless loop on a small one is killed within seconds."""
+    an endless loop on a small one is killed within seconds. The timed phase also pays for
+    regenerating and verifying inputs (O(MK+KN+MN) per call)."""
     per_call = gemm.flops(shape) / (device.slow_gflops * 1e9)
     t_check = device.timeout_s + check_flops / (device.slow_gflops * 1e9)
-    sample = max(per_call, opts.min_sample_s)
-    t_time = device.timeout_s + (2 + opts.warmup) * per_call + 2 * opts.max_time_s + \
+    M, N, K = shape
+    overhead = 60e-9 * (M * K + K * N + 2 * M * N + 2 * M * K)
+    sample = max(per_call, opts.min_sample_s) + opts.max_sets * overhead
+    t_time = device.timeout_s + (2 + opts.warmup) * (per_call + overhead) + 2 * opts.max_time_s + \
         (4 + max(opts.min_samples, 3)) * sample * 1.5
     return t_check, t_time
 
 
-def _run_failure(run: RunResult, device: Device, phase: str) -> tuple[Status, str] | None:
-    """Classify a run that did not succeed; None if it exited 0."""
-    if run.device_error:
-        return Status.DEVICE_ERROR, run.device_error
-    if run.timed_out:
-        return Status.TIMEOUT, f"{phase}: killed after {run.wall_s:.1f} s (time limit on {device.name})"
-    if run.signal:
-        tail = _tail(run.stderr)
-        return Status.CRASH, f"{phase}: killed by {run.signal}" + (f"; stderr: {tail}" if tail else "")
-    if run.returncode != 0:
-        tail = _tail(run.stderr)
-        if run.returncode == 127 and "not found" in run.stderr.lower():
-            return Status.DEVICE_ERROR, f"{phase}: cannot run on {device.name}: {tail}"
-        return Status.CRASH, f"{phase}: exited with status {run.returncode}" + (f"; stderr: {tail}" if tail else "")
-    return None
+def build_kernel(ws: Workspace, toolchain: Toolchain, kernel: Kernel, extra_cflags: tuple[str, ...] = (),
+                 partner: Kernel | None = None) -> BuildResult:
+    return build(kernel.build_request(toolchain, extra_cflags), ws.builds,
+                 partner.build_request(toolchain, extra_cflags) if partner else None)
 
 
-def _tail(text: str, limit: int = 400) -> str:
-    text = "\n".join(l for l in text.strip().splitlines() if not l.startswith("tensorop-insns:"))
-    return text[-limit:]
-
-
-def _json_line(stdout: str) -> dict | None:
-    for line in reversed(stdout.strip().splitlines()):
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                return json.loads(line)
-            except json.JSONDecodeError:
-                return None
-    return None
-
-
-def build_kernel(ws: Workspace, toolchain: Toolchain, kernel: Kernel, extra_cflags: tuple[str, ...] = ()):
-    return build(BuildRequest(source=kernel.source, toolchain=toolchain, name=kernel.name,
-                              extra_cflags=extra_cflags, libs=kernel.libs, allow_blas=kernel.allow_blas),
-                 ws.builds)
+def new_trial(device: Device, kernel: Kernel, shape, campaign: str = "", opts: MeasureOptions | None = None) -> Trial:
+    return Trial(device=device.name, op=gemm.NAME, shape=tuple(shape), dtype=gemm.DTYPE, kernel=kernel.label,
+                 source_hash=kernel.hash, status=Status.INTERNAL_ERROR, arch=device.arch, emulated=device.emulated,
+                 transport=device.transport, campaign=campaign, flushed=bool(opts and opts.flush),
+                 meta={"measure": asdict(opts) if opts else None, "kernel_file": kernel.name, "env": dict(device.env),
+                       **({"trusted_rules": list(kernel.relax)} if kernel.relax else {})})
 
 
 def run_trial(ws: Workspace, device: Device, toolchain: Toolchain | None, transport: Transport, kernel: Kernel,
               shape: tuple[int, int, int], opts: MeasureOptions, *, campaign: str = "",
-              extra_cflags: tuple[str, ...] = ()) -> Trial:
-    trial = Trial(device=device.name, op=gemm.NAME, shape=tuple(shape), dtype=gemm.DTYPE, kernel=kernel.label,
-                  source_hash=kernel.hash, status=Status.DEVICE_ERROR, arch=device.arch, emulated=device.emulated,
-                  transport=device.transport, campaign=campaign, flushed=opts.flush,
-                  meta={"measure": asdict(opts), "kernel_file": kernel.name, "env": dict(device.env)})
+              extra_cflags: tuple[str, ...] = (), prebuilt: BuildResult | None = None) -> Trial:
+    trial = new_trial(device, kernel, shape, campaign, opts)
     try:
         if toolchain is None:
+            trial.status = Status.DEVICE_ERROR
             trial.error = f"device {device.name}: toolchain {device.toolchain!r} is not defined in toolchains/"
             return trial
         trial.toolchain = toolchain.name
-        b = build_kernel(ws, toolchain, kernel, extra_cflags)
+        b = prebuilt or build_kernel(ws, toolchain, kernel, extra_cflags)
         trial.build_log = b.log
         if b.status is not Status.OK:
             trial.status, trial.error = b.status, b.error
             return trial
         art = b.artifact
         trial.toolchain_version, trial.cflags = art.toolchain_version, art.cflags
-        return _check_and_time(device, transport, art, shape, opts, trial)
+        return _check_and_measure(ws, device, transport, art, shape, opts, trial)
     except Exception as e:  # a bug of ours must not stop the campaign; keep the evidence
-        trial.status = Status.DEVICE_ERROR
+        trial.status = Status.INTERNAL_ERROR
         trial.error = f"internal error: {e!r}\n{traceback.format_exc(limit=5)}"
         return trial
 
 
-def _check_and_time(device: Device, transport: Transport, art: Artifact, shape, opts: MeasureOptions,
-                    trial: Trial) -> Trial:
+def _check_and_measure(ws: Workspace, device: Device, transport: Transport, art: Artifact, shape,
+                       opts: MeasureOptions, trial: Trial) -> Trial:
     seeds = [secrets.randbits(62) for _ in range(gemm.SEEDS_NEEDED + 1)]
     cases = gemm.check_cases(shape, seeds[:-1])
-    check_flops = sum(gemm.flops((c.M, c.N, c.K)) for c in cases)
-    t_check, t_time = _timeouts(device, shape, opts, check_flops)
+    t_check, t_time = _timeouts(device, shape, opts, sum(gemm.flops((c.M, c.N, c.K)) for c in cases))
     trial.meta["seeds"] = seeds
 
     # 1. correctness gate: every case, fresh seeds; a kernel that fails is never timed
-    run = transport.run(art, ["check", *(c.arg() for c in cases)], timeout_s=t_check,
-                        fetch=[f"c{i}.bin" for i in range(len(cases))])
-    failure = _run_failure(run, device, "check")
-    if failure:
-        trial.status, trial.error = failure
-        trial.command = run.command
+    result, run, failure = check.gate(transport, art, device, shape, seeds[:-1], t_check)
+    trial.command = run.command if run else ()
+    trial.max_rel_err = result.max_rel_err
+    if not result.ok:
+        trial.status, trial.error = failure or Status.WRONG_ANSWER, result.detail
         return trial
-    worst = 0.0
-    for i, case in enumerate(cases):
-        raw = run.files.get(f"c{i}.bin")
-        if raw is None:
-            trial.status, trial.error = Status.DEVICE_ERROR, f"check: output c{i}.bin did not come back"
-            return trial
-        v = gemm.verify(case, raw)
-        worst = max(worst, v.rel_err)
-        if not v.ok:
-            trial.status, trial.error, trial.max_rel_err = Status.WRONG_ANSWER, v.detail, v.rel_err
-            return trial
 
-    # 2. timing run, on fresh inputs whose first output is verified too
-    M, N, K = shape
-    tcase = gemm.GemmCase.tight(M, N, K, seeds[-1])
-    run = transport.run(art, ["time", tcase.arg(), *opts.driver_args()], timeout_s=t_time, fetch=["c0.bin"],
-                        count_insns=device.emulated)
+    # 2. measure: verified timed calls (real devices) or one profiled call (emulated devices)
+    tcase = gemm.GemmCase.tight(*shape, seeds[-1])
+    tol = gemm.timing_tolerance(shape[2])
+    if device.emulated:
+        req = gemm.request("profile", [tcase], tol=tol)
+        run = transport.run(art, [], timeout_s=t_time, stdin=req, fetch=["pick.bin", BLOCKS_FILE],
+                            plugin=("fd=3", f"blocks={BLOCKS_FILE}"))
+    else:
+        req = gemm.request("time", [tcase], tol=tol, pick=secrets.randbelow(opts.max_samples),
+                           **opts.request_options())
+        run = transport.run(art, [], timeout_s=t_time, stdin=req, fetch=["pick.bin"])
     trial.command = run.command
-    failure = _run_failure(run, device, "timing run")
+    phase = "profiled call" if device.emulated else "timing run"
+    failure = check.run_failure(run, device, phase)
     if failure:
         trial.status, trial.error = failure
         return trial
-    v = gemm.verify(tcase, run.files.get("c0.bin", b""))
-    worst = max(worst, v.rel_err)
-    trial.max_rel_err = worst
-    if not v.ok:
-        trial.status, trial.error = Status.WRONG_ANSWER, "timing run: " + v.detail
+    recs = check.read_channel(run, want_plugin=device.emulated)
+    if recs.error:
+        trial.status, trial.error = Status.REJECTED, f"{phase}: {recs.error}"
         return trial
-    out = _json_line(run.stdout)
-    if not out or not out.get("samples"):
-        trial.status, trial.error = Status.DEVICE_ERROR, f"timing run printed no samples: {_tail(run.stdout)}"
+    verdict = check.timed_verdict(recs.driver, tcase, run.files.get("pick.bin"), profile=device.emulated)
+    if verdict.max_rel_err is not None and math.isfinite(verdict.max_rel_err):
+        trial.max_rel_err = max(trial.max_rel_err or 0.0, verdict.max_rel_err)
+    if not verdict.ok:
+        trial.status, trial.error = Status.WRONG_ANSWER, f"{phase}: {verdict.detail}"
         return trial
-    trial.samples = tuple(float(x) for x in out["samples"])
-    trial.inner_loops = int(out.get("inner_loops", 0))
-    trial.flushed = bool(out.get("flushed", False))
+    trial.meta["check_cases"] = result.cases + 1
+    if device.emulated:
+        return _modelled(ws, device, run, recs, shape, trial)
+    return _timed(device, run, recs.driver, shape, trial)
+
+
+def _timed(device: Device, run, rec: dict, shape, trial: Trial) -> Trial:
+    samples = rec.get("samples")
+    if not isinstance(samples, list) or not samples or not all(isinstance(x, (int, float)) for x in samples):
+        trial.status, trial.error = Status.REJECTED, "timing run: the record holds no valid samples"
+        return trial
+    trial.samples = tuple(float(x) for x in samples)
+    trial.inner_loops = int(rec.get("inner_loops", 0))
+    trial.flushed = bool(rec.get("flushed", False))
     trial.summary = stats.summarize(trial.samples)
     trial.gflops = gemm.flops(shape) / trial.summary.median / 1e9 if trial.summary.median > 0 else math.inf
-    trial.insns = parse_insns(run.stderr) if device.emulated else None
-    trial.meta.update({"stop": out.get("stop"), "sampling_s": out.get("sampling_s"), "run_wall_s": run.wall_s,
-                       "check_cases": len(cases) + 1})
-    trial.status = Status.OK
+    wall, cpu = float(rec.get("sampling_s") or 0), float(rec.get("cpu_s") or 0)
+    cores = cpu / wall if wall > 0 else 0.0
+    trial.meta.update({"stop": rec.get("stop"), "sampling_s": wall, "cpu_s": cpu, "cores_used": round(cores, 3),
+                       "run_wall_s": run.wall_s, "timed_calls": rec.get("calls")})
+    allowed = objective.threads_allowed(device)
+    if cores > allowed + 0.3:
+        trial.status = Status.REJECTED
+        trial.error = (f"timing run: used {cores:.2f} cores (CPU time {cpu:.3f} s over {wall:.3f} s wall); "
+                       f"the task allows {allowed}")
+        return trial
+    return _limits(device, trial)
+
+
+def _modelled(ws: Workspace, device: Device, run, recs: check.Records, shape, trial: Trial) -> Trial:
+    plugin = recs.plugin
+    regions = int(plugin.get("regions") or 0)
+    if regions != 1:
+        trial.status = Status.REJECTED
+        trial.error = f"profiled call: the plugin saw {regions} kernel regions, expected exactly 1"
+        return trial
+    trial.insns = int(plugin.get("insns") or 0) or None
+    trial.meta["run_wall_s"] = run.wall_s
+    model = objective.modelled(ws, device, run.files.get(BLOCKS_FILE), regions)
+    trial.meta["model"] = model.meta
+    if model.error:
+        trial.status, trial.error = Status.DEVICE_ERROR, f"cycle model: {model.error}"
+        return trial
+    trial.cycles, trial.model = model.cycles, model.name
+    if trial.cycles:
+        trial.gflops = gemm.flops(shape) / trial.cycles * objective.clock_ghz(device)
+    return _limits(device, trial)
+
+
+def _limits(device: Device, trial: Trial) -> Trial:
+    over = objective.peak_check(device, trial)
+    if over:
+        trial.status, trial.error = Status.SUSPICIOUS, over
+    else:
+        trial.status = Status.OK
     return trial

@@ -43,7 +43,7 @@ from .yamlfile import ConfigError, FieldReader, LineDict, load_yaml, line_of
 TRANSPORTS = ("local", "ssh")
 DEVICE_FIELDS = {
     "arch", "transport", "emulated", "runner", "toolchain", "features", "aliases", "description",
-    "timeout_s", "measure", "env", "host", "port", "user", "key", "workdir", "sandbox", "manuals",
+    "timeout_s", "measure", "env", "host", "port", "user", "key", "workdir", "sandbox", "pin", "manuals",
     "slow_gflops",
     # ssh transport (harness/transport/ssh.py) and the farm (locks, faults):
     "ssh_config", "known_hosts", "connect_timeout_s", "keepalive_s", "link_timeout_s", "lock",
@@ -67,7 +67,8 @@ class Device:
     slow_gflops: float = 0.2           # a floor on throughput, used to scale time limits with work
     measure: dict = field(default_factory=dict, hash=False, compare=False)
     env: dict = field(default_factory=dict, hash=False, compare=False)
-    sandbox: bool = True
+    sandbox: bool = True               # local runs of artifacts inside bubblewrap (transport/sandbox.py)
+    pin: bool = True                   # pin native timing runs to one core (the last)
     host: str = ""
     port: int = 0                      # 0: from ~/.ssh/config, else 22
     user: str = ""
@@ -133,6 +134,7 @@ def _device(path: Path, name: str, data, line: int) -> Device:
         measure=dict(measure),
         env={str(k): str(v) for k, v in env.items()},
         sandbox=r.bool("sandbox", default=True),
+        pin=r.bool("pin", default=True),
         host=r.str("host"),
         port=r.int("port", default=0, minimum=1),
         user=r.str("user"),

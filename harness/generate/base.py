@@ -56,9 +56,10 @@ class Feedback:
     params: dict[str, Any] = field(default_factory=dict)
     gflops: float | None = None
     insns: int | None = None
+    cycles: float | None = None      # emulated: modelled cycles per call
     median_s: float | None = None
-    vs_openblas: float | None = None   # >1 is better than OpenBLAS (time natively, insns under QEMU)
-    basis: str = ""
+    vs_openblas: float | None = None   # >1 is faster than OpenBLAS (harness.objective: paired time, modelled cycles)
+    basis: str = ""                  # "time" (paired) or "modelled_cycles"
     source_hash: str = ""
     trial_id: int | None = None
 

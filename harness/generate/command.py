@@ -111,7 +111,8 @@ def generate(prompt: Optional[str] = typer.Argument(None, help=f"What to generat
             results.append(r)
             if as_json:
                 print(json.dumps({"device": d, "ok": r.ok, "folder": str(r.folder) if r.folder else None,
-                                  "vs_openblas": r.vs_openblas, "basis": r.basis, "wall_s": round(r.wall_s, 2),
+                                  "vs_openblas": r.comparison.to_json() if r.comparison else None,
+                                  "wall_s": round(r.wall_s, 2),
                                   "error": r.error or None, "trial": r.final.to_json() if r.final else None}),
                       flush=True)
     if session is not None:
@@ -128,8 +129,9 @@ def generate(prompt: Optional[str] = typer.Argument(None, help=f"What to generat
                             f"{task.shape_text} (campaign {campaign})", console=out)
         for r in results:
             if r.ok:
-                ratio = f"{r.vs_openblas:.2f}x OpenBLAS by {'instruction count' if r.basis == 'insns' else 'time'}" \
-                    if r.vs_openblas else "no OpenBLAS comparison"
+                ratio = f"{r.comparison.describe()} vs OpenBLAS" if r.comparison else "no OpenBLAS comparison"
+                if r.comparison is not None and r.comparison.note:
+                    ratio += f"; {r.comparison.note}"
                 out.print(f"{r.device}: {r.best.label} -> {r.folder} ({ratio}; {r.wall_s:.1f} s)", highlight=False)
             else:
                 out.print(f"[red]{r.device}: no verified kernel[/red] ({r.error})", highlight=False)

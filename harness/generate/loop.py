@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from .. import objective
 from ..baselines import BaselineUnavailable, baseline_kernel
 from ..lab import Lab
 from ..records import Status, Trial
@@ -22,7 +23,9 @@ from .base import Candidate, Feedback, Generator, Task
 from .hardware import HardwareFactors, comprehend
 
 SEARCH_BUDGET = {"max_time_s": 0.5, "min_samples": 3, "max_samples": 10}
-SEARCH_BUDGET_EMULATED = {"max_time_s": 1.0, "min_samples": 3, "max_samples": 5, "warmup": 1}
+SEARCH_BUDGET_EMULATED: dict = {}          # one profiled call: nothing to budget
+SEARCH_PAIR_S = 4.0                        # paired time against OpenBLAS per candidate (real devices)
+FINAL_PAIR_S = 30.0                        # paired time of the chosen kernel against OpenBLAS
 MAX_LOG_CHARS = 3000
 
 
@@ -37,6 +40,7 @@ class DeviceResult:
     openblas: Trial | None = None
     vs_openblas: float | None = None
     basis: str = ""
+    comparison: "objective.Ratio | None" = None
     folder: Path | None = None
     wall_s: float = 0.0
     error: str = ""
@@ -68,15 +72,23 @@ def trim_build_log(log: str, limit: int = MAX_LOG_CHARS) -> str:
     return text[:limit] + ("\n[... more errors trimmed]" if len(text) > limit else "")
 
 
-def ratio(t: Trial, base: Trial | None) -> tuple[float | None, str]:
-    if not base or t.status is not Status.OK or base.status is not Status.OK or not t.summary or not base.summary:
-        return None, ""
-    if t.emulated and t.insns and base.insns:
-        return base.insns / t.insns, "insns"
-    return base.summary.median / t.summary.median, "time"
+def compare_to_baseline(ctx: "_Ctx", t: Trial, kernel: Kernel, base: Trial | None,
+                        budget_s: float) -> objective.Ratio | None:
+    """The one objective's verdict of `t` against OpenBLAS: modelled cycles on emulated devices,
+    a paired interleaved measurement on real ones. None when either is not ok."""
+    if not base or t.status is not Status.OK or base.status is not Status.OK or ctx.openblas is None:
+        return None
+    if t.emulated:
+        return objective.modelled_ratio(t, base)
+    run = objective.paired(ctx.lab.ws, ctx.device, ctx.toolchain, ctx.transport, kernel, ctx.openblas, t.shape,
+                           budget_s=budget_s)
+    if run.ratio is not None:
+        t.meta["paired"] = run.ratio.to_json()
+    return run.ratio
 
 
-def feedback_from(round_: int, cand: Candidate, t: Trial, base: Trial | None) -> Feedback:
+def feedback_from(round_: int, cand: Candidate, t: Trial, base: Trial | None,
+                  cmp: objective.Ratio | None = None) -> Feedback:
     fb = Feedback(round=round_, label=cand.label, status=t.status.value, params=cand.params,
                   source_hash=t.source_hash, trial_id=t.id)
     if t.status in (Status.COMPILE_ERROR, Status.LINK_ERROR):
@@ -90,21 +102,25 @@ def feedback_from(round_: int, cand: Candidate, t: Trial, base: Trial | None) ->
         fb.message = f"The kernel {'crashed' if t.status is Status.CRASH else 'timed out'}: {t.error}"
     elif t.status is Status.REJECTED:
         fb.message = f"Rejected by the symbol policy: {t.error}\n{trim_build_log(t.build_log)}"
+    elif t.status is Status.SUSPICIOUS:
+        fb.message = f"Not believed: {t.error}. Results must come from doing the whole computation."
     elif t.status is Status.OK:
-        r, basis = ratio(t, base)
-        fb.gflops, fb.insns, fb.vs_openblas, fb.basis = t.gflops, t.insns, r, basis
+        fb.gflops, fb.insns, fb.cycles = t.gflops, t.insns, t.cycles
         fb.median_s = t.summary.median if t.summary else None
-        parts = [f"Verified (max relative error {t.max_rel_err:.2g}).",
-                 f"Median {fb.median_s * 1e3:.3f} ms per call = {t.gflops:.2f} GFLOP/s"
-                 + (" (emulated: wall time says little)" if t.emulated else "")]
-        if t.insns:
-            parts.append(f"Dynamic instructions per call: {t.insns:,}"
-                         + (f" (OpenBLAS: {base.insns:,})" if base and base.insns else ""))
-        if base and base.summary:
-            parts.append(f"OpenBLAS: {base.gflops:.2f} GFLOP/s")
-        if r:
-            parts.append(f"Ratio to OpenBLAS: {r:.2f}x by {'instruction count' if basis == 'insns' else 'time'} "
-                         "(>1 is better than OpenBLAS)")
+        if cmp is not None:
+            fb.vs_openblas, fb.basis = cmp.ratio, cmp.metric
+        parts = [f"Verified (max relative error {t.max_rel_err:.2g})."]
+        if t.emulated:
+            parts.append(f"Modelled cycles per call: {t.cycles:,.0f} on {t.model} = {t.gflops:.2f} GFLOP/s "
+                         f"(modelled at the device's nominal clock)" if t.cycles else "No cycle model.")
+            if t.insns:
+                parts.append(f"Dynamic instructions per call: {t.insns:,} (not a speed: an LMUL-8 op counts as one)")
+            if base and base.cycles:
+                parts.append(f"OpenBLAS: {base.cycles:,.0f} modelled cycles")
+        else:
+            parts.append(f"Median {fb.median_s * 1e3:.3f} ms per call = {t.gflops:.2f} GFLOP/s")
+        if cmp is not None:
+            parts.append(f"Speed relative to OpenBLAS: {cmp.describe()} (>1 is faster than OpenBLAS)")
         fb.message = "\n".join(parts)
     else:
         fb.message = f"{t.status}: {t.error}"
@@ -112,13 +128,26 @@ def feedback_from(round_: int, cand: Candidate, t: Trial, base: Trial | None) ->
 
 
 def _better(fb: Feedback, best: Feedback | None) -> bool:
+    """By the one objective: the ratio to the same OpenBLAS baseline (paired time or modelled
+    cycles); without a baseline, modelled cycles or the candidate's own median."""
     if not fb.ok:
         return False
     if best is None:
         return True
-    if fb.insns and best.insns:
-        return fb.insns < best.insns
+    if fb.vs_openblas is not None and best.vs_openblas is not None:
+        return fb.vs_openblas > best.vs_openblas
+    if fb.cycles and best.cycles:
+        return fb.cycles < best.cycles
     return (fb.median_s or float("inf")) < (best.median_s or float("inf"))
+
+
+@dataclass
+class _Ctx:
+    lab: Lab
+    device: object
+    toolchain: object
+    transport: object
+    openblas: Kernel | None
 
 
 def sha(text: str) -> str:
@@ -148,21 +177,27 @@ def generate_on_device(lab: Lab, task: Task, device_name: str, generator: Genera
         res.error = f"no transport for {device_name}: {e}"
         return res
     with transport:
-        def trial(kernel: Kernel, opts: MeasureOptions) -> Trial:
+        ctx = _Ctx(lab, device, tc, transport, None)
+
+        def trial(kernel: Kernel, opts: MeasureOptions, base: Trial | None = None,
+                  pair_s: float = 0.0) -> tuple[Trial, objective.Ratio | None]:
+            """Measure, compare with OpenBLAS by the one objective, then store (comparison included)."""
             t = run_trial(lab.ws, device, tc, transport, kernel, shape, opts, campaign=campaign)
+            cmp = compare_to_baseline(ctx, t, kernel, base, pair_s) if base is not None else None
             store.add(t)
             res.trials.append(t)
-            return t
+            return t, cmp
 
         base = None
         try:
             ob = baseline_kernel(lab.ws, "openblas", device.arch)
-            base = trial(ob, sopts)
+            base, _ = trial(ob, sopts)
             say(f"{device_name}: openblas {base.status}" + (f" {base.gflops:.2f} GFLOP/s" if base.gflops else "")
-                + (f", {base.insns:,} insns" if base.insns else ""))
+                + (f" (modelled, {base.cycles:,.0f} cycles)" if base.cycles else ""))
         except BaselineUnavailable as e:
             ob = None
             say(f"{device_name}: no OpenBLAS baseline ({e})")
+        ctx.openblas = ob
 
         best_fb: Feedback | None = None
         best_cand: Candidate | None = None
@@ -181,12 +216,12 @@ def generate_on_device(lab: Lab, task: Task, device_name: str, generator: Genera
                 say(f"{device_name}: round {r}: rejected: {cand.rejection[:120]}")
                 continue
             k = Kernel(label=f"gen:{cand.label or f'round{r}'}", source=cand.source.encode(), name="kernel.c")
-            t = trial(k, sopts)
-            fb = feedback_from(r, cand, t, base)
+            t, cmp = trial(k, sopts, base, SEARCH_PAIR_S)
+            fb = feedback_from(r, cand, t, base, cmp)
             res.history.append(fb)
             say(f"{device_name}: round {r} {cand.label}: {t.status}" +
-                (f" {t.gflops:.2f} GFLOP/s" if t.gflops else "") + (f", {t.insns:,} insns" if t.insns else "") +
-                (f", {fb.vs_openblas:.2f}x OpenBLAS ({fb.basis})" if fb.vs_openblas else "") +
+                (f" {t.gflops:.2f} GFLOP/s" + (" modelled" if t.emulated else "") if t.gflops else "") +
+                (f", {cmp.describe()} vs OpenBLAS" if cmp else "") +
                 ("" if t.status is Status.OK else f": {t.error.splitlines()[0][:150] if t.error else ''}"))
             if _better(fb, best_fb):
                 best_fb, best_cand = fb, cand
@@ -198,11 +233,13 @@ def generate_on_device(lab: Lab, task: Task, device_name: str, generator: Genera
         res.best = best_cand
         # re-measure the best verified candidate and OpenBLAS with the final budget
         say(f"{device_name}: re-measuring the best candidate ({best_cand.label}) and OpenBLAS")
-        final = trial(Kernel(label="generated", source=best_cand.source.encode(), name="kernel.c"), fopts)
-        res.final = final
+        fk = Kernel(label="generated", source=best_cand.source.encode(), name="kernel.c")
         if ob is not None:
-            res.openblas = trial(ob, fopts)
-        res.vs_openblas, res.basis = ratio(final, res.openblas)
+            res.openblas, _ = trial(ob, fopts)
+        final, res.comparison = trial(fk, fopts, res.openblas, FINAL_PAIR_S)
+        res.final = final
+        if res.comparison is not None:
+            res.vs_openblas, res.basis = res.comparison.ratio, res.comparison.metric
     res.wall_s = time.monotonic() - t0
     if write and res.ok:
         res.folder = write_result(lab, res, generator)
@@ -243,10 +280,11 @@ def write_result(lab: Lab, res: DeviceResult, generator: Generator) -> Path:
         "source_sha256": sha(cand.source),
         "measured": final.to_json(),
         "openblas": ob.to_json() if ob else None,
-        "vs_openblas": res.vs_openblas,
+        "vs_openblas": res.comparison.to_json() if res.comparison else None,
         "ratio_basis": res.basis,
         "rounds": [{"round": f.round, "label": f.label, "status": f.status, "gflops": f.gflops, "insns": f.insns,
-                    "vs_openblas": f.vs_openblas, "trial_id": f.trial_id} for f in res.history],
+                    "cycles": f.cycles, "vs_openblas": f.vs_openblas, "basis": f.basis, "trial_id": f.trial_id}
+                   for f in res.history],
         "wall_s": round(res.wall_s, 2),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

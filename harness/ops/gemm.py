@@ -91,6 +91,21 @@ def check_cases(shape: tuple[int, int, int], seeds: list[int], big_limit: float 
 
 
 SEEDS_NEEDED = 5
+MAX_SETS_LIMIT = 64          # gemm_driver.c: calls per sample are seeded as sample * 64 + call
+
+
+def timing_tolerance(K: int) -> float:
+    """Bound for the driver's Freivalds check of timed calls: ||C x - A (B x)|| / ||A (B x)||
+    estimates the relative Frobenius error from one random +-1 vector, so it gets a margin
+    over the gate's bound; a kernel computing in bf16 (~3e-3) or skipping work still fails."""
+    return 3.0 * rel_error_bound(K)
+
+
+def request(mode: str, cases: list[GemmCase], **options) -> bytes:
+    """The driver's request (its standard input): key=value lines."""
+    lines = [f"mode={mode}", *(f"case={c.arg()}" for c in cases)]
+    lines += [f"{k}={v}" for k, v in options.items() if v is not None]
+    return ("\n".join(lines) + "\n").encode()
 
 
 # ---- inputs, bit-identical to gemm_driver.c ---------------------------------------------
@@ -105,6 +120,19 @@ def _splitmix(seed: int, stream: int, n: int) -> np.ndarray:
         z = (z ^ (z >> _U(30))) * _U(0xBF58476D1CE4E5B9)
         z = (z ^ (z >> _U(27))) * _U(0x94D049BB133111EB)
     return z ^ (z >> _U(31))
+
+
+def splitmix_one(seed: int, stream: int, idx: int) -> int:
+    m = (1 << 64) - 1
+    z = (seed + stream * 0x632BE59BD9B4E019 + (idx + 1) * 0x9E3779B97F4A7C15) & m
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & m
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & m
+    return z ^ (z >> 31)
+
+
+def sample_seed(base: int, sample: int, call: int) -> int:
+    """The seed of call `call` of timing sample `sample` (gemm_driver.c sample_seed)."""
+    return splitmix_one(base, 7, sample * MAX_SETS_LIMIT + call)
 
 
 def matrix(seed: int, stream: int, rows: int, cols: int) -> np.ndarray:

@@ -56,12 +56,12 @@ class Transport(ABC):
         self.close()
 
 
-def runner_prefix(device: Device, ws: Workspace, plugin: Path | None = None) -> list[str]:
-    """The device's runner with {root}/{cache} expanded; with `plugin`, QEMU's -plugin option
-    is inserted right after the QEMU binary."""
+def runner_prefix(device: Device, ws: Workspace, plugin: str | None = None) -> list[str]:
+    """The device's runner with {root}/{cache} expanded; with `plugin` (the library path plus
+    ",key=value" options), QEMU's -plugin option is inserted right after the QEMU binary."""
     prefix = [ws.expand(a) for a in device.runner]
     if plugin is not None and prefix and is_qemu(prefix[0]):
-        prefix[1:1] = ["-plugin", str(plugin)]
+        prefix[1:1] = ["-plugin", plugin]
     return prefix
 
 

@@ -1,4 +1,6 @@
-"""Local transport: runs on this machine, natively or under the device's runner (QEMU)."""
+"""Local transport: runs on this machine, natively or under the device's runner (QEMU), every
+run of an artifact inside the bubblewrap sandbox (transport/sandbox.py) unless the device says
+`sandbox: false`."""
 from __future__ import annotations
 
 import os
@@ -11,47 +13,75 @@ from pathlib import Path
 
 from ..records import Artifact, RunResult
 from .base import MAX_CAPTURE, Transport, runner_prefix, signal_name
-from .sandbox import Limits, no_network_prefix
+from .sandbox import Limits, SandboxUnavailable, runner_paths, sandbox_prefix
+
+CHANNEL_FD = 3
+MAX_CHANNEL = 64 << 20
 
 
 class LocalTransport(Transport):
     kind = "local"
 
-    def _prefix(self, count_insns: bool) -> tuple[list[str], str]:
-        plugin = self.ws.qemu_plugin if count_insns and self.ws.qemu_plugin.is_file() else None
-        prefix = runner_prefix(self.device, self.ws, plugin)
+    def _prefix(self, plugin: tuple[str, ...] | None) -> tuple[list[str], str]:
+        spec = None
+        if plugin is not None and self.ws.qemu_plugin.is_file():
+            spec = ",".join([str(self.ws.qemu_plugin), *plugin])
+        prefix = runner_prefix(self.device, self.ws, spec)
         if prefix and not shutil.which(prefix[0]):
             return prefix, f"runner {prefix[0]!r} not found on this machine (device {self.device.name})"
         return prefix, ""
 
     def run(self, artifact: Artifact, args: list[str], *, timeout_s: float,
-            fetch: list[str] = (), count_insns: bool = False) -> RunResult:
-        prefix, problem = self._prefix(count_insns)
+            fetch: list[str] = (), stdin: bytes = b"", plugin: tuple[str, ...] | None = None) -> RunResult:
+        prefix, problem = self._prefix(plugin)
         cmd = [*prefix, str(artifact.executable), *args]
         if problem:
             return RunResult(None, "", "", 0.0, command=tuple(cmd), device_error=problem)
-        return self._execute(cmd, timeout_s=timeout_s, fetch=fetch, native=not prefix)
+        readable = [artifact.executable.parent, *artifact.runtime_libs, *runner_paths(prefix)]
+        return self._execute(cmd, timeout_s=timeout_s, fetch=fetch, native=not prefix, stdin=stdin,
+                             readable=readable)
 
     def run_command(self, argv: list[str], *, timeout_s: float) -> RunResult:
         return self._execute(list(argv), timeout_s=timeout_s, fetch=(), native=True, sandbox=False)
 
-    def _execute(self, cmd: list[str], *, timeout_s: float, fetch, native: bool,
-                 sandbox: bool | None = None) -> RunResult:
+    def _execute(self, cmd: list[str], *, timeout_s: float, fetch, native: bool, stdin: bytes = b"",
+                 readable=(), sandbox: bool | None = None) -> RunResult:
         sandbox = self.device.sandbox if sandbox is None else sandbox
         self.ws.scratch.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f"{self.device.name}-", dir=self.ws.scratch))
-        full = [*no_network_prefix(), *cmd] if sandbox else cmd
-        limits = Limits(cpu_s=int(timeout_s) + 5, address_space=Limits.address_space if native else None)
-        env = {**clean_environ(), **self.device.env}
-        out_path, err_path = work / ".stdout", work / ".stderr"
-        start = time.monotonic()
-        timed_out = False
         try:
-            with out_path.open("wb") as out, err_path.open("wb") as err:
+            full = cmd
+            if sandbox:
                 try:
-                    proc = subprocess.Popen(full, cwd=work, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                            env=env, start_new_session=True,
-                                            preexec_fn=limits.apply if sandbox else None)
+                    full = [*sandbox_prefix(work, readable), *cmd]
+                except SandboxUnavailable as e:
+                    return RunResult(None, "", "", 0.0, command=tuple(cmd),
+                                     device_error=f"{self.device.name}: no sandbox for untrusted code: {e} "
+                                                  "(or set `sandbox: false` on the device to run unconfined)")
+            # pin single-threaded native runs to one core (the last one), so timings do not migrate
+            core = (os.cpu_count() or 1) - 1 if native and sandbox and self.device.pin else None
+            limits = Limits(cpu_s=int(timeout_s) + 5, address_space=Limits.address_space if native else None,
+                            core=core)
+            env = {**clean_environ(), **self.device.env}
+            out_path, err_path = work / ".stdout", work / ".stderr"
+            req_path, chan_path = work / ".request", work / ".channel"
+            req_path.write_bytes(stdin)
+            chan_path.write_bytes(b"")
+            start = time.monotonic()
+            timed_out = False
+            with out_path.open("wb") as out, err_path.open("wb") as err, req_path.open("rb") as req, \
+                    chan_path.open("wb") as chan:
+                chan_fd = chan.fileno()
+
+                def child_setup():
+                    os.dup2(chan_fd, CHANNEL_FD)   # the private channel is fd 3 of the program
+                    os.set_inheritable(CHANNEL_FD, True)
+                    if sandbox:
+                        limits.apply()
+
+                try:
+                    proc = subprocess.Popen(full, cwd=work, stdin=req, stdout=out, stderr=err, env=env,
+                                            start_new_session=True, pass_fds=(CHANNEL_FD,), preexec_fn=child_setup)
                 except OSError as e:
                     return RunResult(None, "", "", 0.0, command=tuple(cmd),
                                      device_error=f"cannot start {cmd[0]!r} on {self.device.name}: {e}")
@@ -59,16 +89,17 @@ class LocalTransport(Transport):
                     rc = proc.wait(timeout=timeout_s)
                 except subprocess.TimeoutExpired:
                     timed_out = True
-                    _kill_group(proc)
                     rc = None
+                _kill_group(proc)   # at every end, not only on timeout: nothing outlives a run
             wall = time.monotonic() - start
             files = {}
             for name in fetch:
                 p = work / name
-                if p.is_file():
+                if p.is_file() and not p.is_symlink():
                     files[name] = p.read_bytes()
             return RunResult(rc, _read(out_path), _read(err_path), wall, timed_out=timed_out,
-                             signal=signal_name(rc), files=files, command=tuple(cmd))
+                             signal=signal_name(rc), files=files, command=tuple(cmd),
+                             channel=_read_bytes(chan_path, MAX_CHANNEL))
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
@@ -85,10 +116,10 @@ def clean_environ() -> dict[str, str]:
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
-    """SIGKILL the whole process group, so nothing the kernel started keeps running."""
+    """SIGKILL the whole process group, so nothing the run started keeps running."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
+    except (ProcessLookupError, PermissionError):
         pass
     try:
         proc.wait(timeout=10)
@@ -97,6 +128,12 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 
 def _read(path: Path) -> str:
-    with path.open("rb") as f:
-        data = f.read(MAX_CAPTURE)
-    return data.decode("utf-8", errors="replace")
+    return _read_bytes(path, MAX_CAPTURE).decode("utf-8", errors="replace")
+
+
+def _read_bytes(path: Path, limit: int) -> bytes:
+    try:
+        with path.open("rb") as f:
+            return f.read(limit)
+    except OSError:
+        return b""
