@@ -70,7 +70,7 @@ class Workspace:
 
     @property
     def qemu_plugin(self) -> Path:
-        return self.cache / "qemu" / "libinsncount.so"
+        return self.cache / "qemu" / "libtensorop.so"
 
     def expand(self, text: str) -> str:
         """Expand {root} and {cache} in a path or argument taken from YAML."""

@@ -126,8 +126,8 @@ if [ ! -f "$QINC/qemu-plugin.h" ]; then
   cp "$tmp"/qemu-*/include/qemu/qemu-plugin.h "$QINC/"
   rm -rf "$tmp"
 fi
-if [ ! -f "$CACHE/qemu/libinsncount.so" ] || [ qemu/insn_count.c -nt "$CACHE/qemu/libinsncount.so" ]; then
+if [ ! -f "$CACHE/qemu/libtensorop.so" ] || [ qemu/tensorop_plugin.c -nt "$CACHE/qemu/libtensorop.so" ]; then
   log "building the QEMU instruction-count plugin"
-  make -s -C qemu PLUGIN_INCLUDE="$QINC" OUT="$CACHE/qemu/libinsncount.so"
+  make -s -C qemu PLUGIN_INCLUDE="$QINC" OUT="$CACHE/qemu/libtensorop.so"
 fi
 log "ready: .venv/bin/tensorop"

@@ -45,6 +45,8 @@ DEVICE_FIELDS = {
     "arch", "transport", "emulated", "runner", "toolchain", "features", "aliases", "description",
     "timeout_s", "measure", "env", "host", "port", "user", "key", "workdir", "sandbox", "pin", "manuals",
     "slow_gflops",
+    # emulated devices: the llvm-mca model that gives their speed (harness/model/)
+    "core_model", "mca_triple", "mca_attr", "clock_ghz",
     # ssh transport (harness/transport/ssh.py) and the farm (locks, faults):
     "ssh_config", "known_hosts", "connect_timeout_s", "keepalive_s", "link_timeout_s", "lock",
     "lock_lease_s", "lock_wait_s", "quarantine_after",
@@ -75,6 +77,10 @@ class Device:
     key: str = ""
     workdir: str = "/tmp/tensorop"
     manuals: tuple[str, ...] = ()
+    core_model: str = ""               # llvm-mca -mcpu name (e.g. sifive-x280); emulated speed = modelled cycles
+    mca_triple: str = ""               # llvm triple for llvm-mc/llvm-mca; default derived from arch
+    mca_attr: str = ""                 # extra -mattr for llvm-mc/llvm-mca (e.g. +sve)
+    clock_ghz: float = 0.0             # nominal clock: modelled cycles -> modelled GFLOP/s
     ssh_config: str = ""               # default ~/.ssh/config (Host aliases, ProxyJump, IdentityFile)
     known_hosts: str = ""              # default ~/.ssh/known_hosts; unknown host keys are refused
     connect_timeout_s: float = 10.0
@@ -141,6 +147,10 @@ def _device(path: Path, name: str, data, line: int) -> Device:
         key=r.str("key"),
         workdir=r.str("workdir", default="/tmp/tensorop"),
         manuals=tuple(r.str_list("manuals")),
+        core_model=r.str("core_model"),
+        mca_triple=r.str("mca_triple"),
+        mca_attr=r.str("mca_attr"),
+        clock_ghz=r.float("clock_ghz", default=0.0, minimum=0.01) if "clock_ghz" in data else 0.0,
         ssh_config=r.str("ssh_config"),
         known_hosts=r.str("known_hosts"),
         connect_timeout_s=r.float("connect_timeout_s", default=10.0, minimum=0.1),
@@ -153,6 +163,12 @@ def _device(path: Path, name: str, data, line: int) -> Device:
         source=path,
         line=line_of(data),
     )
+    if dev.core_model and any(c.isspace() or c == "," for c in dev.core_model):
+        raise r.fail("core_model", "expected one llvm-mca -mcpu name (e.g. sifive-x280)")
+    if dev.mca_attr and not all(a.strip()[:1] in "+-" for a in dev.mca_attr.split(",")):
+        raise r.fail("mca_attr", "expected comma-separated +feature/-feature items (e.g. +sve)")
+    if dev.core_model and not dev.clock_ghz:
+        raise r.fail("core_model", "a device with a core_model needs clock_ghz (its nominal clock)")
     if transport == "ssh" and not dev.host:
         raise r.fail(None, "transport 'ssh' needs field 'host'")
     return dev

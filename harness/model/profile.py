@@ -1,0 +1,78 @@
+"""The block profile the QEMU plugin writes (`blocks=FILE`, see qemu/tensorop_plugin.c).
+
+    # tensorop-blocks v1 arch=riscv64 regions=1 insns=14290
+    <vaddr-hex> <vstate> <count> <n-insns> <insn-bytes-hex>
+
+One line per (translation block, vector state at block entry) executed inside the counted
+regions; counts are summed over all regions. Pure parsing, no I/O.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ProfileError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Block:
+    vaddr: int
+    vstate: str          # RVV "e32m8", "e32mf2", "unknown", "none"; "-" elsewhere
+    count: int           # executions, all regions
+    n_insns: int
+    code: bytes          # the instruction bytes
+
+    @property
+    def insns(self) -> int:
+        return self.count * self.n_insns
+
+
+@dataclass(frozen=True)
+class Profile:
+    arch: str
+    regions: int | None       # from the header; None if absent
+    insns: int | None
+    blocks: tuple[Block, ...]
+
+    @property
+    def block_insns(self) -> int:
+        return sum(b.insns for b in self.blocks)
+
+
+def parse_blocks(data: str | bytes) -> Profile:
+    """Parse a blocks file; identical (code, vstate) blocks translated more than once (QEMU
+    may retranslate) are merged. Raises ProfileError on malformed input."""
+    text = data.decode("ascii", errors="replace") if isinstance(data, (bytes, bytearray)) else data
+    arch, regions, insns = "", None, None
+    merged: dict[tuple[int, str, bytes], list] = {}
+    for no, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("#"):
+            for tok in line[1:].split():
+                k, _, v = tok.partition("=")
+                if k == "arch":
+                    arch = v
+                elif k == "regions" and v.isdigit():
+                    regions = int(v)
+                elif k == "insns" and v.isdigit():
+                    insns = int(v)
+            continue
+        parts = line.split()
+        if len(parts) != 5:
+            raise ProfileError(f"blocks line {no}: expected 5 fields, got {len(parts)}")
+        try:
+            vaddr, count, n = int(parts[0], 16), int(parts[2]), int(parts[3])
+            code = bytes.fromhex(parts[4])
+        except ValueError as e:
+            raise ProfileError(f"blocks line {no}: {e}") from None
+        key = (vaddr, parts[1], code)
+        if key in merged:
+            merged[key][0] += count
+        else:
+            merged[key] = [count, n]
+    blocks = tuple(Block(k[0], k[1], c, n, k[2]) for k, (c, n) in merged.items())
+    blocks = tuple(sorted(blocks, key=lambda b: (-b.insns, b.vaddr, b.vstate)))
+    return Profile(arch=arch, regions=regions, insns=insns, blocks=blocks)
