@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -95,7 +96,7 @@ def build(req: BuildRequest, builds_dir: Path, partner: BuildRequest | None = No
         objects = []
         units = [(req, gemm.SYMBOL, "kernel")] + ([(partner, PAIR_SYMBOL, "partner")] if partner else [])
         for unit, symbol, stem in units:
-            failed = _compile_and_gate(cc, unit, symbol, stem, work, log)
+            failed = _compile(cc, unit, symbol, stem, work, log)
             if failed is not None:
                 return failed
             objects.append(f"{stem}.o")
@@ -111,7 +112,21 @@ def build(req: BuildRequest, builds_dir: Path, partner: BuildRequest | None = No
                          "-Wl,-rpath,$ORIGIN", "-o", "driver"], work)
         log.append(text)
         if rc != 0:
+            # a forbidden symbol (BLAS, dlopen, threads) is a rejection even when it also fails to link;
+            # a helper the kernel forgot to define is a link error
+            missing = set(re.findall(r"undefined reference to [`']([^'`]+)'", text))
+            for unit, symbol, stem in units:
+                verdict = check_object(work / f"{stem}.o", unit.policy(symbol))
+                serious = [v for v in verdict.violations if not any(f"`{m}` (not on the allow-list: kernels may" in v
+                                                                    for m in missing)]
+                if serious:
+                    msg = "object gate: " + "; ".join(serious)
+                    return BuildResult(Status.REJECTED, "".join(log) + msg + "\n", None, msg)
             return BuildResult(Status.LINK_ERROR, "".join(log), None, _first_error(text))
+        for unit, symbol, stem in units:   # linked (so a missing helper is a link error), now judged
+            failed = _gate(unit, symbol, work / f"{stem}.o", log)
+            if failed is not None:
+                return failed
         for lib in dict.fromkeys(Path(p) for p in libs):   # beside the binary, found through rpath $ORIGIN
             os.symlink(lib, work / lib.name)
         full_log = "".join(log)
@@ -126,9 +141,8 @@ def build(req: BuildRequest, builds_dir: Path, partner: BuildRequest | None = No
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _compile_and_gate(cc: str, req: BuildRequest, symbol: str, stem: str, work: Path,
-                      log: list[str]) -> BuildResult | None:
-    """Compile one kernel unit to <stem>.o and apply the object gate; None when it passes."""
+def _compile(cc: str, req: BuildRequest, symbol: str, stem: str, work: Path, log: list[str]) -> BuildResult | None:
+    """Compile one kernel unit to <stem>.o; None when it compiles."""
     src = work / stem / Path(req.name).name
     src.parent.mkdir()
     src.write_bytes(req.source)
@@ -138,7 +152,12 @@ def _compile_and_gate(cc: str, req: BuildRequest, symbol: str, stem: str, work: 
     log.append(text)
     if rc != 0:
         return BuildResult(Status.COMPILE_ERROR, "".join(log), None, _first_error(text))
-    verdict = check_object(work / f"{stem}.o", req.policy(symbol))
+    return None
+
+
+def _gate(req: BuildRequest, symbol: str, obj: Path, log: list[str]) -> BuildResult | None:
+    """The object gate on one kernel unit; None when it passes."""
+    verdict = check_object(obj, req.policy(symbol))
     if verdict.relaxed:
         log.append(f"object gate: rules relaxed for a trusted kernel: {', '.join(verdict.relaxed)}\n")
     if not verdict.ok:

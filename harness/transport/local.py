@@ -91,6 +91,8 @@ class LocalTransport(Transport):
                     timed_out = True
                     rc = None
                 _kill_group(proc)   # at every end, not only on timeout: nothing outlives a run
+                if sandbox and rc is not None and 128 < rc < 160:
+                    rc = -(rc - 128)  # bwrap reports a child killed by signal N as exit status 128+N
             wall = time.monotonic() - start
             files = {}
             for name in fetch:
