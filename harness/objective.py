@@ -133,7 +133,7 @@ def modelled(ws, device: Device, blocks: bytes | None, regions: int) -> ModelOut
     except ImportError as e:
         return ModelOutcome(error=f"the cycle model is not available: {e}")
     try:
-        r = model_from_blocks(blocks, regions, device)
+        r = model_from_blocks(blocks, regions, device, cache_dir=ws.cache / "mca")
     except Exception as e:   # the model's failure is reported, never raised into the campaign
         return ModelOutcome(error=f"{type(e).__name__}: {e}")
     err = getattr(r, "error", "") or ""
