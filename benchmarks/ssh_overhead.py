@@ -29,7 +29,7 @@ from harness.campaign import Job, run_campaign  # noqa: E402
 from harness.lab import Lab  # noqa: E402
 from harness.records import Status  # noqa: E402
 from harness.store import Store  # noqa: E402
-from harness.transport.base import get_transport  # noqa: E402
+from harness.transport import get_transport  # noqa: E402
 from harness.transport.ssh import SSHTransport  # noqa: E402
 from harness.trial import MeasureOptions, run_trial  # noqa: E402
 from harness.workspace import Workspace  # noqa: E402

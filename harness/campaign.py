@@ -26,7 +26,7 @@ from .devlock import DeviceLock, LockError, LockInfo, lock_path
 from .lab import Lab
 from .records import Status, Trial
 from .store import Store
-from .transport.base import get_transport
+from .transport import get_transport
 from .trial import Kernel, MeasureOptions, build_kernel, run_trial
 
 

@@ -10,7 +10,9 @@ from .config.devices import Device
 from .lab import Lab
 from .ops import gemm
 from .records import Status
-from .transport.base import get_transport, is_qemu, runner_prefix
+from .scripts import script
+from .transport import get_transport
+from .transport.base import is_qemu, runner_prefix
 from .trial import build_kernel
 
 
@@ -76,17 +78,13 @@ def check_device(lab: Lab, device: Device) -> DeviceReport:
     return DeviceReport(ok, tc_text, runner_text, trivial, openblas, counter)
 
 
-HEALTH_SCRIPT = 'uname -m; df -Pk "$1" 2>/dev/null | tail -1; cat /proc/loadavg 2>/dev/null; ' \
-                'p=$(printf "%s" "$2" | cut -d" " -f1); [ -z "$p" ] || command -v "$p" || echo "missing-runner"'
-
-
 def ssh_health(lab: Lab, device: Device) -> tuple[bool, str]:
     """Reachability, `uname -m` against the configured arch, free disk in the workdir, load,
     and whether the runner binary exists on the device."""
     try:
         with get_transport(device, lab.ws) as t:
             wd = getattr(t, "workdir", device.workdir)
-            r = t.run_command(["sh", "-c", HEALTH_SCRIPT, "sh", wd, device.runner[0] if device.runner else ""],
+            r = t.run_command(["sh", "-c", script("health.sh"), "sh", wd, device.runner[0] if device.runner else ""],
                               timeout_s=device.connect_timeout_s + 10)
     except Exception as e:
         return False, f"[red]{e}[/red]"

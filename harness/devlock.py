@@ -6,7 +6,7 @@ matter). The holder renews the lease from a background thread every lease/3 seco
 that has expired (its holder was killed, or lost its link) is stale and the next taker recovers
 it. Waiting reports who holds the lock and since when.
 
-It works through any Transport's run_command (a POSIX sh script), so local devices are locked the
+It works through any Transport's run_command (the POSIX sh script harness/scripts/devlock.sh), so local devices are locked the
 same way (under .cache/locks/) as SSH boards (under the device's workdir).
 """
 from __future__ import annotations
@@ -19,42 +19,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Callable
 
+from .scripts import script
 from .transport.base import Transport
-
-# Arguments: OP DIR OWNER LEASE_S. Prints one line: acquired | renewed | released |
-# held OWNER SINCE EXPIRES NOW | stale OWNER SINCE EXPIRES | lost OWNER
-LOCK_SCRIPT = r'''
-op=$1; d=$2; me=$3; lease=$4
-now=$(date +%s)
-write() { printf '%s %s %s\n' "$me" "$1" $((now + lease)) > "$d/lease.$$" && mv -f "$d/lease.$$" "$d/lease"; }
-case $op in
-acquire)
-  mkdir -p "$(dirname "$d")"
-  if mkdir "$d" 2>/dev/null; then write "$now"; echo acquired; exit 0; fi
-  o=; s=; e=
-  [ -f "$d/lease" ] && read -r o s e < "$d/lease"
-  if [ "$o" = "$me" ]; then write "$s"; echo acquired; exit 0; fi
-  if [ -z "$e" ]; then   # no lease yet: being created, or its creator died right after mkdir
-    if [ -n "$(find "$d" -maxdepth 0 -mmin +1 2>/dev/null)" ]; then e=0; else echo "held ? $now $now $now"; exit 2; fi
-  fi
-  if [ "$e" -lt "$now" ]; then
-    if mv "$d" "$d.stale.$$" 2>/dev/null; then rm -rf "$d.stale.$$"; fi
-    echo "stale $o $s $e"; exit 3
-  fi
-  echo "held $o $s $e $now"; exit 2 ;;
-renew)
-  o=; s=; e=
-  [ -f "$d/lease" ] && read -r o s e < "$d/lease"
-  if [ "$o" = "$me" ]; then write "$s"; echo renewed; exit 0; fi
-  echo "lost ${o:-?}"; exit 4 ;;
-release)
-  o=
-  [ -f "$d/lease" ] && read -r o s e < "$d/lease"
-  if [ "$o" = "$me" ]; then rm -rf "$d"; fi
-  echo released; exit 0 ;;
-esac
-exit 9
-'''
 
 
 @dataclass
@@ -97,7 +63,7 @@ class DeviceLock:
         self._renewer: threading.Thread | None = None
 
     def _call(self, op: str, timeout_s: float = 15.0):
-        r = self.transport.run_command(["sh", "-c", LOCK_SCRIPT, "sh", op, self.path, self.owner, str(self.lease_s)],
+        r = self.transport.run_command(["sh", "-c", script("devlock.sh"), "sh", op, self.path, self.owner, str(self.lease_s)],
                                        timeout_s=timeout_s)
         if r.device_error:
             raise LockError(r.device_error)

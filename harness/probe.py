@@ -24,26 +24,10 @@ from typing import Any
 
 from .config.devices import Device
 from .records import Artifact
-from .transport.base import get_transport
+from .scripts import script
+from .transport import get_transport
 
 PROFILE_FORMAT = 1
-
-PROBE_SCRIPT = r'''
-echo "@@uname"; uname -m 2>/dev/null
-echo "@@nproc"; (env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null)
-echo "@@cpuinfo"; cat /proc/cpuinfo 2>/dev/null | head -c 65536
-echo "@@meminfo"; head -5 /proc/meminfo 2>/dev/null
-echo "@@cache"
-for d in /sys/devices/system/cpu/cpu0/cache/index*; do
-  [ -d "$d" ] || continue
-  echo "$(cat $d/level 2>/dev/null)|$(cat $d/type 2>/dev/null)|$(cat $d/size 2>/dev/null)|$(cat $d/coherency_line_size 2>/dev/null)|$(cat $d/ways_of_associativity 2>/dev/null)|$(cat $d/shared_cpu_list 2>/dev/null)"
-done
-echo "@@nvidia"
-if command -v nvidia-smi >/dev/null 2>&1; then
-  nvidia-smi --query-gpu=name,memory.total,compute_cap,driver_version,clocks.max.sm --format=csv,noheader 2>&1 | head -16
-fi
-echo "@@end"
-'''
 
 # The vector-length probe, built per toolchain. An illegal instruction (no V / no SVE) is caught.
 PROBE_C = r'''
@@ -141,7 +125,7 @@ def probe(lab, device: Device, timeout_s: float = 60.0) -> HardwareProfile:
     prof = HardwareProfile(device=device.name, arch=device.arch, emulated=device.emulated,
                            probed_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     with get_transport(device, lab.ws) as t:
-        r = t.run_command(["sh", "-c", PROBE_SCRIPT], timeout_s=timeout_s)
+        r = t.run_command(["sh", "-c", script("probe.sh")], timeout_s=timeout_s)
         if r.device_error or r.returncode != 0:
             raise ProbeError(r.device_error or f"probe script failed on {device.name}: {r.stderr.strip()[-300:]}")
         _parse_sections(prof, _sections(r.stdout), device)

@@ -7,7 +7,8 @@ import pytest
 
 from conftest import REPO, requires_qemu
 from harness.ops import gemm
-from harness.transport.base import get_transport, parse_insns
+from harness.transport import get_transport
+from harness.transport.base import parse_insns
 from harness.trial import Kernel, build_kernel
 
 # C = A (needs N == K): exposes the driver's input generator through the output file.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from harness.baselines import baseline_kernel
 from harness.campaign import Job, run_campaign
 from harness.devlock import DeviceLock, LockError, lock_path
 from harness.lab import Lab
-from harness.records import Status
+from harness.records import Artifact, Status
 from harness.store import Store
 from harness.transport.ssh import SSHTransport
 from harness.trial import MeasureOptions, run_trial
@@ -109,6 +110,96 @@ def test_remote_runner_qemu_with_insn_counter(workspace, sshd):
     assert tr.status is Status.OK, tr.error
     assert tr.emulated and tr.insns and tr.insns > 0      # the QEMU plugin was uploaded and used
     assert tr.command[0] == "qemu-riscv64" and "-plugin" in tr.command
+
+
+def _script_artifact(tmp_path, name: str, text: str) -> Artifact:
+    exe = tmp_path / name
+    exe.write_text(text)
+    exe.chmod(0o755)
+    return Artifact(key=name, executable=exe)
+
+
+def test_request_on_stdin_result_on_private_channel(workspace, sshd, tmp_path):
+    """The run contract: stdin carries the request, fd 3 is a fresh file that comes back as
+    RunResult.channel, nothing is taken from stdout; the run happens in its own directory."""
+    lab = _lab(workspace, sshd)
+    prog = _script_artifact(tmp_path, "prog", textwrap.dedent("""\
+        #!/bin/sh
+        n=0
+        while read -r line; do n=$((n + 1)); printf 'got %s\\n' "$line" >&3; done
+        printf 'lines %s\\n' "$n" >&3
+        echo "stdout: $(pwd) $TENSOROP_TRIAL"
+        echo "stderr only" >&2
+        printf 'xyz' > out.bin
+        """))
+    with SSHTransport(lab.devices["lb"], lab.ws) as t:
+        r = t.run(prog, [], timeout_s=10, fetch=["out.bin", "missing.bin"], stdin=b"seed 42\nshape 3 5 2\n")
+        assert (r.returncode, r.device_error) == (0, ""), r
+        assert r.channel == b"got seed 42\ngot shape 3 5 2\nlines 2\n"
+        assert r.files == {"out.bin": b"xyz"}
+        cwd, trial = r.stdout.split()[1:3]
+        assert cwd.startswith(str(workspace.root / "remote-lb" / "runs")) and len(trial) == 16
+        assert r.stderr.strip() == "stderr only"
+        # no request: stdin is empty, and the channel is fresh (nothing of the previous run)
+        r2 = t.run(prog, [], timeout_s=10)
+        assert r2.channel == b"lines 0\n" and r2.files == {}
+        assert r2.stdout.split()[1] != cwd and r2.stdout.split()[2] != trial     # a new dir, a new trial id
+        assert t.stats.connects == 1
+
+
+def test_trial_session_killed_at_its_end(workspace, sshd, tmp_path):
+    """A program that double-forks and calls setsid (so it leaves the process group and the
+    session), plus a plain background child, then exits 0: nothing of it survives the trial."""
+    if not shutil.which("cc"):
+        pytest.skip("no C compiler")
+    tag = f"{os.getpid() % 1000}{time.monotonic_ns() % 1000}"
+    src = tmp_path / "escape.c"
+    src.write_text(textwrap.dedent("""\
+        #include <stdlib.h>
+        #include <sys/wait.h>
+        #include <unistd.h>
+        int main(int argc, char **argv) {
+            pid_t p = fork();
+            if (p == 0) {
+                setsid();                         /* a session of its own */
+                if (fork() == 0) { execlp("sleep", "sleep", argv[1], (char *)0); _exit(1); }
+                _exit(0);                          /* the grandchild is orphaned */
+            }
+            waitpid(p, 0, 0);
+            if (fork() == 0) { execlp("sleep", "sleep", argv[2], (char *)0); _exit(1); }
+            return 0;
+        }
+        """))
+    exe = tmp_path / "escape"
+    subprocess.run(["cc", "-O1", "-o", str(exe), str(src)], check=True)
+    escaped, child = f"3{tag}.25", f"3{tag}.75"
+    lab = _lab(workspace, sshd)
+    with SSHTransport(lab.devices["lb"], lab.ws) as t:
+        r = t.run(Artifact(key="escape", executable=exe), [escaped, child], timeout_s=20)
+        assert (r.returncode, r.timed_out, r.device_error) == (0, False, ""), r
+        assert r.wall_s < 10
+        time.sleep(0.2)
+        for marker in (escaped, child):
+            left = subprocess.run(["pgrep", "-f", f"sleep {marker}"], capture_output=True, text=True).stdout
+            assert left.strip() == "", f"'sleep {marker}' outlived its trial"
+        # the connection and the device are fine afterwards
+        assert t.run_command(["true"], timeout_s=5).returncode == 0
+
+
+@requires_qemu
+def test_plugin_options_reach_qemu(workspace, sshd):
+    from harness.trial import build_kernel
+    lab = _lab(workspace, sshd)
+    dev = lab.devices["lb-rv"]
+    b = build_kernel(lab.ws, lab.toolchain(dev), baseline_kernel(lab.ws, "naive", dev.arch))
+    assert b.status is Status.OK, b.error
+    with SSHTransport(dev, lab.ws) as t:
+        r = t.run(b.artifact, [], timeout_s=30, plugin=("fd=3", "mode=count"))
+        assert not r.device_error, r
+        assert r.command[:2] == ("qemu-riscv64", "-plugin")
+        assert r.command[2].endswith(",fd=3,mode=count") and "/blobs/" in r.command[2]
+        plain = t.run(b.artifact, [], timeout_s=30)
+        assert "-plugin" not in plain.command
 
 
 def test_unknown_host_key_refused_then_trusted(workspace, sshd):

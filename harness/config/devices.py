@@ -38,9 +38,10 @@ import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..transport import names as transport_names
 from .yamlfile import ConfigError, FieldReader, LineDict, load_yaml, line_of
 
-TRANSPORTS = ("local", "ssh")
+TRANSPORTS = transport_names()     # the registry in harness/transport/__init__.py
 DEVICE_FIELDS = {
     "arch", "transport", "emulated", "runner", "toolchain", "features", "aliases", "description",
     "timeout_s", "measure", "env", "host", "port", "user", "key", "workdir", "sandbox", "pin", "manuals",

@@ -188,7 +188,7 @@ int main(void) { printf("vector_bits=0\n"); return 0; }
 def _vector_probe(lab, device: Device) -> int | None:
     """Compile and run a tiny program that prints the vector length (RVV VLEN / SVE VL)."""
     from ..records import Artifact
-    from ..transport.base import get_transport
+    from ..transport import get_transport
     tc = lab.toolchain(device)
     cc = tc.compiler() if tc else None
     if not cc:

@@ -17,7 +17,7 @@ from ..baselines import BaselineUnavailable, baseline_kernel
 from ..lab import Lab
 from ..records import Status, Trial
 from ..store import Store
-from ..transport.base import get_transport
+from ..transport import get_transport
 from ..trial import Kernel, MeasureOptions, run_trial
 from .base import Candidate, Feedback, Generator, Task
 from .hardware import HardwareFactors, comprehend

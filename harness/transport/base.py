@@ -1,7 +1,8 @@
 """Transports run an artifact on a device and bring back what it printed and wrote.
 
-Adding a transport is adding one module with a `Transport` subclass (see local.py); the
-trial code only calls `run()`. Failures of the transport itself (unreachable device, missing
+Adding a transport is adding one module with a `Transport` subclass (see local.py) and its
+line in the registry (harness/transport/__init__.py); this module knows none of them. The trial
+code only calls `run()`. Failures of the transport itself (unreachable device, missing
 runner) come back as `RunResult.device_error`, never as exceptions.
 """
 from __future__ import annotations
@@ -85,15 +86,3 @@ def parse_insns(stderr: str) -> int | None:
         return None
     return int(m.group(3))
 
-
-def get_transport(device: Device, ws: Workspace) -> Transport:
-    if device.transport == "local":
-        from .local import LocalTransport
-        return LocalTransport(device, ws)
-    if device.transport == "ssh":
-        try:
-            from .ssh import SSHTransport
-        except ImportError as e:  # pragma: no cover - until the SSH transport lands
-            raise NotImplementedError(f"device {device.name}: ssh transport not available: {e}") from None
-        return SSHTransport(device, ws)
-    raise NotImplementedError(f"device {device.name}: unknown transport {device.transport!r}")
