@@ -110,7 +110,7 @@ def _compare_against(lab: Lab, store: Store, trials: list[Trial], jobs: list[Job
     """After the campaign: each kernel against `against` on each device and shape, by the one
     objective (paired interleaved time on real devices, modelled cycles on emulated ones)."""
     from . import objective
-    from .transport.base import get_transport
+    from .transport import get_transport
     from .trial import MeasureOptions
     kernels = {j.kernel.hash: j.kernel for j in jobs}
     base = {(t.device, t.shape): t for t in trials if t.source_hash == against.hash}

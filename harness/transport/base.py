@@ -16,7 +16,6 @@ from ..config.devices import Device
 from ..records import Artifact, RunResult
 from ..workspace import Workspace
 
-INSNS_RE = re.compile(r"tensorop-insns: (\d+) (\d+) (\d+)")
 MAX_CAPTURE = 1 << 20    # bytes of stdout/stderr kept from one run
 
 
@@ -78,11 +77,4 @@ def signal_name(returncode: int | None) -> str | None:
     except ValueError:
         return f"signal {-returncode}"
 
-
-def parse_insns(stderr: str) -> int | None:
-    """Instructions of the last counted region, from the QEMU plugin's exit line."""
-    m = INSNS_RE.search(stderr)
-    if not m or int(m.group(1)) == 0:
-        return None
-    return int(m.group(3))
 
