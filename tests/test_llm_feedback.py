@@ -57,7 +57,7 @@ def _run(lab, server_url: str, stream: bool, rounds: int = 3, shape=(64, 64, 64)
     with Store(lab.ws.database) as store:
         res = generate_on_device(lab, task, "host", gen, store, rounds=rounds, campaign="llm-test",
                                  search_overrides=BUDGET, final_overrides=BUDGET)
-        stored = list(store.trials("campaign = 'llm-test'"))
+        stored = list(store.trials(campaign="llm-test"))
     return res, session, stored
 
 
