@@ -168,7 +168,7 @@ def config_key(lab, device: Device) -> str:
     cc = tc.compiler() if tc else None
     d["toolchain"] = {"name": device.toolchain, "cc": cc, "version": tc.version() if tc else "",
                       "cflags": list(tc.cflags) if tc else [], "ldflags": list(tc.ldflags) if tc else [],
-                      "env": dict(getattr(tc, "env", {}) or {})}
+                      "env": dict(tc.env) if tc else {}}
     d["runner"] = [lab.ws.expand(a) for a in device.runner]
     d["format"] = PROFILE_FORMAT
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
@@ -374,7 +374,7 @@ def _vector_probe(lab, device: Device, transport, timeout_s: float) -> tuple[str
         src.write_text(PROBE_C)
         try:
             p = subprocess.run([cc, *flags, str(src), "-o", str(exe), *tc.ldflags], capture_output=True, text=True,
-                               timeout=120)
+                               timeout=120, env=tc.environ())
         except (OSError, subprocess.SubprocessError) as e:
             return f"vector-length probe program could not be built: {e}"
         if p.returncode != 0:

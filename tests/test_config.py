@@ -133,3 +133,20 @@ def test_shipped_examples_load_when_uncommented(tmp_path):
     shipped = load_devices(REPO / "devices.yaml")
     for name in ("host", "rv64-qemu", "arm64-qemu"):
         assert dataclasses.replace(devices[name], source=None) == dataclasses.replace(shipped[name], source=None)
+
+
+def test_toolchain_env_is_the_compilers_environment(tmp_path):
+    bindir = tmp_path / "vendor-bin"
+    bindir.mkdir()
+    cc = bindir / "vendor-cc"
+    cc.write_text("#!/bin/sh\necho vendor-cc 1.0\n")
+    cc.chmod(0o755)
+    p = tmp_path / "vendor.yaml"
+    p.write_text(f"name: vendor\narch: riscv64\ncc: [vendor-cc]\nenv: {{PATH: \"{bindir}:$PATH\", VENDOR_LICENSE: x}}\n")
+    tc = load_toolchain(p)
+    env = tc.environ({"PATH": "/usr/bin", "HOME": "/h"})
+    assert env == {"PATH": f"{bindir}:/usr/bin", "HOME": "/h", "VENDOR_LICENSE": "x"}
+    assert tc.compiler() == str(cc)          # found on the env's PATH, not tensorop's
+    p.write_text("name: vendor\narch: riscv64\ncc: [vendor-cc]\nenv: {A: [1]}\n")
+    with pytest.raises(ConfigError, match=r"vendor.yaml:4: .*env.* 'A'"):
+        load_toolchain(p)

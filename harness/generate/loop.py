@@ -249,6 +249,7 @@ def write_result(lab: Lab, res: DeviceResult, generator: Generator) -> Path:
         "prompt_sha256": sha(task.prompt),
         "request_hashes": list(getattr(generator, "request_hashes", [])),
         "session": getattr(generator, "session_id", None),
+        "replay_mismatches": getattr(getattr(generator, "client", None), "mismatches", None),
         "primitive_set": res.hardware.primitive_set if res.hardware else None,
         "hardware": res.hardware.to_json() if res.hardware else None,
         "candidate": cand.label,

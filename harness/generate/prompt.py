@@ -111,11 +111,13 @@ PARSE_SYSTEM = ("You turn a one-line request for a tensor operator into JSON. Re
 
 
 def parse_with_llm(text: str, devices: dict[str, Device], llm) -> Task | None:
-    """Ask the LLM; None if it fails or answers something invalid (the caller falls back)."""
+    """Ask the LLM; None if its answer is invalid (the caller falls back to parse_prompt).
+    A failing endpoint (a bad key's 401, a dead server) raises LLMError: it would fail the
+    generation too, so it is reported rather than hidden behind the fallback."""
+    known = _known(devices)
+    ans = llm.chat([{"role": "system", "content": PARSE_SYSTEM},
+                    {"role": "user", "content": f"Known devices: {known}\nRequest: {text}"}], purpose="parse")
     try:
-        known = _known(devices)
-        ans = llm.chat([{"role": "system", "content": PARSE_SYSTEM},
-                        {"role": "user", "content": f"Known devices: {known}\nRequest: {text}"}], purpose="parse")
         m = re.search(r"\{.*\}", ans.text, re.S)
         data = json.loads(m.group(0)) if m else None
         if not isinstance(data, dict):
@@ -134,5 +136,5 @@ def parse_with_llm(text: str, devices: dict[str, Device], llm) -> Task | None:
         if (OPS.get(op, op), dtype) not in SUPPORTED:
             return None
         return Task(op="gemm", shape=shape, dtype=dtype, devices=tuple(dict.fromkeys(names)), prompt=text)
-    except Exception:
+    except (ValueError, KeyError, TypeError, AttributeError):   # not the JSON asked for
         return None
