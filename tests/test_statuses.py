@@ -127,3 +127,26 @@ def test_killed_campaign_keeps_finished_trials(workspace):
     time.sleep(0.5)
     out = subprocess.run(["pgrep", "-f", str(workspace.cache / "builds")], capture_output=True, text=True)
     assert out.stdout.strip() == "", "the spinning kernel outlived the killed campaign"
+
+
+def test_campaign_id_printed_and_resume_replaces_device_errors(workspace):
+    """The campaign id comes first on stderr and in every --json object; `--resume last` re-runs a
+    device_error and the re-run replaces it in the rows and the exit status."""
+    p = workspace.root / "devices.yaml"
+    data = yaml.safe_load(p.read_text())
+    data["devices"]["flaky"] = {**data["devices"]["host"], "aliases": [], "runner": ["/nonexistent/runner"]}
+    p.write_text(yaml.safe_dump(data, sort_keys=False))
+    first, rows, _ = bench(workspace, [GOOD], ["flaky"], shape="16x8x4")
+    assert first.returncode == 1 and [r["status"] for r in rows] == ["device_error"], first.stderr
+    campaign = first.stderr.splitlines()[0].split()[1]
+    assert first.stderr.startswith(f"campaign {campaign}") and rows[0]["campaign"] == campaign
+    data["devices"]["flaky"]["runner"] = []                  # the device is fixed
+    p.write_text(yaml.safe_dump(data, sort_keys=False))
+    again, rows, _ = bench(workspace, [GOOD], ["flaky"], shape="16x8x4", extra=("--resume", "last"))
+    assert again.returncode == 0, again.stderr
+    assert [r["status"] for r in rows] == ["ok"] and rows[0]["campaign"] == campaign
+    assert "1 jobs in all" in again.stderr
+    table = subprocess.run([sys.executable, "-m", "harness.cli", "bench", str(GOOD), "-s", "16x8x4", "-d", "flaky",
+                            "--resume", campaign], capture_output=True, text=True, cwd=workspace.root, timeout=300)
+    assert table.returncode == 0, table.stderr                # nothing left to run; the result set is all ok
+    assert table.stdout.count("naive_gemm.c") == 1, table.stdout
