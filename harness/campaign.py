@@ -9,7 +9,8 @@ for one, counts consecutive device errors and quarantines the device after
 and the campaign goes on with the other devices. Nothing raised by a device escapes.
 
 `resume=True` with an existing campaign id re-runs only the trials that campaign has not
-finished (a stored trial with any status but device_error or internal_error counts as finished).
+finished (a job whose latest stored trial has any status but device_error or internal_error counts
+as finished); the campaign's result set is then the latest trial of each job (Store.campaign_trials).
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from .config.devices import Device
 from .devlock import DeviceLock, LockError, LockInfo, lock_path
 from .lab import Lab
 from .records import Status, Trial
-from .store import Store
+from .store import Store, job_key
 from .transport import get_transport
 from .trial import Kernel, MeasureOptions, build_kernel, run_trial
 
@@ -41,18 +42,10 @@ def new_campaign_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
 
 
-def job_key(j: Job) -> tuple[str, str, str, str]:
-    """The key of store.finished_keys: (device, kernel source hash, op, shape)."""
-    return (j.device, j.kernel.hash, "gemm", "x".join(map(str, j.shape)))
-
-
-RERUN = (Status.DEVICE_ERROR, Status.INTERNAL_ERROR)   # what --resume runs again
-
-
 def unfinished(store: Store, campaign: str, jobs: list[Job]) -> list[Job]:
-    done = {(t.device, t.source_hash, t.op, "x".join(map(str, t.shape)))
-            for t in store.trials("campaign = ?", (campaign,)) if t.status not in RERUN}
-    return [j for j in jobs if job_key(j) not in done]
+    """The jobs whose latest trial in the campaign is missing, a device_error or an internal_error."""
+    keys = [job_key(j.device, j.kernel.label, j.kernel.hash, "gemm", j.shape, "f32") for j in jobs]
+    return [jobs[i] for i in store.unfinished(campaign, keys)]
 
 
 def _build_key(k: Kernel, tc) -> tuple:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -34,6 +35,14 @@ OpOpt = typer.Option("gemm", "--op", help="Operator (gemm).")
 DtypeOpt = typer.Option("f32", "--dtype", help="Data type (f32).")
 JsonOpt = typer.Option(False, "--json", help="One JSON object per trial on stdout.")
 ConfigOpt = typer.Option(None, "--devices-file", help="devices.yaml to use (default: the workspace's).")
+ShapesOpt = typer.Option(["256x256x256"], "--shape", "-s", help="MxNxK (repeatable).")
+# the measurement overrides bench and baseline share (harness.measure.MeasureOptions)
+MaxTimeOpt = typer.Option(None, "--max-time", help="Sampling budget per trial, seconds.")
+MinSamplesOpt = typer.Option(None, "--min-samples")
+MaxSamplesOpt = typer.Option(None, "--max-samples")
+WarmupOpt = typer.Option(None, "--warmup")
+RelCiOpt = typer.Option(None, "--rel-ci")
+FlushOpt = typer.Option(False, "--flush/--no-flush", help="Flush caches before each sample.")
 
 
 def _lab(devices_file: Optional[Path]) -> Lab:
@@ -70,37 +79,68 @@ def _overrides(max_time, min_samples, max_samples, warmup, flush, rel_ci) -> dic
             "flush": flush or None, "rel_ci": rel_ci}
 
 
+def _resume_hint(campaign: str) -> str:
+    """The command line that continues this campaign."""
+    argv, skip = [], False
+    for a in sys.argv[1:]:
+        if skip:
+            skip = False
+            continue
+        if a == "--resume":
+            skip = True
+            continue
+        if not a.startswith("--resume="):
+            argv.append(a)
+    import shlex
+    return "tensorop " + shlex.join(argv + ["--resume", campaign])
+
+
 def _execute(lab: Lab, jobs: list[Job], as_json: bool, overrides: dict, cflags: tuple[str, ...] = (),
              title: str = "tensorop results", resume: Optional[str] = None, against: Optional[Kernel] = None,
              target: float = 0.02, budget_s: float = 60.0) -> int:
     if against is not None:
         jobs = jobs + list({(j.device, j.shape): Job(against, j.device, j.shape) for j in jobs}.values())
     with Store(lab.ws.database) as store:
+        if resume == "last":
+            resume = store.latest_campaign()
+            if resume is None:
+                err.print("[red]error:[/red] --resume last: no campaign in the results database yet")
+                return 2
         campaign = resume or new_campaign_id()
+        err.print(f"campaign {campaign}" + (" (resumed)" if resume else ""), highlight=False)
 
         def on_trial(t: Trial):
             if against is None:
-                print(json.dumps(t.to_json()), flush=True)
+                print(json.dumps({**t.to_json(), "campaign": campaign}), flush=True)
 
-        def on_event(device: str, text: str):
-            err.print(f"[yellow]{device}:[/yellow] {text}", highlight=False)
-
-        if as_json:
-            trials = run_campaign(lab, jobs, store, campaign=campaign, overrides=overrides, extra_cflags=cflags,
-                                  on_trial=on_trial, on_event=on_event, resume=bool(resume))
-        else:   # live progress, one line per device (harness/progress.py)
-            from .progress import DeviceProgress
-            with DeviceProgress(jobs, err) as prog:
+        def on_term(signum, frame):   # kill (SIGTERM) ends the run like Ctrl-C: with the resume hint
+            raise KeyboardInterrupt
+        old_term = signal.signal(signal.SIGTERM, on_term)
+        try:
+            if as_json:
+                def on_event(device: str, text: str):
+                    err.print(f"[yellow]{device}:[/yellow] {text}", highlight=False)
                 trials = run_campaign(lab, jobs, store, campaign=campaign, overrides=overrides, extra_cflags=cflags,
-                                      on_start=prog.on_start, on_trial=prog.on_trial, on_event=prog.on_event,
-                                      resume=bool(resume))
-        if resume:
-            trials = list(store.trials("campaign = ?", (campaign,)))
-            err.print(f"campaign {campaign}: resumed; {len(trials)} trials stored in all", highlight=False)
+                                      on_trial=on_trial, on_event=on_event, resume=bool(resume))
+            else:   # live progress, one line per device (harness/progress.py)
+                from .progress import DeviceProgress
+                with DeviceProgress(jobs, err) as prog:
+                    trials = run_campaign(lab, jobs, store, campaign=campaign, overrides=overrides,
+                                          extra_cflags=cflags, on_start=prog.on_start, on_trial=prog.on_trial,
+                                          on_event=prog.on_event, resume=bool(resume))
+        except KeyboardInterrupt:
+            err.print(f"interrupted: the finished trials of campaign {campaign} are stored; continue with\n"
+                      f"  {_resume_hint(campaign)}", highlight=False)
+            return 130
+        finally:
+            signal.signal(signal.SIGTERM, old_term)
+        if resume:   # the result set: the latest trial of each job (a re-run replaces a device_error)
+            trials = store.campaign_trials(campaign)
+            err.print(f"campaign {campaign}: resumed; {len(trials)} jobs in all", highlight=False)
         if against is not None:
             _compare_against(lab, store, trials, jobs, against, as_json, target, budget_s, cflags)
         if not as_json:
-            rows = rep.with_ratios(trials, list(store.trials("kernel = 'openblas' AND status = 'ok'")))
+            rows = rep.with_ratios(trials, store.baselines())
             rep.print_table(rows, title=f"{title} (campaign {campaign})", console=out)
     return 0 if trials and all(t.status is Status.OK for t in trials) else 1
 
@@ -152,16 +192,15 @@ def _compare_against(lab: Lab, store: Store, trials: list[Trial], jobs: list[Job
 
 @app.command()
 def bench(kernels: List[Path] = typer.Argument(..., help="Kernel C files implementing the op's ABI."),
-          op: str = OpOpt, dtype: str = DtypeOpt, shape: List[str] = typer.Option(["256x256x256"], "--shape", "-s"),
+          op: str = OpOpt, dtype: str = DtypeOpt, shape: List[str] = ShapesOpt,
           device: Optional[List[str]] = DeviceOpt, as_json: bool = JsonOpt,
           cflags: List[str] = typer.Option([], "--cflag", help="Extra compiler flag (repeatable)."),
-          max_time: Optional[float] = typer.Option(None, help="Sampling budget per trial, seconds."),
-          min_samples: Optional[int] = typer.Option(None), max_samples: Optional[int] = typer.Option(None),
-          warmup: Optional[int] = typer.Option(None), rel_ci: Optional[float] = typer.Option(None),
-          flush: bool = typer.Option(False, help="Flush caches before each sample."),
-          resume: Optional[str] = typer.Option(None, "--resume", help="Continue this campaign id: run only "
-                                               "the trials it has not finished (device and internal errors "
-                                               "are re-run)."),
+          max_time: Optional[float] = MaxTimeOpt, min_samples: Optional[int] = MinSamplesOpt,
+          max_samples: Optional[int] = MaxSamplesOpt, warmup: Optional[int] = WarmupOpt,
+          rel_ci: Optional[float] = RelCiOpt, flush: bool = FlushOpt,
+          resume: Optional[str] = typer.Option(None, "--resume", help="Continue this campaign id (or 'last', the "
+                                               "most recent): run only the trials it has not finished (device "
+                                               "errors are re-run and replace the failed ones)."),
           against: Optional[str] = typer.Option(None, "--against", help="Compare each kernel with `openblas`, "
                                                 "`naive` or another kernel file: paired interleaved time on real "
                                                 "devices (ratio of medians, bootstrap 95% CI, Mann-Whitney p), "
@@ -212,11 +251,10 @@ def bench(kernels: List[Path] = typer.Argument(..., help="Kernel C files impleme
 
 @app.command()
 def baseline(name: str = typer.Argument(..., help="openblas | naive"), op: str = OpOpt, dtype: str = DtypeOpt,
-             shape: List[str] = typer.Option(["256x256x256"], "--shape", "-s"),
-             device: Optional[List[str]] = DeviceOpt, as_json: bool = JsonOpt,
-             max_time: Optional[float] = typer.Option(None), min_samples: Optional[int] = typer.Option(None),
-             max_samples: Optional[int] = typer.Option(None), warmup: Optional[int] = typer.Option(None),
-             rel_ci: Optional[float] = typer.Option(None), flush: bool = typer.Option(False),
+             shape: List[str] = ShapesOpt, device: Optional[List[str]] = DeviceOpt, as_json: bool = JsonOpt,
+             max_time: Optional[float] = MaxTimeOpt, min_samples: Optional[int] = MinSamplesOpt,
+             max_samples: Optional[int] = MaxSamplesOpt, warmup: Optional[int] = WarmupOpt,
+             rel_ci: Optional[float] = RelCiOpt, flush: bool = FlushOpt,
              devices_file: Optional[Path] = ConfigOpt):
     """Measure a baseline (OpenBLAS or naive C) through the same driver, gate and statistics."""
     lab = _lab(devices_file)
@@ -268,16 +306,9 @@ def report(fmt: str = typer.Option("table", "--format", "-f", help="table | md |
         err.print(f"no results yet ({lab.ws.database}); run `tensorop bench` or `tensorop baseline` first")
         raise typer.Exit(1)
     with Store(lab.ws.database) as store:
-        where, params = [], []
-        if device:
-            names = _resolve_devices(lab, device)
-            where.append(f"device IN ({','.join('?' * len(names))})")
-            params += names
-        if campaign:
-            where.append("campaign = ?")
-            params.append(campaign)
-        trials = list(store.trials(" AND ".join(where), tuple(params)))
-        baselines = list(store.trials("kernel = 'openblas' AND status = 'ok'"))
+        names = _resolve_devices(lab, device) if device else None
+        trials = list(store.trials(campaign=campaign, devices=names))
+        baselines = store.baselines()
     chosen = trials if all_trials else rep.latest(trials)
     rows = rep.with_ratios(chosen, baselines)
     if fmt == "table":

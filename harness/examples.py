@@ -4,20 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from .config.devices import Device, native_arch
+from .probe import host_cpu_flags
 from .trial import Kernel
 from .workspace import PACKAGE_DIR
 
 EXAMPLES_DIR = PACKAGE_DIR.parent / "kernels" / "examples"
-
-
-def host_cpu_flags() -> set[str]:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
 
 
 def example_files_for(device: Device) -> list[Path]:

@@ -8,12 +8,20 @@ executes. Under qemu-user /proc and /sys are the *host's*: the profile says so (
 `notes`), keeps those numbers apart as `host_*`-sourced, and takes the vector length from the
 probe program, which QEMU emulates faithfully.
 
-    profile = load_or_probe(lab, device)      # .cache/profiles/<device>.json, probed if missing
+    profile = load_or_probe(lab, device)      # .cache/profiles/<device>-<config key>.json, probed if missing
+    profile = profile_from_config(lab, device) # what devices.yaml alone says (no probing)
+
+The cache is keyed by the device's configuration (runner, arch, features, toolchain and its
+compiler, env, ...): editing a runner's `vlen` makes a new key, so the stale profile is not used.
+This module is also the one place that reads this machine's /proc/cpuinfo (`host_cpuinfo`).
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
+import platform
 import re
 import subprocess
 import tempfile
@@ -27,7 +35,11 @@ from .records import Artifact
 from .scripts import script
 from .transport import get_transport
 
-PROFILE_FORMAT = 1
+PROFILE_FORMAT = 2
+
+# Fixed-width SIMD sets: register width in bits; and architectural vector registers per set.
+SIMD_BITS = {"avx512": 512, "avx2": 256, "neon": 128}
+VREGS = {"rvv": 32, "sve": 32, "neon": 32, "avx512": 32, "avx2": 16, "scalar": 16}
 
 # The vector-length probe, built per toolchain. An illegal instruction (no V / no SVE) is caught.
 PROBE_C = r'''
@@ -70,14 +82,17 @@ class HardwareProfile:
     vector_bits: int = 0                    # VLEN (RVV), SVE VL, or the fixed SIMD width
     vlen_bits: int = 0                      # RVV only
     sve_vl_bits: int = 0                    # SVE only
+    vregs: int = 0                          # architectural vector registers of vector_kind
     caches: dict[str, int] = field(default_factory=dict)  # l1d, l1i, l2, l3 -> bytes
-    cache_line: int = 0
+    cache_line: int = 0                     # bytes
     cache_details: list[dict] = field(default_factory=list)
     cores: int = 0
     mem_bytes: int = 0
     gpus: list[dict] = field(default_factory=list)       # nvidia-smi rows
     notes: list[str] = field(default_factory=list)
     probed_at: str = ""
+    source: str = "probe"                   # probe | devices.yaml (configuration only, nothing probed)
+    config_key: str = ""                    # config_key() of the device when this was made
     format: int = PROFILE_FORMAT
 
     def to_json(self) -> dict[str, Any]:
@@ -88,31 +103,142 @@ class HardwareProfile:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 
-    def get(self, key: str, default=None):   # dict-style access for callers that want it
-        return getattr(self, key, default)
+
+# ----------------------------------------------------------------------------------------
+# this machine's /proc/cpuinfo: read here and nowhere else
+
+def parse_cpuinfo(lines) -> dict[str, str]:
+    """The first processor block of a /proc/cpuinfo text, keys lowercased."""
+    info: dict[str, str] = {}
+    for line in lines:
+        k, sep, v = line.partition(":")
+        if sep and k.strip() and k.strip().lower() not in info:
+            info[k.strip().lower()] = v.strip()
+        if not line.strip() and info:
+            break          # the first processor block is enough
+    return info
+
+
+@functools.lru_cache(maxsize=1)
+def host_cpuinfo() -> dict[str, str]:
+    try:
+        return parse_cpuinfo(Path("/proc/cpuinfo").read_text().splitlines())
+    except OSError:
+        return {}
+
+
+def cpu_model(info: dict[str, str]) -> str:
+    return info.get("model name") or info.get("uarch") or info.get("cpu model") or info.get("cpu part", "")
+
+
+def host_cpu_model() -> str:
+    return cpu_model(host_cpuinfo()) or platform.processor() or platform.machine()
+
+
+def host_cpu_flags() -> set[str]:
+    info = host_cpuinfo()
+    return set((info.get("flags") or info.get("features") or "").lower().split())
+
+
+# ----------------------------------------------------------------------------------------
+# the cache, keyed by the device's configuration
+
+def config_key(lab, device: Device) -> str:
+    """A hash of everything in the configuration that can change what the probe finds."""
+    d = asdict(device)
+    for k in ("source", "line", "aliases", "description", "manuals", "measure"):
+        d.pop(k, None)
+    tc = lab.toolchain(device)
+    cc = tc.compiler() if tc else None
+    d["toolchain"] = {"name": device.toolchain, "cc": cc, "version": tc.version() if tc else "",
+                      "cflags": list(tc.cflags) if tc else [], "ldflags": list(tc.ldflags) if tc else [],
+                      "env": dict(tc.env) if tc else {}}
+    d["runner"] = [lab.ws.expand(a) for a in device.runner]
+    d["format"] = PROFILE_FORMAT
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 def profile_path(lab, device: Device) -> Path:
-    return lab.ws.cache / "profiles" / f"{device.name}.json"
+    return lab.ws.profiles / f"{device.name}-{config_key(lab, device)}.json"
+
+
+def cached_profile(lab, device: Device) -> HardwareProfile | None:
+    """The cached profile for the device's current configuration, or None."""
+    p = profile_path(lab, device)
+    try:
+        data = json.loads(p.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        raise ProbeError(f"cached profile {p} is unreadable ({e}); run `tensorop devices probe "
+                         f"{device.name} --refresh`") from None
+    if data.get("format") != PROFILE_FORMAT:
+        return None
+    return HardwareProfile.from_json(data)
 
 
 def load_or_probe(lab, device, refresh: bool = False) -> HardwareProfile:
-    """The cached profile of `device` (a Device or its name), probing it first if there is none."""
+    """The cached profile of `device` (a Device or its name), probing it first if there is none
+    for its current configuration. Raises ProbeError when the probe fails."""
     if isinstance(device, str):
         device = lab.device(device)
-    p = profile_path(lab, device)
-    if p.is_file() and not refresh:
-        try:
-            data = json.loads(p.read_text())
-            if data.get("format") == PROFILE_FORMAT:
-                return HardwareProfile.from_json(data)
-        except (OSError, ValueError, TypeError):
-            pass
+    if not refresh:
+        prof = cached_profile(lab, device)
+        if prof is not None:
+            return prof
     prof = probe(lab, device)
+    p = profile_path(lab, device)
     p.parent.mkdir(parents=True, exist_ok=True)
+    for old in p.parent.glob(f"{device.name}-*.json"):   # profiles of earlier configurations
+        if old != p and re.fullmatch(re.escape(device.name) + r"-[0-9a-f]{12}\.json", old.name):
+            old.unlink(missing_ok=True)
     tmp = p.with_suffix(f".tmp{os.getpid()}")
     tmp.write_text(json.dumps(prof.to_json(), indent=2))
     os.replace(tmp, p)
+    return prof
+
+
+def _config_vector_bits(device: Device) -> int:
+    """A vector length named in devices.yaml (features like vlen256/sve256, or the runner's vlen=)."""
+    for f in (*device.features, *device.runner):
+        m = re.search(r"(?:vlen|sve)=?(\d{3,4})", str(f).lower())
+        if m:
+            return int(m.group(1))
+    return 0
+
+
+def _set_vector(prof: HardwareProfile, kind: str, bits: int) -> None:
+    prof.vector_kind, prof.vector_bits, prof.vregs = kind, bits, VREGS.get(kind, 0)
+    if kind == "rvv":
+        prof.vlen_bits = bits
+    elif kind == "sve":
+        prof.sve_vl_bits = bits
+
+
+def _vector_from_features(prof: HardwareProfile, device: Device) -> None:
+    """Fill the vector fields from feature names (cpuinfo flags or devices.yaml features)."""
+    f = {x.lower() for x in prof.features}
+    if device.arch.startswith("riscv") and any(x.startswith("rvv") or x in ("v", "zve32f") for x in f):
+        _set_vector(prof, "rvv", _config_vector_bits(device))
+    elif device.arch == "aarch64" and any(x.startswith("sve") for x in f):
+        _set_vector(prof, "sve", _config_vector_bits(device))
+    elif "avx512f" in f or "avx512" in f:
+        _set_vector(prof, "avx512", SIMD_BITS["avx512"])
+    elif "avx2" in f:
+        _set_vector(prof, "avx2", SIMD_BITS["avx2"])
+    elif device.arch == "aarch64":
+        _set_vector(prof, "neon", SIMD_BITS["neon"])
+
+
+def profile_from_config(lab, device: Device) -> HardwareProfile:
+    """What devices.yaml alone says about the device; nothing is probed (caches, cores and
+    memory stay unknown: 0 / empty)."""
+    prof = HardwareProfile(device=device.name, arch=device.arch, emulated=device.emulated,
+                           cpu=device.description, isa=device.arch,
+                           features=sorted({f.lower() for f in device.features if f != "auto"}),
+                           source="devices.yaml", config_key=config_key(lab, device),
+                           notes=["not probed"])
+    _vector_from_features(prof, device)
     return prof
 
 
@@ -123,7 +249,8 @@ class ProbeError(Exception):
 def probe(lab, device: Device, timeout_s: float = 60.0) -> HardwareProfile:
     """Run the probes on the device; raises ProbeError if the device cannot be reached."""
     prof = HardwareProfile(device=device.name, arch=device.arch, emulated=device.emulated,
-                           probed_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+                           probed_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), source="probe",
+                           config_key=config_key(lab, device))
     with get_transport(device, lab.ws) as t:
         r = t.run_command(["sh", "-c", script("probe.sh")], timeout_s=timeout_s)
         if r.device_error or r.returncode != 0:
@@ -136,24 +263,19 @@ def probe(lab, device: Device, timeout_s: float = 60.0) -> HardwareProfile:
         prof.features = [f for f in device.features if f != "auto"]
         prof.isa = device.arch
         prof.cpu = f"{device.description or device.arch} (emulated on {prof.cpu})"
-    if vec is not None:
-        kind, nbytes = vec
-        if nbytes > 0:
-            prof.vector_kind, prof.vector_bits = kind, nbytes * 8
-            if kind == "rvv":
-                prof.vlen_bits = nbytes * 8
-            elif kind == "sve":
-                prof.sve_vl_bits = nbytes * 8
-        elif kind in ("rvv", "sve"):
-            prof.notes.append(f"the probe program found no {kind.upper()} unit (illegal instruction)")
+    kind, nbytes = vec if isinstance(vec, tuple) else ("", 0)
+    if isinstance(vec, str):
+        prof.notes.append(vec)
+    if nbytes > 0:
+        _set_vector(prof, kind, nbytes * 8)
+    elif kind in ("rvv", "sve"):
+        prof.notes.append(f"the probe program found no {kind.upper()} unit (illegal instruction)")
     if not prof.vector_kind:
-        f = set(prof.features)
-        if "avx512f" in f:
-            prof.vector_kind, prof.vector_bits = "avx512", 512
-        elif "avx2" in f:
-            prof.vector_kind, prof.vector_bits = "avx2", 256
-        elif device.arch == "aarch64" and ({"asimd", "neon"} & f or device.emulated):
-            prof.vector_kind, prof.vector_bits = "neon", 128
+        _vector_from_features(prof, device)
+        if prof.vector_kind in ("rvv", "sve") and prof.vector_bits:
+            prof.notes.append(f"vector length {prof.vector_bits} taken from devices.yaml, not measured")
+    if not prof.vregs:
+        prof.vregs = VREGS["scalar"]
     return prof
 
 
@@ -184,14 +306,8 @@ def _parse_sections(prof: HardwareProfile, s: dict[str, list[str]], device: Devi
         prof.cores = int((s.get("nproc") or ["0"])[0].strip() or 0)
     except ValueError:
         pass
-    info: dict[str, str] = {}
-    for line in s.get("cpuinfo", []):
-        k, sep, v = line.partition(":")
-        if sep and k.strip() and k.strip() not in info:
-            info[k.strip().lower()] = v.strip()
-        if not line.strip() and info:
-            break          # the first processor block is enough
-    prof.cpu = info.get("model name") or info.get("uarch") or info.get("cpu model") or info.get("cpu part", "")
+    info = parse_cpuinfo(s.get("cpuinfo", []))
+    prof.cpu = cpu_model(info)
     flags = info.get("flags") or info.get("features") or ""
     prof.features = sorted(set(flags.lower().split()))
     isa = info.get("isa", "")
@@ -226,12 +342,13 @@ def _parse_sections(prof: HardwareProfile, s: dict[str, list[str]], device: Devi
             prof.notes.append(f"nvidia-smi: {line.strip()[:200]}")
 
 
-def _vector_probe(lab, device: Device, transport, timeout_s: float) -> tuple[str, int] | None:
-    """Build the probe program with the device's toolchain (with SVE on arm64) and run it."""
+def _vector_probe(lab, device: Device, transport, timeout_s: float) -> tuple[str, int] | str:
+    """Build the probe program with the device's toolchain (with SVE on arm64) and run it:
+    (kind, vector bytes), or a note saying why there is no answer."""
     tc = lab.toolchain(device)
     cc = tc.compiler() if tc else None
     if cc is None:
-        return None
+        return f"vector-length probe not run: toolchain {device.toolchain!r} has no compiler here"
     flags = list(tc.cflags)
     if device.arch == "aarch64" and not any("sve" in f for f in flags):
         flags = [f for f in flags if not f.startswith("-march=")] + ["-march=armv8.2-a+sve"]
@@ -241,19 +358,19 @@ def _vector_probe(lab, device: Device, transport, timeout_s: float) -> tuple[str
         src.write_text(PROBE_C)
         try:
             p = subprocess.run([cc, *flags, str(src), "-o", str(exe), *tc.ldflags], capture_output=True, text=True,
-                               timeout=120)
-        except (OSError, subprocess.SubprocessError):
-            return None
+                               timeout=120, env=tc.environ())
+        except (OSError, subprocess.SubprocessError) as e:
+            return f"vector-length probe program could not be built: {e}"
         if p.returncode != 0:
-            return None
+            return f"vector-length probe program failed to build: {p.stderr.strip()[-300:]}"
         r = transport.run(Artifact(key="hwprobe", executable=exe), [], timeout_s=timeout_s)
     if r.device_error or r.returncode != 0:
-        return None
+        return f"vector-length probe program failed on the device: {r.device_error or r.stderr.strip()[-300:]}"
     for line in reversed(r.stdout.splitlines()):
         if line.startswith("{"):
             try:
                 d = json.loads(line)
                 return str(d["kind"]), int(d["vector_bytes"])
             except (ValueError, KeyError):
-                return None
-    return None
+                break
+    return f"vector-length probe program printed no answer: {r.stdout.strip()[-200:]!r}"

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import secrets
 import traceback
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import check, objective, stats
@@ -27,50 +27,9 @@ from .ops import gemm
 from .records import Artifact, BuildResult, Status, Trial
 from .transport.base import Transport
 from .workspace import Workspace
+from .measure import MeasureOptions, UnknownOption  # noqa: F401 (re-exported)
 
 BLOCKS_FILE = "tensorop-blocks.txt"
-
-
-class UnknownOption(ValueError):
-    pass
-
-
-@dataclass(frozen=True)
-class MeasureOptions:
-    """The measurement procedure (pyperf-style), the one home of the sampling policy: warm-up
-    calls are verified and discarded; one sample holds enough calls (each on its own fresh input
-    set, at most max_sets) to last >= min_sample_s; samples are taken until the 95% CI of the
-    median is within rel_ci of it, or max_samples / max_time_s is reached. The stopping rule
-    runs in the C driver (normal approximation); harness.stats reports the exact interval."""
-
-    warmup: int = 2
-    min_sample_s: float = 0.001
-    min_samples: int = 10
-    max_samples: int = 100
-    max_time_s: float = 3.0
-    rel_ci: float = 0.01
-    max_sets: int = 16                   # input sets one sample rotates through (>= 2)
-    flush: bool = False                  # write a 32 MiB buffer before each sample (cold caches)
-    flush_bytes: int = 32 << 20
-
-    @classmethod
-    def names(cls) -> set[str]:
-        return {f.name for f in fields(cls)}
-
-    @classmethod
-    def for_device(cls, device: Device, **overrides) -> "MeasureOptions":
-        names = cls.names()
-        unknown = sorted(k for k, v in {**device.measure, **overrides}.items() if k not in names and v is not None)
-        if unknown:
-            raise UnknownOption(f"unknown measure option(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
-        values = dict(device.measure)
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
-
-    def request_options(self) -> dict:
-        return {"warmup": self.warmup, "min_sample_s": self.min_sample_s, "min_samples": self.min_samples,
-                "max_samples": self.max_samples, "max_time_s": self.max_time_s, "rel_ci": self.rel_ci,
-                "max_sets": self.max_sets, "flush_bytes": self.flush_bytes if self.flush else 0}
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,11 @@ class Workspace:
         return Path(os.environ.get("TENSOROP_SCRATCH", self.cache / "scratch"))
 
     @property
+    def profiles(self) -> Path:
+        """Hardware profiles (harness.probe), one file per device configuration."""
+        return Path(os.environ.get("TENSOROP_PROFILES", self.cache / "profiles"))
+
+    @property
     def results(self) -> Path:
         return self.root / "results"
 

@@ -28,7 +28,8 @@ requires_qemu = pytest.mark.skipif(not _have_qemu(), reason="QEMU user mode not 
 @pytest.fixture
 def workspace(tmp_path, monkeypatch) -> Workspace:
     """A fresh workspace: a copy of the repo's devices.yaml and toolchains/, its own results DB,
-    sharing the repo's .cache (sysroots, OpenBLAS, QEMU plugin, build cache)."""
+    sharing the repo's .cache (sysroots, OpenBLAS, QEMU plugin, build cache) but not its
+    hardware profiles, which go under tmp_path."""
     root = tmp_path / "ws"
     root.mkdir()
     shutil.copy(REPO / "devices.yaml", root / "devices.yaml")
@@ -36,6 +37,7 @@ def workspace(tmp_path, monkeypatch) -> Workspace:
     monkeypatch.setenv("TENSOROP_CACHE", str(REPO / ".cache"))
     monkeypatch.setenv("TENSOROP_HOME", str(root))
     monkeypatch.setenv("TENSOROP_SCRATCH", str(tmp_path / "scratch"))
+    monkeypatch.setenv("TENSOROP_PROFILES", str(tmp_path / "profiles"))   # never the repo's .cache/profiles
     monkeypatch.delenv("TENSOROP_DB", raising=False)
     return Workspace(root)
 

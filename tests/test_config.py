@@ -6,6 +6,9 @@ import sys
 import pytest
 
 from harness.config.devices import load_devices
+from harness.measure import MeasureOptions
+
+from conftest import REPO
 from harness.config.toolchains import load_toolchain
 from harness.config.yamlfile import ConfigError
 
@@ -41,6 +44,9 @@ def test_good_file_loads(tmp_path):
     (GOOD.replace("runner: [qemu-riscv64]", "runner: [qemu-riscv64"), 9, ["YAML syntax"]),
     (GOOD.replace("arch: riscv64", "arch: riscv64\n    transport: ssh"), 5, ["ssh", "host"]),
     (GOOD.replace("toolchain: host-cc", "toolchain: host-cc\n    measure: {max_time_s: fast}"), 5, ["max_time_s"]),
+    (GOOD.replace("toolchain: host-cc", "toolchain: host-cc\n    measure:\n      warmup: 1\n      max_tiem_s: 2"), 7,
+     ["max_tiem_s", "unknown field", "max_time_s"]),
+    (GOOD.replace("toolchain: host-cc", "toolchain: host-cc\n    measure: {min_samples: 2.5}"), 5, ["min_samples", "integer"]),
 ])
 def test_bad_field_named_with_line(tmp_path, text, line, words):
     with pytest.raises(ConfigError) as e:
@@ -85,3 +91,62 @@ def test_devices_check_reports_missing_toolchain_and_runner(workspace):
     assert "riscv64-ghost-gcc-99" in p.stdout and "vendor tarball" in p.stdout
     assert "qemu-riscv64-not-installed not found" in p.stdout
     assert "Traceback" not in p.stdout + p.stderr
+
+
+def test_measure_fields_come_from_measure_options(tmp_path):
+    """Every MeasureOptions field is accepted in a measure: block, with its own type."""
+    import dataclasses
+    body = {f.name: ("true" if f.type == "bool" else "1" if f.type == "int" else "0.5")
+            for f in dataclasses.fields(MeasureOptions)}
+    block = "\n".join(f"      {k}: {v}" for k, v in body.items())
+    d = load(tmp_path, GOOD.replace("toolchain: host-cc", "toolchain: host-cc\n    measure:\n" + block))
+    assert set(d["a"].measure) == set(body)
+    assert MeasureOptions.for_device(d["a"]).min_samples == 1
+
+
+def uncommented_examples(text: str) -> tuple[str, list[str]]:
+    """The shipped devices.yaml with its commented example devices uncommented, and their names."""
+    head, sep, tail = text.partition("# --- Examples")
+    assert sep, "devices.yaml has no examples section"
+    lines, names = [], []
+    for line in tail.splitlines()[1:]:
+        stripped = line.lstrip()
+        if not stripped.startswith("#"):
+            lines.append(line)
+            continue
+        body = stripped[1:]
+        body = body[1:] if body.startswith(" ") else body
+        indent = line[:len(line) - len(stripped)]
+        if body and not body.startswith(" ") and body.split("#")[0].rstrip().endswith(":"):
+            names.append(body.split(":")[0])
+        lines.append(indent + body if body else "")
+    return head.rstrip(" ") + "\n".join(lines) + "\n", names
+
+
+def test_shipped_examples_load_when_uncommented(tmp_path):
+    import dataclasses
+    text, names = uncommented_examples((REPO / "devices.yaml").read_text())
+    assert "k1" in names and len(names) >= 2, names
+    devices = load(tmp_path, text)
+    for n in names:
+        assert n in devices, n
+    shipped = load_devices(REPO / "devices.yaml")
+    for name in ("host", "rv64-qemu", "arm64-qemu"):
+        assert dataclasses.replace(devices[name], source=None) == dataclasses.replace(shipped[name], source=None)
+
+
+def test_toolchain_env_is_the_compilers_environment(tmp_path):
+    bindir = tmp_path / "vendor-bin"
+    bindir.mkdir()
+    cc = bindir / "vendor-cc"
+    cc.write_text("#!/bin/sh\necho vendor-cc 1.0\n")
+    cc.chmod(0o755)
+    p = tmp_path / "vendor.yaml"
+    p.write_text(f"name: vendor\narch: riscv64\ncc: [vendor-cc]\nenv: {{PATH: \"{bindir}:$PATH\", VENDOR_LICENSE: x}}\n")
+    tc = load_toolchain(p)
+    env = tc.environ({"PATH": "/usr/bin", "HOME": "/h"})
+    assert env == {"PATH": f"{bindir}:/usr/bin", "HOME": "/h", "VENDOR_LICENSE": "x"}
+    assert tc.compiler() == str(cc)          # found on the env's PATH, not tensorop's
+    p.write_text("name: vendor\narch: riscv64\ncc: [vendor-cc]\nenv: {A: [1]}\n")
+    with pytest.raises(ConfigError, match=r"vendor.yaml:4: .*env.* 'A'"):
+        load_toolchain(p)

@@ -91,7 +91,7 @@ def test_campaign_survives_a_cut_host(workspace, farm):
                               # every timing run samples for its full 0.8 s, so the cut lands mid-trial
                               overrides={"max_time_s": 0.8, "min_samples": 3, "max_samples": 100000,
                                          "rel_ci": 1e-9})
-        stored = list(store.trials("campaign = 'farm-cut'"))
+        stored = list(store.trials(campaign="farm-cut"))
     wall = time.monotonic() - start
     assert len(trials) == len(jobs) == len(stored)
     by = {d: [t for t in trials if t.device == d] for d in ("farm-a", "farm-b", "farm-c")}

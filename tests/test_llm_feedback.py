@@ -57,7 +57,7 @@ def _run(lab, server_url: str, stream: bool, rounds: int = 3, shape=(64, 64, 64)
     with Store(lab.ws.database) as store:
         res = generate_on_device(lab, task, "host", gen, store, rounds=rounds, campaign="llm-test",
                                  search_overrides=BUDGET, final_overrides=BUDGET)
-        stored = list(store.trials("campaign = 'llm-test'"))
+        stored = list(store.trials(campaign="llm-test"))
     return res, session, stored
 
 
@@ -111,6 +111,36 @@ def test_replay_from_stored_session(lab):
     assert len(read_transcript(replay_session.dir)) == 2
 
 
+def test_rate_limit_honours_retry_after():
+    """The openai package's own retries: a 429 with Retry-After waits that long, then succeeds."""
+    with FakeOpenAI([{"status": 429, "headers": {"Retry-After": "1.5"}}, "hello"]) as srv:
+        client = LLMClient(LLMConfig(base_url=srv.url, api_key=SECRET, model="fake-model", stream=False))
+        a = client.chat([{"role": "user", "content": "hi"}])
+    assert a.text == "hello" and len(srv.requests) == 2
+    assert srv.times[1] - srv.times[0] >= 1.4, srv.times     # the package's default first backoff is <= 1 s
+
+
+def test_dropped_stream_is_requested_again():
+    with FakeOpenAI([{"content": "a long answer " * 20, "drop": True}, "whole answer"]) as srv:
+        client = LLMClient(LLMConfig(base_url=srv.url, api_key=SECRET, model="fake-model", stream=True,
+                                     backoff_s=0.01))
+        a = client.chat([{"role": "user", "content": "hi"}])
+    assert a.text == "whole answer" and a.attempts == 2 and len(srv.requests) == 2
+
+
+def test_bad_key_is_reported_not_swallowed(workspace):
+    """A 401 while reading the prompt ends the command with the HTTP error, not a silent fallback."""
+    env = {**os.environ, "OPENAI_API_KEY": "sk-wrong-key-000000"}
+    with FakeOpenAI([{"status": 401, "message": "Incorrect API key provided"}]) as srv:
+        env["OPENAI_BASE_URL"] = srv.url
+        p = subprocess.run([sys.executable, "-m", "harness.cli", "generate", "a 32x32x32 sgemm on host",
+                            "--model", "fake-model", "--rounds", "1"], env=env, capture_output=True, text=True,
+                           timeout=120)
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert "HTTP 401" in p.stderr and "Incorrect API key" in p.stderr
+    assert len(srv.requests) == 1
+
+
 def test_cli_generate_with_endpoint_and_replay(workspace, tmp_path):
     env = {**os.environ, "OPENAI_API_KEY": SECRET}
     parse = json.dumps({"op": "gemm", "M": 64, "N": 48, "K": 40, "dtype": "f32", "devices": ["host"]})
@@ -134,3 +164,16 @@ def test_cli_generate_with_endpoint_and_replay(workspace, tmp_path):
                         "--max-samples", "5"], env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "64x48x40" in p.stdout
+    assert "replay:" not in p.stderr
+    meta = json.loads((workspace.generated / "host" / "gemm_64x48x40_f32" / "meta.json").read_text())
+    assert meta["replay_mismatches"] == 0
+    # a replay whose requests differ (a new alias changes the parse request's device list) says so
+    (workspace.root / "devices.yaml").write_text((workspace.root / "devices.yaml").read_text().replace(
+        "aliases: [native, localhost,", "aliases: [this-box, native, localhost,"))
+    p = subprocess.run([sys.executable, "-m", "harness.cli", "generate", "a small sgemm on this machine",
+                        "--replay", str(sessions[0]), "--rounds", "1", "--max-time", "0.2", "--min-samples", "3",
+                        "--max-samples", "5"], env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "warning: replay: 1 request(s) differed" in p.stderr, p.stderr
+    meta = json.loads((workspace.generated / "host" / "gemm_64x48x40_f32" / "meta.json").read_text())
+    assert meta["replay_mismatches"] >= 1

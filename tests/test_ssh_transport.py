@@ -380,7 +380,7 @@ def test_campaign_quarantines_unreachable_device_and_resumes(workspace, sshd):
         assert "cannot reach" in dead_trials[0].error
         assert dead_trials[2].error.startswith("quarantined")
         assert any("quarantined" in text for d, text in events if d == "dead")
-        assert len(list(store.trials("campaign = 'c-farm'"))) == 6
+        assert len(list(store.trials(campaign="c-farm"))) == 6
         # resume: the device is back (same port as lb now); only its 3 trials run again
         (workspace.root / "devices.yaml").write_text(
             (workspace.root / "devices.yaml").read_text().replace(f"port: {lab.devices['dead'].port}",

@@ -8,6 +8,7 @@ import sys
 import time
 
 import pytest
+import yaml
 
 from conftest import FAULTY, REPO, requires_qemu
 
@@ -27,11 +28,21 @@ EXPECTED = {
 GOOD = REPO / "baselines" / "naive_gemm.c"
 
 
+def set_timeouts(ws, emulated_s: float, native_s: float):
+    """Set every device's timeout_s through the YAML (not by editing text), and check it took."""
+    from harness.config.devices import load_devices
+    p = ws.root / "devices.yaml"
+    data = yaml.safe_load(p.read_text())
+    for dev in data["devices"].values():
+        dev["timeout_s"] = emulated_s if dev.get("emulated") else native_s
+    p.write_text(yaml.safe_dump(data, sort_keys=False))
+    for d in load_devices(p).values():
+        assert d.timeout_s == (emulated_s if d.emulated else native_s), d.name
+
+
 def fast_devices(ws):
     """Short time limits so the endless loop is killed in seconds."""
-    p = ws.root / "devices.yaml"
-    text = p.read_text().replace("timeout_s: 60", "timeout_s: 4").replace("timeout_s: 10", "timeout_s: 3")
-    p.write_text(text)
+    set_timeouts(ws, emulated_s=4, native_s=3)
 
 
 def bench(ws, files, devices, shape="48x40x36", extra=()):
@@ -101,9 +112,7 @@ def test_exit_code_zero_when_all_ok(workspace):
 
 def test_killed_campaign_keeps_finished_trials(workspace):
     """SIGKILL a campaign while its second kernel spins: the first trial is already on disk."""
-    fast_devices(workspace)
-    (workspace.root / "devices.yaml").write_text(
-        (workspace.root / "devices.yaml").read_text().replace("timeout_s: 3", "timeout_s: 60"))
+    set_timeouts(workspace, emulated_s=60, native_s=60)
     cmd = [sys.executable, "-m", "harness.cli", "bench", str(GOOD), str(FAULTY / "endless_loop.c"), "-s", "32",
            "-d", "host", "--json", "--max-time", "0.1", "--min-samples", "3"]
     proc = subprocess.Popen(cmd, cwd=workspace.root, stdout=subprocess.PIPE, text=True, start_new_session=True)
@@ -118,3 +127,26 @@ def test_killed_campaign_keeps_finished_trials(workspace):
     time.sleep(0.5)
     out = subprocess.run(["pgrep", "-f", str(workspace.cache / "builds")], capture_output=True, text=True)
     assert out.stdout.strip() == "", "the spinning kernel outlived the killed campaign"
+
+
+def test_campaign_id_printed_and_resume_replaces_device_errors(workspace):
+    """The campaign id comes first on stderr and in every --json object; `--resume last` re-runs a
+    device_error and the re-run replaces it in the rows and the exit status."""
+    p = workspace.root / "devices.yaml"
+    data = yaml.safe_load(p.read_text())
+    data["devices"]["flaky"] = {**data["devices"]["host"], "aliases": [], "runner": ["/nonexistent/runner"]}
+    p.write_text(yaml.safe_dump(data, sort_keys=False))
+    first, rows, _ = bench(workspace, [GOOD], ["flaky"], shape="16x8x4")
+    assert first.returncode == 1 and [r["status"] for r in rows] == ["device_error"], first.stderr
+    campaign = first.stderr.splitlines()[0].split()[1]
+    assert first.stderr.startswith(f"campaign {campaign}") and rows[0]["campaign"] == campaign
+    data["devices"]["flaky"]["runner"] = []                  # the device is fixed
+    p.write_text(yaml.safe_dump(data, sort_keys=False))
+    again, rows, _ = bench(workspace, [GOOD], ["flaky"], shape="16x8x4", extra=("--resume", "last"))
+    assert again.returncode == 0, again.stderr
+    assert [r["status"] for r in rows] == ["ok"] and rows[0]["campaign"] == campaign
+    assert "1 jobs in all" in again.stderr
+    table = subprocess.run([sys.executable, "-m", "harness.cli", "bench", str(GOOD), "-s", "16x8x4", "-d", "flaky",
+                            "--resume", campaign], capture_output=True, text=True, cwd=workspace.root, timeout=300)
+    assert table.returncode == 0, table.stderr                # nothing left to run; the result set is all ok
+    assert table.stdout.count("naive_gemm.c") == 1, table.stdout

@@ -52,7 +52,27 @@ DEVICE_FIELDS = {
     "ssh_config", "known_hosts", "connect_timeout_s", "keepalive_s", "link_timeout_s", "lock",
     "lock_lease_s", "lock_wait_s", "quarantine_after",
 }
-MEASURE_FIELDS = {"warmup", "min_sample_s", "min_samples", "max_samples", "max_time_s", "rel_ci", "flush"}
+
+
+def _measure_fields() -> dict[str, str]:
+    """Name -> type ("int" | "float" | "bool") of each harness.measure.MeasureOptions field."""
+    from dataclasses import fields
+    from ..measure import MeasureOptions
+    return {f.name: str(f.type) for f in fields(MeasureOptions)}
+
+
+def _check_measure(path: Path, name: str, measure: dict) -> None:
+    """Validate a device's `measure:` block against MeasureOptions (unknown keys, types) as file:line."""
+    types = _measure_fields()
+    mr = FieldReader(path, measure, f"device '{name}' measure")
+    mr.unknown(set(types))
+    for k in measure:
+        if types[k] == "bool":
+            mr.bool(k)
+        elif types[k] == "int":
+            mr.int(k, minimum=0)
+        else:
+            mr.float(k, minimum=0)
 
 
 @dataclass(frozen=True)
@@ -113,15 +133,7 @@ def _device(path: Path, name: str, data, line: int) -> Device:
         arch = native_arch()
     measure = r.mapping("measure")
     if measure:
-        mr = FieldReader(path, measure, f"device '{name}' measure")
-        mr.unknown(MEASURE_FIELDS)
-        for k, v in measure.items():
-            if k == "flush":
-                mr.bool(k)
-            elif k in ("warmup", "min_samples", "max_samples"):
-                mr.int(k, minimum=0)
-            else:
-                mr.float(k, minimum=0)
+        _check_measure(path, name, measure)
     env = r.mapping("env")
     for k, v in env.items():
         if not isinstance(v, (str, int, float)):

@@ -7,6 +7,7 @@ A user adds a vendor compiler (a T-Head or SpacemiT GCC, say) by adding one file
     cc: [riscv64-unknown-linux-gnu-gcc]       # first one found on PATH (or an absolute path)
     cflags: [-O3, -march=rv64gcv0p7]
     ldflags: []
+    env: {PATH: "/opt/xuantie/bin:$PATH"}    # set for the compiler ($VAR expands from tensorop's environment)
     install: {notes: "unpack the vendor tarball and put its bin/ on PATH"}
 """
 from __future__ import annotations
@@ -33,7 +34,17 @@ class Toolchain:
     ldflags: tuple[str, ...] = ()
     install: dict = field(default_factory=dict, hash=False, compare=False)
     description: str = ""
+    env: dict = field(default_factory=dict, hash=False, compare=False)   # the compiler's environment
     source: Path | None = None
+
+    def environ(self, base: dict[str, str] | None = None) -> dict[str, str]:
+        """The environment to run this toolchain's compiler in: `base` (default os.environ) with
+        the YAML's `env` applied, each value's $VAR / ${VAR} expanded from `base`."""
+        base = dict(os.environ if base is None else base)
+        out = dict(base)
+        for k, v in self.env.items():
+            out[k] = _expand(str(v), base)
+        return out
 
     def compiler(self) -> str | None:
         """The first candidate compiler that exists, as an absolute path, or None."""
@@ -43,7 +54,7 @@ class Toolchain:
                 if p.exists() and os.access(p, os.X_OK):
                     return str(p)
             else:
-                found = shutil.which(c)
+                found = shutil.which(c, path=self.environ().get("PATH"))
                 if found:
                     return found
         return None
@@ -61,6 +72,11 @@ class Toolchain:
         if notes:
             parts.append(str(notes))
         return "; ".join(parts) or "see " + str(self.source)
+
+
+def _expand(text: str, env: dict[str, str]) -> str:
+    import re
+    return re.sub(r"\$(\w+)|\$\{(\w+)\}", lambda m: env.get(m.group(1) or m.group(2), ""), text)
 
 
 @functools.lru_cache(maxsize=None)
@@ -81,6 +97,10 @@ def load_toolchain(path: Path) -> Toolchain:
     if not cc:
         raise r.fail("cc", "needs at least one compiler")
     arch = r.str("arch", required=True)
+    env = r.mapping("env")
+    for k, v in env.items():
+        if not isinstance(k, str) or not isinstance(v, (str, int, float)) or isinstance(v, bool):
+            raise FieldReader(path, env, f"toolchain in {path.name} env").fail(k, "expected NAME: string value")
     return Toolchain(
         name=name,
         arch=native_arch() if arch == "native" else arch,
@@ -89,6 +109,7 @@ def load_toolchain(path: Path) -> Toolchain:
         ldflags=tuple(r.str_list("ldflags")),
         install=r.mapping("install"),
         description=r.str("description"),
+        env={k: str(v) for k, v in env.items()},
         source=path,
     )
 

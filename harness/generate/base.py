@@ -34,11 +34,9 @@ class Task:
 class Candidate:
     source: str = ""                 # the kernel's C source ("" when rejected)
     params: dict[str, Any] = field(default_factory=dict)
-    notes: str = ""                  # what the generator says it tried
+    notes: str = ""                  # what the generator says about it (shown, fed back, in meta.json)
     label: str = ""                  # short name for tables
     rejection: str = ""              # why the answer was not usable (guards)
-    raw_answer: str = ""             # the LLM's answer, verbatim (LLM generator)
-    meta: dict[str, Any] = field(default_factory=dict)
 
     @property
     def rejected(self) -> bool:

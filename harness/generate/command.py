@@ -72,7 +72,11 @@ def generate(prompt: Optional[str] = typer.Argument(None, help=f"What to generat
         err.print(f"[dim]generator: {'replay of ' + str(replay) if replay else 'LLM ' + cfg.model + ' at ' + cfg.host}; "
                   f"session {session.dir}[/dim]", highlight=False)
 
-    task = parse_with_llm(text, lab.devices, client) if client is not None else None
+    try:
+        task = parse_with_llm(text, lab.devices, client) if client is not None else None
+    except LLMError as e:
+        err.print(f"[red]error:[/red] the LLM endpoint failed while reading the prompt: {e}", highlight=False)
+        raise typer.Exit(2)
     if task is None:
         try:
             task = parse_prompt(text, lab.devices, default_devices=("host",) if device else ())
@@ -120,6 +124,12 @@ def generate(prompt: Optional[str] = typer.Argument(None, help=f"What to generat
         session.update(**totals, campaign=campaign)
         err.print(f"[dim]session {session.dir}: {totals['exchanges']} exchanges, {totals['prompt_tokens']} + "
                   f"{totals['completion_tokens']} tokens, ~${totals['cost_usd']:.4f}[/dim]", highlight=False)
+    warnings = [w for r in results for w in r.warnings]
+    if getattr(client, "mismatches", 0):
+        warnings.append(f"replay: {client.mismatches} request(s) differed from the stored session's; the stored "
+                        "answers were used anyway (the prompt, hardware profile or feedback changed)")
+    for w in warnings:
+        err.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
     if not as_json:
         trials = []
         for r in results:

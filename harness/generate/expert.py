@@ -50,6 +50,5 @@ class ExpertGenerator(Generator):
             if k in tried:
                 continue
             label = f"expert-{ps}-" + "-".join(f"{n}{p[n]}" for n in ("MR", "NV", "LMUL", "KC") if n in p)
-            return Candidate(source=render(ps, p), params={**p, "primitive_set": ps, "_key": k},
-                             notes=f"{ps} template, {p}", label=label)
+            return Candidate(source=render(ps, p), params={**p, "primitive_set": ps, "_key": k}, label=label)
         return None

@@ -2,20 +2,16 @@
 instructions, cores) from its probe profile, devices.yaml and optional manual excerpts, plus
 the project's table of optimisation hints per primitive set (QiMeng-TensorOp, section 3.1).
 
-The probe (harness.probe.load_or_probe) is preferred; until it is present, or when it fails,
-a small fallback reads /proc/cpuinfo and sysfs caches on the host and runs a tiny
-vector-length probe program on the device (compiled with the device's toolchain).
+The factors are a view of the device's one profile record (harness.probe.HardwareProfile);
+this module probes nothing itself.
 """
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..config.devices import Device, native_arch
+from ..config.devices import Device
+from ..probe import SIMD_BITS, VREGS, HardwareProfile, cached_profile, load_or_probe, profile_from_config
 
 KiB = 1024
 
@@ -29,16 +25,17 @@ class HardwareFactors:
     vector_bits: int = 0                  # VLEN / SVE VL / SIMD width in bits (0: scalar)
     vregs: int = 16
     lanes: int = 1                        # f32 lanes per vector register
-    caches: dict = field(default_factory=dict)   # {"l1d": bytes, "l2": bytes, "l3": bytes}
+    caches: dict = field(default_factory=dict)   # {"l1d": bytes, "l2": bytes, "l3": bytes}; absent: unknown
+    cache_line: int = 0                   # bytes (0: unknown)
     cores: int = 1
     cpu: str = ""
     key_instructions: tuple[str, ...] = ()
     emulated: bool = False
-    source: str = "fallback"              # where the factors came from
+    source: str = ""                      # where the profile came from (probe | devices.yaml) and its notes
     manuals: tuple[str, ...] = ()         # excerpts of the manuals listed in devices.yaml
 
     def context(self) -> dict:
-        """Names the parameter-space constraints may use."""
+        """Names the parameter-space constraints may use (unknown caches: 32 KiB L1d, 512 KiB L2)."""
         return {"vregs": self.vregs, "lanes": max(1, self.lanes), "l1d": self.caches.get("l1d", 32 * KiB),
                 "l2": self.caches.get("l2", 512 * KiB), "l3": self.caches.get("l3", 0) or self.caches.get("l2", 0),
                 "vector_bits": self.vector_bits, "cores": self.cores}
@@ -51,7 +48,8 @@ class HardwareFactors:
             f"Primitive set: {self.primitive_set}" + (f" (also: {', '.join(self.alternatives)})" if self.alternatives else ""),
             f"Vector registers: {self.vregs} x {self.vector_bits} bits ({self.lanes} f32 lanes each)"
             if self.vector_bits else f"Vector registers: none used (scalar, {self.vregs} FP registers)",
-            f"Caches: {cache or 'unknown'}; cores: {self.cores} (the kernel runs single-threaded)",
+            f"Caches: {cache or 'unknown'}" + (f", {self.cache_line}-byte lines" if self.cache_line else "") +
+            f"; cores: {self.cores} (the kernel runs single-threaded)",
             f"Key instructions: {'; '.join(self.key_instructions)}",
         ]
         if self.emulated:
@@ -105,7 +103,6 @@ KEY_INSTRUCTIONS = {
     "avx2": ("vmovups ymm", "vfmadd231ps ymm", "vbroadcastss"),
     "scalar": ("fmadd (scalar)",),
 }
-VREGS = {"rvv": 32, "sve": 32, "neon": 32, "avx512": 32, "avx2": 16, "scalar": 16}
 
 
 def hints_for(primitive_set: str) -> dict[str, list[str]]:
@@ -136,150 +133,28 @@ def choose_sets(arch: str, flags: set[str]) -> tuple[str, tuple[str, ...]]:
 
 
 # ----------------------------------------------------------------------------------------
-# fallback probe
+# from the profile (harness.probe) to the generator's factors
 
-def _cpuinfo() -> tuple[str, set[str]]:
-    model, flags = "", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            k, _, v = line.partition(":")
-            k = k.strip().lower()
-            if k in ("model name", "cpu model", "uarch") and not model:
-                model = v.strip()
-            elif k in ("flags", "features", "isa"):
-                flags |= set(v.split())
-    except OSError:
-        pass
-    return model, flags
-
-
-def _sysfs_caches() -> dict:
-    out: dict[str, int] = {}
-    base = Path("/sys/devices/system/cpu/cpu0/cache")
-    for idx in sorted(base.glob("index*")):
-        try:
-            level = (idx / "level").read_text().strip()
-            typ = (idx / "type").read_text().strip()
-            size = (idx / "size").read_text().strip()
-        except OSError:
-            continue
-        m = re.fullmatch(r"(\d+)([KMG]?)", size)
-        if not m or typ == "Instruction":
-            continue
-        n = int(m.group(1)) * {"": 1, "K": KiB, "M": KiB ** 2, "G": KiB ** 3}[m.group(2)]
-        out["l1d" if level == "1" else f"l{level}"] = n
-    return out
-
-
-PROBE_C = r"""
-#include <stdio.h>
-#if defined(__riscv_vector)
-#include <riscv_vector.h>
-int main(void) { printf("vector_bits=%d\n", (int)__riscv_vsetvlmax_e8m1() * 8); return 0; }
-#elif defined(__ARM_FEATURE_SVE)
-#include <arm_sve.h>
-int main(void) { printf("vector_bits=%d\n", (int)svcntb() * 8); return 0; }
-#else
-int main(void) { printf("vector_bits=0\n"); return 0; }
-#endif
-"""
-
-
-def _vector_probe(lab, device: Device) -> int | None:
-    """Compile and run a tiny program that prints the vector length (RVV VLEN / SVE VL)."""
-    from ..records import Artifact
-    from ..transport import get_transport
-    tc = lab.toolchain(device)
-    cc = tc.compiler() if tc else None
-    if not cc:
-        return None
-    d = Path(tempfile.mkdtemp(prefix="vlprobe-", dir=lab.ws.scratch if lab.ws.scratch.exists() else None))
-    src, exe = d / "probe.c", d / "probe"
-    src.write_text(PROBE_C)
-    try:
-        p = subprocess.run([cc, *tc.cflags, str(src), "-o", str(exe), *tc.ldflags], capture_output=True, timeout=60)
-        if p.returncode != 0:
-            return None
-        with get_transport(device, lab.ws) as tr:
-            r = tr.run(Artifact(key="vlprobe", executable=exe), [], timeout_s=30)
-        m = re.search(r"vector_bits=(\d+)", r.stdout or "")
-        return int(m.group(1)) if m and r.returncode == 0 else None
-    except Exception:
-        return None
-
-
-def _from_features(device: Device) -> int:
-    for f in (*device.features, *device.runner):
-        m = re.search(r"(?:vlen|sve)[=]?(\d{3,4})", str(f).lower())
-        if m:
-            return int(m.group(1))
-    return 0
-
-
-def fallback_factors(lab, device: Device, run_probe: bool = True) -> HardwareFactors:
-    arch = device.arch
-    native = arch == native_arch() and not device.runner and device.transport == "local"
-    flags = {f.lower() for f in device.features if f != "auto"}
-    cpu, caches, cores = "", {}, 1
-    if native:
-        cpu, cpuflags = _cpuinfo()
-        flags |= cpuflags
-        caches = _sysfs_caches()
-        cores = os.cpu_count() or 1
-    if arch.startswith("riscv") and any(f.startswith("rvv") for f in flags):
-        flags.add("rvv")
-    ps, alts = choose_sets(arch, flags)
-    bits = {"avx512": 512, "avx2": 256, "neon": 128}.get(ps, 0)
-    if ps in ("rvv", "sve"):
-        probed = _vector_probe(lab, device) if run_probe else None
-        bits = probed or _from_features(device) or (256 if ps == "rvv" else 128)
-    if not caches:
-        caches = {"l1d": 32 * KiB, "l2": 512 * KiB}
-    return HardwareFactors(
-        device=device.name, arch=arch, primitive_set=ps, alternatives=alts, vector_bits=bits, vregs=VREGS[ps],
-        lanes=max(1, bits // 32), caches=caches, cores=cores, cpu=cpu or device.description,
-        key_instructions=KEY_INSTRUCTIONS[ps], emulated=device.emulated,
-        source="fallback probe" + (" (vector-length program run on the device)" if ps in ("rvv", "sve") else ""))
-
-
-def _from_profile(profile, device: Device) -> HardwareFactors | None:
-    """Adapt harness.probe's HardwareProfile (whatever fields it has) to factors."""
-    get = (lambda k, d=None: profile.get(k, d)) if isinstance(profile, dict) else \
-        (lambda k, d=None: getattr(profile, k, d))
-    flags = {str(f).lower() for f in (get("features") or get("flags") or ())} | \
-        {f.lower() for f in device.features if f != "auto"}
-    isa = [get("vector_kind") or ""] + list(get("primitive_sets") or ())
-    flags |= {str(x).lower() for x in (isa if isinstance(isa, (list, tuple, set)) else [isa])}
-    bits = get("vector_bits") or get("vlen_bits") or get("vlen") or 0
-    if device.arch.startswith("riscv") and (bits or any(f.startswith("rvv") for f in flags)):
-        flags.add("rvv")
-    if device.arch == "aarch64" and (get("sve_bits") or get("sve_vl_bits")):
-        flags.add("sve")
+def factors(profile: HardwareProfile, device: Device) -> HardwareFactors:
+    """The generator's view of a HardwareProfile: the primitive set to write with and the figures
+    the parameter-space constraints use."""
+    flags = set(profile.features) | {f.lower() for f in device.features if f != "auto"}
+    if profile.vector_kind:
+        flags.add(profile.vector_kind)
     ps, alts = choose_sets(device.arch, flags)
-    if ps == "sve":
-        bits = get("sve_bits") or get("sve_vl_bits") or bits or 128
-    elif ps in ("avx512", "avx2", "neon"):
-        bits = {"avx512": 512, "avx2": 256, "neon": 128}[ps]
-    caches = {}
-    raw = get("caches") or {}
-    if isinstance(raw, dict):
-        for k, v in raw.items():
-            key = {"l1": "l1d", "l1d": "l1d", "l2": "l2", "l3": "l3"}.get(str(k).lower().replace("_bytes", ""))
-            if key and isinstance(v, (int, float)) and v > 0:
-                caches[key] = int(v)
-    for k in ("l1d", "l2", "l3"):
-        v = get(f"{k}_bytes") or get(k)
-        if isinstance(v, (int, float)) and v > 0:
-            caches[k] = int(v)
-    if not caches.get("l1d"):
-        caches["l1d"] = 32 * KiB
-    if not caches.get("l2"):
-        caches["l2"] = 512 * KiB
+    if ps == "rvv":
+        bits = profile.vlen_bits or (profile.vector_bits if profile.vector_kind == "rvv" else 0)
+    elif ps == "sve":
+        bits = profile.sve_vl_bits or (profile.vector_bits if profile.vector_kind == "sve" else 0)
+    else:
+        bits = SIMD_BITS.get(ps, 0)
+    caches = {k: profile.caches[k] for k in ("l1d", "l2", "l3") if profile.caches.get(k)}
+    source = profile.source + (f" ({'; '.join(profile.notes)})" if profile.notes else "")
     return HardwareFactors(
-        device=device.name, arch=device.arch, primitive_set=ps, alternatives=alts, vector_bits=int(bits or 0),
-        vregs=VREGS[ps], lanes=max(1, int(bits or 0) // 32), caches=caches, cores=int(get("cores") or 1),
-        cpu=str(get("cpu") or get("model") or device.description), key_instructions=KEY_INSTRUCTIONS[ps],
-        emulated=device.emulated, source="probe")
+        device=device.name, arch=device.arch, primitive_set=ps, alternatives=alts, vector_bits=bits,
+        vregs=VREGS[ps], lanes=max(1, bits // 32), caches=caches, cache_line=profile.cache_line,
+        cores=profile.cores or 1, cpu=profile.cpu or device.description, key_instructions=KEY_INSTRUCTIONS[ps],
+        emulated=device.emulated, source=source)
 
 
 def read_manuals(lab, device: Device, limit: int = 4000) -> tuple[str, ...]:
@@ -297,16 +172,13 @@ def read_manuals(lab, device: Device, limit: int = 4000) -> tuple[str, ...]:
 
 
 def comprehend(lab, device: Device, run_probe: bool = True) -> HardwareFactors:
-    """The device's hardware factors: the probe's profile when available, else the fallback."""
-    hw = None
-    try:
-        from ..probe import load_or_probe   # issue 3's probe, when present
-        hw = _from_profile(load_or_probe(lab, device), device)
-    except ImportError:
-        pass
-    except Exception:
-        hw = None
-    if hw is None:
-        hw = fallback_factors(lab, device, run_probe=run_probe)
+    """The device's hardware factors from its profile (harness.probe): probed (and cached per
+    configuration) when run_probe, else the cached profile or, without one, devices.yaml alone.
+    A failed probe raises harness.probe.ProbeError; there is no silent fallback."""
+    if run_probe:
+        profile = load_or_probe(lab, device)
+    else:
+        profile = cached_profile(lab, device) or profile_from_config(lab, device)
+    hw = factors(profile, device)
     hw.manuals = read_manuals(lab, device)
     return hw

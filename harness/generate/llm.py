@@ -3,8 +3,10 @@ Ollama, llama.cpp server) via the `openai` package, plus the session store and r
 
 Configuration (flags override the environment): base URL (OPENAI_BASE_URL), key
 (OPENAI_API_KEY; servers that need none get a placeholder), model (TENSOROP_MODEL or
-OPENAI_MODEL). Retries with exponential backoff on rate limits (429), 5xx and connection
-errors. Streaming prints progress through a callback.
+OPENAI_MODEL). Retries on rate limits (429), 5xx, timeouts and connection errors are the
+`openai` package's own (`max_retries`; it honours Retry-After); what it lacks is added here: a
+stream that drops before its finish reason is requested again. Streaming prints progress
+through a callback.
 
 Every exchange is stored in results/sessions/<id>/transcript.jsonl (request messages,
 answer, finish reason, token usage, cost estimate, latency); session.json holds the model and
@@ -16,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import random
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -35,6 +36,18 @@ PRICES = {
 
 class LLMError(RuntimeError):
     pass
+
+
+class _StreamDropped(Exception):
+    """A streamed answer broke off before its finish reason."""
+
+
+def _transport_error(e: Exception) -> bool:
+    """An error of the connection under a stream (the openai package's, its HTTP library's
+    (httpx, or httpx2 in newer releases), or the socket's), not a bug of ours."""
+    import openai
+    root = type(e).__module__.split(".")[0]
+    return isinstance(e, (openai.APIConnectionError, OSError)) or root in ("httpx", "httpx2", "httpcore")
 
 
 @dataclass
@@ -149,7 +162,7 @@ class LLMClient:
         self.on_progress = on_progress
         self.model = config.model
         self._client = OpenAI(base_url=config.base_url, api_key=config.api_key or "not-needed",
-                              max_retries=0, timeout=config.timeout_s)
+                              max_retries=config.max_retries, timeout=config.timeout_s)
         if session:
             session.update(model=config.model, endpoint_host=config.host, stream=config.stream, kind="llm")
 
@@ -172,19 +185,26 @@ class LLMClient:
         parts: list[str] = []
         finish, pt, ct, last = None, 0, 0, 0.0
         stream = self._client.chat.completions.create(**kw, stream=True, stream_options={"include_usage": True})
-        for chunk in stream:
-            if getattr(chunk, "usage", None):
-                pt = chunk.usage.prompt_tokens or pt
-                ct = chunk.usage.completion_tokens or ct
-            for ch in chunk.choices or []:
-                if ch.delta and ch.delta.content:
-                    parts.append(ch.delta.content)
-                if ch.finish_reason:
-                    finish = ch.finish_reason
-            now = time.monotonic()
-            if self.on_progress and now - last > 1.0:
-                last = now
-                self.on_progress(f"receiving: {sum(map(len, parts))} chars")
+        try:
+            for chunk in stream:
+                if getattr(chunk, "usage", None):
+                    pt = chunk.usage.prompt_tokens or pt
+                    ct = chunk.usage.completion_tokens or ct
+                for ch in chunk.choices or []:
+                    if ch.delta and ch.delta.content:
+                        parts.append(ch.delta.content)
+                    if ch.finish_reason:
+                        finish = ch.finish_reason
+                now = time.monotonic()
+                if self.on_progress and now - last > 1.0:
+                    last = now
+                    self.on_progress(f"receiving: {sum(map(len, parts))} chars")
+        except Exception as e:
+            if not _transport_error(e):
+                raise
+            raise _StreamDropped(f"the stream broke after {sum(map(len, parts))} chars: {_safe(e)}") from None
+        if finish is None:
+            raise _StreamDropped(f"the stream ended after {sum(map(len, parts))} chars without a finish reason")
         text = "".join(parts)
         if not ct:   # the server sent no usage: estimate (about 4 characters per token)
             ct = max(1, len(text) // 4)
@@ -194,29 +214,22 @@ class LLMClient:
 
     def chat(self, messages: list[dict], purpose: str = "generate") -> Answer:
         import openai
-        attempt, delay = 0, self.config.backoff_s
+        attempt = 0
         while True:
             attempt += 1
             try:
                 a = self._once(messages)
                 break
-            except (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError,
-                    openai.APITimeoutError) as e:
-                status = getattr(e, "status_code", None)
+            except _StreamDropped as e:      # the one retry the openai package does not make
                 if attempt > self.config.max_retries:
-                    raise LLMError(f"{type(e).__name__} after {attempt} attempts: {_safe(e)}") from None
-                wait = delay * (1 + random.random() * 0.25)
+                    raise LLMError(f"{e} (after {attempt} attempts)") from None
                 if self.on_progress:
-                    self.on_progress(f"{type(e).__name__}{f' {status}' if status else ''}; retry {attempt} "
-                                     f"in {wait:.1f} s")
-                time.sleep(wait)
-                delay = min(delay * 2, 60)
-            except openai.APIStatusError as e:
-                if getattr(e, "status_code", 0) >= 500 and attempt <= self.config.max_retries:
-                    time.sleep(delay)
-                    delay = min(delay * 2, 60)
-                    continue
-                raise LLMError(f"HTTP {e.status_code}: {_safe(e)}") from None
+                    self.on_progress(f"{e}; requesting again ({attempt}/{self.config.max_retries})")
+                time.sleep(self.config.backoff_s * attempt)
+            except openai.APIStatusError as e:   # 4xx, or 429/5xx still failing after the package's retries
+                raise LLMError(f"HTTP {e.status_code} from {self.config.host}: {_safe(e)}") from None
+            except (openai.APIConnectionError, openai.APITimeoutError) as e:
+                raise LLMError(f"{type(e).__name__} after {self.config.max_retries} retries: {_safe(e)}") from None
         a.attempts = attempt
         a.cost_usd = cost(self.config.model, a.prompt_tokens, a.completion_tokens)
         if self.session:
@@ -268,6 +281,8 @@ class ReplayClient:
         self.i += 1
         if e.get("request_sha256") and e["request_sha256"] != request_hash(messages):
             self.mismatches += 1
+            if self.session:
+                self.session.update(replay_mismatches=self.mismatches)
         u = e.get("usage", {})
         a = Answer(text=e.get("response", ""), finish_reason=e.get("finish_reason"),
                    prompt_tokens=u.get("prompt_tokens", 0), completion_tokens=u.get("completion_tokens", 0),

@@ -77,31 +77,31 @@ class LLMGenerator(Generator):
         label = f"llm-r{n}"
         lang, code, reason = extract_code(ans.text, ans.finish_reason)
         if reason:
-            return Candidate(label=label, rejection=reason, raw_answer=ans.text)
+            return Candidate(label=label, rejection=reason)
         if lang == "python":
             reason = check_python(code)
             if reason:
-                return Candidate(label=label, rejection=reason, raw_answer=ans.text)
+                return Candidate(label=label, rejection=reason)
             asm, reason = run_script(code, self.script_timeout_s, self.scratch)
             if reason:
-                return Candidate(label=label, rejection=reason, raw_answer=ans.text)
+                return Candidate(label=label, rejection=reason)
             reason = check_assembly(asm)
             if reason:
-                return Candidate(label=label, rejection=reason, raw_answer=ans.text)
+                return Candidate(label=label, rejection=reason)
             if "tensorop_gemm_f32" not in asm:
-                return Candidate(label=label, raw_answer=ans.text,
+                return Candidate(label=label,
                                  rejection="the emitted assembly does not define tensorop_gemm_f32")
-            return Candidate(source=wrap_assembly(asm), label=label + "-asm", raw_answer=ans.text,
+            return Candidate(source=wrap_assembly(asm), label=label + "-asm",
                              notes="assembly from a generator script")
         reason = check_c(code)
         if reason:
-            return Candidate(label=label, rejection=reason, raw_answer=ans.text)
-        params = {}
+            return Candidate(label=label, rejection=reason)
+        from ..tune.space import ParamSpace, SpaceError
+        params, notes = {}, ""
         try:
-            from ..tune.space import ParamSpace
             sp = ParamSpace.from_source(code)
             params = dict(sp.defaults) if sp else {}
-        except Exception:
-            params = {}
+        except SpaceError as e:   # the kernel may still be good: measure it, and say why the block was ignored
+            notes = f"the tensorop-params block was ignored: {e}"
         return Candidate(source=code if code.endswith("\n") else code + "\n", params=params, label=label,
-                         raw_answer=ans.text)
+                         notes=notes)

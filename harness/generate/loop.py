@@ -20,6 +20,7 @@ from ..store import Store
 from ..transport import get_transport
 from ..trial import Kernel, MeasureOptions, run_trial
 from .base import Candidate, Feedback, Generator, Task
+from ..probe import ProbeError
 from .hardware import HardwareFactors, comprehend
 
 SEARCH_BUDGET = {"max_time_s": 0.5, "min_samples": 3, "max_samples": 10}
@@ -45,6 +46,7 @@ class DeviceResult:
     wall_s: float = 0.0
     error: str = ""
     trials: list[Trial] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)   # shown at the end of `generate` and in meta.json
 
     @property
     def ok(self) -> bool:
@@ -162,7 +164,12 @@ def generate_on_device(lab: Lab, task: Task, device_name: str, generator: Genera
     t0 = time.monotonic()
     device = lab.devices[device_name]
     res = DeviceResult(device=device_name, task=task)
-    hw = comprehend(lab, device)
+    try:
+        hw = comprehend(lab, device)
+    except ProbeError as e:
+        res.error = f"hardware probe failed on {device_name}: {e}"
+        say(f"{device_name}: {res.error}")
+        return res
     res.hardware = hw
     say(f"{device_name}: {hw.primitive_set} ({hw.vector_bits} bit vectors, {hw.vregs} registers) via {hw.source}")
     tc = lab.toolchain(device)
@@ -215,9 +222,13 @@ def generate_on_device(lab: Lab, task: Task, device_name: str, generator: Genera
                 res.history.append(fb)
                 say(f"{device_name}: round {r}: rejected: {cand.rejection[:120]}")
                 continue
+            if cand.notes:
+                say(f"{device_name}: round {r} {cand.label}: note: {cand.notes}")
             k = Kernel(label=f"gen:{cand.label or f'round{r}'}", source=cand.source.encode(), name="kernel.c")
             t, cmp = trial(k, sopts, base, SEARCH_PAIR_S)
             fb = feedback_from(r, cand, t, base, cmp)
+            if cand.notes:
+                fb.message = f"Note: {cand.notes}\n{fb.message}"
             res.history.append(fb)
             say(f"{device_name}: round {r} {cand.label}: {t.status}" +
                 (f" {t.gflops:.2f} GFLOP/s" + (" modelled" if t.emulated else "") if t.gflops else "") +
@@ -252,13 +263,14 @@ def write_result(lab: Lab, res: DeviceResult, generator: Generator) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "kernel.c").write_text(cand.source)
     params = {k: v for k, v in cand.params.items() if not k.startswith("_")}
+    from ..tune.space import ParamSpace, SpaceError
     try:
-        from ..tune.space import ParamSpace
         space = ParamSpace.from_source(cand.source)
         if space:
             params = {"values": {**space.defaults, **params}, "space": space.to_json()}
-    except Exception:
-        pass
+    except SpaceError as e:
+        res.warnings.append(f"{res.device}: params.json has no parameter space: the kernel's "
+                            f"tensorop-params block is invalid: {e}")
     (folder / "params.json").write_text(json.dumps(params, indent=2, default=str) + "\n")
     ob = res.openblas
     meta = {
@@ -274,9 +286,11 @@ def write_result(lab: Lab, res: DeviceResult, generator: Generator) -> Path:
         "prompt_sha256": sha(task.prompt),
         "request_hashes": list(getattr(generator, "request_hashes", [])),
         "session": getattr(generator, "session_id", None),
+        "replay_mismatches": getattr(getattr(generator, "client", None), "mismatches", None),
         "primitive_set": res.hardware.primitive_set if res.hardware else None,
         "hardware": res.hardware.to_json() if res.hardware else None,
         "candidate": cand.label,
+        "candidate_notes": cand.notes,
         "source_sha256": sha(cand.source),
         "measured": final.to_json(),
         "openblas": ob.to_json() if ob else None,
@@ -285,6 +299,7 @@ def write_result(lab: Lab, res: DeviceResult, generator: Generator) -> Path:
         "rounds": [{"round": f.round, "label": f.label, "status": f.status, "gflops": f.gflops, "insns": f.insns,
                     "cycles": f.cycles, "vs_openblas": f.vs_openblas, "basis": f.basis, "trial_id": f.trial_id}
                    for f in res.history],
+        "warnings": res.warnings,
         "wall_s": round(res.wall_s, 2),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

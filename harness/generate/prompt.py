@@ -11,6 +11,7 @@ import re
 
 from ..config.devices import Device
 from ..config.yamlfile import ConfigError
+from ..ops import gemm
 from .base import Task
 
 DEFAULT_PROMPT = "Generate a 256x256x256 f32 GEMM on host, rv64-qemu and arm64-qemu"
@@ -53,13 +54,15 @@ def match_devices(text: str, devices: dict[str, Device]) -> list[str]:
 
 
 def parse_shape_text(text: str) -> tuple[int, int, int] | None:
+    """The shape somewhere in free text: the explicit forms are found here and read by the op's
+    own parser (ops.gemm.parse_shape); "MxN" and a lone size are prompt-only shorthands."""
     t = text.replace("×", "x").replace("*", "x")
     m = re.search(r"(\d+)\s*x\s*(\d+)\s*x\s*(\d+)", t, re.I)
     if m:
-        return tuple(int(g) for g in m.groups())  # type: ignore[return-value]
-    kv = dict((k.upper(), int(v)) for k, v in re.findall(r"\b([MNKmnk])\s*=\s*(\d+)", t))
-    if set(kv) == {"M", "N", "K"}:
-        return kv["M"], kv["N"], kv["K"]
+        return gemm.parse_shape("x".join(m.groups()))
+    kv = dict((k.lower(), v) for k, v in re.findall(r"\b([MNKmnk])\s*=\s*(\d+)", t))
+    if set(kv) == {"m", "n", "k"}:
+        return gemm.parse_shape(",".join(f"{k}={v}" for k, v in kv.items()))
     m = re.search(r"(\d+)\s*x\s*(\d+)(?!\s*x)", t, re.I)
     if m:    # MxN with square K? take "M x N" as M=N=K when square, else K=N
         a, b = int(m.group(1)), int(m.group(2))
@@ -90,7 +93,10 @@ def parse_prompt(text: str, devices: dict[str, Device], default_devices: tuple[s
     for d in devices.values():
         for label in sorted((d.name, *d.aliases), key=len, reverse=True):
             stripped = re.sub(r"(?<![\w-])" + re.escape(label) + r"(?![\w-])", " ", stripped, flags=re.I)
-    shape = parse_shape_text(stripped)
+    try:
+        shape = parse_shape_text(stripped)
+    except ValueError as e:
+        raise PromptError(str(e)) from None
     if shape is None:
         raise PromptError(f"no shape found in {text!r}; write it as MxNxK, e.g. 1024x1024x1024")
     if min(shape) <= 0 or max(shape) > 1 << 16:
@@ -111,11 +117,13 @@ PARSE_SYSTEM = ("You turn a one-line request for a tensor operator into JSON. Re
 
 
 def parse_with_llm(text: str, devices: dict[str, Device], llm) -> Task | None:
-    """Ask the LLM; None if it fails or answers something invalid (the caller falls back)."""
+    """Ask the LLM; None if its answer is invalid (the caller falls back to parse_prompt).
+    A failing endpoint (a bad key's 401, a dead server) raises LLMError: it would fail the
+    generation too, so it is reported rather than hidden behind the fallback."""
+    known = _known(devices)
+    ans = llm.chat([{"role": "system", "content": PARSE_SYSTEM},
+                    {"role": "user", "content": f"Known devices: {known}\nRequest: {text}"}], purpose="parse")
     try:
-        known = _known(devices)
-        ans = llm.chat([{"role": "system", "content": PARSE_SYSTEM},
-                        {"role": "user", "content": f"Known devices: {known}\nRequest: {text}"}], purpose="parse")
         m = re.search(r"\{.*\}", ans.text, re.S)
         data = json.loads(m.group(0)) if m else None
         if not isinstance(data, dict):
@@ -134,5 +142,5 @@ def parse_with_llm(text: str, devices: dict[str, Device], llm) -> Task | None:
         if (OPS.get(op, op), dtype) not in SUPPORTED:
             return None
         return Task(op="gemm", shape=shape, dtype=dtype, devices=tuple(dict.fromkeys(names)), prompt=text)
-    except Exception:
+    except (ValueError, KeyError, TypeError, AttributeError):   # not the JSON asked for
         return None

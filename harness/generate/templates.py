@@ -73,7 +73,7 @@ _register(PrimitiveSet(
      {"MR": 6, "NV": 4, "LMUL": 1, "KC": 192, "MC": 96, "NC": 2048, "U": 4},
      {"MR": 8, "NV": 3, "LMUL": 1, "KC": 256, "MC": 128, "NC": 2048, "U": 2},
      {"MR": 12, "NV": 2, "LMUL": 1, "KC": 384, "MC": 192, "NC": 4096, "U": 2}),
-    lambda p: _cost_bcast(p, 16) - 0.0 * p["MR"],
+    lambda p: _cost_bcast(p, 16),
     "AVX-512F: zmm accumulators, B rows loaded, A broadcast (embedded {1to16} operand), vfmadd231ps"))
 
 _register(PrimitiveSet(
@@ -281,7 +281,7 @@ def _uk_rvv(p: dict) -> str:
 # ----------------------------------------------------------------------------------------
 # the sketch: blocking, packing, edge handling (shared by every primitive set)
 
-def render(ps_name: str, p: dict, *, header_note: str = "") -> str:
+def render(ps_name: str, p: dict) -> str:
     """The complete kernel source for primitive set `ps_name` at parameter point `p`."""
     ps = SETS[ps_name]
     p = {**p}
@@ -308,7 +308,7 @@ def render(ps_name: str, p: dict, *, header_note: str = "") -> str:
  *   for jr step NR / for ir step MR: micro-kernel.  The first K block stores C, later ones add.
  *   Edge tiles are computed in full into a local buffer and only their m x n part is written,
  *   so nothing outside C's M x N region is read or written.  Static packing buffers:
- *   single-threaded, not re-entrant.  Parameters: {pstr}.{(chr(10) + ' *   ' + header_note) if header_note else ''}
+ *   single-threaded, not re-entrant.  Parameters: {pstr}.
  */
 {ps.space.block(p)}
 {ps.include}
