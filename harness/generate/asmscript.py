@@ -1,9 +1,9 @@
 """The paper's optional route for the micro-kernel: a Python script that emits assembly.
 
-The script runs in a subprocess under a time limit, in an empty scratch directory, with no
-network (a fresh network namespace where the machine allows it, and the socket module
-disabled in any case), no inherited environment beyond PATH, and resource limits; only its
-output file `kernel.S` is kept. The assembly is wrapped into a C translation unit as a
+The script is untrusted code: it runs in the bubblewrap sandbox (transport/sandbox.py: uid
+nobody, read-only system and Python, its empty scratch directory the only writable place, no
+network, own PID namespace, killed with tensorop), under a time limit and resource limits, with
+no inherited environment beyond PATH; only its output file `kernel.S` is kept. The assembly is wrapped into a C translation unit as a
 file-scope asm statement so the normal builder compiles and links it.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..transport.sandbox import Limits, no_network_prefix
+from ..transport.sandbox import Limits, SandboxUnavailable, sandbox_prefix
 
 OUTPUT = "kernel.S"
 PRELUDE = (
@@ -30,7 +30,12 @@ def run_script(code: str, timeout_s: float = 20.0, scratch: Path | None = None) 
     """(assembly, reason): the text the script wrote to kernel.S, or a reason it failed."""
     work = Path(tempfile.mkdtemp(prefix="asmgen-", dir=scratch))
     (work / "gen.py").write_text(PRELUDE + "exec(compile(" + json.dumps(code) + ", 'gen.py', 'exec'), {'__name__': '__main__'})\n")
-    cmd = [*no_network_prefix(), sys.executable, "-I", "-S", "gen.py"]
+    python = Path(sys.executable).resolve()
+    try:
+        prefix = sandbox_prefix(work, [Path(sys.base_prefix), python.parent.parent])
+    except SandboxUnavailable as e:
+        return "", f"the assembly-emitting script cannot run: no sandbox ({e})"
+    cmd = [*prefix, str(python), "-I", "-S", "gen.py"]
     limits = Limits(cpu_s=int(timeout_s) + 1, address_space=2 << 30, file_size=16 << 20)
     try:
         p = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=timeout_s,
