@@ -1,15 +1,19 @@
-"""The timing driver: inputs bit-identical to NumPy's on every architecture, NaN poison,
-instruction counts that repeat exactly, calibrated sampling."""
+"""The timing driver: inputs bit-identical to NumPy's on every architecture, NaN poison, the
+request on stdin and the record on the private channel only, verified timed calls, instruction
+counts and modelled cycles that repeat exactly."""
 import json
+import subprocess
 
 import numpy as np
 import pytest
 
 from conftest import REPO, requires_qemu
+from harness import check
+from harness.measure import MeasureOptions
 from harness.ops import gemm
+from harness.records import RunResult
 from harness.transport import get_transport
-from harness.transport.base import parse_insns
-from harness.trial import Kernel, build_kernel
+from harness.trial import Kernel, build_kernel, run_trial
 
 # C = A (needs N == K): exposes the driver's input generator through the output file.
 COPY_A = b"""
@@ -37,8 +41,9 @@ def test_inputs_bit_identical_to_numpy(lab, name):
     rng = np.random.default_rng()
     case = gemm.GemmCase(7, 13, 13, 16, 13, 15, int(rng.integers(0, 2**62)))
     with get_transport(dev, lab.ws) as t:
-        run = t.run(art, ["check", case.arg()], timeout_s=60, fetch=["c0.bin"])
+        run = t.run(art, [], timeout_s=60, stdin=gemm.request("check", [case]), fetch=["c0.bin"])
     assert run.returncode == 0, run.stderr
+    assert json.loads(run.channel)["cases"] == 1 and run.stdout == ""   # the record is on fd 3 only
     out = np.frombuffer(run.files["c0.bin"], dtype=np.float32).reshape(7, 15)
     A = gemm.matrix(case.seed, 0, 7, 13)
     assert np.array_equal(out[:, :13].view(np.uint32), A.view(np.uint32))
@@ -46,33 +51,64 @@ def test_inputs_bit_identical_to_numpy(lab, name):
     assert A.min() >= -1 and A.max() < 1 and abs(float(A.mean())) < 0.5
 
 
-@requires_qemu
-@pytest.mark.parametrize("name", ["rv64-qemu", "arm64-qemu"])
-def test_instruction_counts_repeat_exactly(lab, name):
-    dev = lab.devices[name]
+def test_the_driver_takes_nothing_from_its_command_line(lab):
+    """No request on stdin: a usage error; no fd 3: it refuses to run (exit 5)."""
+    dev = lab.devices["host"]
     art = artifact(lab, dev, Kernel.from_file(NAIVE))
-    counts = []
-    for shape in ((40, 40, 40), (40, 40, 40), (40, 40, 80)):
-        case = gemm.GemmCase.tight(*shape, seed=int(np.random.default_rng().integers(0, 2**62)))
-        with get_transport(dev, lab.ws) as t:
-            run = t.run(art, ["time", case.arg(), "warmup=0", "min_samples=1", "max_samples=2", "max_time_s=0"],
-                        timeout_s=60, fetch=["c0.bin"], count_insns=True)
-        assert run.returncode == 0, run.stderr
-        counts.append(parse_insns(run.stderr))
-    assert counts[0] == counts[1] > 0            # same binary and shape, fresh data: same count
-    assert 1.7 < counts[2] / counts[0] < 2.3     # twice the reduction: about twice the instructions
+    case = gemm.GemmCase.tight(8, 8, 8, 1)
+    p = subprocess.run([str(art.executable), "check", case.arg()], capture_output=True, text=True,
+                       stdin=subprocess.DEVNULL, pass_fds=())
+    assert p.returncode == 5 and "no result channel" in p.stderr
+    with get_transport(dev, lab.ws) as t:
+        run = t.run(art, ["check", case.arg()], timeout_s=30)            # argv is ignored: no request
+    assert run.returncode == 2 and run.channel == b""
 
 
-def test_sampling_calibrates_inner_loop_and_stops_on_ci(lab):
+def test_timed_calls_are_verified_and_sampling_rotates_input_sets(lab):
     dev = lab.devices["host"]
     art = artifact(lab, dev, Kernel.from_file(NAIVE))
     case = gemm.GemmCase.tight(16, 16, 16, 1)
+    req = gemm.request("time", [case], tol=gemm.timing_tolerance(16), pick=3, min_sample_s=0.0005,
+                       min_samples=8, max_samples=400, max_time_s=5, rel_ci=0.05, max_sets=8)
     with get_transport(dev, lab.ws) as t:
-        run = t.run(art, ["time", case.arg(), "min_sample_s=0.002", "min_samples=8", "max_samples=400",
-                          "max_time_s=5", "rel_ci=0.05"], timeout_s=30, fetch=["c0.bin"])
-    out = json.loads(run.stdout.strip().splitlines()[-1])
-    assert out["inner_loops"] > 10                 # a tiny GEMM needs many calls per sample
-    per_sample = np.array(out["samples"]) * out["inner_loops"]
-    assert np.median(per_sample) >= 0.002 * 0.9
+        run = t.run(art, [], timeout_s=30, stdin=req, fetch=["pick.bin"])
+    recs = check.read_channel(run, want_plugin=False)
+    out = recs.driver
+    assert not recs.error and out["verified"] is True
+    assert 2 <= out["inner_loops"] <= 8                          # a tiny GEMM: several calls, each on its own set
+    assert out["calls"] == len(out["samples"]) * out["inner_loops"]
     assert 8 <= len(out["samples"]) < 400 and out["stop"] == "ci"
-    assert gemm.verify(case, run.files["c0.bin"]).ok
+    assert 0 < out["cpu_s"] <= out["sampling_s"] * 1.3          # one core
+    v = check.timed_verdict(out, case, run.files.get("pick.bin"))
+    assert v.ok, v.detail
+    assert out["pick"]["seed"] == gemm.sample_seed(1, out["pick"]["sample"], 0) != 1   # fresh inputs, not the base
+
+
+def test_the_channel_is_read_strictly():
+    one = b'{"tensorop":"driver","mode":"check","cases":1}\n'
+    ok = RunResult(0, "", "", 0.1, channel=one)
+    assert check.read_channel(ok, want_plugin=False).driver["cases"] == 1
+    for bad in (one * 2, one + b"garbage\n", b"", b'{"tensorop":"kernel"}\n' + one, b"\xff\xfe"):
+        assert check.read_channel(RunResult(0, "", "", 0.1, channel=bad), want_plugin=False).error, bad
+    assert check.read_channel(ok, want_plugin=True).error == "the QEMU plugin wrote no record"
+
+
+@requires_qemu
+@pytest.mark.parametrize("name", ["rv64-qemu", "arm64-qemu"])
+def test_emulated_figures_repeat_exactly(lab, name):
+    """One profiled call per trial: instructions and modelled cycles are deterministic for the same
+    binary and shape whatever the (fresh) data, and scale with the work."""
+    dev = lab.devices[name]
+    k = Kernel.from_file(NAIVE)
+    opts = MeasureOptions.for_device(dev)
+    trials = []
+    with get_transport(dev, lab.ws) as t:
+        for shape in ((40, 40, 40), (40, 40, 40), (40, 40, 80)):
+            tr = run_trial(lab.ws, dev, lab.toolchain(dev), t, k, shape, opts)
+            assert tr.status.value == "ok", tr.error
+            trials.append(tr)
+    assert trials[0].insns == trials[1].insns > 0
+    assert trials[0].cycles == trials[1].cycles > 0
+    assert 1.7 < trials[2].insns / trials[0].insns < 2.3      # twice the reduction: about twice the work
+    assert 1.6 < trials[2].cycles / trials[0].cycles < 2.4
+    assert trials[0].model and trials[0].samples == ()         # no timing repetitions under QEMU

@@ -1,84 +1,100 @@
-"""Host safety: kernels run on the host without network (own network namespace), with
-resource limits, in a scratch directory that is removed afterwards."""
+"""The sandbox on its own (no object gate in front of it): a program that tries everything a
+hostile kernel might, run through the local transport exactly as kernels are. Each assertion
+is about the host after the run, so each can fail."""
+from __future__ import annotations
+
+import os
 import socket
 import subprocess
-import sys
+import time
+from pathlib import Path
 
 import pytest
 
-from harness.transport.sandbox import no_network_prefix
+from harness.records import Artifact
+from harness.transport import get_transport
+from harness.transport.sandbox import SandboxUnavailable, sandbox_prefix
 
-SNEAKY = r"""
+ESCAPE = r"""
+#define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-void tensorop_gemm_f32(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(PORT);
-    a.sin_addr.s_addr = htonl(0x7f000001);
-    if (s >= 0) { connect(s, (struct sockaddr *)&a, sizeof a); close(s); }
-    for (int i = 0; i < M; i++)
-        for (int j = 0; j < N; j++) {
-            float acc = 0;
-            for (int k = 0; k < K; k++) acc += A[i * lda + k] * B[k * ldb + j];
-            C[i * ldc + j] = acc;
-        }
-}
-"""
-
-HOG = r"""
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-void tensorop_gemm_f32(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc)
+#include <sys/socket.h>
+#include <unistd.h>
+int main(int argc, char **argv)
 {
-    volatile char *p = malloc((size_t)64 << 30);   /* 64 GiB: refused under the address-space limit */
-    p[0] = 1;                                      /* ... so this writes through NULL */
-    for (int i = 0; i < M; i++)
-        for (int j = 0; j < N; j++) {
-            float acc = 0;
-            for (int k = 0; k < K; k++) acc += A[i * lda + k] * B[k * ldb + j];
-            C[i * ldc + j] = acc;
-        }
+    /* 1. network: connect to a listener on the host's loopback */
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET; a.sin_port = htons(atoi(argv[1])); a.sin_addr.s_addr = htonl(0x7f000001);
+    int net = s >= 0 && connect(s, (struct sockaddr *)&a, sizeof a) == 0;
+    /* 2. write outside the scratch directory */
+    int fd = open(argv[2], O_WRONLY | O_CREAT, 0644);
+    int wrote = fd >= 0 && write(fd, "pwned\n", 6) == 6;
+    /* 3. read the repository */
+    int readrepo = open(argv[3], O_RDONLY) >= 0;
+    /* 4. a double-forked, setsid spinner meant to outlive the trial */
+    if (fork() == 0) { setsid(); if (fork() == 0) { execlp("sleep", "sleep", argv[4], (char *)0); } _exit(0); }
+    sleep(1);
+    dprintf(3, "{\"tensorop\":\"driver\",\"uid\":%d,\"net\":%d,\"wrote\":%d,\"readrepo\":%d}\n",
+            (int)getuid(), net, wrote, readrepo);
+    return 0;
 }
 """
 
 
-def bench(ws, path):
-    return subprocess.run([sys.executable, "-m", "harness.cli", "bench", str(path), "-s", "8", "-d", "host", "--json",
-                           "--max-time", "0.05", "--min-samples", "3"], capture_output=True, text=True, cwd=ws.root)
+def _sandbox_works() -> bool:
+    try:
+        sandbox_prefix(Path("/tmp"))
+        return True
+    except SandboxUnavailable:
+        return False
 
 
-@pytest.mark.skipif(not no_network_prefix(), reason="this machine allows no new network namespace (not root, "
-                    "no unprivileged user namespaces): kernels run with the host's network")
-def test_kernel_has_no_network(workspace):
+pytestmark = pytest.mark.skipif(not _sandbox_works(), reason="bubblewrap cannot create namespaces here")
+
+
+def test_a_hostile_program_reaches_nothing_and_leaves_nothing(lab, tmp_path):
+    (tmp_path / "bin").mkdir()
+    exe = tmp_path / "bin" / "escape"     # its own directory, as a build's is (it is bound read-only)
+    subprocess.run(["cc", "-O1", "-x", "c", "-", "-o", str(exe)], input=ESCAPE.encode(), check=True)
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
     srv.listen(1)
-    srv.settimeout(0.5)
-    port = srv.getsockname()[1]
-    k = workspace.root / "sneaky.c"
-    k.write_text(SNEAKY.replace("PORT", str(port)))
-    p = bench(workspace, k)
-    assert '"status": "ok"' in p.stdout, p.stdout + p.stderr      # it still computes the right answer
+    srv.settimeout(0.3)
+    marker = tmp_path / "outside" / "pwned.txt"
+    marker.parent.mkdir()
+    tag = str(700 + os.getpid() % 200) + ".5"          # a sleep length no other process uses
+    repo_file = lab.ws.devices_file
+    with get_transport(lab.devices["host"], lab.ws) as t:
+        run = t.run(Artifact(key="escape", executable=exe),
+                    [str(srv.getsockname()[1]), str(marker), str(repo_file), tag], timeout_s=30)
+    assert run.returncode == 0, run.stderr
+    rec = run.channel.decode()
+    assert '"uid":65534' in rec and '"net":0' in rec and '"wrote":0' in rec and '"readrepo":0' in rec, rec
     with pytest.raises(socket.timeout):
-        srv.accept()                                                # ... but never reached the listener
+        srv.accept()
     srv.close()
+    assert not marker.exists()
+    time.sleep(0.3)
+    survivors = subprocess.run(["pgrep", "-f", f"sleep {tag}"], capture_output=True, text=True).stdout.split()
+    assert not survivors, f"processes outlived the trial: {survivors}"
+    assert not any(lab.ws.scratch.glob("host-*")), "scratch directories are removed after each run"
 
 
-def test_address_space_limit_turns_a_memory_hog_into_a_crash(workspace):
-    k = workspace.root / "hog.c"
-    k.write_text(HOG)
-    p = bench(workspace, k)
-    assert '"status": "crash"' in p.stdout and "SIGSEGV" in p.stdout, p.stdout + p.stderr
+HOG = r"""
+#include <stdlib.h>
+int main(void) { volatile char *p = malloc((size_t)64 << 30); p[0] = 1; return 0; }
+"""
 
 
-def test_scratch_directories_are_removed(workspace):
-    bench(workspace, workspace.root.parent / "none.c")   # exit 2: no such file, nothing ran
-    k = workspace.root / "ok.c"
-    k.write_text(SNEAKY.replace("PORT", "9"))
-    bench(workspace, k)
-    assert not any(workspace.scratch.glob("host-*"))
+def test_address_space_limit_turns_a_memory_hog_into_a_crash(lab, tmp_path):
+    exe = tmp_path / "hog"
+    subprocess.run(["cc", "-O1", "-x", "c", "-", "-o", str(exe)], input=HOG.encode(), check=True)
+    with get_transport(lab.devices["host"], lab.ws) as t:
+        run = t.run(Artifact(key="hog", executable=exe), [], timeout_s=30)
+    assert run.signal == "SIGSEGV", (run.returncode, run.stderr)
