@@ -48,7 +48,7 @@ class BuildRequest:
         for part in (BUILD_FORMAT, self.source, gemm.DRIVER_SOURCE.read_bytes(), cc, version,
                      json.dumps([self.toolchain.cflags, self.toolchain.ldflags, self.extra_cflags,
                                  [str(p) for p in self.libs], self.allow_blas, self.name, list(self.relax),
-                                 self.threads]),
+                                 self.threads, sorted(self.toolchain.env.items())]),
                      partner.key(cc, version) if partner else ""):
             h.update(part if isinstance(part, bytes) else part.encode())
             h.update(b"\0")
@@ -59,10 +59,10 @@ def source_hash(source: bytes) -> str:
     return hashlib.sha256(source).hexdigest()[:16]
 
 
-def _run(cmd: list[str], cwd: Path) -> tuple[int, str]:
+def _run(cmd: list[str], cwd: Path, tc: Toolchain) -> tuple[int, str]:
     try:
         p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S,
-                           env={**os.environ, "LC_ALL": "C"})
+                           env={**tc.environ(), "LC_ALL": "C"})
     except subprocess.TimeoutExpired:
         return 124, f"$ {' '.join(cmd)}\ncompiler timed out after {COMPILE_TIMEOUT_S} s\n"
     except OSError as e:
@@ -101,7 +101,7 @@ def build(req: BuildRequest, builds_dir: Path, partner: BuildRequest | None = No
                 return failed
             objects.append(f"{stem}.o")
         defines = ["-DTENSOROP_PAIR"] if partner else []
-        rc, text = _run([cc, *tc.cflags, *defines, "-c", str(gemm.DRIVER_SOURCE), "-o", "driver.o"], work)
+        rc, text = _run([cc, *tc.cflags, *defines, "-c", str(gemm.DRIVER_SOURCE), "-o", "driver.o"], work, tc)
         log.append(text)
         if rc != 0:
             return BuildResult(Status.INTERNAL_ERROR, "".join(log), None,
@@ -109,7 +109,7 @@ def build(req: BuildRequest, builds_dir: Path, partner: BuildRequest | None = No
         libs = list(dict.fromkeys(str(p) for u, _, _ in units for p in u.libs))
         threads = ["-pthread"] if any(u.threads > 1 for u, _, _ in units) else []
         rc, text = _run([cc, *tc.ldflags, *HARDEN_LDFLAGS, *threads, "driver.o", *objects, *libs, "-lm",
-                         "-Wl,-rpath,$ORIGIN", "-o", "driver"], work)
+                         "-Wl,-rpath,$ORIGIN", "-o", "driver"], work, tc)
         log.append(text)
         if rc != 0:
             # a forbidden symbol (BLAS, dlopen, threads) is a rejection even when it also fails to link;
@@ -148,7 +148,7 @@ def _compile(cc: str, req: BuildRequest, symbol: str, stem: str, work: Path, log
     src.write_bytes(req.source)
     rename = [f"-D{gemm.SYMBOL}={symbol}"] if symbol != gemm.SYMBOL else []
     cflags = [*req.toolchain.cflags, *req.extra_cflags, *rename, f"-I{gemm.HEADER_DIR}"]
-    rc, text = _run([cc, *cflags, "-c", str(src.relative_to(work)), "-o", f"{stem}.o"], work)
+    rc, text = _run([cc, *cflags, "-c", str(src.relative_to(work)), "-o", f"{stem}.o"], work, req.toolchain)
     log.append(text)
     if rc != 0:
         return BuildResult(Status.COMPILE_ERROR, "".join(log), None, _first_error(text))

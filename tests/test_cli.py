@@ -16,37 +16,47 @@ def cli(ws, *args):
                           cwd=ws.root, timeout=600)
 
 
-def test_report_formats_and_openblas_ratio(workspace):
-    p = cli(workspace, "baseline", "openblas", "-s", "64x48x40", "-d", "host", "--json", *FAST)
+def test_report_formats_and_paired_openblas_ratio(workspace):
+    p = cli(workspace, "bench", NAIVE, "-s", "64x48x40", "-d", "host", "--json", *FAST)
     assert p.returncode == 0, p.stderr
-    ob = json.loads(p.stdout)
-    assert ob["kernel"] == "openblas" and ob["status"] == "ok"
-    p = cli(workspace, "bench", NAIVE, "-s", "64x48x40", "-d", "host", *FAST)
+    alone = json.loads(p.stdout)
+    assert alone["paired"] is None                     # measured alone: no ratio to anything
+    p = cli(workspace, "bench", NAIVE, "-s", "64x48x40", "-d", "host", "--against", "openblas", "--budget", "3",
+            "--json", *FAST)
     assert p.returncode == 0, p.stderr
-    assert "naive_gemm.c" in p.stdout and "vs OpenBLAS" in p.stdout       # the human table
-    p = cli(workspace, "report", "--format", "csv")
-    rows = list(csv.DictReader(io.StringIO(p.stdout)))
-    assert {r["kernel"] for r in rows} == {"openblas", "naive_gemm.c"}
+    rows = [json.loads(l) for l in p.stdout.splitlines()]
     naive = next(r for r in rows if r["kernel"] == "naive_gemm.c")
-    ratio = float(naive["vs_openblas"])
-    assert naive["ratio_basis"] == "time"
-    assert abs(ratio - float(ob["median_s"]) / float(naive["median_s"])) < 1e-9
+    assert naive["against"] == "openblas" and naive["metric"] == "time" and naive["pairs"] >= 3
+    lo, hi = naive["ratio_ci95"]
+    assert lo <= naive["ratio"] <= hi and 0 <= naive["p_value"] <= 1
+    assert naive["ratio"] < 1.0                         # the textbook loop is slower than OpenBLAS
+    rows = list(csv.DictReader(io.StringIO(cli(workspace, "report", "--format", "csv", "--all").stdout)))
+    paired = [r for r in rows if r["kernel"] == "naive_gemm.c" and r["vs_openblas"]]
+    assert len(paired) == 1 and paired[0]["ratio_basis"] == "time"      # the unpaired trial gets no ratio
+    assert abs(float(paired[0]["vs_openblas"]) - naive["ratio"]) < 1e-9
+    assert float(paired[0]["ratio_ci_lo"]) == lo
+    table = cli(workspace, "report").stdout
+    assert "naive_gemm.c" in table and "(paired)" in table
     md = cli(workspace, "report", "--format", "md").stdout
     assert md.startswith("| id | device |") and "naive_gemm.c" in md
     assert cli(workspace, "report", "--format", "xml").returncode == 2
 
 
 @requires_qemu
-def test_emulated_results_are_labelled_and_compared_by_instructions(workspace):
-    p = cli(workspace, "baseline", "openblas", "-s", "32", "-d", "rv64-qemu", "--json", *FAST)
+def test_emulated_results_are_modelled_and_compared_by_cycles(workspace):
+    p = cli(workspace, "bench", NAIVE, "-s", "32", "-d", "rv64-qemu", "--against", "openblas", "--json")
     assert p.returncode == 0, p.stderr
-    p = cli(workspace, "bench", NAIVE, "-s", "32", "-d", "rv64-qemu", "--json", *FAST)
-    t = json.loads(p.stdout)
-    assert t["emulated"] is True and t["insns"] > 0
+    rows = [json.loads(l) for l in p.stdout.splitlines()]
+    t = next(r for r in rows if r["kernel"] == "naive_gemm.c")
+    assert t["emulated"] is True and t["cycles"] > 0 and t["insns"] > 0 and t["model"]
+    assert t["metric"] == "modelled_cycles" and t["ratio_ci95"] is None and t["gflops_basis"] == "modelled"
+    ob = next(r for r in rows if r["kernel"] == "openblas")
+    assert abs(t["ratio"] - ob["cycles"] / t["cycles"]) < 1e-9
+    assert t["median_s"] is None and t["n"] == 0          # no timing repetitions under QEMU
     rows = list(csv.DictReader(io.StringIO(cli(workspace, "report", "--format", "csv").stdout)))
     naive = next(r for r in rows if r["kernel"] == "naive_gemm.c")
-    assert naive["ratio_basis"] == "insns" and naive["emulated"] == "1"
-    assert "emulated" in cli(workspace, "report").stdout
+    assert naive["ratio_basis"] == "modelled_cycles" and naive["emulated"] == "1"
+    assert "modelled" in cli(workspace, "report").stdout
 
 
 def test_bad_arguments_are_clear(workspace):
