@@ -35,7 +35,7 @@ A malformed file fails with ConfigError naming the file, the line and the field.
 from __future__ import annotations
 
 import platform
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..transport import names as transport_names
@@ -73,6 +73,15 @@ def _check_measure(path: Path, name: str, measure: dict) -> None:
             mr.int(k, minimum=0)
         else:
             mr.float(k, minimum=0)
+
+
+# llvm-mca core models for emulated devices that name none: (core, nominal GHz)
+DEFAULT_CORE_MODELS = {
+    "riscv64": ("sifive-x280", 1.6),
+    "aarch64": ("cortex-a76", 2.4),
+    "aarch64+sve": ("neoverse-v1", 2.6),
+    "x86_64": ("haswell", 3.0),
+}
 
 
 @dataclass(frozen=True)
@@ -180,6 +189,13 @@ def _device(path: Path, name: str, data, line: int) -> Device:
         raise r.fail("core_model", "expected one llvm-mca -mcpu name (e.g. sifive-x280)")
     if dev.mca_attr and not all(a.strip()[:1] in "+-" for a in dev.mca_attr.split(",")):
         raise r.fail("mca_attr", "expected comma-separated +feature/-feature items (e.g. +sve)")
+    if dev.emulated and not dev.core_model and dev.arch in DEFAULT_CORE_MODELS:
+        # an emulated device's speed is modelled cycles: without a named core, the closest
+        # generic one for its ISA (shown by `devices list` and recorded with every trial)
+        sve = any("sve" in f.lower() for f in dev.features)
+        core, ghz = DEFAULT_CORE_MODELS[dev.arch + ("+sve" if sve and dev.arch == "aarch64" else "")]
+        dev = replace(dev, core_model=core, clock_ghz=dev.clock_ghz or ghz,
+                      mca_attr=dev.mca_attr or ("+sve" if sve and dev.arch == "aarch64" else ""))
     if dev.core_model and not dev.clock_ghz:
         raise r.fail("core_model", "a device with a core_model needs clock_ghz (its nominal clock)")
     if transport == "ssh" and not dev.host:
