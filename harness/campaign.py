@@ -1,6 +1,7 @@
 """A campaign: every (kernel, device) trial of one command, each stored as soon as it ends.
 
-Dispatch: one worker thread per *lane*; an SSH device is its own lane, all local devices share
+Dispatch: one worker thread per *lane*; an SSH device is its own lane, a labgrid device has one
+lane per matching place (its trials spread over the free boards), all local devices share
 one lane (they share this machine's CPUs, so measuring them concurrently would distort each
 other). Lanes run concurrently. Kernels are compiled ahead in a pool sized to the host's cores
 while the devices measure. A lane takes the device's lock (harness.devlock) when the device asks
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import deque
 import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,7 +29,7 @@ from .devlock import DeviceLock, LockError, LockInfo, lock_path
 from .lab import Lab
 from .records import Status, Trial
 from .store import Store, job_key
-from .transport import get_transport
+from .transport import get_transport, transport_class
 from .trial import Kernel, MeasureOptions, build_kernel, run_trial
 
 
@@ -55,7 +57,9 @@ def _build_key(k: Kernel, tc) -> tuple:
 def _lane(device: Device) -> str:
     if device.transport == "local":
         return "local"
-    return f"{device.transport}:{device.host}:{device.port}"
+    if device.transport == "ssh":
+        return f"ssh:{device.host}:{device.port}"
+    return f"{device.transport}:{device.name}"
 
 
 def _error_trial(device: Device, j: Job, campaign: str, error: str, status: Status = Status.DEVICE_ERROR) -> Trial:
@@ -103,36 +107,92 @@ def run_campaign(lab: Lab, jobs: Iterable[Job], store: Store, *, campaign: str |
             if key not in builds:
                 builds[key] = pool.submit(build_kernel, lab.ws, tc, j.kernel, extra_cflags)
 
-    lanes: dict[str, list[Job]] = {}
+    # lanes: one worker per lane. Local devices share one lane; an SSH device is its own lane; a
+    # device whose transport serves several boards at once (labgrid: the matching places) gets
+    # that many lanes, which take its trials from one queue, one trial per board at a time.
+    queues: dict[str, deque] = {}
     for j in jobs:
-        lanes.setdefault(_lane(lab.devices[j.device]), []).append(j)
-
-    def lane_worker(lane_jobs: list[Job]) -> None:
-        by_device: dict[str, list[Job]] = {}
-        for j in lane_jobs:
-            by_device.setdefault(j.device, []).append(j)
-        for dev_name, dev_jobs in by_device.items():
+        queues.setdefault(j.device, deque()).append(j)
+    lanes: dict[str, list[str]] = {}
+    for dev_name in queues:
+        device = lab.devices[dev_name]
+        width = 1
+        if device.transport not in ("local", "ssh"):
             try:
-                _device_worker(lab, lab.devices[dev_name], dev_jobs)
-            except Exception as e:  # a bug of ours: keep the campaign going, record the rest
-                for j in dev_jobs:
-                    if order[id(j)] not in recorded:
-                        record(order[id(j)], _error_trial(lab.devices[dev_name], j, campaign, f"internal error: {e!r}",
-                                                          Status.INTERNAL_ERROR))
+                lanes_of = getattr(transport_class(device.transport), "lanes", None)
+                width = max(1, min(len(queues[dev_name]), lanes_of(device, lab.ws) if lanes_of else 1))
+            except Exception:
+                width = 1
+        for k in range(width):
+            lanes.setdefault(_lane(device) + (f"#{k}" if k else ""), []).append(dev_name)
+    active = {d: sum(names.count(d) for names in lanes.values()) for d in queues}
+    active_lock = threading.Lock()
 
-    def _device_worker(lab: Lab, device: Device, dev_jobs: list[Job]) -> None:
+    def take(dev_name: str) -> Job | None:
+        try:
+            return queues[dev_name].popleft()
+        except IndexError:
+            return None
+
+    def lane_worker(dev_names: list[str]) -> None:
+        for dev_name in dev_names:
+            try:
+                _device_worker(lab, lab.devices[dev_name])
+            except Exception as e:  # a bug of ours: keep the campaign going, record the rest
+                while (j := take(dev_name)) is not None:
+                    record(order[id(j)], _error_trial(lab.devices[dev_name], j, campaign, f"internal error: {e!r}",
+                                                      Status.INTERNAL_ERROR))
+            finally:
+                with active_lock:
+                    active[dev_name] -= 1
+                    last = active[dev_name] == 0
+                if last:    # no lane of this device is left: what remains cannot run
+                    while (j := take(dev_name)) is not None:
+                        record(order[id(j)], _error_trial(lab.devices[dev_name], j, campaign,
+                                                          "no board of this device could take the trial"))
+
+    def _device_worker(lab: Lab, device: Device) -> None:
+        if not queues[device.name]:
+            return
         try:
             opts = MeasureOptions.for_device(device, **(overrides or {}))
             transport = get_transport(device, lab.ws)
         except Exception as e:  # no transport or bad options: every job of this device is a device_error
-            for j in dev_jobs:
+            while (j := take(device.name)) is not None:
                 record(order[id(j)], _error_trial(device, j, campaign, str(e)))
             return
         lock: DeviceLock | None = None
         consecutive, last_error = 0, ""
+        multi = active[device.name] > 1 or hasattr(transport, "open")
+        if hasattr(transport, "on_event"):
+            transport.on_event = lambda text, d=device.name: call(on_event, d, text)
+        if hasattr(transport, "keep_waiting"):
+            transport.keep_waiting = lambda d=device.name: bool(queues[d])
         with transport:
             try:
-                for j in dev_jobs:
+                while True:
+                    if multi and hasattr(transport, "open"):
+                        # a board of a shared lab: hold one before taking a trial from the queue
+                        if getattr(transport, "place", None) and not transport.still_ours():
+                            call(on_event, device.name, f"place {transport.place} was taken away")
+                            transport.close()
+                        try:
+                            transport.open()
+                        except Exception as e:
+                            if active[device.name] > 1 or not queues[device.name]:
+                                call(on_event, device.name, f"lane gives up: {e}")
+                                return         # the other lanes take the trials
+                            j = take(device.name)
+                            if j is not None:
+                                consecutive, last_error = consecutive + 1, str(e)
+                                record(order[id(j)], _error_trial(device, j, campaign, f"{device.name}: {e}"))
+                            if consecutive >= device.quarantine_after:
+                                call(on_event, device.name, f"quarantined after {consecutive} consecutive device errors")
+                                return
+                            continue
+                    j = take(device.name)
+                    if j is None:
+                        return
                     idx = order[id(j)]
                     if consecutive >= device.quarantine_after:
                         record(idx, _error_trial(device, j, campaign,
@@ -172,12 +232,16 @@ def run_campaign(lab: Lab, jobs: Iterable[Job], store: Store, *, campaign: str |
                                   extra_cflags=extra_cflags, prebuilt=prebuilt)
                     t.meta["dispatch"] = {"trial_wall_s": round(time.monotonic() - t0, 3),
                                           "lock_wait_s": round(waited, 3)}
+                    if getattr(transport, "board", None):
+                        t.meta["board"] = dict(transport.board)     # labgrid: place, hostname, address
                     if t.status is Status.DEVICE_ERROR:
                         consecutive, last_error = consecutive + 1, t.error
                         if consecutive == device.quarantine_after:
                             call(on_event, device.name, f"quarantined after {consecutive} consecutive device errors")
-                        elif device.transport == "ssh":
+                        elif device.transport != "local":
                             call(on_event, device.name, f"device error ({t.error[:120]}); will reconnect")
+                        if multi and hasattr(transport, "open"):
+                            transport.close()     # give the board back; the next turn takes a (possibly other) one
                     else:
                         consecutive = 0
                     record(idx, t)

@@ -49,6 +49,11 @@ def check_device(lab: Lab, device: Device) -> DeviceReport:
         remote_ok, remote_text = ssh_health(lab, device)
         ok = ok and remote_ok
         runner_text = f"{remote_text}; runner: {runner_text}"
+    elif device.transport == "labgrid":
+        from .transport.labgrid import describe
+        lab_ok, lines = describe(device)     # the coordinator, the matching places, who holds what
+        ok = ok and lab_ok
+        runner_text = "; ".join(lines) + f"; runner: {runner_text}"
     trivial = "[dim]skipped[/dim]"
     if ok:
         b = build_kernel(lab.ws, tc, baseline_kernel(lab.ws, "naive", device.arch))

@@ -50,7 +50,9 @@ DEVICE_FIELDS = {
     "core_model", "mca_triple", "mca_attr", "clock_ghz",
     # ssh transport (harness/transport/ssh.py) and the farm (locks, faults):
     "ssh_config", "known_hosts", "connect_timeout_s", "keepalive_s", "link_timeout_s", "lock",
-    "lock_lease_s", "lock_wait_s", "quarantine_after",
+    "lock_lease_s", "lock_wait_s", "quarantine_after", "proxy_jump",
+    # labgrid transport (harness/transport/labgrid.py): a place of a shared lab
+    "coordinator", "place", "tags",
 }
 
 
@@ -120,6 +122,10 @@ class Device:
     lock_lease_s: float = 60.0         # a lease not renewed for this long is stale and recovered
     lock_wait_s: float = 600.0         # give up waiting for another holder after this long
     quarantine_after: int = 3          # consecutive device errors before the rest are skipped
+    proxy_jump: str = ""               # ssh: jump host(s) as ProxyJump spells them (overrides ~/.ssh/config)
+    coordinator: str = ""              # labgrid: host:port of the coordinator (else LG_COORDINATOR)
+    place: str = ""                    # labgrid: a place name or glob
+    tags: dict = field(default_factory=dict, hash=False, compare=False)   # labgrid: reserve any place with these tags
     source: Path | None = None
     line: int = 0
 
@@ -182,6 +188,10 @@ def _device(path: Path, name: str, data, line: int) -> Device:
         lock_lease_s=r.float("lock_lease_s", default=60.0, minimum=1.0),
         lock_wait_s=r.float("lock_wait_s", default=600.0, minimum=0.0),
         quarantine_after=r.int("quarantine_after", default=3, minimum=1),
+        proxy_jump=r.str("proxy_jump"),
+        coordinator=r.str("coordinator"),
+        place=r.str("place"),
+        tags={str(k): str(v) for k, v in r.mapping("tags").items()},
         source=path,
         line=line_of(data),
     )
@@ -200,6 +210,8 @@ def _device(path: Path, name: str, data, line: int) -> Device:
         raise r.fail("core_model", "a device with a core_model needs clock_ghz (its nominal clock)")
     if transport == "ssh" and not dev.host:
         raise r.fail(None, "transport 'ssh' needs field 'host'")
+    if transport == "labgrid" and not (dev.place or dev.tags):
+        raise r.fail(None, "transport 'labgrid' needs field 'place' (a name or glob) or 'tags' (a reservation filter)")
     return dev
 
 

@@ -46,10 +46,12 @@ def load_ssh_config(path: str) -> paramiko.SSHConfig:
 def resolve_endpoint(device: Device, cfg: paramiko.SSHConfig | None = None) -> Endpoint:
     """devices.yaml fields override ~/.ssh/config (as ssh's command line does)."""
     cfg = cfg or load_ssh_config(device.ssh_config)
-    return _endpoint(cfg, device.host, device.user, device.port, [device.key] if device.key else [], depth=0)
+    return _endpoint(cfg, device.host, device.user, device.port, [device.key] if device.key else [], depth=0,
+                     jump=device.proxy_jump)
 
 
-def _endpoint(cfg: paramiko.SSHConfig, host: str, user: str, port: int, keys: list[str], depth: int) -> Endpoint:
+def _endpoint(cfg: paramiko.SSHConfig, host: str, user: str, port: int, keys: list[str], depth: int,
+              jump: str = "") -> Endpoint:
     if depth > 8:
         raise SSHError(f"ProxyJump chain too long at {host!r}")
     c = cfg.lookup(host)
@@ -58,7 +60,7 @@ def _endpoint(cfg: paramiko.SSHConfig, host: str, user: str, port: int, keys: li
                   key_files=[expand(k) for k in (keys or c.get("identityfile", []))])
     # OpenSSH substitutes %h etc. in IdentityFile; paramiko does it for some keys; keep existing files
     ep.key_files = [k for k in ep.key_files if Path(k).is_file()] or ([] if not keys else ep.key_files)
-    jump = c.get("proxyjump", "")
+    jump = jump or c.get("proxyjump", "")
     if jump and jump.lower() != "none":
         for hop in jump.split(","):
             hop = hop.strip()
