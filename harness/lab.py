@@ -20,8 +20,13 @@ class Lab:
         devices = load_devices(devices_file or ws.devices_file)
         return cls(ws, devices, load_toolchains(ws.toolchains_dir))
 
-    def device(self, name: str) -> Device:
-        return find_device(self.devices, name)
+    def device(self, name: str, notify=None) -> Device:
+        """By name or alias; a board name not configured resolves to its closest emulated device
+        (the notice goes to `notify`, default stderr)."""
+        if notify is None:
+            import sys
+            notify = lambda text: print(f"note: {text}", file=sys.stderr)   # noqa: E731
+        return find_device(self.devices, name, notify)
 
     def toolchain(self, device: Device) -> Toolchain | None:
         return self.toolchains.get(device.toolchain)

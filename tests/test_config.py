@@ -150,3 +150,33 @@ def test_toolchain_env_is_the_compilers_environment(tmp_path):
     p.write_text("name: vendor\narch: riscv64\ncc: [vendor-cc]\nenv: {A: [1]}\n")
     with pytest.raises(ConfigError, match=r"vendor.yaml:4: .*env.* 'A'"):
         load_toolchain(p)
+
+
+def test_board_names_resolve_honestly(lab, capsys):
+    """A board that is not configured means its closest emulated core, said out loud; an RVV 0.7.1
+    board or a GPU is an error naming what it needs; never another ISA."""
+    from harness.config.yamlfile import ConfigError
+    from harness.generate.prompt import PromptError, parse_prompt
+    notes = []
+    assert lab.device("SpacemiT K1", notify=notes.append).name == "rv64-qemu"
+    assert "not configured; using rv64-qemu, modelled as sifive-x280, VLEN 256" in notes[0]
+    assert lab.device("pi5", notify=notes.append).name == "a76-qemu"
+    assert lab.device("C908", notify=notes.append).name == "rv64-qemu-vlen128"
+    for name, needs in (("C910", "XTheadVector"), ("c906", "GCC >= 14"), ("H100", "GPU")):
+        with pytest.raises(ConfigError, match=needs):
+            lab.device(name)
+    task = parse_prompt("512x512x512 sgemm on the K1", lab.devices, notify=notes.append)
+    assert task.devices == ("rv64-qemu",) and task.shape == (512, 512, 512)
+    with pytest.raises(PromptError, match="XTheadVector"):
+        parse_prompt("256 gemm on the C910", lab.devices)
+
+
+def test_a_configured_board_wins_over_emulation(workspace):
+    from harness.lab import Lab
+    text = (workspace.root / "devices.yaml").read_text()
+    text = text.replace("devices:\n", "devices:\n  k1:\n    arch: riscv64\n    transport: ssh\n    host: bpi-f3.lab\n"
+                        "    toolchain: riscv64-clang\n", 1)
+    (workspace.root / "devices.yaml").write_text(text)
+    lab = Lab.load(workspace)
+    notes = []
+    assert lab.device("K1", notify=notes.append).name == "k1" and not notes

@@ -35,6 +35,7 @@ A malformed file fails with ConfigError naming the file, the line and the field.
 from __future__ import annotations
 
 import platform
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -239,9 +240,29 @@ def load_devices(path: Path) -> dict[str, Device]:
     return out
 
 
-def find_device(devices: dict[str, Device], text: str) -> Device:
+def find_device(devices: dict[str, Device], text: str, notify=None) -> Device:
+    """The device named `text` (name or alias); else, for a known board name (harness.config.boards),
+    its closest emulated device, with a notice passed to `notify`; else a ConfigError."""
     for d in devices.values():
         if d.matches(text):
             return d
+    from .boards import board_named
+    board = board_named(text)
+    if board is not None:
+        if board.needs:
+            raise ConfigError(f"{text!r} ({board.title}) is not configured in devices.yaml and {board.needs}")
+        if board.emulated_by in devices:
+            d = devices[board.emulated_by]
+            if notify is not None:
+                notify(emulation_notice(text, board.title, d))
+            return d
     known = ", ".join(f"{d.name} ({', '.join(d.aliases)})" if d.aliases else d.name for d in devices.values())
     raise ConfigError(f"unknown device {text!r}; known devices: {known}")
+
+
+def emulation_notice(text: str, title: str, d: Device) -> str:
+    vl = next((f for f in d.features if f.startswith(("vlen", "sve"))), "")
+    vl = re.sub(r"([a-z]+)(\d+)", r"\1 \2", vl).upper()
+    model = f", modelled as {d.core_model}" if d.core_model else ""
+    return (f"{text} ({title}) is not configured; using {d.name}{model}" + (f", {vl}" if vl else "") +
+            " (add an SSH device of that name to devices.yaml to measure the real board)")

@@ -79,7 +79,8 @@ def generate(prompt: Optional[str] = typer.Argument(None, help=f"What to generat
         raise typer.Exit(2)
     if task is None:
         try:
-            task = parse_prompt(text, lab.devices, default_devices=("host",) if device else ())
+            task = parse_prompt(text, lab.devices, default_devices=("host",) if device else (),
+                                notify=lambda m: err.print(f"[yellow]note:[/yellow] {m}", highlight=False))
         except PromptError as e:
             err.print(f"[red]error:[/red] {e}", highlight=False)
             raise typer.Exit(2)

@@ -30,13 +30,21 @@ def _known(devices: dict[str, Device]) -> str:
     return ", ".join(f"{d.name} ({', '.join(d.aliases)})" if d.aliases else d.name for d in devices.values())
 
 
-def match_devices(text: str, devices: dict[str, Device]) -> list[str]:
-    """Device names mentioned in text (by name or alias), in order of appearance; the longest
-    label wins where labels overlap ("RISC-V C910" over "RISC-V")."""
+def match_devices(text: str, devices: dict[str, Device], notify=None) -> list[str]:
+    """Device names mentioned in text (by name or alias, or a board name: harness.config.boards),
+    in order of appearance; the longest label wins where labels overlap. A board that is not
+    configured resolves to its closest emulated device (notice to `notify`) or raises PromptError
+    saying what it needs."""
+    from ..config.boards import all_labels
+    from ..config.devices import find_device
     labels = []
     for d in devices.values():
         for label in (d.name, *d.aliases):
             labels.append((label, d.name))
+    configured = {l.lower() for l, _ in labels}
+    for label, board in all_labels():
+        if label not in configured:
+            labels.append((label, f"board:{label}"))
     labels.sort(key=lambda x: -len(x[0]))
     hits: list[tuple[int, int, str]] = []
     low = text.lower()
@@ -48,6 +56,11 @@ def match_devices(text: str, devices: dict[str, Device]) -> list[str]:
             hits.append((m.start(), m.end(), name))
     out = []
     for _, _, name in sorted(hits):
+        if name.startswith("board:"):
+            try:
+                name = find_device(devices, name[6:], notify).name
+            except ConfigError as e:
+                raise PromptError(str(e)) from None
         if name not in out:
             out.append(name)
     return out
@@ -74,7 +87,7 @@ def parse_shape_text(text: str) -> tuple[int, int, int] | None:
     return None
 
 
-def parse_prompt(text: str, devices: dict[str, Device], default_devices: tuple[str, ...] = ()) -> Task:
+def parse_prompt(text: str, devices: dict[str, Device], default_devices: tuple[str, ...] = (), notify=None) -> Task:
     """Deterministic parse. Raises PromptError with a helpful message."""
     low = text.lower()
     op = "gemm"
@@ -88,11 +101,12 @@ def parse_prompt(text: str, devices: dict[str, Device], default_devices: tuple[s
             dtype = name
             break
     # device labels may contain digits (rv64, K1): take them out before reading the shape
-    devs = match_devices(text, devices)
+    devs = match_devices(text, devices, notify)
     stripped = text
-    for d in devices.values():
-        for label in sorted((d.name, *d.aliases), key=len, reverse=True):
-            stripped = re.sub(r"(?<![\w-])" + re.escape(label) + r"(?![\w-])", " ", stripped, flags=re.I)
+    from ..config.boards import all_labels
+    for label in sorted([l for d in devices.values() for l in (d.name, *d.aliases)] + [l for l, _ in all_labels()],
+                        key=len, reverse=True):
+        stripped = re.sub(r"(?<![\w-])" + re.escape(label) + r"(?![\w-])", " ", stripped, flags=re.I)
     try:
         shape = parse_shape_text(stripped)
     except ValueError as e:
