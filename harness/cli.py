@@ -301,3 +301,6 @@ def main() -> None:  # console-script entry point
 
 if __name__ == "__main__":
     main()
+
+from .tune.command import tune as _tune  # noqa: E402
+app.command(name="tune")(_tune)
