@@ -162,7 +162,8 @@ def hardware_constraints(params: Iterable[str], context: dict | None, *, l1_fact
                          l2_factor: float = 1.0) -> list[str]:
     """Constraints implied by a hardware profile (a plain dict such as
     {"vregs": 32, "lanes": 8, "l1d": 49152, "l2": 2097152}) for the parameters present:
-      - the MR x NV accumulator tile (x LMUL register groups) fits the vector register file;
+      - the MR x NV accumulator tile (x LMUL register groups) fits the vector register file
+        (vector sets only: lanes > 1);
       - the KC x NR micro-panel of B (NR = NV * LMUL * lanes floats) fits l1_factor x L1d
         (the expert templates allow 2x: B streams through L1 while A sits in registers);
       - the MC x KC block of A fits l2_factor x L2.
@@ -170,7 +171,7 @@ def hardware_constraints(params: Iterable[str], context: dict | None, *, l1_fact
     ps, ctx = set(params), context or {}
     out = []
     lm = " * LMUL" if "LMUL" in ps else ""
-    if {"MR", "NV"} <= ps and ctx.get("vregs"):
+    if {"MR", "NV"} <= ps and ctx.get("vregs") and (ctx.get("lanes") or 0) > 1:   # scalar: no vector tile
         out.append(f"MR * NV{lm} <= vregs")
     if {"KC", "NV"} <= ps and ctx.get("l1d") and ctx.get("lanes"):
         out.append(f"KC * NV{lm} * lanes * 4 <= {l1_factor:g} * l1d")
