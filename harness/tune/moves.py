@@ -110,10 +110,12 @@ class LLMMoveProposer:
     fallback: Any = None              # a MoveProposer (default: RuleMoveProposer)
     max_moves: int = 4
     max_history: int = 20
+    max_failures: int = 3             # consecutive endpoint failures before rules only
     name: str = "llm"
     log: list[dict] = field(default_factory=list)        # one entry per request
     errors: list[str] = field(default_factory=list)      # reasons, shown in the next request
     _cache: dict[str, list[Move]] = field(default_factory=dict)
+    _failures: int = 0
 
     def __post_init__(self):
         if self.fallback is None:
@@ -169,6 +171,8 @@ class LLMMoveProposer:
         if cached:
             return cached + self.fallback.propose(point, space, history, context, tried | {
                 point_key(m.apply(point)) for m in cached})
+        if self._failures >= self.max_failures:     # the endpoint is gone: rules only
+            return self.fallback.propose(point, space, history, context, tried)
         entry: dict = {"point": dict(point), "accepted": [], "dropped": []}
         self.log.append(entry)
         msgs = self.messages(point, space, history, context)
@@ -177,7 +181,9 @@ class LLMMoveProposer:
         except Exception as e:   # the endpoint is down, out of retries, ...
             entry["error"] = f"{type(e).__name__}: {e}"
             entry["fallback"] = True
+            self._failures += 1
             return self.fallback.propose(point, space, history, context, tried)
+        self._failures = 0
         entry["answer"] = answer[:2000]
         texts = self.parse(answer)
         if texts is None:
