@@ -54,6 +54,9 @@ def comparison(results: Results, best: float | None = None, fraction: float = 0.
             "best_min": min(finals) if finals else None,
             "best_known": best,
             "trials_to_95_mean": statistics.mean(got) if got else None,
+            # a seed that never reached it counts as its trial count + 1 (a lower bound)
+            "trials_to_95_censored": statistics.mean(n if n is not None else len(r.history) + 1
+                                                     for n, r in zip(reach, rs)) if rs and best else None,
             "reached_95": f"{len(got)}/{len(rs)}",
             "trials_mean": statistics.mean(len(r.history) for r in rs) if rs else 0,
             "wall_s_mean": statistics.mean(r.wall_s for r in rs) if rs else 0.0,
@@ -64,11 +67,14 @@ def comparison(results: Results, best: float | None = None, fraction: float = 0.
 def markdown(rows: list[dict]) -> str:
     def f(v, fmt="{:.4g}"):
         return "-" if v is None else (fmt.format(v) if isinstance(v, float) else str(v))
-    head = "| strategy | seeds | best (mean) | best (min) | best known | trials to 95% (mean) | reached 95% | trials | wall s |"
-    lines = [head, "|" + "---|" * 9]
+    head = ("| strategy | seeds | best (mean) | best (min) | best known | trials to 95% (mean of seeds that reached it) "
+            "| reached 95% | trials to 95% (unreached = trials+1) | trials | wall s |")
+    lines = [head, "|" + "---|" * 10]
     for r in rows:
         lines.append(f"| {r['strategy']} | {r['seeds']} | {f(r['best_mean'])} | {f(r['best_min'])} | "
                      f"{f(r['best_known'])} | {f(r['trials_to_95_mean'], '{:.1f}')} | {r['reached_95']} | "
+                     f"{'>=' if r['reached_95'].split('/')[0] != r['reached_95'].split('/')[1] else ''}"
+                     f"{f(r['trials_to_95_censored'], '{:.1f}')} | "
                      f"{f(float(r['trials_mean']), '{:.0f}')} | {f(r['wall_s_mean'], '{:.2f}')} |")
     return "\n".join(lines) + "\n"
 
