@@ -74,7 +74,7 @@ def tune(space: ParamSpace, evaluate: Evaluate, options: BayesOptions | None = N
         start = run.start_point()
         if start is not None and not run.seen(start):
             study.enqueue_trial(dict(start))
-        misses = 0
+        misses, fallbacks = 0, 0
         while True:
             run.check()
             batch = []
@@ -86,7 +86,7 @@ def tune(space: ParamSpace, evaluate: Evaluate, options: BayesOptions | None = N
                 if not space.valid(p, opts.context) or run.seen(p) or any(p == q for _, q in batch):
                     tell(ft, run.seen(p) if space.valid(p, opts.context) else None)
                     misses += 1
-                    if misses >= opts.max_invalid:
+                    if misses >= max(5, opts.max_invalid // (1 + fallbacks)):   # the model is stuck
                         q = _random_unseen(space, run, rng, [q for _, q in batch])
                         if q is None:
                             run.stopped = "exhausted"
@@ -94,7 +94,7 @@ def tune(space: ParamSpace, evaluate: Evaluate, options: BayesOptions | None = N
                                 return
                             break
                         study.enqueue_trial(dict(q))
-                        misses = 0
+                        misses, fallbacks = 0, fallbacks + 1
                     continue
                 misses = 0
                 batch.append((ft, p))
@@ -110,10 +110,12 @@ def tune(space: ParamSpace, evaluate: Evaluate, options: BayesOptions | None = N
 
 
 def _random_unseen(space: ParamSpace, run: Run, rng: random.Random, extra: list) -> Point | None:
+    misses = 0
     for p in space.sample(run.options.context, rng, max_tries=20_000):
         p = Point(p)
         if not run.seen(p) and p not in extra:
             return p
-        if run.measured + len(extra) >= space.size(run.options.context).valid:
+        misses += 1
+        if misses % 1000 == 0 and run.measured + len(extra) >= space.size(run.options.context).valid:
             return None
     return None

@@ -172,7 +172,7 @@ def tune(folder: Path = typer.Argument(..., help="A generated kernel folder (ker
         opts = make_options(strat, budget=budget if budget is not None else (None if strat == "exhaustive" else 60),
                             time_s=time_s, seed=seed, start=start, context=ctx, batch=batch,
                             accept=accept_for(device.emulated, ev.trials), on_evaluation=trial_line(strat, seed),
-                            proposer=make_proposer(seed))
+                            proposer=make_proposer(seed) if strat == "mcts" else None)
         try:
             result = get(strat).tune(space, ev, opts, history=history)
         except TooLarge as e:
@@ -236,7 +236,8 @@ def _compare(lab, store, target, space, ctx, start, strategies, budget, seeds, t
         for seed in ([0] if s == "exhaustive" else range(seeds)):
             opts = make_options(s, budget=None if s == "exhaustive" else budget, time_s=time_s, seed=seed,
                                 start=start, context=ctx, batch=batch, accept=accept_for(emulated, ev.trials),
-                                on_evaluation=trial_line(s, seed), proposer=make_proposer(seed),
+                                on_evaluation=trial_line(s, seed),
+                                proposer=make_proposer(seed) if s == "mcts" else None,
                                 max_points=max(exhaustive_limit, 1))
             results.setdefault(s, []).append(get(s).tune(space, shared, opts))
     best = best_known(results)

@@ -127,15 +127,22 @@ def tune(space: ParamSpace, evaluate: Evaluate, options: MCTSOptions | None = No
     tree = Tree(run, opts, proposer, rng)
     run.notes.append(f"proposer: {getattr(proposer, 'name', type(proposer).__name__)}")
 
+    total: list[int] = []
+
     def jump() -> bool:
+        misses = 0
         for p in space.sample(opts.context, rng, max_tries=20_000):
             p = Point(p)
             if p.key not in tree.nodes:
                 tree.add(p, tree.root, Move(tuple(p.items()), "jump"), run.evaluate(p))
                 tree.root.dead = False
                 return True
-            if len(tree.nodes) >= space.size(opts.context).valid:
-                return False
+            misses += 1
+            if misses % 1000 == 0:
+                if not total:
+                    total.append(space.size(opts.context).valid)
+                if len(tree.nodes) >= total[0]:
+                    return False
         return False
 
     def body():
