@@ -410,6 +410,10 @@ def devices_probe(name: str = typer.Argument(..., help="Device name or alias."),
     err.print(f"[dim]cached in {profile_path(lab, dev)}[/dim]")
 
 
+from .tune.command import tune as _tune  # noqa: E402
+app.command(name="tune")(_tune)
+
+
 def main() -> None:  # console-script entry point
     app()
 

@@ -1,0 +1,247 @@
+"""The real evaluator: render a parameter point of a generated kernel folder, measure it
+through the campaign runner (compile ahead in parallel, device lock, quarantine, each trial
+committed before the next) and return the one objective (harness.objective.cost).
+
+    target = Target.load(Path("generated/host/gemm_64x64x64_f32"))
+    ev = KernelEvaluator(lab, store, target, campaign="tune-...")
+    ev(point) -> Evaluation;  ev.evaluate_many(points) -> [Evaluation]
+
+Also here: the incumbent rule per device (`accept_for`), the resume path (`prior_history`:
+the evaluations of an earlier campaign rebuilt from the results database, never re-measured)
+and `write_back` (the best point into the folder, with the search summary in meta.json).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from .. import objective
+from ..campaign import Job, run_campaign
+from ..records import Status, Trial
+from ..trial import Kernel
+from .base import Evaluation, Point, SearchResult, plain_less
+from .space import ParamSpace, SpaceError
+
+LABEL_PREFIX = "tune:"
+KiB = 1024
+
+
+class TargetError(ValueError):
+    pass
+
+
+@dataclass
+class Target:
+    """A generated kernel folder: kernel.c, params.json, meta.json (generate.loop.write_result)."""
+
+    folder: Path
+    source: str
+    space: ParamSpace
+    values: dict[str, Any]
+    meta: dict[str, Any]
+    device: str
+    shape: tuple[int, int, int]
+    primitive_set: str | None = None
+
+    @classmethod
+    def load(cls, folder: Path) -> "Target":
+        folder = Path(folder)
+        kf = folder / "kernel.c"
+        if not kf.is_file():
+            raise TargetError(f"{folder}: no kernel.c (expected a folder written by `tensorop generate`)")
+        source = kf.read_text()
+        try:
+            meta = json.loads((folder / "meta.json").read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise TargetError(f"{folder}: cannot read meta.json ({e})") from None
+        params: dict = {}
+        try:
+            params = json.loads((folder / "params.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            pass
+        try:
+            space = ParamSpace.from_json(params["space"]) if isinstance(params.get("space"), dict) \
+                else ParamSpace.from_source(source)
+        except SpaceError as e:
+            raise TargetError(f"{folder}: bad parameter space: {e}") from None
+        if space is None:
+            raise TargetError(f"{folder}: kernel.c declares no tensorop-params block: nothing to tune")
+        vals = params.get("values") if isinstance(params.get("values"), dict) else params
+        values = {n: (vals or {}).get(n, space.defaults.get(n)) for n in space.params}
+        if not meta.get("device") or not meta.get("shape"):
+            raise TargetError(f"{folder}: meta.json lacks device or shape")
+        return cls(folder, source, space, values, meta, meta["device"], tuple(int(x) for x in meta["shape"]),
+                   meta.get("primitive_set") or (params.get("values") or {}).get("primitive_set"))
+
+    @property
+    def expert(self) -> bool:
+        return self.meta.get("generator") == "expert" or "tensorop's expert generator" in self.source[:300]
+
+    def render(self, point: dict) -> str:
+        """The kernel source at `point`: the expert template re-rendered, or (for an LLM's
+        kernel) its `#define NAME value` lines and parameter block rewritten."""
+        if self.expert and self.primitive_set:
+            from ..generate.templates import SETS, render
+            if self.primitive_set in SETS:
+                return render(self.primitive_set, dict(point))
+        src = self.source
+        for n, v in point.items():
+            src, k = re.subn(rf"(?m)^(\s*#\s*define\s+{re.escape(n)}\s+)\S+", rf"\g<1>{v}", src)
+            if not k:
+                raise TargetError(f"kernel.c has no '#define {n}' to set")
+        return re.sub(r"/\*\s*tensorop-params\s*\{.*?\}\s*\*/", lambda m: self.space.block(dict(point)), src,
+                      count=1, flags=re.S)
+
+    def context(self) -> dict:
+        """The hardware context of the constraints, from meta.json's hardware factors."""
+        hw = self.meta.get("hardware") or {}
+        caches = hw.get("caches") or {}
+        ctx = {"vregs": hw.get("vregs", 32), "lanes": max(1, hw.get("lanes") or 1),
+               "l1d": caches.get("l1d", 32 * KiB), "l2": caches.get("l2", 512 * KiB),
+               "l3": caches.get("l3") or caches.get("l2", 0), "vector_bits": hw.get("vector_bits", 0),
+               "cores": hw.get("cores", 1)}
+        return ctx
+
+    def hardware_summary(self) -> str:
+        hw = self.meta.get("hardware")
+        if not hw:
+            return ""
+        try:
+            from ..generate.hardware import HardwareFactors
+            return HardwareFactors(**hw).summary()
+        except Exception:
+            return json.dumps(hw)[:1500]
+
+    @property
+    def slug(self) -> str:
+        return f"{self.device}-{self.folder.name}"
+
+
+def evaluation_of(point: dict, t: Trial) -> Evaluation:
+    c = objective.cost(t)
+    status = t.status.value if isinstance(t.status, Status) else str(t.status)
+    if status == "ok" and c is None:
+        status = "no_cost"
+    return Evaluation(Point(point), c, status, t.error or "", t.id,
+                      meta={"metric": objective.metric(t), "gflops": t.gflops})
+
+
+class KernelEvaluator:
+    """evaluate(point) / evaluate_many(points) through harness.campaign.run_campaign."""
+
+    def __init__(self, lab, store, target: Target, *, campaign: str, overrides: dict | None = None,
+                 on_trial: Callable[[Trial], None] | None = None, on_event: Callable[[str, str], None] | None = None):
+        self.lab, self.store, self.target, self.campaign = lab, store, target, campaign
+        self.overrides = overrides or {}
+        self.on_trial, self.on_event = on_trial, on_event
+        self.trials: dict[int, Trial] = {}
+        self.metric = "modelled_cycles" if lab.devices[target.device].emulated else "time"
+
+    def __call__(self, point: dict) -> Evaluation:
+        return self.evaluate_many([point])[0]
+
+    def evaluate_many(self, points: Sequence[dict]) -> list[Evaluation]:
+        out: list[Evaluation | None] = [None] * len(points)
+        jobs: list[tuple[int, Job]] = []
+        for i, p in enumerate(points):
+            try:
+                src = self.target.render(p)
+            except Exception as e:
+                out[i] = Evaluation(Point(p), None, "render_error", f"{type(e).__name__}: {e}")
+                continue
+            k = Kernel(label=LABEL_PREFIX + Point(p).label(), source=src.encode(), name="kernel.c")
+            jobs.append((i, Job(k, self.target.device, self.target.shape)))
+        if jobs:
+            trials = run_campaign(self.lab, [j for _, j in jobs], self.store, campaign=self.campaign,
+                                  overrides=self.overrides, on_trial=self.on_trial, on_event=self.on_event)
+            by_label: dict[str, Trial] = {}
+            for t in trials:
+                by_label.setdefault(t.kernel, t)
+                if t.id is not None:
+                    self.trials[t.id] = t
+            for i, j in jobs:
+                t = by_label.get(j.kernel.label)
+                out[i] = evaluation_of(points[i], t) if t is not None else \
+                    Evaluation(Point(points[i]), None, "device_error", "the campaign returned no trial")
+        return [e for e in out if e is not None]
+
+
+def significance_accept(trials: dict[int, Trial]) -> Callable[[Evaluation, Evaluation], bool]:
+    """The incumbent rule on real devices: the newcomer must win a paired comparison with
+    significance (objective.paired_better, when the objective provides it); until then, the
+    95% confidence intervals of the two medians must not overlap. Plain `<` only when a trial
+    cannot be found."""
+    def accept(new: Evaluation, inc: Evaluation) -> bool:
+        if new.cost is None:
+            return False
+        if inc.cost is None:
+            return True
+        tn, ti = trials.get(new.trial_id), trials.get(inc.trial_id)
+        paired = getattr(objective, "paired_better", None)
+        if paired is not None and tn is not None and ti is not None:
+            return bool(paired(tn, ti))
+        if tn is not None and ti is not None and tn.summary and ti.summary:
+            return tn.summary.ci_hi < ti.summary.ci_lo
+        return new.cost < inc.cost
+    return accept
+
+
+def accept_for(emulated: bool, trials: dict[int, Trial]) -> Callable[[Evaluation, Evaluation], bool]:
+    """Modelled cycles are deterministic: plain `<`; real time is noisy: significance."""
+    return plain_less if emulated else significance_accept(trials)
+
+
+def prior_history(store, campaign: str, trials: dict[int, Trial] | None = None) -> list[Evaluation]:
+    """The evaluations an earlier (killed) campaign finished, from the results database, in
+    order; device errors are left out (they are measured again)."""
+    out, seen = [], set()
+    for t in store.trials("campaign = ? AND status != ?", (campaign, Status.DEVICE_ERROR.value)):
+        if not t.kernel.startswith(LABEL_PREFIX):
+            continue
+        p = Point.parse_label(t.kernel[len(LABEL_PREFIX):])
+        if p.key in seen:
+            continue
+        seen.add(p.key)
+        if trials is not None and t.id is not None:
+            trials[t.id] = t
+        out.append(evaluation_of(p, t))
+    return out
+
+
+def state_file(results_dir: Path, target: Target, strategy: str, seed: int) -> Path:
+    h = hashlib.sha256(str(target.folder.resolve()).encode()).hexdigest()[:8]
+    return Path(results_dir) / "tune" / f"{target.slug}-{h}-{strategy}-s{seed}.json"
+
+
+def write_back(target: Target, result: SearchResult, trial: Trial | None, *, objective_name: str,
+               campaign: str) -> Path:
+    """Write the best point to the folder: kernel.c, params.json, meta.json (search summary)."""
+    best = result.best
+    src = target.render(best.point)
+    (target.folder / "kernel.c").write_text(src)
+    (target.folder / "params.json").write_text(json.dumps(
+        {"values": {**dict(best.point), **({"primitive_set": target.primitive_set} if target.primitive_set else {})},
+         "space": target.space.to_json()}, indent=2, default=str) + "\n")
+    meta = dict(target.meta)
+    if trial is not None:
+        meta["measured"] = trial.to_json()
+    meta["source_sha256"] = hashlib.sha256(src.encode()).hexdigest()[:16]
+    meta["candidate"] = "tune:" + best.point.label()
+    meta["tune"] = {**search_summary(result, objective_name, campaign), "previous": dict(target.values),
+                    "written": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    (target.folder / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    return target.folder
+
+
+def search_summary(result: SearchResult, objective_name: str, campaign: str) -> dict:
+    s = result.summary()
+    bsf = result.best_so_far()
+    return {**s, "objective": objective_name, "campaign": campaign,
+            "best_so_far": bsf[-50:] if len(bsf) > 50 else bsf,
+            "history": [{"trial": e.trial, "point": dict(e.point), "cost": e.cost, "status": e.status,
+                         "trial_id": e.trial_id} for e in result.history][-200:]}

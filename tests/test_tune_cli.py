@@ -1,0 +1,49 @@
+"""`tensorop tune` end to end on the host at 64x64x64: generate a kernel folder, tune it with a
+budget of 4 (one JSON object per trial, then the summary), resume it to 6 without measuring
+any point again, and the folder rewritten only when the incumbent changed."""
+import json
+import subprocess
+import sys
+
+FAST = ["--max-time", "0.05"]
+
+
+def cli(ws, *args):
+    return subprocess.run([sys.executable, "-m", "harness.cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=ws.root, timeout=300)
+
+
+def test_tune_host_budget_resume_and_write_back(workspace):
+    p = cli(workspace, "generate", "64x64x64 GEMM on host", "--rounds", "1", "--max-time", "0.05",
+            "--search-max-time", "0.05")
+    assert p.returncode == 0, p.stdout + p.stderr
+    folder = workspace.generated / "host" / "gemm_64x64x64_f32"
+    before = (folder / "kernel.c").read_text()
+    p = cli(workspace, "tune", folder, "--strategy", "random", "--budget", "4", "--seed", "1", "--json", *FAST)
+    assert p.returncode == 0, p.stdout + p.stderr
+    lines = [json.loads(l) for l in p.stdout.splitlines()]
+    trials, summary = lines[:-1], lines[-1]
+    assert len(trials) == 4 and all(t["strategy"] == "random" for t in trials)
+    assert all(t["status"] == "ok" and t["cost"] > 0 and t["trial_id"] for t in trials)
+    assert summary["summary"] and summary["trials"] == 4 and summary["strategy"] == "random"
+    assert summary["objective"] == "time" and summary["best"]["point"]
+    written = summary["written"]
+    if written:
+        meta = json.loads((folder / "meta.json").read_text())
+        assert meta["tune"]["strategy"] == "random" and meta["tune"]["objective"] == "time"
+        assert (folder / "kernel.c").read_text() != before
+    else:
+        assert (folder / "kernel.c").read_text() == before
+    # resume to 6: the first 4 come from the database, only 2 are measured
+    p = cli(workspace, "tune", folder, "--strategy", "random", "--budget", "6", "--seed", "1", "--resume",
+            "--json", "--no-write", *FAST)
+    assert p.returncode == 0, p.stdout + p.stderr
+    lines = [json.loads(l) for l in p.stdout.splitlines()]
+    assert len(lines) == 3 and lines[-1]["trials"] == 6 and lines[-1]["prior"] == 4
+    new_points = [json.dumps(l["point"], sort_keys=True) for l in lines[:-1]]
+    old_points = [json.dumps(t["point"], sort_keys=True) for t in trials]
+    assert not set(new_points) & set(old_points)
+    from harness.store import Store
+    with Store(workspace.database) as st:
+        n = sum(1 for t in st.trials("campaign = ?", (summary["campaign"],)))
+    assert n == 6
