@@ -138,6 +138,7 @@ def main() -> int:
             a.json.write_text(json.dumps(out, indent=2))
         return 0
     finally:
+        Coordinator.close_all()
         for p in reversed(procs):
             p.terminate()
             p.wait(timeout=10)

@@ -74,6 +74,8 @@ def lab_farm(tmp_path_factory):
         assert time.monotonic() < deadline, "the exporter never registered its resources"
         time.sleep(0.2)
     yield addr, boards, keys, known
+    from harness.transport.labgrid import Coordinator
+    Coordinator.close_all()
     for p in reversed(procs):
         p.terminate()
         p.wait(timeout=10)

@@ -106,6 +106,10 @@ class Coordinator:
             return c
 
     def __init__(self, address: str, timeout_s: float):
+        # gRPC's fork handlers would restart its poller in every child this process forks
+        # (trials of local devices, compilers): the child then writes gRPC errors into the
+        # trial's stderr. tensorop's children exec at once and never use gRPC.
+        os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
         from labgrid.remote.client import ClientSession   # imported here: only labgrid devices need it
 
         self.address = address
@@ -137,6 +141,29 @@ class Coordinator:
             raise LabgridError(f"labgrid coordinator {address} unreachable: {e or type(e).__name__}") from None
         self.owner = f"{host}/{user}"
         atexit.register(self.release_all)
+
+    @classmethod
+    def close_all(cls) -> None:
+        """Release what this process holds and close every coordinator session (tests, shutdown)."""
+        with cls._lock:
+            coords, cls._all = list(cls._all.values()), {}
+        for c in coords:
+            c.close()
+
+    def close(self) -> None:
+        if self.broken:
+            return
+        self.release_all()
+        self.broken = True
+
+        async def stop():
+            await self.session.stop()
+            await self.session.close()
+        try:
+            self._call(stop(), 5.0)
+        except Exception:
+            pass
+        self.loop.call_soon_threadsafe(self.loop.stop)
 
     def _call(self, coro, timeout_s: float = 15.0):
         fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
