@@ -171,7 +171,8 @@ def tune(folder: Path = typer.Argument(..., help="A generated kernel folder (ker
         ev.trials.update(trials)
         opts = make_options(strat, budget=budget if budget is not None else (None if strat == "exhaustive" else 60),
                             time_s=time_s, seed=seed, start=start, context=ctx, batch=batch,
-                            accept=accept_for(device.emulated, ev.trials), on_evaluation=trial_line(strat, seed),
+                            accept=accept_for(device.emulated, ev.trials, ev.paired_better),
+                            on_evaluation=trial_line(strat, seed),
                             proposer=make_proposer(seed) if strat == "mcts" else None)
         try:
             result = get(strat).tune(space, ev, opts, history=history)
@@ -183,7 +184,9 @@ def tune(folder: Path = typer.Argument(..., help="A generated kernel folder (ker
         improved = best is not None and (start_eval is None or best.point != start_eval.point)
         written = False
         if write and improved:
-            write_back(target, result, ev.trials.get(best.trial_id), objective_name=metric, campaign=campaign)
+            vs = ev.versus_openblas(best.point)
+            write_back(target, result, ev.trials.get(best.trial_id), objective_name=metric, campaign=campaign,
+                       vs_openblas=vs)
             written = True
         summary = {"summary": True, **search_summary(result, metric, campaign), "folder": str(folder),
                    "written": written, "space": size.describe(),

@@ -131,6 +131,9 @@ def evaluation_of(point: dict, t: Trial) -> Evaluation:
                       meta={"metric": objective.metric(t), "gflops": t.gflops})
 
 
+PAIR_BUDGET_S = 10.0       # paired timing per incumbent challenge on a real device
+
+
 class KernelEvaluator:
     """evaluate(point) / evaluate_many(points) through harness.campaign.run_campaign."""
 
@@ -144,6 +147,49 @@ class KernelEvaluator:
 
     def __call__(self, point: dict) -> Evaluation:
         return self.evaluate_many([point])[0]
+
+    def kernel(self, point: dict) -> Kernel:
+        return Kernel(label=LABEL_PREFIX + Point(point).label(), source=self.target.render(point).encode(),
+                      name="kernel.c")
+
+    def paired(self, a: Kernel, b: Kernel, budget_s: float) -> "objective.PairedRun":
+        """Kernel a against kernel b on the target's device: paired, interleaved time."""
+        from ..transport import get_transport
+        device = self.lab.devices[self.target.device]
+        with get_transport(device, self.lab.ws) as tr:
+            return objective.paired(self.lab.ws, device, self.lab.toolchain(device), tr, a, b, self.target.shape,
+                                    budget_s=budget_s)
+
+    def paired_better(self, new: Evaluation, inc: Evaluation, budget_s: float = PAIR_BUDGET_S) -> bool | None:
+        """Does the newcomer beat the incumbent in a paired comparison, with significance?
+        None when the comparison could not be made."""
+        try:
+            run = self.paired(self.kernel(new.point), self.kernel(inc.point), budget_s)
+        except Exception:
+            return None
+        if run.ratio is None or run.status is not Status.OK:
+            return None
+        return run.ratio.ratio > 1.0 and run.ratio.significant
+
+    def versus_openblas(self, point: dict, budget_s: float = 30.0) -> "objective.Ratio | None":
+        """The chosen point re-measured with fresh inputs against OpenBLAS by the one objective
+        (paired time on real devices; modelled cycles of fresh trials on emulated ones)."""
+        from ..baselines import BaselineUnavailable, baseline_kernel
+        device = self.lab.devices[self.target.device]
+        try:
+            ob = baseline_kernel(self.lab.ws, "openblas", device.arch)
+        except BaselineUnavailable:
+            return None
+        if device.emulated:
+            k = self.kernel(point)
+            trials = run_campaign(self.lab, [Job(k, device.name, self.target.shape),
+                                             Job(ob, device.name, self.target.shape)], self.store,
+                                  campaign=self.campaign, overrides=self.overrides)
+            mine = next((t for t in trials if t.source_hash == k.hash), None)
+            base = next((t for t in trials if t.source_hash == ob.hash), None)
+            return objective.modelled_ratio(mine, base) if mine and base else None
+        run = self.paired(self.kernel(point), ob, budget_s)
+        return run.ratio if run.status is Status.OK else None
 
     def evaluate_many(self, points: Sequence[dict]) -> list[Evaluation]:
         out: list[Evaluation | None] = [None] * len(points)
@@ -171,37 +217,43 @@ class KernelEvaluator:
         return [e for e in out if e is not None]
 
 
-def significance_accept(trials: dict[int, Trial]) -> Callable[[Evaluation, Evaluation], bool]:
-    """The incumbent rule on real devices: the newcomer must win a paired comparison with
-    significance (objective.paired_better, when the objective provides it); until then, the
-    95% confidence intervals of the two medians must not overlap. Plain `<` only when a trial
-    cannot be found."""
+def significance_accept(trials: dict[int, Trial], paired: Callable[[Evaluation, Evaluation], bool | None] | None = None,
+                        ) -> Callable[[Evaluation, Evaluation], bool]:
+    """The incumbent rule on real devices: a newcomer whose own median is not lower is never
+    taken; one that is must also win a paired, interleaved comparison with significance
+    (`paired`, e.g. KernelEvaluator.paired_better). Where no paired comparison can be made, the
+    95% confidence intervals of the two medians must not overlap."""
     def accept(new: Evaluation, inc: Evaluation) -> bool:
         if new.cost is None:
             return False
         if inc.cost is None:
             return True
+        if new.cost >= inc.cost:
+            return False
+        if paired is not None:
+            verdict = paired(new, inc)
+            if verdict is not None:
+                return bool(verdict)
         tn, ti = trials.get(new.trial_id), trials.get(inc.trial_id)
-        paired = getattr(objective, "paired_better", None)
-        if paired is not None and tn is not None and ti is not None:
-            return bool(paired(tn, ti))
         if tn is not None and ti is not None and tn.summary and ti.summary:
             return tn.summary.ci_hi < ti.summary.ci_lo
-        return new.cost < inc.cost
+        return False
     return accept
 
 
-def accept_for(emulated: bool, trials: dict[int, Trial]) -> Callable[[Evaluation, Evaluation], bool]:
-    """Modelled cycles are deterministic: plain `<`; real time is noisy: significance."""
-    return plain_less if emulated else significance_accept(trials)
+def accept_for(emulated: bool, trials: dict[int, Trial],
+               paired: Callable[[Evaluation, Evaluation], bool | None] | None = None
+               ) -> Callable[[Evaluation, Evaluation], bool]:
+    """Modelled cycles are deterministic: plain `<`; real time is noisy: a paired significance test."""
+    return plain_less if emulated else significance_accept(trials, paired)
 
 
 def prior_history(store, campaign: str, trials: dict[int, Trial] | None = None) -> list[Evaluation]:
     """The evaluations an earlier (killed) campaign finished, from the results database, in
     order; device errors are left out (they are measured again)."""
     out, seen = [], set()
-    for t in store.trials("campaign = ? AND status != ?", (campaign, Status.DEVICE_ERROR.value)):
-        if not t.kernel.startswith(LABEL_PREFIX):
+    for t in store.campaign_trials(campaign):
+        if t.status in (Status.DEVICE_ERROR, Status.INTERNAL_ERROR) or not t.kernel.startswith(LABEL_PREFIX):
             continue
         p = Point.parse_label(t.kernel[len(LABEL_PREFIX):])
         if p.key in seen:
@@ -219,7 +271,7 @@ def state_file(results_dir: Path, target: Target, strategy: str, seed: int) -> P
 
 
 def write_back(target: Target, result: SearchResult, trial: Trial | None, *, objective_name: str,
-               campaign: str) -> Path:
+               campaign: str, vs_openblas: "objective.Ratio | None" = None) -> Path:
     """Write the best point to the folder: kernel.c, params.json, meta.json (search summary)."""
     best = result.best
     src = target.render(best.point)
@@ -232,6 +284,9 @@ def write_back(target: Target, result: SearchResult, trial: Trial | None, *, obj
         meta["measured"] = trial.to_json()
     meta["source_sha256"] = hashlib.sha256(src.encode()).hexdigest()[:16]
     meta["candidate"] = "tune:" + best.point.label()
+    if vs_openblas is not None:   # re-measured with fresh inputs against OpenBLAS before it is written
+        meta["vs_openblas"] = {**vs_openblas.to_json(), "against": "openblas"}
+        meta["ratio_basis"] = vs_openblas.metric
     meta["tune"] = {**search_summary(result, objective_name, campaign), "previous": dict(target.values),
                     "written": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     (target.folder / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")

@@ -91,12 +91,7 @@ class SSHTransport(Transport):
         return prefix
 
     def run(self, artifact: Artifact, args: list[str], *, timeout_s: float, fetch: list[str] = (),
-            stdin: bytes = b"", plugin: tuple[str, ...] | None = None,
-            count_insns: bool | None = None) -> RunResult:
-        # count_insns: the contract before plugin options (the plugin reports on stderr); kept
-        # until every caller passes `plugin`
-        if plugin is None and count_insns:
-            plugin = ()
+            stdin: bytes = b"", plugin: tuple[str, ...] | None = None) -> RunResult:
         exe_name = "driver"
         qemu = bool(self.device.runner) and is_qemu(self.device.runner[0])
         shown = [*self._prefix("<plugin>" if plugin is not None else None, plugin or ()), f"./{exe_name}", *args]
