@@ -45,5 +45,5 @@ def test_tune_host_budget_resume_and_write_back(workspace):
     assert not set(new_points) & set(old_points)
     from harness.store import Store
     with Store(workspace.database) as st:
-        n = sum(1 for t in st.trials("campaign = ?", (summary["campaign"],)))
+        n = sum(1 for t in st.trials(campaign=summary["campaign"]))
     assert n == 6
