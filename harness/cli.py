@@ -295,6 +295,10 @@ def devices_probe(name: str = typer.Argument(..., help="Device name or alias."),
     err.print(f"[dim]cached in {profile_path(lab, dev)}[/dim]")
 
 
+from .model.validate import model_app as _model_app  # noqa: E402
+app.add_typer(_model_app, name="model")
+
+
 def main() -> None:  # console-script entry point
     app()
 

@@ -2,7 +2,8 @@
 the plugin's record (fd 3) and block profile. Isolated here until the transport grows
 `run(..., plugin=...)` (harness/transport/base.py); then this becomes one transport call.
 
-The driver runs `time <case> max_samples=1 min_samples=1 warmup=0 min_sample_s=0`: exactly one
+LD_BIND_NOW=1 keeps the dynamic linker's lazy symbol resolution (a one-time cost, absent from
+steady-state timings) out of the counted region. The driver runs `time <case> max_samples=1 min_samples=1 warmup=0 min_sample_s=0`: exactly one
 call inside the counted region (and two uncounted ones after it).
 """
 from __future__ import annotations
@@ -64,7 +65,8 @@ def profile_artifact(ws: Workspace, device: Device, artifact: Artifact, shape: t
         start = time.monotonic()
         try:
             proc = subprocess.Popen(cmd, cwd=work, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                    stderr=err, env={**clean_environ(), **device.env}, start_new_session=True,
+                                    stderr=err, env={**clean_environ(), **device.env, "LD_BIND_NOW": "1"},
+                                    start_new_session=True,
                                     pass_fds=(3,) if chan.fileno() == 3 else (),
                                     preexec_fn=None if chan.fileno() == 3 else (lambda: os.dup2(chan.fileno(), 3)))
         except OSError as e:
