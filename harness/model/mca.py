@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ITERATIONS = 100
-CACHE_FORMAT = "mca-v1"
+CACHE_FORMAT = "mca-v2"
 LLVM_VERSIONS = ("19", "20", "18", "21", "17")
 TRIPLES = {"riscv64": "riscv64-unknown-linux-gnu", "aarch64": "aarch64-linux-gnu",
            "x86_64": "x86_64-linux-gnu"}
@@ -186,12 +186,34 @@ def _mca_batch(core: CoreModel, items: list[tuple[list[str], str]],
     return _parse_regions(p.stdout) if p.returncode == 0 else {}
 
 
+# x86 rep-prefixed string instructions: QEMU executes one iteration per block execution, so a
+# 4 KiB `rep stosb` is 4096 executions of a one-instruction block. llvm-mca would charge each
+# one the full instruction; fast-string hardware (ERMS) moves ~32 bytes per cycle in L1.
+REP_STRING = re.compile(r"^rep\w*\s+(stos|movs|lods|scas|cmps)([bwlq])\b")
+REP_BYTES_PER_CYCLE = 32.0
+
+
+def _rep_string_cost(asm: list[str]) -> tuple[float, int] | None:
+    if len(asm) != 1:
+        return None
+    m = REP_STRING.match(asm[0])
+    if not m:
+        return None
+    size = {"b": 1, "w": 2, "l": 4, "q": 8}[m.group(2)]
+    return (size / REP_BYTES_PER_CYCLE if m.group(1) in ("stos", "movs") else 1.0), 1
+
+
 def block_cycles(core: CoreModel, items: list[tuple[list[str], str]]) -> list[tuple[float, int] | None]:
     """(steady-state cycles per execution, insns llvm-mca modelled) of each (asm, vstate) item;
     None where llvm-mca could not time it."""
-    timeable = [i for i, (asm, _) in enumerate(items) if not any(UNTIMED.match(a) for a in asm)]
-    got = _mca_batch(core, [items[i] for i in timeable]) if timeable else {}
     out: list[tuple[float, int] | None] = [None] * len(items)
+    rep = {i: _rep_string_cost(asm) for i, (asm, _) in enumerate(items)} if core.triple.startswith("x86") else {}
+    timeable = [i for i, (asm, _) in enumerate(items)
+                if not rep.get(i) and not any(UNTIMED.match(a) for a in asm)]
+    for i, c in rep.items():
+        if c:
+            out[i] = c
+    got = _mca_batch(core, [items[i] for i in timeable]) if timeable else {}
     for k, i in enumerate(timeable):
         out[i] = got.get(k)
     if len(got) != len(timeable):   # the batch failed (one bad block sinks it): one at a time
