@@ -412,6 +412,8 @@ def devices_probe(name: str = typer.Argument(..., help="Device name or alias."),
 
 from .tune.command import tune as _tune  # noqa: E402
 app.command(name="tune")(_tune)
+from .model.validate import model_app as _model_app  # noqa: E402
+app.add_typer(_model_app, name="model")
 
 
 def main() -> None:  # console-script entry point

@@ -21,11 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ITERATIONS = 100
-CACHE_FORMAT = "mca-v1"
+CACHE_FORMAT = "mca-v2"
 LLVM_VERSIONS = ("19", "20", "18", "21", "17")
 TRIPLES = {"riscv64": "riscv64-unknown-linux-gnu", "aarch64": "aarch64-linux-gnu",
            "x86_64": "x86_64-linux-gnu"}
-TIMEOUT_S = 300
+TIMEOUT_S = 300          # one llvm-mc / batched llvm-mca call
+BLOCK_TIMEOUT_S = 10     # llvm-mca on one block (it loops forever on some, e.g. xsave)
+# Instructions llvm-mca cannot time soundly (it hangs on xsave/xrstor) or that leave the
+# user-level model (system calls, cpuid): blocks holding them fall back to 1 cycle/insn.
+UNTIMED = re.compile(r"^(xsave|xrstor|fxsave|fxrstor|cpuid|rdtsc|syscall|sysenter|ecall|ebreak|svc|hvc|int\b|int3)")
 
 
 class ModelUnavailable(Exception):
@@ -85,9 +89,12 @@ def core_model(device) -> CoreModel:
                      llvm_version=_llvm_version(mca))
 
 
-def _run(cmd: list[str], text: str) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, input=text, capture_output=True, text=True, timeout=TIMEOUT_S,
-                          env={**os.environ, "LC_ALL": "C"})
+def _run(cmd: list[str], text: str, timeout: float = TIMEOUT_S) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(cmd, input=text, capture_output=True, text=True, timeout=timeout,
+                              env={**os.environ, "LC_ALL": "C"})
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(cmd, 124, "", f"timed out after {timeout:.0f} s")
 
 
 def _mc_cmd(core: CoreModel) -> list[str]:
@@ -166,7 +173,8 @@ def _parse_regions(stdout: str) -> dict[int, tuple[float, int]]:
     return out
 
 
-def _mca_batch(core: CoreModel, items: list[tuple[list[str], str]]) -> dict[int, tuple[float, int]]:
+def _mca_batch(core: CoreModel, items: list[tuple[list[str], str]],
+               timeout: float = TIMEOUT_S) -> dict[int, tuple[float, int]]:
     src = []
     for i, (asm, vstate) in enumerate(items):
         src.append(f"# LLVM-MCA-BEGIN r{i}")
@@ -174,19 +182,44 @@ def _mca_batch(core: CoreModel, items: list[tuple[list[str], str]]) -> dict[int,
             src.extend(_instruments(vstate))
         src.extend(asm)
         src.append(f"# LLVM-MCA-END r{i}")
-    p = _run(_mca_cmd(core), "\n".join(src) + "\n")
+    p = _run(_mca_cmd(core), "\n".join(src) + "\n", timeout)
     return _parse_regions(p.stdout) if p.returncode == 0 else {}
+
+
+# x86 rep-prefixed string instructions: QEMU executes one iteration per block execution, so a
+# 4 KiB `rep stosb` is 4096 executions of a one-instruction block. llvm-mca would charge each
+# one the full instruction; fast-string hardware (ERMS) moves ~32 bytes per cycle in L1.
+REP_STRING = re.compile(r"^rep\w*\s+(stos|movs|lods|scas|cmps)([bwlq])\b")
+REP_BYTES_PER_CYCLE = 32.0
+
+
+def _rep_string_cost(asm: list[str]) -> tuple[float, int] | None:
+    if len(asm) != 1:
+        return None
+    m = REP_STRING.match(asm[0])
+    if not m:
+        return None
+    size = {"b": 1, "w": 2, "l": 4, "q": 8}[m.group(2)]
+    return (size / REP_BYTES_PER_CYCLE if m.group(1) in ("stos", "movs") else 1.0), 1
 
 
 def block_cycles(core: CoreModel, items: list[tuple[list[str], str]]) -> list[tuple[float, int] | None]:
     """(steady-state cycles per execution, insns llvm-mca modelled) of each (asm, vstate) item;
     None where llvm-mca could not time it."""
-    got = _mca_batch(core, items) if items else {}
-    out: list[tuple[float, int] | None] = [got.get(i) for i in range(len(items))]
-    if len(got) != len(items):   # the batch failed (one bad block sinks it): one at a time
-        for i, item in enumerate(items):
+    out: list[tuple[float, int] | None] = [None] * len(items)
+    rep = {i: _rep_string_cost(asm) for i, (asm, _) in enumerate(items)} if core.triple.startswith("x86") else {}
+    timeable = [i for i, (asm, _) in enumerate(items)
+                if not rep.get(i) and not any(UNTIMED.match(a) for a in asm)]
+    for i, c in rep.items():
+        if c:
+            out[i] = c
+    got = _mca_batch(core, [items[i] for i in timeable]) if timeable else {}
+    for k, i in enumerate(timeable):
+        out[i] = got.get(k)
+    if len(got) != len(timeable):   # the batch failed (one bad block sinks it): one at a time
+        for i in timeable:
             if out[i] is None:
-                out[i] = _mca_batch(core, [item]).get(0)
+                out[i] = _mca_batch(core, [items[i]], BLOCK_TIMEOUT_S).get(0)
     return out
 
 
