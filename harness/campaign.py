@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from .config.devices import Device
-from .devlock import DeviceLock, LockError, LockInfo, lock_path
+from .devlock import DeviceLock, LockError, lock_path
 from .lab import Lab
 from .records import Status, Trial
 from .store import Store, job_key

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,6 @@ from harness.config.yamlfile import ConfigError
 from harness.config.devices import load_devices
 from harness.model import mca, model_from_blocks, parse_blocks
 from harness.model.run import profile_artifact
-from harness.trial import Kernel
 
 from conftest import EXAMPLES, REPO, requires_qemu, write_devices
 
@@ -49,18 +47,6 @@ def test_plugin_fd_record_and_blocks(lab, device, kernel):
         assert any(re.fullmatch(r"e32m\d", s) for s in states), states
     else:
         assert states == {"-"}
-
-
-@requires_qemu
-def test_plugin_legacy_stderr_line_without_fd(lab):
-    d, art = _build(lab, "rv64-qemu", (EXAMPLES / "gemm_rvv.c").read_bytes(), "gemm_rvv.c")
-    runner = [lab.ws.expand(a) for a in d.runner]
-    cmd = [runner[0], "-plugin", str(lab.ws.qemu_plugin), *runner[1:], str(art.executable),
-           "time", "8,8,8,8,8,8,1", "max_samples=1", "min_samples=1", "warmup=0", "min_sample_s=0"]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=lab.ws.root)
-    assert p.returncode == 0, p.stderr
-    m = re.search(r"tensorop-insns: 1 (\d+) (\d+)", p.stderr)
-    assert m and m.group(1) == m.group(2)
 
 
 RVV_LMUL = r"""

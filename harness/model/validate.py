@@ -45,12 +45,10 @@ def validate_kernels(lab, names: list[str], shape: tuple[int, int, int], *, host
     """One record per kernel: kernel, status, measured_s, cycles, implied_ghz, insns, model,
     coverage, error. Failures are records, never exceptions."""
     from ..baselines import BaselineUnavailable
-    from ..build import BuildRequest, build
     from ..ops import gemm
     from ..records import Status
-    from ..transport.base import get_transport
+    from ..transport import get_transport
     from ..trial import MeasureOptions, run_trial
-    from .run import model_artifact
 
     hdev, edev = lab.device(host), lab.device(emulated)
     tc = lab.toolchain(edev)
@@ -79,20 +77,16 @@ def validate_kernels(lab, names: list[str], shape: tuple[int, int, int], *, host
                 continue
             row["measured_s"] = trial.summary.median
             row["measured_ci95"] = [trial.summary.ci_lo, trial.summary.ci_hi]
-            b = build(BuildRequest(source=k.source, toolchain=tc, name=k.name, libs=k.libs,
-                                   allow_blas=k.allow_blas), lab.ws.builds)
-            if b.status is not Status.OK:
-                row["status"], row["error"] = str(b.status), b.error
+            with get_transport(edev, lab.ws) as etr:     # the same binary, one profiled call under QEMU
+                et = run_trial(lab.ws, edev, tc, etr, k, shape, MeasureOptions.for_device(edev))
+            if et.status is not Status.OK or not et.cycles:
+                row["status"] = "model_error" if et.status is Status.DEVICE_ERROR else str(et.status)
+                row["error"] = et.error or "no modelled cycles"
                 continue
-            m, run = model_artifact(lab.ws, edev, b.artifact, shape)
-            if m is None or not m.ok:
-                row["status"] = "model_error"
-                row["error"] = run.error if m is None else m.error
-                continue
-            row.update(cycles=m.cycles_per_call, insns=m.insns_per_call, model=m.model, coverage=m.coverage,
-                       implied_ghz=m.cycles_per_call / row["measured_s"] / 1e9,
-                       modelled_gflops=m.gflops(gemm.flops(shape), edev.clock_ghz),
-                       measured_gflops=gemm.flops(shape) / row["measured_s"] / 1e9)
+            row.update(cycles=et.cycles, insns=et.insns, model=et.model,
+                       coverage=(et.meta.get("model") or {}).get("coverage"),
+                       implied_ghz=et.cycles / row["measured_s"] / 1e9,
+                       modelled_gflops=et.gflops, measured_gflops=gemm.flops(shape) / row["measured_s"] / 1e9)
     return rows
 
 

@@ -7,7 +7,6 @@ runner) come back as `RunResult.device_error`, never as exceptions.
 """
 from __future__ import annotations
 
-import re
 import signal
 from abc import ABC, abstractmethod
 from pathlib import Path
