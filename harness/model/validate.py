@@ -121,7 +121,8 @@ def validate(kernels: List[str] = typer.Argument(..., help="Kernel files (AVX2/F
     from ..lab import Lab
     try:
         lab = Lab.load(devices_file=devices_file)
-        M, N, K = (int(x) for x in shape.lower().split("x"))
+        from ..ops import gemm
+        M, N, K = gemm.parse_shape(shape)
     except (ConfigError, ValueError) as e:
         err.print(f"[red]error:[/red] {e}", highlight=False)
         raise typer.Exit(2)
