@@ -150,6 +150,7 @@ def _check_and_measure(ws: Workspace, device: Device, transport: Transport, art:
         trial.max_rel_err = max(trial.max_rel_err or 0.0, verdict.max_rel_err)
     if not verdict.ok:
         trial.status, trial.error = Status.WRONG_ANSWER, f"{phase}: {verdict.detail}"
+        trial.max_rel_err = verdict.max_rel_err if verdict.max_rel_err is not None else math.inf
         return trial
     trial.meta["check_cases"] = result.cases + 1
     if device.emulated:

@@ -220,7 +220,10 @@ static verdict freivalds(const gemm_case *c, const buffers *b, uint64_t draw, do
         if (!(rel <= tol)) {
             v.failed = 1;
             v.rel_err = rel;
-            snprintf(v.why, sizeof v.why, "relative error %.3e > %.1e (output wrong or incomplete)", rel, tol);
+            if (isfinite(rel))
+                snprintf(v.why, sizeof v.why, "relative error %.3e > %.1e (output wrong or incomplete)", rel, tol);
+            else
+                snprintf(v.why, sizeof v.why, "NaN or infinity in the output (elements not written, or garbage)");
             return v;
         }
     }
@@ -358,9 +361,12 @@ static void flush_caches(unsigned char *buf, size_t bytes)
 static void emit_failure(const char *mode, const char *kernel, long sample, int call, uint64_t seed,
                          const verdict *v)
 {
+    char err[32];   /* JSON has no NaN or infinity */
+    if (isfinite(v->rel_err)) snprintf(err, sizeof err, "%.6e", v->rel_err);
+    else snprintf(err, sizeof err, "null");
     fprintf(chan, "{\"tensorop\":\"driver\",\"mode\":\"%s\",\"verified\":false,\"kernel\":\"%s\","
-            "\"failed\":{\"sample\":%ld,\"call\":%d,\"seed\":%llu,\"rel_err\":%.6e,\"why\":\"%s\"}}\n",
-            mode, kernel, sample, call, (unsigned long long)seed, v->rel_err, v->why);
+            "\"failed\":{\"sample\":%ld,\"call\":%d,\"seed\":%llu,\"rel_err\":%s,\"why\":\"%s\"}}\n",
+            mode, kernel, sample, call, (unsigned long long)seed, err, v->why);
 }
 
 static void call(gemm_fn f, const gemm_case *c, buffers *b)

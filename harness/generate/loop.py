@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -99,11 +100,11 @@ def feedback_from(round_: int, cand: Candidate, t: Trial, base: Trial | None,
     elif t.status is Status.WRONG_ANSWER:
         fb.message = f"Wrong result: {t.error}" + \
             (f" (max relative error {t.max_rel_err:.3g}, bound ~1e-5)" if t.max_rel_err is not None and
-             str(t.max_rel_err) not in t.error else "")
+             math.isfinite(t.max_rel_err) and f"{t.max_rel_err:.3e}" not in t.error else "")
     elif t.status in (Status.CRASH, Status.TIMEOUT):
         fb.message = f"The kernel {'crashed' if t.status is Status.CRASH else 'timed out'}: {t.error}"
     elif t.status is Status.REJECTED:
-        fb.message = f"Rejected by the symbol policy: {t.error}\n{trim_build_log(t.build_log)}"
+        fb.message = f"Rejected: {t.error}"
     elif t.status is Status.SUSPICIOUS:
         fb.message = f"Not believed: {t.error}. Results must come from doing the whole computation."
     elif t.status is Status.OK:
