@@ -96,10 +96,15 @@ def _resume_hint(campaign: str) -> str:
 
 
 def _execute(lab: Lab, jobs: list[Job], as_json: bool, overrides: dict, cflags: tuple[str, ...] = (),
-             title: str = "tensorop results", resume: Optional[str] = None, against: Optional[Kernel] = None,
-             target: float = 0.02, budget_s: float = 60.0) -> int:
-    if against is not None:
-        jobs = jobs + list({(j.device, j.shape): Job(against, j.device, j.shape) for j in jobs}.values())
+             title: str = "tensorop results", resume: Optional[str] = None,
+             against: Optional[dict[str, Kernel]] = None, target: float = 0.02, budget_s: float = 60.0) -> int:
+    """Run the campaign; with `against` (device name -> the kernel to compare with there), each
+    other kernel is then compared with it by the one objective."""
+    if against:
+        have = {(j.device, j.shape, j.kernel.hash) for j in jobs}
+        jobs = jobs + list({(j.device, j.shape): Job(against[j.device], j.device, j.shape) for j in jobs
+                            if j.device in against and (j.device, j.shape, against[j.device].hash) not in have}
+                           .values())
     with Store(lab.ws.database) as store:
         if resume == "last":
             resume = store.latest_campaign()
@@ -110,7 +115,7 @@ def _execute(lab: Lab, jobs: list[Job], as_json: bool, overrides: dict, cflags: 
         err.print(f"campaign {campaign}" + (" (resumed)" if resume else ""), highlight=False)
 
         def on_trial(t: Trial):
-            if against is None:
+            if not against:
                 print(json.dumps({**t.to_json(), "campaign": campaign}), flush=True)
 
         def on_term(signum, frame):   # kill (SIGTERM) ends the run like Ctrl-C: with the resume hint
@@ -137,7 +142,7 @@ def _execute(lab: Lab, jobs: list[Job], as_json: bool, overrides: dict, cflags: 
         if resume:   # the result set: the latest trial of each job (a re-run replaces a device_error)
             trials = store.campaign_trials(campaign)
             err.print(f"campaign {campaign}: resumed; {len(trials)} jobs in all", highlight=False)
-        if against is not None:
+        if against:
             _compare_against(lab, store, trials, jobs, against, as_json, target, budget_s, cflags)
         if not as_json:
             rows = rep.with_ratios(trials, store.baselines())
@@ -145,17 +150,19 @@ def _execute(lab: Lab, jobs: list[Job], as_json: bool, overrides: dict, cflags: 
     return 0 if trials and all(t.status is Status.OK for t in trials) else 1
 
 
-def _compare_against(lab: Lab, store: Store, trials: list[Trial], jobs: list[Job], against: Kernel, as_json: bool,
-                     target: float, budget_s: float, cflags: tuple[str, ...]) -> None:
+def _compare_against(lab: Lab, store: Store, trials: list[Trial], jobs: list[Job], against_by_device: dict[str, Kernel],
+                     as_json: bool, target: float, budget_s: float, cflags: tuple[str, ...]) -> None:
     """After the campaign: each kernel against `against` on each device and shape, by the one
     objective (paired interleaved time on real devices, modelled cycles on emulated ones)."""
     from . import objective
     from .transport import get_transport
     from .trial import MeasureOptions
     kernels = {j.kernel.hash: j.kernel for j in jobs}
-    base = {(t.device, t.shape): t for t in trials if t.source_hash == against.hash}
+    base = {(t.device, t.shape): t for t in trials
+            if t.device in against_by_device and t.source_hash == against_by_device[t.device].hash}
     for t in trials:
-        if t.source_hash == against.hash:
+        against = against_by_device.get(t.device)
+        if against is None or t.source_hash == against.hash:
             if as_json:
                 print(json.dumps(t.to_json()), flush=True)
             continue
@@ -227,19 +234,17 @@ def bench(kernels: List[Path] = typer.Argument(..., help="Kernel C files impleme
             err.print(f"[red]error:[/red] no such kernel file: {k}")
             raise typer.Exit(2)
         ks.append(Kernel.from_file(k, relax=tuple(trust)))
-    other = None
+    other: dict[str, Kernel] = {}
     if against:
         if against in BASELINES:
-            if len({lab.devices[d].arch for d in devs}) > 1:
-                err.print("[red]error:[/red] --against a baseline needs devices of one architecture per run")
-                raise typer.Exit(2)
             try:
-                other = baseline_kernel(lab.ws, against, lab.devices[devs[0]].arch)
+                other = {d: baseline_kernel(lab.ws, against, lab.devices[d].arch) for d in devs}
             except BaselineUnavailable as e:
                 err.print(f"[red]error:[/red] {e}")
                 raise typer.Exit(2)
         elif Path(against).is_file():
-            other = Kernel.from_file(Path(against))
+            k = Kernel.from_file(Path(against))
+            other = {d: k for d in devs}
         else:
             err.print(f"[red]error:[/red] --against {against!r}: not a baseline ({', '.join(BASELINES)}) or a file")
             raise typer.Exit(2)
@@ -282,16 +287,17 @@ def examples(shape: str = ShapeOpt, device: Optional[List[str]] = DeviceOpt,
     lab = _lab(devices_file)
     s = _shape("gemm", "f32", shape)
     devs = _resolve_devices(lab, device or ["host", "rv64-qemu", "arm64-qemu"])
-    jobs = []
+    jobs, against = [], {}
     for d in devs:
         dev = lab.devices[d]
-        for name in ("openblas", "naive"):
-            try:
-                jobs.append(Job(baseline_kernel(lab.ws, name, dev.arch), d, s))
-            except BaselineUnavailable as e:
-                err.print(f"[yellow]skipping {name} on {d}:[/yellow] {e}")
+        try:
+            against[d] = baseline_kernel(lab.ws, "openblas", dev.arch)
+        except BaselineUnavailable as e:
+            err.print(f"[yellow]no OpenBLAS on {d}:[/yellow] {e}")
+        jobs.append(Job(baseline_kernel(lab.ws, "naive", dev.arch), d, s))
         jobs += [Job(k, d, s) for k in examples_for(dev)]
-    raise typer.Exit(_execute(lab, jobs, False, {}, title="example kernels vs OpenBLAS"))
+    raise typer.Exit(_execute(lab, jobs, False, {}, title="example kernels vs OpenBLAS", against=against,
+                              budget_s=20.0))
 
 
 @app.command()
