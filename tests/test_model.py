@@ -151,7 +151,7 @@ def test_validate_json_three_kernels(workspace):
     rows, summary = lines[:-1], lines[-1]["summary"]
     assert [Path(x["kernel"]).name for x in rows] == ["naive_ijk.c", "loop_ikj.c", "avx2_expert.c"]
     for x in rows:
-        assert x["status"] == "ok", x
+        assert x["status"] == "ok", (x["status"], x["error"])
         assert x["measured_s"] > 0 and x["cycles"] > 0 and x["implied_ghz"] > 0
     assert summary["n"] == 3 and -1 <= summary["spearman_rho"] <= 1
     assert r.exit_code == 0
