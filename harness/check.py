@@ -108,6 +108,23 @@ def gate(transport: Transport, artifact: Artifact, device: Device, shape: tuple[
     return CheckResult(True, worst, "", len(cases)), run, None
 
 
+def worker_crash(rec: dict, phase: str) -> str:
+    """'' unless the driver's timing worker (the process that runs the kernel) died; else why."""
+    crash = rec.get("crash")
+    if not isinstance(crash, dict):
+        return ""
+    sig, code = crash.get("signal") or 0, crash.get("exit")
+    if sig:
+        try:
+            import signal as _signal
+            name = _signal.Signals(int(sig)).name
+        except (ValueError, TypeError):
+            name = f"signal {sig}"
+        why = " (a system call the worker's seccomp filter forbids)" if name == "SIGSYS" else ""
+        return f"{phase}: the kernel's process was killed by {name}{why}"
+    return f"{phase}: the kernel's process exited with status {code} while timed"
+
+
 def timed_verdict(rec: dict, case: gemm.GemmCase, pick_raw: bytes | None, profile: bool = False) -> CheckResult:
     """The verdict on a timing (or profile) run's calls: the driver's per-call verification,
     then the harness's full check of the sample it chose."""

@@ -260,6 +260,10 @@ def paired(ws, device: Device, toolchain, transport, a, b, shape, *, target: flo
             out.status, out.error = Status.REJECTED, f"paired run: {recs.error}"
             return out
         rec = recs.driver
+        crashed = check.worker_crash(rec, "paired run")
+        if crashed:
+            out.status, out.error = Status.CRASH, crashed
+            return out
         if rec.get("verified") is not True:
             f = rec.get("failed") or {}
             who = a.label if f.get("kernel") == "a" else b.label

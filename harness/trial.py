@@ -145,6 +145,10 @@ def _check_and_measure(ws: Workspace, device: Device, transport: Transport, art:
     if recs.error:
         trial.status, trial.error = Status.REJECTED, f"{phase}: {recs.error}"
         return trial
+    crashed = check.worker_crash(recs.driver, phase)
+    if crashed:
+        trial.status, trial.error = Status.CRASH, crashed
+        return trial
     verdict = check.timed_verdict(recs.driver, tcase, run.files.get("pick.bin"), profile=device.emulated)
     if verdict.max_rel_err is not None and math.isfinite(verdict.max_rel_err):
         trial.max_rel_err = max(trial.max_rel_err or 0.0, verdict.max_rel_err)
@@ -168,10 +172,11 @@ def _timed(device: Device, run, rec: dict, shape, trial: Trial) -> Trial:
     trial.flushed = bool(rec.get("flushed", False))
     trial.summary = stats.summarize(trial.samples)
     trial.gflops = gemm.flops(shape) / trial.summary.median / 1e9 if trial.summary.median > 0 else math.inf
-    wall, cpu = float(rec.get("sampling_s") or 0), float(rec.get("cpu_s") or 0)
+    wall, cpu = float(rec.get("wall_s") or rec.get("sampling_s") or 0), float(rec.get("cpu_s") or 0)
     cores = cpu / wall if wall > 0 else 0.0
-    trial.meta.update({"stop": rec.get("stop"), "sampling_s": wall, "cpu_s": cpu, "cores_used": round(cores, 3),
-                       "run_wall_s": run.wall_s, "timed_calls": rec.get("calls")})
+    trial.meta.update({"stop": rec.get("stop"), "sampling_s": rec.get("sampling_s"), "cpu_s": cpu,
+                       "cores_used": round(cores, 3), "run_wall_s": run.wall_s, "timed_calls": rec.get("calls"),
+                       "handshake_s": rec.get("handshake_s"), "seccomp": rec.get("seccomp")})
     allowed = objective.threads_allowed(device)
     if cores > allowed + 0.3:
         trial.status = Status.REJECTED
@@ -183,6 +188,11 @@ def _timed(device: Device, run, rec: dict, shape, trial: Trial) -> Trial:
 
 def _modelled(ws: Workspace, device: Device, run, recs: check.Records, shape, trial: Trial) -> Trial:
     plugin = recs.plugin
+    if plugin.get("forged"):
+        trial.status = Status.REJECTED
+        trial.error = (f"profiled call: the kernel called the counting markers itself ({plugin['forged']} time(s)); "
+                       "only the driver may")
+        return trial
     regions = int(plugin.get("regions") or 0)
     if regions != 1:
         trial.status = Status.REJECTED

@@ -47,6 +47,7 @@ struct tb_rec {
     uint32_t vstate[MAX_STATES];
     uint64_t count[MAX_STATES];
     uint64_t overflow;           /* executions with a state beyond MAX_STATES (counted as unknown) */
+    int in_caller;               /* the block belongs to the driver function allowed to call the markers */
     struct tb_rec *next;
 };
 
@@ -58,13 +59,21 @@ static int out_fd = -1;
 static char *blocks_path;
 static struct tb_rec *all_tbs;
 static const char *target = "";
+/* The markers count only when called from the driver's profiling function: the block executed
+ * just before a marker must belong to it. A kernel that finds a marker (e.g. by decoding the
+ * call at its return address) and calls it itself is ignored and reported as `forged`. */
+static const char *caller = "run_profile";
+static int prev_in_caller, cur_in_caller;
+static uint64_t forged;
 
 static void tb_exec(unsigned int vcpu_index, void *udata)
 {
+    struct tb_rec *r = udata;
+    prev_in_caller = cur_in_caller;
+    cur_in_caller = r->in_caller;
     if (!counting) {
         return;
     }
-    struct tb_rec *r = udata;
     current += r->n_insns;
     if (!blocks_path) {
         return;
@@ -91,12 +100,20 @@ static void set_vtype(unsigned int vcpu_index, void *udata)
 
 static void region_begin(unsigned int vcpu_index, void *udata)
 {
+    if (!prev_in_caller) {
+        forged++;
+        return;
+    }
     counting = 1;
     current = 0;
 }
 
 static void region_end(unsigned int vcpu_index, void *udata)
 {
+    if (!prev_in_caller) {
+        forged++;
+        return;
+    }
     if (counting) {
         counting = 0;
         total += current;
@@ -155,6 +172,9 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         const char *sym = qemu_plugin_insn_symbol(insn);
         if (!sym) {
             continue;
+        }
+        if (i == 0 && strcmp(sym, caller) == 0) {
+            r->in_caller = 1;
         }
         /* Only the first instruction of the marker functions matters. */
         if (strcmp(sym, "tensorop_region_begin") == 0 && i == 0) {
@@ -237,8 +257,9 @@ static void plugin_exit(qemu_plugin_id_t id, void *p)
         char line[256];
         int k = snprintf(line, sizeof line,
                          "{\"tensorop\":\"plugin\",\"regions\":%" PRIu64 ",\"insns\":%" PRIu64
-                         ",\"insns_last\":%" PRIu64 ",\"blocks\":%" PRIu64 ",\"arch\":\"%s\"}\n",
-                         regions, total, last, n_blocks(), target);
+                         ",\"insns_last\":%" PRIu64 ",\"blocks\":%" PRIu64 ",\"forged\":%" PRIu64
+                         ",\"arch\":\"%s\"}\n",
+                         regions, total, last, n_blocks(), forged, target);
         if (k > 0 && write(out_fd, line, (size_t)k) < 0) {
             fprintf(stderr, "tensorop plugin: cannot write to fd %d\n", out_fd);
         }
@@ -262,8 +283,10 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
             out_fd = (int)v;
         } else if (strncmp(argv[i], "blocks=", 7) == 0 && argv[i][7]) {
             blocks_path = strdup(argv[i] + 7);
+        } else if (strncmp(argv[i], "caller=", 7) == 0 && argv[i][7]) {
+            caller = strdup(argv[i] + 7);
         } else {
-            fprintf(stderr, "tensorop plugin: unknown option %s (known: fd=N, blocks=FILE)\n", argv[i]);
+            fprintf(stderr, "tensorop plugin: unknown option %s (known: fd=N, blocks=FILE, caller=SYMBOL)\n", argv[i]);
             return -1;
         }
     }

@@ -47,6 +47,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tensorop_worker.h"
+
 void tensorop_gemm_f32(int M, int N, int K, const float *A, int lda,
                        const float *B, int ldb, float *C, int ldc);
 #ifdef TENSOROP_PAIR
@@ -142,16 +144,34 @@ typedef struct {
     float *A, *B, *C;
     size_t na, nb, nc;
     uint64_t seed, ha, hb;
+    int shared;
 } buffers;
 
-static void alloc_set(const gemm_case *c, buffers *b)
+static float *shared_floats(size_t n)
+{
+    float *p = shared_alloc((n ? n : 1) * sizeof(float));
+    if (!p) {
+        fprintf(stderr, "tensorop driver: out of shared memory (%zu floats)\n", n);
+        exit(3);
+    }
+    return p;
+}
+
+/* Private buffers (check and profile modes) or memory shared with the timing worker. */
+static void alloc_set_in(const gemm_case *c, buffers *b, int shared)
 {
     b->na = (size_t)c->M * c->lda;
     b->nb = (size_t)c->K * c->ldb;
     b->nc = (size_t)c->M * c->ldc;
-    b->A = xalloc(b->na);
-    b->B = xalloc(b->nb);
-    b->C = xalloc(b->nc);
+    b->shared = shared;
+    b->A = shared ? shared_floats(b->na) : xalloc(b->na);
+    b->B = shared ? shared_floats(b->nb) : xalloc(b->nb);
+    b->C = shared ? shared_floats(b->nc) : xalloc(b->nc);
+}
+
+static void alloc_set(const gemm_case *c, buffers *b)
+{
+    alloc_set_in(c, b, 0);
 }
 
 static void fill_set(const gemm_case *c, buffers *b, uint64_t seed)
@@ -166,6 +186,12 @@ static void fill_set(const gemm_case *c, buffers *b, uint64_t seed)
 
 static void free_set(buffers *b)
 {
+    if (b->shared) {
+        shared_free(b->A, b->na * sizeof(float));
+        shared_free(b->B, b->nb * sizeof(float));
+        shared_free(b->C, b->nc * sizeof(float));
+        return;
+    }
     free(b->A);
     free(b->B);
     free(b->C);
@@ -262,7 +288,7 @@ static int read_request(request *r)
     memset(r, 0, sizeof *r);
     r->tol = 3e-5;
     r->warmup = 2;
-    r->min_sample_s = 0.001;
+    r->min_sample_s = 0.002;
     r->min_samples = 10;
     r->max_samples = 200;
     r->max_time_s = 5.0;
@@ -377,23 +403,36 @@ static void call(gemm_fn f, const gemm_case *c, buffers *b)
 /* ---- modes ------------------------------------------------------------------------------- */
 static int run_check(const request *r)
 {
+    /* every output file is opened first; then only writing what is open is allowed */
+    FILE *out[MAX_CASES];
+    for (int i = 0; i < r->ncases; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "c%d.bin", i);
+        if (!(out[i] = fopen(name, "wb"))) {
+            fprintf(stderr, "tensorop driver: cannot write %s\n", name);
+            return 4;
+        }
+    }
+    int seccomp = worker_seccomp();
     for (int i = 0; i < r->ncases; i++) {
         const gemm_case *c = &r->cases[i];
         buffers b;
         alloc_set(c, &b);
         fill_set(c, &b, c->seed);
         call(tensorop_gemm_f32, c, &b);
-        char name[32];
-        snprintf(name, sizeof name, "c%d.bin", i);
-        if (write_output(name, b.C, b.nc) != 0)
+        if (fwrite(b.C, sizeof(float), b.nc, out[i]) != b.nc || fclose(out[i]) != 0) {
+            fprintf(stderr, "tensorop driver: cannot write c%d.bin\n", i);
             return 4;
+        }
         free_set(&b);
     }
-    fprintf(chan, "{\"tensorop\":\"driver\",\"mode\":\"check\",\"cases\":%d}\n", r->ncases);
+    fprintf(chan, "{\"tensorop\":\"driver\",\"mode\":\"check\",\"cases\":%d,\"seccomp\":%s}\n", r->ncases,
+            seccomp ? "true" : "false");
     return 0;
 }
 
-static int run_profile(const request *r)
+/* noinline: the QEMU plugin accepts the region markers only when called from this function */
+__attribute__((noinline)) static int run_profile(const request *r)
 {
     const gemm_case *c = &r->cases[0];
     buffers b;
@@ -434,7 +473,16 @@ static void make_pool(const gemm_case *c, int nsets, pool *p)
         exit(3);
     }
     for (int i = 0; i < nsets; i++)
-        alloc_set(c, &p->sets[i]);
+        alloc_set_in(c, &p->sets[i], 1);
+}
+
+static void free_pool(pool *p)
+{
+    for (int i = 0; i < p->nsets; i++)
+        free_set(&p->sets[i]);
+    free(p->sets);
+    free(p->x);
+    free(p->y);
 }
 
 /* How many calls (each on its own input set) one sample holds: enough to last min_sample_s,
@@ -446,34 +494,149 @@ static int calls_per_sample(const request *r, const gemm_case *c, double t_call)
     int want = t_call > 0 ? (int)ceil(r->min_sample_s / t_call) : r->max_sets;
     if (want > r->max_sets) want = r->max_sets;
     if (want > by_mem) want = by_mem;
+    if (want > WORKER_MAX_CALLS) want = WORKER_MAX_CALLS;
     return want < 1 ? 1 : want;
+}
+
+/* ---- the timing session: kernels in the worker, clock and verification here ---------------- */
+typedef struct {
+    const gemm_case *c;
+    pool *pools;
+    gemm_fn fn[2];
+    int nk;
+} session;
+
+static void session_run(const worker_plan *p, void *arg)    /* runs in the worker */
+{
+    session *x = arg;
+    if (p->which < 0 || p->which >= x->nk)
+        return;
+    pool *pl = &x->pools[p->which];
+    for (int j = 0; j < p->ncalls && j < WORKER_MAX_CALLS; j++)
+        if (p->sets[j] >= 0 && p->sets[j] < pl->nsets)
+            call(x->fn[p->which], x->c, &pl->sets[p->sets[j]]);
+}
+
+static void emit_crash(const char *mode, const char *kernel, int status)
+{
+    int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    fprintf(chan, "{\"tensorop\":\"driver\",\"mode\":\"%s\",\"verified\":false,\"kernel\":\"%s\","
+            "\"crash\":{\"signal\":%d,\"exit\":%d}}\n", mode, kernel, sig, code);
+}
+
+/* The median of `n` empty round trips to the worker: subtracted from every sample. */
+static double handshake(worker *w)
+{
+    double t[15];
+    worker_plan empty = {0, 0, {0}};
+    int n = 0;
+    for (int i = 0; i < 15; i++) {
+        double d = worker_sample(w, &empty, now);
+        if (d >= 0) t[n++] = d;
+    }
+    if (!n) return 0.0;
+    qsort(t, (size_t)n, sizeof t[0], cmp_double);
+    return t[n / 2];
+}
+
+typedef struct {
+    worker w;
+    session ss;
+    double handshake_s;
+    int started;
+} timing;
+
+static int timing_start(timing *t, const gemm_case *c, pool *pools, int nk, gemm_fn a, gemm_fn b)
+{
+    t->ss.c = c;
+    t->ss.pools = pools;
+    t->ss.fn[0] = a;
+    t->ss.fn[1] = b;
+    t->ss.nk = nk;
+    if (worker_start(&t->w, session_run, &t->ss) != 0) {
+        fprintf(stderr, "tensorop driver: cannot start the timing worker\n");
+        return -1;
+    }
+    t->started = 1;
+    t->handshake_s = handshake(&t->w);
+    return 0;
+}
+
+/* One timed sample of kernel `k` over `calls` sets starting at `first`, each set freshly filled
+   (seed of sample n, call j) and verified after. Returns the seconds per call, or -1 with the
+   record already written (a wrong output or a dead worker). */
+static double timed_sample(timing *t, const request *r, int k, long n, int first, int calls,
+                           unsigned char *fbuf, size_t flush_bytes, const char *mode, double *max_rel)
+{
+    const gemm_case *c = t->ss.c;
+    pool *pl = &t->ss.pools[k];
+    worker_plan plan = {k, calls, {0}};
+    for (int j = 0; j < calls; j++) {
+        plan.sets[j] = (first + j) % pl->nsets;
+        fill_set(c, &pl->sets[plan.sets[j]], sample_seed(c->seed, (uint64_t)(n < 0 ? 1000000 - n : n), (uint64_t)j));
+    }
+    if (flush_bytes) flush_caches(fbuf, flush_bytes);
+    double d = worker_sample(&t->w, &plan, now);
+    const char *label = k ? "b" : "a";
+    if (d < 0) {
+        int st = 0;
+        worker_stop(&t->w, &st);
+        t->started = 0;
+        emit_crash(mode, label, st);
+        return -1.0;
+    }
+    for (int j = 0; j < calls; j++) {
+        buffers *b = &pl->sets[plan.sets[j]];
+        verdict v = freivalds(c, b, b->seed ^ 0xC0FFEEull, r->tol, pl->x, pl->y);
+        if (v.failed) {
+            emit_failure(mode, label, n, j, b->seed, &v);
+            return -1.0;
+        }
+        if (max_rel && v.rel_err > *max_rel) *max_rel = v.rel_err;
+    }
+    d -= t->handshake_s;
+    return (d > 0 ? d : 0.0) / calls;
+}
+
+static double timing_stop(timing *t, int *crashed)
+{
+    int st = 0;
+    double cpu = t->started ? worker_stop(&t->w, &st) : 0.0;
+    t->started = 0;
+    *crashed = (WIFSIGNALED(st) || (WIFEXITED(st) && WEXITSTATUS(st) != 0)) ? st : 0;
+    return cpu;
+}
+
+/* Warm-up (verified, discarded) and calibration; returns calls per sample, 0 on failure. */
+static int warm_up(timing *t, const request *r, int nk, const char *mode)
+{
+    double t_call = 0;
+    for (int i = 0; i < (r->warmup > 0 ? r->warmup : 1); i++)
+        for (int k = 0; k < nk; k++) {
+            double d = timed_sample(t, r, k, -1 - i, i % 2, 1, NULL, 0, mode, NULL);
+            if (d < 0) return 0;
+            if ((k == 0 && i == 0) || d < t_call) t_call = d;
+        }
+    return calls_per_sample(r, t->ss.c, t_call);
 }
 
 static int run_time(const request *r)
 {
     const gemm_case *c = &r->cases[0];
     pool p;
-    verdict v;
-    /* warm-up and a first estimate of one call, on verified calls (sample index -1) */
+    timing t = {0};
+    int crashed = 0;
+    double wall0 = now(), cpu0 = cpu_seconds(), cpu_w = 0;
     make_pool(c, 2, &p);
-    double t_call = 0;
-    for (int i = 0; i < (r->warmup > 0 ? r->warmup : 1); i++) {
-        buffers *b = &p.sets[i % 2];
-        fill_set(c, b, sample_seed(c->seed, 1000000 + i, 0));
-        double t0 = now();
-        call(tensorop_gemm_f32, c, b);
-        t_call = now() - t0;
-        v = freivalds(c, b, b->seed ^ 0xC0FFEEull, r->tol, p.x, p.y);
-        if (v.failed) {
-            emit_failure("time", "a", -1, i, b->seed, &v);
-            return 0;
-        }
-    }
-    int calls = calls_per_sample(r, c, t_call);
-    if (calls > 2) {
-        for (int i = 0; i < 2; i++) free_set(&p.sets[i]);
-        free(p.sets); free(p.x); free(p.y);
+    if (timing_start(&t, c, &p, 1, tensorop_gemm_f32, NULL) != 0) return 3;
+    int calls = warm_up(&t, r, 1, "time");
+    if (!calls) return 0;
+    if (calls > 2) {                       /* more sets: a new worker that sees them */
+        cpu_w += timing_stop(&t, &crashed);
+        free_pool(&p);
         make_pool(c, calls, &p);
+        if (timing_start(&t, c, &p, 1, tensorop_gemm_f32, NULL) != 0) return 3;
     }
     unsigned char *fbuf = NULL;
     size_t flush_bytes = r->flush_bytes;
@@ -487,27 +650,13 @@ static int run_time(const request *r)
     if (!s || !scratch) return 3;
     int n = 0, picked = 0;
     const char *stop = "max_samples";
-    double start = now(), cpu0 = cpu_seconds(), max_rel = 0.0;
+    double start = now(), max_rel = 0.0;
     uint64_t pick_seed = 0;
     long pick = r->pick % r->max_samples;
     while (n < r->max_samples) {
         int first = (n * calls) % p.nsets;
-        for (int j = 0; j < calls; j++)
-            fill_set(c, &p.sets[(first + j) % p.nsets], sample_seed(c->seed, (uint64_t)n, (uint64_t)j));
-        if (flush_bytes) flush_caches(fbuf, flush_bytes);
-        double t0 = now();
-        for (int j = 0; j < calls; j++)
-            call(tensorop_gemm_f32, c, &p.sets[(first + j) % p.nsets]);
-        double t = now() - t0;
-        for (int j = 0; j < calls; j++) {
-            buffers *b = &p.sets[(first + j) % p.nsets];
-            v = freivalds(c, b, b->seed ^ 0xC0FFEEull, r->tol, p.x, p.y);
-            if (v.failed) {
-                emit_failure("time", "a", n, j, b->seed, &v);
-                return 0;
-            }
-            if (v.rel_err > max_rel) max_rel = v.rel_err;
-        }
+        double d = timed_sample(&t, r, 0, n, first, calls, fbuf, flush_bytes, "time", &max_rel);
+        if (d < 0) return 0;
         if (n == pick || (!picked && n + 1 == r->max_samples)) {
             buffers *b = &p.sets[first];
             if (write_output("pick.bin", b->C, b->nc) != 0) return 4;
@@ -515,7 +664,7 @@ static int run_time(const request *r)
             pick_seed = b->seed;
             pick = n;
         }
-        s[n++] = t / calls;
+        s[n++] = d;
         if (n >= r->min_samples && median_ci_rel(s, n, scratch) <= r->rel_ci) { stop = "ci"; break; }
         if (now() - start >= r->max_time_s && n >= (r->min_samples < 3 ? r->min_samples : 3)) { stop = "max_time"; break; }
     }
@@ -525,12 +674,18 @@ static int run_time(const request *r)
         pick_seed = b->seed;
         pick = n - 1;
     }
-    double wall = now() - start, cpu = cpu_seconds() - cpu0;
+    double sampling = now() - start;
+    int seccomp = t.w.seccomp;
+    double hs = t.handshake_s;
+    cpu_w += timing_stop(&t, &crashed);
+    if (crashed) { emit_crash("time", "a", crashed); return 0; }
+    double wall = now() - wall0, cpu = cpu_seconds() - cpu0 + cpu_w;
     fprintf(chan, "{\"tensorop\":\"driver\",\"mode\":\"time\",\"verified\":true,\"inner_loops\":%d,"
-            "\"warmup\":%d,\"flushed\":%s,\"stop\":\"%s\",\"sampling_s\":%.6f,\"cpu_s\":%.6f,"
-            "\"freivalds_rel_err\":%.3e,\"calls\":%d,\"pick\":{\"sample\":%ld,\"seed\":%llu},\"samples\":[",
-            calls, r->warmup, flush_bytes ? "true" : "false", stop, wall, cpu, max_rel, n * calls, pick,
-            (unsigned long long)pick_seed);
+            "\"warmup\":%d,\"flushed\":%s,\"stop\":\"%s\",\"sampling_s\":%.6f,\"wall_s\":%.6f,\"cpu_s\":%.6f,"
+            "\"handshake_s\":%.3e,\"seccomp\":%s,\"freivalds_rel_err\":%.3e,\"calls\":%d,"
+            "\"pick\":{\"sample\":%ld,\"seed\":%llu},\"samples\":[",
+            calls, r->warmup, flush_bytes ? "true" : "false", stop, sampling, wall, cpu, hs,
+            seccomp ? "true" : "false", max_rel, n * calls, pick, (unsigned long long)pick_seed);
     for (int i = 0; i < n; i++)
         fprintf(chan, "%s%.9e", i ? "," : "", s[i]);
     fprintf(chan, "]}\n");
@@ -539,63 +694,49 @@ static int run_time(const request *r)
 
 #ifdef TENSOROP_PAIR
 /* Paired, interleaved timing of kernel A (tensorop_gemm_f32) and kernel B
-   (tensorop_gemm_f32_b): each sample times both on the same fresh inputs, A first on even
-   samples and B first on odd ones; every call is verified. */
+   (tensorop_gemm_f32_b): each sample times both on the same fresh inputs (the same seeds), A
+   first on even samples and B first on odd ones; every call is verified. */
 static int run_pair(const request *r)
 {
     const gemm_case *c = &r->cases[0];
-    gemm_fn fn[2] = {tensorop_gemm_f32, tensorop_gemm_f32_b};
-    const char *label[2] = {"a", "b"};
     pool p[2];
-    verdict v;
-    double t_call = 0;
+    timing t = {0};
+    int crashed = 0;
+    double wall0 = now(), cpu0 = cpu_seconds(), cpu_w = 0;
     make_pool(c, 2, &p[0]);
     make_pool(c, 2, &p[1]);
-    for (int i = 0; i < (r->warmup > 0 ? r->warmup : 1); i++) {
-        for (int k = 0; k < 2; k++) {
-            buffers *b = &p[k].sets[i % 2];
-            fill_set(c, b, sample_seed(c->seed, 1000000 + i, 0));
-            double t0 = now();
-            call(fn[k], c, b);
-            double t = now() - t0;
-            if (k == 0 || t < t_call) t_call = t;
-            v = freivalds(c, b, b->seed ^ 0xC0FFEEull, r->tol, p[k].x, p[k].y);
-            if (v.failed) { emit_failure("pair", label[k], -1, i, b->seed, &v); return 0; }
-        }
+    if (timing_start(&t, c, p, 2, tensorop_gemm_f32, tensorop_gemm_f32_b) != 0) return 3;
+    int calls = warm_up(&t, r, 2, "pair");
+    if (!calls) return 0;
+    if (calls > 2) {
+        cpu_w += timing_stop(&t, &crashed);
+        for (int k = 0; k < 2; k++) { free_pool(&p[k]); make_pool(c, calls, &p[k]); }
+        if (timing_start(&t, c, p, 2, tensorop_gemm_f32, tensorop_gemm_f32_b) != 0) return 3;
     }
-    int calls = calls_per_sample(r, c, t_call);
-    if (calls > 2)
-        for (int k = 0; k < 2; k++) {
-            for (int i = 0; i < 2; i++) free_set(&p[k].sets[i]);
-            free(p[k].sets); free(p[k].x); free(p[k].y);
-            make_pool(c, calls, &p[k]);
-        }
     double *s[2] = {malloc(sizeof(double) * (size_t)r->max_samples), malloc(sizeof(double) * (size_t)r->max_samples)};
     if (!s[0] || !s[1]) return 3;
     int n = 0;
-    double start = now(), cpu0 = cpu_seconds();
+    double start = now();
     const char *stop = "max_samples";
     while (n < r->max_samples) {
         for (int o = 0; o < 2; o++) {
             int k = (n % 2 == 0) ? o : 1 - o;
-            for (int j = 0; j < calls; j++)
-                fill_set(c, &p[k].sets[j], sample_seed(c->seed, (uint64_t)n, (uint64_t)j));
-            double t0 = now();
-            for (int j = 0; j < calls; j++)
-                call(fn[k], c, &p[k].sets[j]);
-            s[k][n] = (now() - t0) / calls;
-            for (int j = 0; j < calls; j++) {
-                buffers *b = &p[k].sets[j];
-                v = freivalds(c, b, b->seed ^ 0xC0FFEEull, r->tol, p[k].x, p[k].y);
-                if (v.failed) { emit_failure("pair", label[k], n, j, b->seed, &v); return 0; }
-            }
+            double d = timed_sample(&t, r, k, n, 0, calls, NULL, 0, "pair", NULL);
+            if (d < 0) return 0;
+            s[k][n] = d;
         }
         n++;
         if (now() - start >= r->max_time_s && n >= (r->min_samples < 3 ? r->min_samples : 3)) { stop = "max_time"; break; }
     }
-    double wall = now() - start, cpu = cpu_seconds() - cpu0;
+    double sampling = now() - start;
+    int seccomp = t.w.seccomp;
+    double hs = t.handshake_s;
+    cpu_w += timing_stop(&t, &crashed);
+    if (crashed) { emit_crash("pair", "a", crashed); return 0; }
+    double wall = now() - wall0, cpu = cpu_seconds() - cpu0 + cpu_w;
     fprintf(chan, "{\"tensorop\":\"driver\",\"mode\":\"pair\",\"verified\":true,\"inner_loops\":%d,"
-            "\"stop\":\"%s\",\"sampling_s\":%.6f,\"cpu_s\":%.6f,\"samples_a\":[", calls, stop, wall, cpu);
+            "\"stop\":\"%s\",\"sampling_s\":%.6f,\"wall_s\":%.6f,\"cpu_s\":%.6f,\"handshake_s\":%.3e,"
+            "\"seccomp\":%s,\"samples_a\":[", calls, stop, sampling, wall, cpu, hs, seccomp ? "true" : "false");
     for (int i = 0; i < n; i++) fprintf(chan, "%s%.9e", i ? "," : "", s[0][i]);
     fprintf(chan, "],\"samples_b\":[");
     for (int i = 0; i < n; i++) fprintf(chan, "%s%.9e", i ? "," : "", s[1][i]);
@@ -606,6 +747,7 @@ static int run_pair(const request *r)
 
 int main(void)
 {
+    signal(SIGPIPE, SIG_IGN);     /* a dead worker is a record, not a dead driver */
     chan = fdopen(CHANNEL_FD, "w");
     if (!chan) {
         fprintf(stderr, "tensorop driver: no result channel on fd %d (run it through tensorop)\n", CHANNEL_FD);
