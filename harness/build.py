@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .config.toolchains import Toolchain
 from .object_gate import RULES, Policy, check_object
+from .transport.sandbox import SandboxUnavailable, sandbox_prefix
 from .ops import gemm
 from .records import Artifact, BuildResult, Status
 
@@ -59,9 +60,35 @@ def source_hash(source: bytes) -> str:
     return hashlib.sha256(source).hexdigest()[:16]
 
 
+def _paths_in(args: list[str]) -> list[Path]:
+    """Absolute paths named by compiler arguments (-I/x, -L/x, --sysroot=/x, /x/lib.so, ...)."""
+    out = []
+    for a in args:
+        for prefix in ("-I", "-L", "-isystem", "--sysroot=", "-B", ""):
+            if a.startswith(prefix) and a[len(prefix):].startswith("/"):
+                q = Path(a[len(prefix):])
+                if q.exists():
+                    out.append(q)
+                break
+    return out
+
+
 def _run(cmd: list[str], cwd: Path, tc: Toolchain) -> tuple[int, str]:
+    """Run a compiler step. Kernel sources are untrusted too (`.incbin "/any/file"`, `#include`
+    of host files): the compiler runs in the sandbox, seeing the system (/usr), its own install,
+    the harness's driver sources and the paths its arguments name, and nothing else of the host."""
+    full = cmd
+    exe = shutil.which(cmd[0], path=tc.environ().get("PATH"))
     try:
-        p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S,
+        readable = [gemm.HEADER_DIR, *_paths_in(cmd[1:])]
+        if exe:
+            real = Path(exe).resolve()
+            readable += [real.parent.parent, Path(exe).parent.parent]
+        full = [*sandbox_prefix(cwd, readable), *cmd]
+    except SandboxUnavailable:
+        full = cmd   # no bubblewrap here: the kernel's own runs refuse to start anyway
+    try:
+        p = subprocess.run(full, cwd=cwd, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S,
                            env={**tc.environ(), "LC_ALL": "C"})
     except subprocess.TimeoutExpired:
         return 124, f"$ {' '.join(cmd)}\ncompiler timed out after {COMPILE_TIMEOUT_S} s\n"
