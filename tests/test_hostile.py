@@ -72,6 +72,7 @@ HOST = {
     "gadget_fork_worker.c": {"fast?", "rejected"},
     "gadget_spinner.c": {"fast?", "rejected"},           # honest math; the process check is below
     "gadget_sample_tamper.c": {"rejected", "suspicious", "wrong_answer"},
+    "sample_tamper_nosys.c": {"rejected", "suspicious", "wrong_answer"},
     "gadget_probe.c": {"rejected"},
     "compile_incbin.c": {"rejected", "compile_error"},
     "compile_incbin_repo.c": {"rejected", "compile_error"},
@@ -79,6 +80,9 @@ HOST = {
 }
 
 FINDINGS = {   # kernel -> why it is an xfail today
+    "sample_tamper_nosys.c": "FINDING: ok with ~5x the honest speed and a clean object (no syscall, no "
+                             "library call, no static data): the kernel rescales the driver's per-sample "
+                             "times in the driver's own heap, found through the caller's stack frame",
     "gadget_sample_tamper.c": "FINDING: ok with ~4x the honest speed: the kernel rescales the driver's "
                               "sample array in its heap (syscalls through a libc gadget)",
     "gadget_probe.c": "FINDING: the object gate passes a kernel that makes system calls through a "
@@ -97,6 +101,7 @@ QEMU = {   # portable tricks (no x86 asm) under rv64-qemu
     "clock_skip_rdtsc.c": {"fast?", "wrong_answer"},
     "first_n_static.c": {"wrong_answer", "rejected"},
     "markers_region.c": {"rejected", "link_error"},
+    "sample_tamper_nosys.c": {"fast?", "rejected", "suspicious", "wrong_answer"},   # speed is modelled here
 }
 
 SPINNER_TAG = "4242.7"          # gadget_spinner.c execs `/bin/sleep 4242.7`
