@@ -98,10 +98,19 @@ QEMU = {   # portable tricks (no x86 asm) under rv64-qemu
     "low_precision_timed.c": {"wrong_answer"},
     "poison_detect.c": {"fast?", "wrong_answer"},
     "memo_stack_stash.c": {"fast?", "wrong_answer", "rejected"},
-    "clock_skip_rdtsc.c": {"fast?", "wrong_answer"},
+    # a timing-run failure with unwritten (NaN) outputs comes back as `rejected: result channel line
+    # 1 is not a JSON record` (the driver prints rel_err nan); non-ok either way
+    "clock_skip_rdtsc.c": {"fast?", "wrong_answer", "rejected"},
     "first_n_static.c": {"wrong_answer", "rejected"},
     "markers_region.c": {"rejected", "link_error"},
     "sample_tamper_nosys.c": {"fast?", "rejected", "suspicious", "wrong_answer"},   # speed is modelled here
+    "markers_by_address.c": {"rejected", "suspicious", "fast?"},
+    "markers_end_early.c": {"rejected", "suspicious", "fast?"},
+}
+QEMU_DEVICES = ("rv64-qemu", "arm64-qemu")
+QEMU_FINDINGS = {
+    "markers_end_early.c": "FINDING: ok with ~5x fewer modelled cycles: the kernel decodes the driver's "
+                           "`jal/bl tensorop_region_end` at its return address and calls it early",
 }
 
 SPINNER_TAG = "4242.7"          # gadget_spinner.c execs `/bin/sleep 4242.7`
@@ -243,12 +252,28 @@ def test_batch_is_quick(host_run):
     assert host_run["elapsed"] < 80, host_run["elapsed"]
 
 
+@pytest.fixture(scope="module")
+def qemu_run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("hostile_qemu")
+    _workspace(base)
+    files = [HOSTILE / n for n in QEMU]
+    cmd = [sys.executable, "-m", "harness.cli", "bench", *map(str, files), "-s", "64x64x64", "--json",
+           "--max-time", "0.15", "--min-samples", "3", "--max-samples", "5"]
+    for d in QEMU_DEVICES:
+        cmd += ["-d", d]
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=base / "ws", env=_env(base), timeout=600)
+    rows = {(r["device"], r["kernel"]): r for r in map(json.loads, (l for l in p.stdout.splitlines() if l.startswith("{")))}
+    assert len(rows) == len(files) * len(QEMU_DEVICES), p.stderr[-3000:]
+    return dict(rows=rows, stray=_kill_and_list(_stray(str(base))))
+
+
 @requires_qemu
 @pytest.mark.qemu
-def test_hostile_kernels_under_qemu(tmp_path):
-    _workspace(tmp_path)
-    rows = _bench(tmp_path, [HOSTILE / n for n in QEMU], "rv64-qemu", "64x64x64")
+@pytest.mark.parametrize("device", QEMU_DEVICES)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(reason=QEMU_FINDINGS[n], strict=False))
+                                  if n in QEMU_FINDINGS else n for n in QEMU])
+def test_hostile_kernel_under_qemu(qemu_run, device, name):
+    rows = {k: r for (d, k), r in qemu_run["rows"].items() if d == device}
     assert rows[CONTROL]["status"] == "ok", rows[CONTROL]["error"]
-    for name, allowed in QEMU.items():
-        _judge(rows, name, allowed, rows[CONTROL]["gflops"])
-    assert _kill_and_list(_stray(str(tmp_path))) == []
+    _judge(rows, name, QEMU[name], rows[CONTROL]["gflops"])
+    assert qemu_run["stray"] == []
