@@ -38,10 +38,10 @@ HOST = {
     "first_n_static.c": {"wrong_answer", "rejected"},
     "first_n_tls.c": {"wrong_answer", "rejected"},
     "first_n_stack_stash.c": {"wrong_answer"},
-    "clock_skip_rdtsc.c": {"wrong_answer"},
+    "clock_skip_rdtsc.c": {"fast?", "wrong_answer", "rejected"},   # honest when calls are not back to back
     "poison_detect.c": {"fast?", "wrong_answer"},
     "low_precision_timed.c": {"wrong_answer"},
-    "clobber_inputs.c": {"wrong_answer", "rejected"},
+    "clobber_inputs.c": {"wrong_answer", "rejected"},    # rejected: the NaN rel_err breaks the JSON record
     "clobber_past_end.c": {"wrong_answer", "crash", "rejected"},
     # object gate
     "interpose_clock.c": {"rejected"},
