@@ -35,6 +35,7 @@ HOST = {
     # statefulness / working only while checked
     "memo_static_ptr.c": {"wrong_answer", "rejected"},
     "memo_stack_stash.c": {"fast?", "wrong_answer", "rejected"},
+    "memo_stack_stash_nobcmp.c": {"fast?", "wrong_answer", "rejected"},
     "first_n_static.c": {"wrong_answer", "rejected"},
     "first_n_tls.c": {"wrong_answer", "rejected"},
     "first_n_stack_stash.c": {"wrong_answer"},
@@ -104,6 +105,8 @@ QEMU = {   # portable tricks (no x86 asm) under rv64-qemu
     "first_n_static.c": {"wrong_answer", "rejected"},
     "markers_region.c": {"rejected", "link_error"},
     "sample_tamper_nosys.c": {"fast?", "rejected", "suspicious", "wrong_answer"},   # speed is modelled here
+    "memo_stack_stash_nobcmp.c": {"fast?", "wrong_answer", "rejected"},
+    "profiled_call_skip.c": {"wrong_answer", "rejected"},
     "markers_by_address.c": {"rejected", "suspicious", "fast?"},
     "markers_end_early.c": {"rejected", "suspicious", "fast?"},
 }
