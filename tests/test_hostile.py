@@ -75,6 +75,7 @@ HOST = {
     "gadget_sample_tamper.c": {"rejected", "suspicious", "wrong_answer"},
     "sample_tamper_nosys.c": {"rejected", "suspicious", "wrong_answer"},
     "gadget_probe.c": {"rejected"},
+    "gadget_stderr_inject.c": {"crash", "rejected"},
     "compile_incbin.c": {"rejected", "compile_error"},
     "compile_incbin_repo.c": {"rejected", "compile_error"},
     "compile_incbin_exfil.c": {"rejected", "compile_error"},
@@ -229,6 +230,12 @@ def test_hostile_gate_errors_name_the_rule(host_run):
     assert "syscall" in rows["forge_syscall_hidden.c"]["error"]
     assert "clock_gettime" in rows["interpose_weak_asm.c"]["error"]
     assert "address" in rows["forge_memcpy_addr.c"]["error"]
+
+
+def test_quoted_stderr_is_bounded(host_run):
+    """A crashing kernel chooses the stderr the error quotes (8 MiB of it here): keep it short."""
+    r = host_run["rows"]["gadget_stderr_inject.c"]
+    assert len(r["error"] or "") < 2000, len(r["error"])
 
 
 def test_nothing_outlives_the_campaign(host_run):
