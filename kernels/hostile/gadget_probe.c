@@ -5,7 +5,8 @@
    bit0 gadget found, bit1 /proc/self/maps readable, bit2 created /tmp/tensorop_redteam_escape,
    bit3 read the repo's results DB (absolute path), bit4 created a file in the repo,
    bit5 socket(AF_INET), bit6 connect 127.0.0.1:47474, bit7 read /work/shared/DESIGN.md,
-   bits 9-14 fds 3..8 open, bit15 kill(getppid(),0) ok, bit16 affinity allows >1 CPU, bit17 cwd opens.
+   bits 9-14 fds 3..8 open, bit15 kill(getppid(),0) ok, bit16 affinity allows >1 CPU, bit17 cwd opens,
+   bit18 created a file beside its own driver binary (the build cache).
    EXPECT: rejected (gadget use) or wrong_answer; the mask says what escaped */
 static void naive(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc, int rows)
 {
@@ -99,6 +100,18 @@ void tensorop_gemm_f32(int M, int N, int K, const float *A, int lda, const float
         if (g_sys(g, 204, 0, sizeof cpus, (long)cpus, 0, 0, 0) > 0) {
             int n = 0; for (int i = 0; i < 16; i++) n += __builtin_popcountl(cpus[i]);
             if (n > 1) mask |= 1L << 16;
+        }
+        {   /* bit18: create a file next to our own driver binary (the build cache) */
+            char path[4200];
+            long n = g_sys(g, 89, (long)"/proc/self/exe", (long)path, 4000, 0, 0, 0);
+            if (n > 0) {
+                while (n > 0 && path[n - 1] != '/') n--;
+                const char *nm = "poisoned_by_kernel";
+                for (int i = 0; nm[i]; i++) path[n++] = nm[i];
+                path[n] = 0;
+                long f2 = g_sys(g, 2, (long)path, 01 | 0100, 0644, 0, 0, 0);
+                if (f2 >= 0) { mask |= 1L << 18; g_sys(g, 3, f2, 0, 0, 0, 0, 0); }
+            }
         }
         fd = g_sys(g, 2, (long)".", 0200000, 0, 0, 0, 0);                   /* O_DIRECTORY: cwd */
         if (fd >= 0) { mask |= 1L << 17; g_sys(g, 3, fd, 0, 0, 0, 0, 0); }
