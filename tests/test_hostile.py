@@ -1,0 +1,305 @@
+"""Red-team kernels (kernels/hostile/, one trick per file, the trick and the status it must get in
+its header) through `tensorop bench` on the host (and the portable ones under QEMU), in one batch
+per device so the whole file stays well under 90 s. Every hostile kernel must come back non-ok
+(or, for the tricks whose only aim is speed, no faster than the honest control), the control must
+stay ok, nothing the kernels start may outlive the campaign, and nothing outside the scratch dir
+may be written or reached.
+
+Tests marked xfail are FINDINGS: tricks that currently get past the harness (see
+kernels/hostile/README.md). Remove the mark once the hole is closed."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, requires_qemu
+
+HOSTILE = REPO / "kernels" / "hostile"
+CONTROL = "control_honest.c"
+
+# kernel -> statuses it may get on the host. "fast?" kernels may also come back ok, but then no
+# faster than the honest control (they aim only at a faked speed).
+HOST = {
+    "control_honest.c": {"ok"},
+    "threads_omp_pragma.c": {"ok"},                      # pragma ignored without -fopenmp: honest
+    # statefulness / working only while checked
+    "memo_static_ptr.c": {"wrong_answer", "rejected"},
+    "memo_stack_stash.c": {"fast?", "wrong_answer", "rejected"},
+    "memo_stack_stash_nobcmp.c": {"fast?", "wrong_answer", "rejected"},
+    "first_n_static.c": {"wrong_answer", "rejected"},
+    "first_n_tls.c": {"wrong_answer", "rejected"},
+    "first_n_stack_stash.c": {"wrong_answer"},
+    "clock_skip_rdtsc.c": {"fast?", "wrong_answer", "rejected"},   # honest when calls are not back to back
+    "poison_detect.c": {"fast?", "wrong_answer"},
+    "low_precision_timed.c": {"wrong_answer"},
+    "clobber_inputs.c": {"wrong_answer", "rejected"},    # rejected: the NaN rel_err breaks the JSON record
+    "clobber_past_end.c": {"wrong_answer", "crash", "rejected"},
+    # object gate
+    "interpose_clock.c": {"rejected"},
+    "interpose_weak_asm.c": {"rejected"},
+    "interpose_alias.c": {"rejected"},
+    "ctor_attribute.c": {"rejected"},
+    "ctor_init_array.c": {"rejected"},
+    "ctor_ctors_asm.c": {"rejected"},
+    "ctor_init_section.c": {"rejected"},
+    "ctor_ifunc.c": {"rejected"},
+    "forge_printf_exit.c": {"rejected"},
+    "forge_syscall_asm.c": {"rejected"},
+    "forge_syscall_bytes.c": {"rejected"},
+    "forge_syscall_hidden.c": {"rejected"},
+    "forge_dlsym.c": {"rejected"},
+    "forge_memcpy_addr.c": {"rejected"},
+    "markers_region.c": {"rejected", "link_error"},
+    "threads_pthread.c": {"rejected"},
+    "threads_gomp.c": {"rejected", "link_error"},
+    "files_fopen.c": {"rejected"},
+    "socket_connect.c": {"rejected"},
+    "spinner_fork.c": {"rejected"},
+    "compile_include_leak.c": {"compile_error"},
+    # system calls through a libc gadget (no syscall instruction, no library address taken)
+    "gadget_forge_channel.c": {"rejected"},
+    "gadget_forge_channel_exit.c": {"rejected", "wrong_answer", "crash"},
+    "gadget_time_tamper.c": {"fast?", "rejected", "suspicious"},
+    "gadget_fork_worker.c": {"fast?", "rejected"},
+    "gadget_spinner.c": {"fast?", "rejected"},           # honest math; the process check is below
+    "gadget_sample_tamper.c": {"rejected", "suspicious", "wrong_answer"},
+    "sample_tamper_nosys.c": {"rejected", "suspicious", "wrong_answer"},
+    "gadget_probe.c": {"rejected"},
+    "gadget_stderr_inject.c": {"crash", "rejected"},
+    "compile_incbin.c": {"rejected", "compile_error"},
+    "compile_incbin_repo.c": {"rejected", "compile_error"},
+    "compile_incbin_exfil.c": {"rejected", "compile_error"},
+}
+
+FINDINGS = {   # kernel -> why it is an xfail today
+    "sample_tamper_nosys.c": "FINDING: ok with ~5x the honest speed and a clean object (no syscall, no "
+                             "library call, no static data): the kernel rescales the driver's per-sample "
+                             "times in the driver's own heap, found through the caller's stack frame",
+    "gadget_sample_tamper.c": "FINDING: ok with ~4x the honest speed: the kernel rescales the driver's "
+                              "sample array in its heap (syscalls through a libc gadget)",
+    "gadget_probe.c": "FINDING: the object gate passes a kernel that makes system calls through a "
+                      "libc syscall-wrapper gadget found via its own `call memcpy@PLT`",
+    "compile_incbin.c": "FINDING: the kernel build reads host files (.incbin) outside any sandbox",
+    "compile_incbin_repo.c": "FINDING: the kernel build reads host files (.incbin) outside any sandbox",
+    "compile_incbin_exfil.c": "FINDING: host file bytes come back through the wrong_answer text",
+}
+
+QEMU = {   # portable tricks (no x86 asm) under rv64-qemu
+    "control_honest.c": {"ok"},
+    "first_n_stack_stash.c": {"wrong_answer"},
+    "low_precision_timed.c": {"wrong_answer"},
+    "poison_detect.c": {"fast?", "wrong_answer"},
+    "memo_stack_stash.c": {"fast?", "wrong_answer", "rejected"},
+    # a timing-run failure with unwritten (NaN) outputs comes back as `rejected: result channel line
+    # 1 is not a JSON record` (the driver prints rel_err nan); non-ok either way
+    "clock_skip_rdtsc.c": {"fast?", "wrong_answer", "rejected"},
+    "first_n_static.c": {"wrong_answer", "rejected"},
+    "markers_region.c": {"rejected", "link_error"},
+    "sample_tamper_nosys.c": {"fast?", "rejected", "suspicious", "wrong_answer"},   # speed is modelled here
+    "memo_stack_stash_nobcmp.c": {"fast?", "wrong_answer", "rejected"},
+    "profiled_call_skip.c": {"wrong_answer", "rejected"},
+    "markers_by_address.c": {"rejected", "suspicious", "fast?"},
+    "markers_end_early.c": {"rejected", "suspicious", "fast?"},
+}
+QEMU_DEVICES = ("rv64-qemu", "arm64-qemu")
+QEMU_FINDINGS = {
+    "markers_end_early.c": "FINDING: ok with ~5x fewer modelled cycles: the kernel decodes the driver's "
+                           "`jal/bl tensorop_region_end` at its return address and calls it early",
+}
+
+SPINNER_TAG = "4242.7"          # gadget_spinner.c execs `/bin/sleep 4242.7`
+
+
+def _env(base: Path) -> dict:
+    env = dict(os.environ)
+    env.update(TENSOROP_CACHE=str(REPO / ".cache"), TENSOROP_HOME=str(base / "ws"),
+               TENSOROP_SCRATCH=str(base / "scratch"), TENSOROP_PROFILES=str(base / "profiles"))
+    env.pop("TENSOROP_DB", None)
+    return env
+
+
+def _workspace(base: Path) -> Path:
+    root = base / "ws"
+    root.mkdir(parents=True)
+    shutil.copy(REPO / "devices.yaml", root / "devices.yaml")
+    shutil.copytree(REPO / "toolchains", root / "toolchains")
+    return root
+
+
+def _bench(base: Path, files, device: str, shape: str):
+    cmd = [sys.executable, "-m", "harness.cli", "bench", *map(str, files), "-s", shape, "-d", device,
+           "--json", "--max-time", "0.15", "--min-samples", "3", "--max-samples", "20"]
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=base / "ws", env=_env(base), timeout=600)
+    rows = {json.loads(l)["kernel"]: json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")}
+    assert len(rows) == len(files), p.stderr[-3000:]
+    return rows
+
+
+def _stray(marker: str) -> list[tuple[int, str]]:
+    out = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
+    return [(int(l.split(None, 1)[0]), l) for l in out.splitlines() if marker in l and "ps -eo" not in l]
+
+
+def _kill_and_list(found):
+    for pid, _ in found:                        # only processes our own kernels started
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return [l for _, l in found]
+
+
+@pytest.fixture(scope="module")
+def host_run(tmp_path_factory):
+    """One campaign on the host with every hostile kernel; gadget_probe.c is instantiated with this
+    run's marker paths (outside the scratch dir) and the port of a listener we hold open."""
+    base = tmp_path_factory.mktemp("hostile")
+    _workspace(base)
+    outside = base / "outside"                   # a host dir the sandbox must not reach
+    outside.mkdir()
+    os.chmod(outside, 0o777)
+    repo_marker = REPO / ".redteam_escape_marker"
+    for p in (repo_marker, Path("/tmp/tensorop_redteam_escape"), Path("/tmp/tensorop_redteam_fopen_marker")):
+        p.unlink(missing_ok=True)
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    listener.setblocking(False)
+    port = listener.getsockname()[1]
+
+    kdir = base / "kernels"
+    kdir.mkdir()
+    files = []
+    for name in HOST:
+        src = (HOSTILE / name).read_text()
+        if name == "gadget_probe.c":
+            src = (src.replace("/tmp/tensorop_redteam_escape", str(outside / "escape_marker"))
+                      .replace("/work/wt/redteam/results/tensorop.db", str(REPO / "results" / "tensorop.db"))
+                      .replace("/work/wt/redteam/.redteam_escape_marker", str(repo_marker))
+                      .replace("0xb9, 0x72", f"{port >> 8:#x}, {port & 0xff:#x}"))
+        (kdir / name).write_text(src)
+        files.append(kdir / name)
+    start = time.monotonic()
+    rows = _bench(base, files, "host", "64x64x64")
+    elapsed = time.monotonic() - start
+    time.sleep(0.5)
+    stray = _stray(SPINNER_TAG) + _stray(str(base))
+    try:
+        conn, _ = listener.accept()
+        conn.close()
+        connected = True
+    except BlockingIOError:
+        connected = False
+    listener.close()
+    return dict(rows=rows, base=base, outside=outside, repo_marker=repo_marker, elapsed=elapsed,
+                stray=_kill_and_list(stray), connected=connected)
+
+
+def _judge(rows, name, allowed, control_gflops):
+    r = rows[name]
+    if r["status"] == "ok" and "fast?" in allowed:
+        assert r["gflops"] < 2.0 * control_gflops, (
+            f"{name}: ok at {r['gflops']:.1f} GFLOP/s, {r['gflops'] / control_gflops:.1f}x the honest control")
+        return
+    assert r["status"] in allowed, (name, r["status"], r["error"])
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(reason=FINDINGS[n], strict=False))
+                                  if n in FINDINGS else n for n in HOST])
+def test_hostile_kernel_on_host(host_run, name):
+    rows = host_run["rows"]
+    assert rows[CONTROL]["status"] == "ok", rows[CONTROL]["error"]
+    _judge(rows, name, HOST[name], rows[CONTROL]["gflops"])
+
+
+def test_hostile_gate_errors_name_the_rule(host_run):
+    rows = host_run["rows"]
+    assert "init" in rows["ctor_init_section.c"]["error"]
+    assert "IFUNC" in rows["ctor_ifunc.c"]["error"]
+    assert "syscall" in rows["forge_syscall_hidden.c"]["error"]
+    assert "clock_gettime" in rows["interpose_weak_asm.c"]["error"]
+    assert "address" in rows["forge_memcpy_addr.c"]["error"]
+
+
+def test_quoted_stderr_is_bounded(host_run):
+    """A crashing kernel chooses the stderr the error quotes (8 MiB of it here): keep it short."""
+    r = host_run["rows"]["gadget_stderr_inject.c"]
+    assert len(r["error"] or "") < 2000, len(r["error"])
+
+
+def test_nothing_outlives_the_campaign(host_run):
+    assert host_run["stray"] == [], f"processes outlived the trial (killed now): {host_run['stray']}"
+
+
+def test_nothing_written_or_reached_outside_scratch(host_run):
+    outside, repo_marker = host_run["outside"], host_run["repo_marker"]
+    assert list(outside.iterdir()) == [], "a kernel wrote into a host directory outside its scratch dir"
+    assert not repo_marker.exists(), "a kernel wrote into the repository"
+    assert not Path("/tmp/tensorop_redteam_fopen_marker").exists()
+    assert not host_run["connected"], "a kernel connected to a host socket"
+    # the probe reports what it managed, as C[0][0] in its wrong_answer text
+    probe = host_run["rows"]["gadget_probe.c"]
+    if probe["status"] == "wrong_answer" and probe["error"] and "got " in probe["error"]:
+        mask = int(float(re.search(r"got ([-0-9.e+]+)", probe["error"]).group(1)))
+        assert not mask & 8, "the sandbox can read the results database"
+        assert not mask & 64, "the sandbox can connect to a host socket"
+        assert not mask & 128, "the sandbox can read /work/shared"
+        assert not mask & (1 << 16), "the sandbox may run on more than one CPU"
+        assert not mask & (1 << 18), "a kernel wrote into the build cache beside its driver"
+    assert not list((REPO / ".cache" / "builds").glob("*/poisoned_by_kernel"))
+
+
+def test_batch_is_quick(host_run):
+    assert host_run["elapsed"] < 80, host_run["elapsed"]
+
+
+@pytest.fixture(scope="module")
+def qemu_run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("hostile_qemu")
+    _workspace(base)
+    files = [HOSTILE / n for n in QEMU]
+    cmd = [sys.executable, "-m", "harness.cli", "bench", *map(str, files), "-s", "64x64x64", "--json",
+           "--max-time", "0.15", "--min-samples", "3", "--max-samples", "5"]
+    for d in QEMU_DEVICES:
+        cmd += ["-d", d]
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=base / "ws", env=_env(base), timeout=600)
+    rows = {(r["device"], r["kernel"]): r for r in map(json.loads, (l for l in p.stdout.splitlines() if l.startswith("{")))}
+    assert len(rows) == len(files) * len(QEMU_DEVICES), p.stderr[-3000:]
+    return dict(rows=rows, stray=_kill_and_list(_stray(str(base))))
+
+
+@requires_qemu
+@pytest.mark.qemu
+@pytest.mark.parametrize("device", QEMU_DEVICES)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(reason=QEMU_FINDINGS[n], strict=False))
+                                  if n in QEMU_FINDINGS else n for n in QEMU])
+def test_hostile_kernel_under_qemu(qemu_run, device, name):
+    rows = {k: r for (d, k), r in qemu_run["rows"].items() if d == device}
+    assert rows[CONTROL]["status"] == "ok", rows[CONTROL]["error"]
+    _judge(rows, name, QEMU[name], rows[CONTROL]["gflops"])
+    assert qemu_run["stray"] == []
+
+
+@pytest.mark.xfail(reason="FINDING: the paired comparison (`--against naive`) reports the clean-object "
+                          "sample tamper ~5x faster than naive with p << 0.001", strict=False)
+def test_paired_comparison_is_not_forged(tmp_path):
+    _workspace(tmp_path)
+    cmd = [sys.executable, "-m", "harness.cli", "bench", str(HOSTILE / "sample_tamper_paired.c"), "-s", "64x64x64",
+           "-d", "host", "--json", "--max-time", "0.15", "--against", "naive", "--budget", "2"]
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path / "ws", env=_env(tmp_path), timeout=300)
+    rows = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
+    r = next(r for r in rows if r["kernel"] == "sample_tamper_paired.c")
+    if r["status"] == "ok":
+        assert r["paired"]["ratio"] > 0.5, f"paired time ratio vs naive {r['paired']['ratio']:.2f}"
+    print(r["status"], r["paired"] and r["paired"]["ratio"], r["error"])
