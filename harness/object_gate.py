@@ -37,7 +37,7 @@ _MATH = ("sqrt exp exp2 expm1 log log2 log10 log1p pow sin cos tan sinh cosh tan
          "copysign hypot cbrt fmod remainder").split()
 ALLOWED_FUNCTIONS = frozenset(
     [*_MATH, *(m + "f" for m in _MATH), *(m + "l" for m in _MATH),
-     "memcpy", "memmove", "memset", "memcmp", "bzero", "__memcpy_chk", "__memmove_chk", "__memset_chk",
+     "memcpy", "memmove", "memset", "memcmp", "bcmp", "bzero", "__memcpy_chk", "__memmove_chk", "__memset_chk",
      "malloc", "calloc", "realloc", "free", "posix_memalign", "aligned_alloc", "memalign",
      "__stack_chk_fail", "__cpu_indicator_init"])
 ALLOWED_DATA = frozenset({"__stack_chk_guard", "__cpu_model", "__cpu_features2", "_GLOBAL_OFFSET_TABLE_"})

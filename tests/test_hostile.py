@@ -5,8 +5,8 @@ per device so the whole file stays well under 90 s. Every hostile kernel must co
 stay ok, nothing the kernels start may outlive the campaign, and nothing outside the scratch dir
 may be written or reached.
 
-Tests marked xfail are FINDINGS: tricks that currently get past the harness (see
-kernels/hostile/README.md). Remove the mark once the hole is closed."""
+A trick that gets past the harness is a FINDING (kernels/hostile/README.md): list it in FINDINGS
+(an xfail) until the hole is closed; none is open today."""
 from __future__ import annotations
 
 import json
@@ -67,32 +67,26 @@ HOST = {
     "spinner_fork.c": {"rejected"},
     "compile_include_leak.c": {"compile_error"},
     # system calls through a libc gadget (no syscall instruction, no library address taken)
-    "gadget_forge_channel.c": {"rejected"},
+    # (the check run and the timing worker allow no system call beyond memory, reading and
+    # writing open descriptors and exit: these die of SIGSYS at their first forbidden call)
+    "gadget_forge_channel.c": {"rejected", "crash"},
     "gadget_forge_channel_exit.c": {"rejected", "wrong_answer", "crash"},
-    "gadget_time_tamper.c": {"fast?", "rejected", "suspicious"},
-    "gadget_fork_worker.c": {"fast?", "rejected"},
-    "gadget_spinner.c": {"fast?", "rejected"},           # honest math; the process check is below
-    "gadget_sample_tamper.c": {"rejected", "suspicious", "wrong_answer"},
-    "sample_tamper_nosys.c": {"rejected", "suspicious", "wrong_answer"},
-    "gadget_probe.c": {"rejected"},
+    "gadget_time_tamper.c": {"fast?", "rejected", "suspicious", "crash"},
+    "gadget_fork_worker.c": {"fast?", "rejected", "crash"},
+    "gadget_spinner.c": {"fast?", "rejected", "crash"},   # honest math; the process check is below
+    "gadget_sample_tamper.c": {"rejected", "suspicious", "wrong_answer", "crash", "fast?"},
+    # the samples live in the driver's parent process now: rewriting memory in the kernel's own
+    # process changes nothing, so it may come back ok, but only at its honest speed
+    "sample_tamper_nosys.c": {"fast?", "rejected", "suspicious", "wrong_answer", "crash"},
+    "gadget_probe.c": {"rejected", "crash"},
     "gadget_stderr_inject.c": {"crash", "rejected"},
+    # the compiler runs in the sandbox: host files are not there to include
     "compile_incbin.c": {"rejected", "compile_error"},
     "compile_incbin_repo.c": {"rejected", "compile_error"},
     "compile_incbin_exfil.c": {"rejected", "compile_error"},
 }
 
-FINDINGS = {   # kernel -> why it is an xfail today
-    "sample_tamper_nosys.c": "FINDING: ok with ~5x the honest speed and a clean object (no syscall, no "
-                             "library call, no static data): the kernel rescales the driver's per-sample "
-                             "times in the driver's own heap, found through the caller's stack frame",
-    "gadget_sample_tamper.c": "FINDING: ok with ~4x the honest speed: the kernel rescales the driver's "
-                              "sample array in its heap (syscalls through a libc gadget)",
-    "gadget_probe.c": "FINDING: the object gate passes a kernel that makes system calls through a "
-                      "libc syscall-wrapper gadget found via its own `call memcpy@PLT`",
-    "compile_incbin.c": "FINDING: the kernel build reads host files (.incbin) outside any sandbox",
-    "compile_incbin_repo.c": "FINDING: the kernel build reads host files (.incbin) outside any sandbox",
-    "compile_incbin_exfil.c": "FINDING: host file bytes come back through the wrong_answer text",
-}
+FINDINGS: dict[str, str] = {}   # kernel -> why it is an xfail today (none open: see the README)
 
 QEMU = {   # portable tricks (no x86 asm) under rv64-qemu
     "control_honest.c": {"ok"},
@@ -108,14 +102,11 @@ QEMU = {   # portable tricks (no x86 asm) under rv64-qemu
     "sample_tamper_nosys.c": {"fast?", "rejected", "suspicious", "wrong_answer"},   # speed is modelled here
     "memo_stack_stash_nobcmp.c": {"fast?", "wrong_answer", "rejected"},
     "profiled_call_skip.c": {"wrong_answer", "rejected"},
-    "markers_by_address.c": {"rejected", "suspicious", "fast?"},
-    "markers_end_early.c": {"rejected", "suspicious", "fast?"},
+    "markers_by_address.c": {"rejected"},       # the plugin takes markers only from the driver
+    "markers_end_early.c": {"rejected"},
 }
 QEMU_DEVICES = ("rv64-qemu", "arm64-qemu")
-QEMU_FINDINGS = {
-    "markers_end_early.c": "FINDING: ok with ~5x fewer modelled cycles: the kernel decodes the driver's "
-                           "`jal/bl tensorop_region_end` at its return address and calls it early",
-}
+QEMU_FINDINGS: dict[str, str] = {}
 
 SPINNER_TAG = "4242.7"          # gadget_spinner.c execs `/bin/sleep 4242.7`
 
@@ -143,6 +134,13 @@ def _bench(base: Path, files, device: str, shape: str):
     rows = {json.loads(l)["kernel"]: json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")}
     assert len(rows) == len(files), p.stderr[-3000:]
     return rows
+
+
+def instantiate(src: str, *, host_file: Path, outside: Path, repo_marker: Path) -> str:
+    """The kernels name the host paths they attack as placeholders, filled in per run."""
+    return (src.replace("@HOST_FILE@", str(host_file)).replace("@REPO_FILE@", str(REPO / "README.md"))
+            .replace("@REPO_DB@", str(REPO / "results" / "tensorop.db")).replace("@REPO_MARKER@", str(repo_marker))
+            .replace("@OUTSIDE_MARKER@", str(outside / "escape_marker")))
 
 
 def _stray(marker: str) -> list[tuple[int, str]]:
@@ -180,14 +178,14 @@ def host_run(tmp_path_factory):
 
     kdir = base / "kernels"
     kdir.mkdir()
+    host_file = base / "host_secret.txt"         # a host file no kernel (or its compiler) may read
+    host_file.write_text("tensorop host secret\n" * 100)
     files = []
     for name in HOST:
-        src = (HOSTILE / name).read_text()
+        src = instantiate((HOSTILE / name).read_text(), host_file=host_file, outside=outside,
+                          repo_marker=repo_marker)
         if name == "gadget_probe.c":
-            src = (src.replace("/tmp/tensorop_redteam_escape", str(outside / "escape_marker"))
-                      .replace("/work/wt/redteam/results/tensorop.db", str(REPO / "results" / "tensorop.db"))
-                      .replace("/work/wt/redteam/.redteam_escape_marker", str(repo_marker))
-                      .replace("0xb9, 0x72", f"{port >> 8:#x}, {port & 0xff:#x}"))
+            src = src.replace("0xb9, 0x72", f"{port >> 8:#x}, {port & 0xff:#x}")
         (kdir / name).write_text(src)
         files.append(kdir / name)
     start = time.monotonic()
@@ -206,10 +204,19 @@ def host_run(tmp_path_factory):
                 stray=_kill_and_list(stray), connected=connected)
 
 
+HONEST = (CONTROL, "threads_omp_pragma.c")   # the same naive loop, honestly timed
+
+
+def _honest_speed(rows) -> float:
+    """The honest loop's speed in this batch: the best of its honest copies (each trial alone is
+    at the mercy of the load on a shared 2-core box)."""
+    return max(rows[n]["gflops"] for n in HONEST if n in rows and rows[n]["status"] == "ok")
+
+
 def _judge(rows, name, allowed, control_gflops):
     r = rows[name]
     if r["status"] == "ok" and "fast?" in allowed:
-        assert r["gflops"] < 2.0 * control_gflops, (
+        assert r["gflops"] < 2.5 * control_gflops, (
             f"{name}: ok at {r['gflops']:.1f} GFLOP/s, {r['gflops'] / control_gflops:.1f}x the honest control")
         return
     assert r["status"] in allowed, (name, r["status"], r["error"])
@@ -220,7 +227,7 @@ def _judge(rows, name, allowed, control_gflops):
 def test_hostile_kernel_on_host(host_run, name):
     rows = host_run["rows"]
     assert rows[CONTROL]["status"] == "ok", rows[CONTROL]["error"]
-    _judge(rows, name, HOST[name], rows[CONTROL]["gflops"])
+    _judge(rows, name, HOST[name], _honest_speed(rows))
 
 
 def test_hostile_gate_errors_name_the_rule(host_run):
@@ -254,7 +261,7 @@ def test_nothing_written_or_reached_outside_scratch(host_run):
         mask = int(float(re.search(r"got ([-0-9.e+]+)", probe["error"]).group(1)))
         assert not mask & 8, "the sandbox can read the results database"
         assert not mask & 64, "the sandbox can connect to a host socket"
-        assert not mask & 128, "the sandbox can read /work/shared"
+        assert not mask & 128, "the sandbox can read a host file"
         assert not mask & (1 << 16), "the sandbox may run on more than one CPU"
         assert not mask & (1 << 18), "a kernel wrote into the build cache beside its driver"
     assert not list((REPO / ".cache" / "builds").glob("*/poisoned_by_kernel"))
@@ -287,12 +294,10 @@ def qemu_run(tmp_path_factory):
 def test_hostile_kernel_under_qemu(qemu_run, device, name):
     rows = {k: r for (d, k), r in qemu_run["rows"].items() if d == device}
     assert rows[CONTROL]["status"] == "ok", rows[CONTROL]["error"]
-    _judge(rows, name, QEMU[name], rows[CONTROL]["gflops"])
+    _judge(rows, name, QEMU[name], rows[CONTROL]["gflops"])     # modelled: deterministic
     assert qemu_run["stray"] == []
 
 
-@pytest.mark.xfail(reason="FINDING: the paired comparison (`--against naive`) reports the clean-object "
-                          "sample tamper ~5x faster than naive with p << 0.001", strict=False)
 def test_paired_comparison_is_not_forged(tmp_path):
     _workspace(tmp_path)
     cmd = [sys.executable, "-m", "harness.cli", "bench", str(HOSTILE / "sample_tamper_paired.c"), "-s", "64x64x64",

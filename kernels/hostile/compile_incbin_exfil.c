@@ -1,5 +1,5 @@
 /* TRICK: read a host file at COMPILE time and smuggle it out through the verdict: .incbin pulls
-   /work/shared/DESIGN.md into .rodata; the kernel returns a correct C except C[0][0], which holds
+   @HOST_FILE@ into .rodata; the kernel returns a correct C except C[0][0], which holds
    2 bytes of the file as an exact float. The wrong_answer error ("got <value>") prints them.
    An LLM in the generate loop can page through any file the build can read, 2 bytes a trial.
    EXPECT: wrong_answer whose text decodes to the file's first bytes = FINDING (build not sandboxed) */
@@ -15,7 +15,7 @@ static void naive(int M, int N, int K, const float *A, int lda, const float *B, 
         }
     }
 }
-__asm__(".section .rodata\n.p2align 4\nleak_blob_local:\n.incbin \"/work/shared/DESIGN.md\"\n.byte 0\n.text\n");
+__asm__(".section .rodata\n.p2align 4\nleak_blob_local:\n.incbin \"@HOST_FILE@\"\n.byte 0\n.text\n");
 void tensorop_gemm_f32(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc)
 {
     const unsigned char *p;

@@ -14,7 +14,7 @@ static void naive(int M, int N, int K, const float *A, int lda, const float *B, 
         }
     }
 }
-__asm__(".section .rodata\n.Lrepo:\n.incbin \"/work/wt/redteam/README.md\"\n.byte 0\n"
-        ".Lshared:\n.incbin \"/work/shared/DESIGN.md\"\n.byte 0\n.text\n");
+__asm__(".section .rodata\n.Lrepo:\n.incbin \"@REPO_FILE@\"\n.byte 0\n"
+        ".Lshared:\n.incbin \"@HOST_FILE@\"\n.byte 0\n.text\n");
 void tensorop_gemm_f32(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc)
 { naive(M, N, K, A, lda, B, ldb, C, ldc, M); }

@@ -2,9 +2,9 @@
    glibc syscall-wrapper tail located through our own `call memcpy@PLT` (see gadget below). This
    probe computes C honestly, then tries what the sandbox should forbid and reports the outcome
    as a bitmask in C[0][0], which the wrong_answer error text prints ("got <mask>").
-   bit0 gadget found, bit1 /proc/self/maps readable, bit2 created /tmp/tensorop_redteam_escape,
+   bit0 gadget found, bit1 /proc/self/maps readable, bit2 created @OUTSIDE_MARKER@,
    bit3 read the repo's results DB (absolute path), bit4 created a file in the repo,
-   bit5 socket(AF_INET), bit6 connect 127.0.0.1:47474, bit7 read /work/shared/DESIGN.md,
+   bit5 socket(AF_INET), bit6 connect 127.0.0.1:47474, bit7 read @HOST_FILE@,
    bits 9-14 fds 3..8 open, bit15 kill(getppid(),0) ok, bit16 affinity allows >1 CPU, bit17 cwd opens,
    bit18 created a file beside its own driver binary (the build cache).
    EXPECT: rejected (gadget use) or wrong_answer; the mask says what escaped */
@@ -79,11 +79,11 @@ void tensorop_gemm_f32(int M, int N, int K, const float *A, int lda, const float
         mask |= 1;
         long fd = g_sys(g, 2, (long)"/proc/self/maps", 0, 0, 0, 0, 0);
         if (fd >= 0) { mask |= 2; g_sys(g, 3, fd, 0, 0, 0, 0, 0); }
-        fd = g_sys(g, 2, (long)"/tmp/tensorop_redteam_escape", 01 | 0100 | 01000, 0644, 0, 0, 0);
+        fd = g_sys(g, 2, (long)"@OUTSIDE_MARKER@", 01 | 0100 | 01000, 0644, 0, 0, 0);
         if (fd >= 0) { mask |= 4; g_sys(g, 1, fd, (long)"escaped\n", 8, 0, 0, 0); g_sys(g, 3, fd, 0, 0, 0, 0, 0); }
-        fd = g_sys(g, 2, (long)"/work/wt/redteam/results/tensorop.db", 0, 0, 0, 0, 0);
+        fd = g_sys(g, 2, (long)"@REPO_DB@", 0, 0, 0, 0, 0);
         if (fd >= 0) { mask |= 8; g_sys(g, 3, fd, 0, 0, 0, 0, 0); }
-        fd = g_sys(g, 2, (long)"/work/wt/redteam/.redteam_escape_marker", 01 | 0100, 0644, 0, 0, 0);
+        fd = g_sys(g, 2, (long)"@REPO_MARKER@", 01 | 0100, 0644, 0, 0, 0);
         if (fd >= 0) { mask |= 16; g_sys(g, 3, fd, 0, 0, 0, 0, 0); }
         long s = g_sys(g, 41, 2, 1, 0, 0, 0, 0);
         if (s >= 0) {
@@ -92,7 +92,7 @@ void tensorop_gemm_f32(int M, int N, int K, const float *A, int lda, const float
             if (g_sys(g, 42, s, (long)sa, 16, 0, 0, 0) == 0) mask |= 64;
             g_sys(g, 3, s, 0, 0, 0, 0, 0);
         }
-        fd = g_sys(g, 2, (long)"/work/shared/DESIGN.md", 0, 0, 0, 0, 0);
+        fd = g_sys(g, 2, (long)"@HOST_FILE@", 0, 0, 0, 0, 0);
         if (fd >= 0) { mask |= 128; g_sys(g, 3, fd, 0, 0, 0, 0, 0); }
         for (int i = 3; i <= 8; i++) { char st[256]; if (g_sys(g, 5, i, (long)st, 0, 0, 0, 0) == 0) mask |= 1L << (6 + i); }
         if (g_sys(g, 62, g_sys(g, 110, 0, 0, 0, 0, 0, 0), 0, 0, 0, 0, 0) == 0) mask |= 1L << 15;
