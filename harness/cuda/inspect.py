@@ -71,7 +71,7 @@ class CompileReport:
         for f in self.functions:
             occ = f.occupancy
             o = (f"occupancy ~{occ.occupancy:.0%} ({occ.blocks_per_sm} blocks x {occ.threads_per_block} threads "
-                 f"per SM, limited by {occ.limiter}{', block size assumed' if f.threads_assumed else ''})"
+                 f"per SM, {'limited by ' + occ.limiter if not occ.limiter.startswith('none') else 'full occupancy'}{', block size assumed' if f.threads_assumed else ''})"
                  if occ else "occupancy unknown")
             tc = ", ".join(f"{k} x{v}" for k, v in sorted(f.tensor_ops.items())) or "none"
             out.append(f"{f.pretty or f.name}:")
@@ -130,7 +130,7 @@ def parse_sass(text: str) -> dict[str, list[str]]:
             cur = m.group(1)
             funcs[cur] = []
             continue
-        m = re.match(r"\s*/\*[0-9a-f]{4,}\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_.]*)", line)
+        m = re.match(r"\s*/\*[0-9a-f]{4,}\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Za-z0-9_.]*)", line)
         if m and cur is not None:
             funcs[cur].append(m.group(1))
     return funcs
