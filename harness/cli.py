@@ -223,6 +223,12 @@ def bench(kernels: List[Path] = typer.Argument(..., help="Kernel C files impleme
                                           relax=tuple(trust), cflags=tuple(cflags)))
     shapes = [_shape(op, dtype, s) for s in shape]
     devs = _resolve_devices(lab, device)
+    from .cuda import is_cuda
+    gpus = [d for d in devs if is_cuda(lab.devices[d])]
+    if gpus:
+        err.print(f"[red]error:[/red] {', '.join(gpus)}: running on CUDA devices is not wired into bench yet; "
+                  "use --build-only (or `tensorop build`) for the compile-only report", highlight=False)
+        raise typer.Exit(2)
     bad = [r for r in trust if r not in RULES]
     if bad:
         err.print(f"[red]error:[/red] unknown gate rule(s) {', '.join(bad)}; known: {', '.join(RULES)}")

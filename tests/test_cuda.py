@@ -211,3 +211,23 @@ def test_cli_build_and_bench_build_only(devices):
                        capture_output=True, text=True, cwd=ROOT)   # unconfigured GPU name: compile-only stand-in
     assert q.returncode == 0, q.stdout + q.stderr
     assert "compile-only for sm_90a" in q.stderr and "registers" in q.stdout and "occupancy" in q.stdout
+
+
+def test_cuda_prompt_section_names_the_primitives():
+    from harness.cuda.prompts import prompt_section
+    text = prompt_section("sm_90a")
+    assert "mma.sync" in text and "wgmma" in text and "tensorop_gemm_f16_cuda" in text
+    assert "wgmma" not in prompt_section("sm_80").split("Hints:")[0]
+
+
+@needs_cuda_tools
+@pytest.mark.parametrize("flags", [[], ["-DTENSOROP_F16"]])
+def test_cublas_baseline_compiles(tmp_path, flags):
+    nvcc = tools.nvcc(TC)
+    include = Path(nvcc).resolve().parents[1] / "include"
+    if not (include / "cublas_v2.h").is_file() and not list(include.parent.glob("**/cublas_v2.h"))[:1]:
+        pytest.skip("cuBLAS headers not installed (the nvidia-cublas wheel is ~0.5 GB; setup does not fetch it)")
+    p = subprocess.run([nvcc, *TC.cflags, "-gencode", "arch=compute_80,code=sm_80", *flags, "-c",
+                        str(ROOT / "baselines" / "cublas_gemm.cu"), "-o", str(tmp_path / "b.o")],
+                       capture_output=True, text=True, env=TC.environ())
+    assert p.returncode == 0, p.stderr
