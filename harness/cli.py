@@ -218,12 +218,24 @@ def bench(kernels: List[Path] = typer.Argument(..., help="Kernel C files impleme
           trust: List[str] = typer.Option([], "--trust", help="Relax a named object-gate rule for this trusted "
                                           "kernel (symbols, addresses, definitions, constructors, syscalls); "
                                           "recorded with the trial."),
+          build_only: bool = typer.Option(False, "--build-only", help="Compile, gate and inspect only (as "
+                                          "`tensorop build`): for a CUDA device the compile-only report."),
           devices_file: Optional[Path] = ConfigOpt):
     """Verify and time kernel files on devices (exit 0 only if every trial is ok)."""
     from .object_gate import RULES
     lab = _lab(devices_file)
+    if build_only:
+        from .cuda import command as cuda_command
+        raise typer.Exit(cuda_command.run(lab, list(kernels), device or ["host"], as_json=as_json, out=out, err=err,
+                                          relax=tuple(trust), cflags=tuple(cflags)))
     shapes = [_shape(op, dtype, s) for s in shape]
     devs = _resolve_devices(lab, device)
+    from .cuda import is_cuda
+    gpus = [d for d in devs if is_cuda(lab.devices[d])]
+    if gpus:
+        err.print(f"[red]error:[/red] {', '.join(gpus)}: running on CUDA devices is not wired into bench yet; "
+                  "use --build-only (or `tensorop build`) for the compile-only report", highlight=False)
+        raise typer.Exit(2)
     bad = [r for r in trust if r not in RULES]
     if bad:
         err.print(f"[red]error:[/red] unknown gate rule(s) {', '.join(bad)}; known: {', '.join(RULES)}")
@@ -252,6 +264,28 @@ def bench(kernels: List[Path] = typer.Argument(..., help="Kernel C files impleme
     raise typer.Exit(_execute(lab, jobs, as_json, _overrides(max_time, min_samples, max_samples, warmup, flush,
                                                              rel_ci), tuple(cflags), resume=resume, against=other,
                               target=target, budget_s=budget))
+
+
+@app.command()
+def build(kernels: List[Path] = typer.Argument(..., help="Kernel files (.c for CPU devices, .cu for CUDA devices)."),
+          device: Optional[List[str]] = DeviceOpt, as_json: bool = JsonOpt,
+          cflags: List[str] = typer.Option([], "--cflag", help="Extra compiler flag (repeatable)."),
+          threads: Optional[int] = typer.Option(None, "--threads", help="CUDA: threads per block for the occupancy "
+                                                "estimate (default: the kernel's __launch_bounds__, else 256)."),
+          dyn_smem: int = typer.Option(0, "--dyn-smem", help="CUDA: dynamic shared memory per block, bytes, for "
+                                       "the occupancy estimate."),
+          trust: List[str] = typer.Option([], "--trust", help="Relax a named object-gate rule (as bench)."),
+          strict: bool = typer.Option(False, "--strict", help="Exit 1 on warnings too (e.g. no tensor-core "
+                                      "instructions in SASS, register spills)."),
+          devices_file: Optional[Path] = ConfigOpt):
+    """Compile, gate and inspect kernels for devices without running them. For a CUDA device
+    (features [cuda, sm_XX]; or a GPU name such as H100, compile-only): registers, spills, shared
+    memory, an occupancy estimate and the tensor-core instructions in the SASS; no GPU needed."""
+    from .cuda import command as cuda_command
+    lab = _lab(devices_file)
+    raise typer.Exit(cuda_command.run(lab, list(kernels), device or ["host"], as_json=as_json, out=out, err=err,
+                                      threads=threads, dynamic_smem=dyn_smem, relax=tuple(trust),
+                                      cflags=tuple(cflags), strict=strict))
 
 
 @app.command()

@@ -6,6 +6,8 @@
 #   3. OpenBLAS 0.3.34 (scipy-openblas32 wheels) for x86_64, aarch64 and riscv64 in .cache/openblas/
 #   4. a glibc >= 2.38 run-time sysroot for riscv64 (Debian trixie's libc6-riscv64-cross) in .cache/sysroot/
 #   5. the QEMU instruction-count plugin, built against qemu-plugin.h from Debian's qemu source package
+#   6. CUDA: nvcc (unless the machine has one) and cuobjdump from NVIDIA's PyPI wheels into .venv, for
+#      the compile-only CUDA path (no GPU needed); a failure here only makes the CUDA tests skip
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -129,5 +131,23 @@ fi
 if [ ! -f "$CACHE/qemu/libtensorop.so" ] || [ qemu/tensorop_plugin.c -nt "$CACHE/qemu/libtensorop.so" ]; then
   log "building the QEMU instruction-count plugin"
   make -s -C qemu PLUGIN_INCLUDE="$QINC" OUT="$CACHE/qemu/libtensorop.so"
+fi
+# ---- 6. CUDA compiler and SASS tools (harness/cuda/tools.py finds them) ----------------------
+cuda_tool() {   # cuda_tool NAME: true when NAME is on PATH, in a CUDA install or in .venv's wheels
+  command -v "$1" >/dev/null 2>&1 && return 0
+  [ -x "/usr/local/cuda/bin/$1" ] && return 0
+  [ -n "${CUDA_HOME:-}" ] && [ -x "$CUDA_HOME/bin/$1" ] && return 0
+  compgen -G ".venv/lib/python3*/site-packages/nvidia/cu1*/bin/$1" >/dev/null
+}
+cuda_wheels=()
+cuda_tool nvcc || cuda_wheels+=("nvidia-cuda-nvcc==13.0.*" "nvidia-cuda-runtime==13.0.*" "nvidia-cuda-crt==13.0.*"
+                                "nvidia-nvvm==13.0.*" "nvidia-cuda-cccl==13.0.*")
+# the oldest cuobjdump/nvdisasm wheels; they read 12.x/13.x cubins (cuobjdump -sass runs nvdisasm)
+cuda_tool cuobjdump || cuda_wheels+=("nvidia-cuda-cuobjdump==13.2.*")
+cuda_tool nvdisasm || cuda_wheels+=("nvidia-cuda-nvdisasm==13.2.*")
+if [ ${#cuda_wheels[@]} -gt 0 ]; then
+  log "CUDA tools from NVIDIA's PyPI wheels into .venv: ${cuda_wheels[*]}"
+  .venv/bin/pip install -q --disable-pip-version-check --no-deps "${cuda_wheels[@]}" \
+    || echo "tensorop setup: could not install the CUDA wheels; the CUDA compile-only tests will skip" >&2
 fi
 log "ready: .venv/bin/tensorop"

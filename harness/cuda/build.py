@@ -1,0 +1,187 @@
+"""Builder for CUDA devices: nvcc on this host, for the device's sm_XX.
+
+kernel.cu --nvcc -c (real code for the SM only, ptxas -v)--> kernel.o --gate (host object and
+device code)--> --inspect (registers, spills, smem, occupancy, SASS mix)--> CompileReport
+  and, unless compile-only: driver (harness/driver/cuda_gemm_driver.cu for the kernel's dtype)
+  + kernel.o --nvcc link (static cudart, full RELRO)--> driver executable (the Artifact).
+
+The kernel's dtype is read from the symbol its object defines: tensorop_gemm_f32_cuda or
+tensorop_gemm_f16_cuda. Build directories are content-hashed under .cache/builds/cuda-<key>/.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from elftools.elf.elffile import ELFFile
+
+from ..config.devices import Device
+from ..config.toolchains import Toolchain
+from ..records import Artifact, BuildResult, Status
+from ..workspace import PACKAGE_DIR
+from . import device_sm, tools
+from .arch import limits, nvcc_arch_flags
+from .gate import check_device_code, check_host_object
+from .inspect import CompileReport, inspect_object, parse_nvinfo, parse_sass, _run
+
+DRIVER_SOURCE = PACKAGE_DIR / "driver" / "cuda_gemm_driver.cu"
+HEADER_DIR = PACKAGE_DIR / "driver"
+SYMBOLS = {"f32": "tensorop_gemm_f32_cuda", "f16": "tensorop_gemm_f16_cuda"}
+BUILD_FORMAT = "cuda-1"
+COMPILE_TIMEOUT_S = 300
+HARDEN = ("-Xlinker", "-z,relro", "-Xlinker", "-z,now")
+
+
+@dataclass
+class CudaBuild:
+    result: BuildResult
+    report: CompileReport | None = None
+    dtype: str = ""
+    sm: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.result.status is Status.OK
+
+
+def _nvcc_run(cmd: list[str], cwd: Path, tc: Toolchain) -> tuple[int, str]:
+    try:
+        p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S,
+                           env={**tc.environ(), "LC_ALL": "C"})
+    except subprocess.TimeoutExpired:
+        return 124, f"$ {' '.join(cmd)}\nnvcc timed out after {COMPILE_TIMEOUT_S} s\n"
+    except OSError as e:
+        return 127, f"$ {' '.join(cmd)}\ncannot run nvcc: {e}\n"
+    return p.returncode, f"$ {' '.join(cmd)}\n{p.stdout}{p.stderr}"
+
+
+def _first_error(text: str) -> str:
+    for line in text.splitlines():
+        if not line.startswith("$ ") and ("error" in line.lower() or "undefined reference" in line):
+            return line.strip()[:600]
+    lines = [l for l in text.splitlines() if l.strip() and not l.startswith("$ ")]
+    return (lines[-1] if lines else "failed").strip()[:600]
+
+
+def defined_abi(obj: Path) -> list[str]:
+    """The tensorop CUDA ABI functions the host object defines."""
+    with obj.open("rb") as f:
+        symtab = ELFFile(f).get_section_by_name(".symtab")
+        names = {s.name for s in symtab.iter_symbols() if s["st_shndx"] != "SHN_UNDEF"} if symtab else set()
+    return [d for d, sym in SYMBOLS.items() if sym in names]
+
+
+def _key(*parts) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p if isinstance(p, bytes) else str(p).encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def build_cuda(source: bytes, name: str, device: Device, tc: Toolchain, builds_dir: Path, *, link: bool = True,
+               relax: tuple[str, ...] = (), allow_blas: bool = False, libs: tuple[str, ...] = (),
+               threads: int | None = None, dynamic_smem: int = 0, extra_cflags: tuple[str, ...] = ()) -> CudaBuild:
+    """Compile, gate and inspect one CUDA kernel for `device`; link it with the timing driver
+    unless `link` is false (compile-only: what `tensorop build` and `bench --build-only` report)."""
+    sm = device_sm(device)
+    if sm is None:
+        return CudaBuild(BuildResult(Status.DEVICE_ERROR, "", None,
+                                     f"device {device.name}: no sm_XX in its features (e.g. features: "
+                                     "[cuda, sm_90a, tensor-cores])"))
+    nvcc = tools.nvcc(tc)
+    if nvcc is None:
+        return CudaBuild(BuildResult(Status.DEVICE_ERROR, "", None,
+                                     f"toolchain {tc.name}: nvcc not found; {tools.INSTALL_HINT}"), sm=sm)
+    cuobjdump = tools.cuobjdump(tc)
+    missing = [t for t in ("cuobjdump", "nvdisasm") if tools.find_tool(t, tc) is None]
+    if missing:
+        return CudaBuild(BuildResult(Status.DEVICE_ERROR, "", None,
+                                     f"{' and '.join(missing)} not found: the device code cannot be gated or "
+                                     "inspected; " + tools.INSTALL_HINT), sm=sm)
+    version = _version(nvcc)
+    key = _key(BUILD_FORMAT, source, DRIVER_SOURCE.read_bytes(), nvcc, version, sm, link, name, relax, allow_blas,
+               libs, extra_cflags, tc.cflags, tc.ldflags, sorted(tc.env.items()))
+    builds_dir.mkdir(parents=True, exist_ok=True)
+    out = builds_dir / f"cuda-{key[:20]}"
+    arch = nvcc_arch_flags(sm)
+    cflags = [*tc.cflags, *arch, *extra_cflags, "-Xptxas", "-v", f"-I{HEADER_DIR}"]
+    work = Path(tempfile.mkdtemp(prefix="build-", dir=builds_dir))
+    log: list[str] = []
+    try:
+        src = work / "src" / Path(name).name
+        src.parent.mkdir()
+        src.write_bytes(source)
+        rc, text = _nvcc_run([nvcc, *cflags, "-c", str(src.relative_to(work)), "-o", "kernel.o"], work, tc)
+        log.append(text)
+        if rc != 0:
+            return CudaBuild(BuildResult(Status.COMPILE_ERROR, "".join(log), None, _first_error(text)), sm=sm)
+        obj = work / "kernel.o"
+        found = defined_abi(obj)
+        if len(found) != 1:
+            msg = ("defines none of " + ", ".join(SYMBOLS.values()) if not found else
+                   "defines both " + " and ".join(SYMBOLS[d] for d in found) + " (one ABI function per file)")
+            return CudaBuild(BuildResult(Status.REJECTED, "".join(log) + msg + "\n", None, msg), sm=sm)
+        dtype = found[0]
+        nvinfo = parse_nvinfo(_run([cuobjdump, "-elf", str(obj)]))
+        kernels = set(parse_sass(_run([cuobjdump, "-sass", str(obj)]))) | set(nvinfo)
+        if not allow_blas:
+            for verdict in (check_host_object(obj, SYMBOLS[dtype], kernels, relax), check_device_code(nvinfo, relax)):
+                if verdict.relaxed:
+                    log.append(f"object gate: rules relaxed for a trusted kernel: {', '.join(verdict.relaxed)}\n")
+                if not verdict.ok:
+                    msg = "object gate: " + verdict.message
+                    return CudaBuild(BuildResult(Status.REJECTED, "".join(log) + msg + "\n", None, msg),
+                                     dtype=dtype, sm=sm)
+        lim = limits(sm)
+        report = inspect_object(str(obj), sm, text, cuobjdump, dtype=dtype,
+                                tensor_cores=bool(lim and lim.tensor_cores),
+                                threads=threads, dynamic_smem=dynamic_smem)
+        if not link:
+            return CudaBuild(BuildResult(Status.OK, "".join(log), None), report, dtype, sm)
+        if (out / "driver").is_file() and (out / "build.json").is_file():
+            info = json.loads((out / "build.json").read_text())
+            return CudaBuild(BuildResult(Status.OK, info["log"], _artifact(key, out / "driver", tc, version, cflags)),
+                             report, dtype, sm)
+        defines = ["-DTENSOROP_F16"] if dtype == "f16" else []
+        rc, dtext = _nvcc_run([nvcc, *tc.cflags, *arch, *defines, "-c", str(DRIVER_SOURCE), "-o", "driver.o"], work, tc)
+        log.append(dtext)
+        if rc != 0:
+            return CudaBuild(BuildResult(Status.INTERNAL_ERROR, "".join(log), None,
+                                         f"the CUDA timing driver does not compile: {_first_error(dtext)}"),
+                             report, dtype, sm)
+        rc, ltext = _nvcc_run([nvcc, *tc.ldflags, *arch, *HARDEN, "driver.o", "kernel.o", *libs, "-o", "driver"],
+                              work, tc)
+        log.append(ltext)
+        if rc != 0:
+            return CudaBuild(BuildResult(Status.LINK_ERROR, "".join(log), None, _first_error(ltext)), report, dtype, sm)
+        (work / "build.json").write_text(json.dumps({"log": "".join(log), "sm": sm, "dtype": dtype,
+                                                     "toolchain": tc.name, "version": version}))
+        if out.exists():
+            shutil.rmtree(out, ignore_errors=True)
+        os.replace(work, out)
+        return CudaBuild(BuildResult(Status.OK, "".join(log), _artifact(key, out / "driver", tc, version, cflags)),
+                         report, dtype, sm)
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _artifact(key: str, exe: Path, tc: Toolchain, version: str, cflags: list[str]) -> Artifact:
+    return Artifact(key=key, executable=exe, runtime_libs=(), toolchain=tc.name, toolchain_version=version,
+                    cflags=tuple(cflags), ldflags=tc.ldflags)
+
+
+def _version(nvcc: str) -> str:
+    try:
+        p = subprocess.run([nvcc, "--version"], capture_output=True, text=True, timeout=30)
+        lines = [l for l in p.stdout.splitlines() if l.strip()]
+        return lines[-1].strip() if lines else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
