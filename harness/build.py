@@ -73,14 +73,14 @@ def _paths_in(args: list[str]) -> list[Path]:
     return out
 
 
-def _run(cmd: list[str], cwd: Path, tc: Toolchain) -> tuple[int, str]:
+def _run(cmd: list[str], cwd: Path, tc: Toolchain, readable_extra=()) -> tuple[int, str]:
     """Run a compiler step. Kernel sources are untrusted too (`.incbin "/any/file"`, `#include`
     of host files): the compiler runs in the sandbox, seeing the system (/usr), its own install,
     the harness's driver sources and the paths its arguments name, and nothing else of the host."""
     full = cmd
     exe = shutil.which(cmd[0], path=tc.environ().get("PATH"))
     try:
-        readable = [gemm.HEADER_DIR, *_paths_in(cmd[1:])]
+        readable = [gemm.HEADER_DIR, *_paths_in(cmd[1:]), *readable_extra]
         if exe:
             real = Path(exe).resolve()
             readable += [real.parent.parent, Path(exe).parent.parent]

@@ -51,14 +51,12 @@ class CudaBuild:
 
 
 def _nvcc_run(cmd: list[str], cwd: Path, tc: Toolchain) -> tuple[int, str]:
-    try:
-        p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S,
-                           env={**tc.environ(), "LC_ALL": "C"})
-    except subprocess.TimeoutExpired:
-        return 124, f"$ {' '.join(cmd)}\nnvcc timed out after {COMPILE_TIMEOUT_S} s\n"
-    except OSError as e:
-        return 127, f"$ {' '.join(cmd)}\ncannot run nvcc: {e}\n"
-    return p.returncode, f"$ {' '.join(cmd)}\n{p.stdout}{p.stderr}"
+    """nvcc in the same sandbox as every kernel compiler (harness.build._run), with its whole
+    installation readable (a CUDA toolkit directory, or the NVIDIA wheels beside each other)."""
+    from ..build import _run
+    real = Path(cmd[0]).resolve()
+    install = [real.parents[i] for i in (1, 2) if len(real.parents) > i and str(real.parents[i]) != "/"]
+    return _run(cmd, cwd, tc, readable_extra=install)
 
 
 def _first_error(text: str) -> str:
