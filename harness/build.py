@@ -46,7 +46,7 @@ class BuildRequest:
 
     def key(self, cc: str, version: str, partner: "BuildRequest | None" = None) -> str:
         h = hashlib.sha256()
-        for part in (BUILD_FORMAT, self.source, gemm.DRIVER_SOURCE.read_bytes(), cc, version,
+        for part in (BUILD_FORMAT, self.source, _driver_bytes(), cc, version,
                      json.dumps([self.toolchain.cflags, self.toolchain.ldflags, self.extra_cflags,
                                  [str(p) for p in self.libs], self.allow_blas, self.name, list(self.relax),
                                  self.threads, sorted(self.toolchain.env.items())]),
@@ -54,6 +54,11 @@ class BuildRequest:
             h.update(part if isinstance(part, bytes) else part.encode())
             h.update(b"\0")
         return h.hexdigest()
+
+
+def _driver_bytes() -> bytes:
+    """The driver and every header beside it: a change to any of them is a new build."""
+    return b"".join(p.read_bytes() for p in sorted(gemm.HEADER_DIR.glob("*.[ch]")))
 
 
 def source_hash(source: bytes) -> str:

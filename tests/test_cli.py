@@ -18,12 +18,12 @@ def cli(ws, *args):
 
 def test_report_formats_and_paired_openblas_ratio(workspace):
     p = cli(workspace, "bench", NAIVE, "-s", "64x48x40", "-d", "host", "--json", *FAST)
-    assert p.returncode == 0, p.stderr
+    assert p.returncode == 0, p.stdout + p.stderr
     alone = json.loads(p.stdout)
     assert alone["paired"] is None                     # measured alone: no ratio to anything
     p = cli(workspace, "bench", NAIVE, "-s", "64x48x40", "-d", "host", "--against", "openblas", "--budget", "3",
             "--json", *FAST)
-    assert p.returncode == 0, p.stderr
+    assert p.returncode == 0, p.stdout + p.stderr
     rows = [json.loads(l) for l in p.stdout.splitlines()]
     naive = next(r for r in rows if r["kernel"] == "naive_gemm.c")
     assert naive["against"] == "openblas" and naive["metric"] == "time" and naive["pairs"] >= 3

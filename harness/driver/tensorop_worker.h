@@ -61,7 +61,8 @@ static void shared_free(void *p, size_t bytes)
     if (p) munmap(p, (bytes + 4095) & ~(size_t)4095);
 }
 
-/* Only reading and writing open descriptors, memory management, the clock and exit. */
+/* Only reading and writing open descriptors, memory management (and its NUMA policy), the clock,
+   yielding, asking for its own ids and exit. No fork/clone, exec, open, socket, kill, ptrace. */
 static int worker_seccomp(void)
 {
 #if defined(__linux__) && defined(SECCOMP_MODE_FILTER) && \
@@ -82,7 +83,9 @@ static int worker_seccomp(void)
         ALLOW(SYS_read), ALLOW(SYS_write), ALLOW(SYS_exit), ALLOW(SYS_exit_group),
         ALLOW(SYS_brk), ALLOW(SYS_mmap), ALLOW(SYS_munmap), ALLOW(SYS_mremap), ALLOW(SYS_madvise),
         ALLOW(SYS_mprotect), ALLOW(SYS_rt_sigreturn), ALLOW(SYS_clock_gettime), ALLOW(SYS_getrandom),
-        ALLOW(SYS_close), ALLOW(SYS_fstat),
+        ALLOW(SYS_close), ALLOW(SYS_fstat), ALLOW(SYS_sched_yield), ALLOW(SYS_getpid), ALLOW(SYS_gettid),
+        /* NUMA memory policy: OpenBLAS binds its buffers on first use (harmless) */
+        ALLOW(SYS_mbind), ALLOW(SYS_get_mempolicy), ALLOW(SYS_set_mempolicy),
 #ifdef SYS_newfstatat
         ALLOW(SYS_newfstatat),
 #endif
