@@ -64,8 +64,8 @@ class BuildRequest:
 
 
 def _core_header() -> bytes:
-    p = DRIVER_DIR / "driver_core.h"
-    return p.read_bytes() if p.is_file() else b""
+    """The shared driver headers (driver_core.h, driver_modes.h, tensorop.h): part of every build key."""
+    return b"".join(p.read_bytes() for p in sorted(DRIVER_DIR.glob("*.h")))
 
 
 def source_hash(source: bytes) -> str:

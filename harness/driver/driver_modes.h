@@ -161,8 +161,8 @@ static void emit_failure(const char *mode, const char *kernel, long sample, int 
                          const verdict *v)
 {
     fprintf(chan, "{\"tensorop\":\"driver\",\"op\":\"%s\",\"mode\":\"%s\",\"verified\":false,\"kernel\":\"%s\","
-            "\"failed\":{\"sample\":%ld,\"call\":%d,\"seed\":%llu,\"rel_err\":%.6e,\"why\":\"%s\"}}\n",
-            OP_NAME, mode, kernel, sample, callno, (unsigned long long)seed, v->rel_err, v->why);
+            "\"failed\":{\"sample\":%ld,\"call\":%d,\"seed\":%llu,\"rel_err\":%.6e,\"why\":\"%s\"}}\n",  /* rel_err: a JSON number (NaN/inf -> 1e308) */
+            OP_NAME, mode, kernel, sample, callno, (unsigned long long)seed, isfinite(v->rel_err) ? v->rel_err : 1e308, v->why);
 }
 
 static int run_check(const request *r)

@@ -359,8 +359,8 @@ static void emit_failure(const char *mode, const char *kernel, long sample, int 
                          const verdict *v)
 {
     fprintf(chan, "{\"tensorop\":\"driver\",\"mode\":\"%s\",\"verified\":false,\"kernel\":\"%s\","
-            "\"failed\":{\"sample\":%ld,\"call\":%d,\"seed\":%llu,\"rel_err\":%.6e,\"why\":\"%s\"}}\n",
-            mode, kernel, sample, call, (unsigned long long)seed, v->rel_err, v->why);
+            "\"failed\":{\"sample\":%ld,\"call\":%d,\"seed\":%llu,\"rel_err\":%.6e,\"why\":\"%s\"}}\n",  /* rel_err: a JSON number (NaN/inf -> 1e308) */
+            mode, kernel, sample, call, (unsigned long long)seed, isfinite(v->rel_err) ? v->rel_err : 1e308, v->why);
 }
 
 static void call(gemm_fn f, const gemm_case *c, buffers *b)
