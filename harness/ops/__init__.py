@@ -56,8 +56,6 @@ def op_from_key(key: str) -> Op:
     return get_op(name, dtype or "f32")
 
 
-GEMM = None  # set lazily by default_op()
-
 
 def default_op() -> Op:
     return get_op("gemm", "f32")
