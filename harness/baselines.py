@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .ops import Op, default_op
 from .trial import Kernel
 from .workspace import PACKAGE_DIR, Workspace
 
@@ -21,13 +22,16 @@ def openblas_lib(ws: Workspace, arch: str) -> Path:
     return ws.cache / "openblas" / arch / OPENBLAS_LIB
 
 
-def baseline_kernel(ws: Workspace, name: str, arch: str) -> Kernel:
-    if name == "naive":
-        return Kernel.from_file(BASELINE_DIR / "naive_gemm.c", label="naive")
-    if name == "openblas":
-        lib = openblas_lib(ws, arch)
-        if not lib.is_file():
-            raise BaselineUnavailable(f"OpenBLAS for {arch} not found at {lib}; run `make setup`")
-        src = BASELINE_DIR / "openblas_gemm.c"
-        return Kernel(label="openblas", source=src.read_bytes(), name=src.name, allow_blas=True, libs=(lib,))
-    raise BaselineUnavailable(f"unknown baseline {name!r}; known: {', '.join(NAMES)}")
+def baseline_kernel(ws: Workspace, name: str, arch: str, op: Op | None = None) -> Kernel:
+    """The op's baseline `name` (Op.baselines: a C file in baselines/, and whether it links OpenBLAS)."""
+    op = op or default_op()
+    if name not in op.baselines:
+        raise BaselineUnavailable(f"no baseline {name!r} for {op.name} {op.dtype}; known: "
+                                  f"{', '.join(op.baselines) or 'none'}")
+    src, blas = op.baseline_path(name)
+    if not blas:
+        return Kernel.from_file(src, label=name)
+    lib = openblas_lib(ws, arch)
+    if not lib.is_file():
+        raise BaselineUnavailable(f"OpenBLAS for {arch} not found at {lib}; run `make setup`")
+    return Kernel(label=name, source=src.read_bytes(), name=src.name, allow_blas=True, libs=(lib,))

@@ -18,12 +18,13 @@ from pathlib import Path
 from .config.toolchains import Toolchain
 from .object_gate import RULES, Policy, check_object
 from .transport.sandbox import SandboxUnavailable, sandbox_prefix
-from .ops import gemm
+from .ops import Op, default_op
+from .ops.base import DRIVER_DIR
 from .records import Artifact, BuildResult, Status
 
 COMPILE_TIMEOUT_S = 180
 BUILD_FORMAT = "2"          # bump when the build recipe changes
-PAIR_SYMBOL = "tensorop_gemm_f32_b"
+PAIR_SYMBOL = "tensorop_gemm_f32_b"    # GEMM f32's; every op: Op.pair_symbol (<symbol>_b)
 # Full RELRO: the GOT is read-only once the program runs, so a kernel cannot redirect the
 # driver's calls (clock_gettime, fwrite) by writing into it.
 HARDEN_LDFLAGS = ("-Wl,-z,relro", "-Wl,-z,now")
@@ -39,14 +40,21 @@ class BuildRequest:
     allow_blas: bool = False            # harness-owned baselines only: the object gate is skipped
     relax: tuple[str, ...] = ()         # object-gate rules a trusted user kernel is exempt from
     threads: int = 1                    # >1: the task allows threads (pthread/OpenMP symbols)
+    op: Op | None = None                # the operator whose ABI the kernel implements (None: GEMM f32)
 
-    def policy(self, symbol: str = gemm.SYMBOL) -> Policy:
-        return Policy(abi_symbol=symbol, allow_threads=self.threads > 1,
+    @property
+    def the_op(self) -> Op:
+        return self.op or default_op()
+
+    def policy(self, symbol: str | None = None) -> Policy:
+        return Policy(abi_symbol=symbol or self.the_op.symbol, allow_threads=self.threads > 1,
                       relax=RULES if self.allow_blas else self.relax)
 
     def key(self, cc: str, version: str, partner: "BuildRequest | None" = None) -> str:
         h = hashlib.sha256()
-        for part in (BUILD_FORMAT, self.source, _driver_bytes(), cc, version,
+        op = self.the_op
+        for part in (BUILD_FORMAT, self.source, op.key, op.driver_source.read_bytes(), _core_header(),
+                     " ".join(op.driver_defines), cc, version,
                      json.dumps([self.toolchain.cflags, self.toolchain.ldflags, self.extra_cflags,
                                  [str(p) for p in self.libs], self.allow_blas, self.name, list(self.relax),
                                  self.threads, sorted(self.toolchain.env.items())]),
@@ -56,9 +64,10 @@ class BuildRequest:
         return h.hexdigest()
 
 
-def _driver_bytes() -> bytes:
-    """The driver and every header beside it: a change to any of them is a new build."""
-    return b"".join(p.read_bytes() for p in sorted(gemm.HEADER_DIR.glob("*.[ch]")))
+def _core_header() -> bytes:
+    """The shared driver headers (tensorop_worker.h, driver_core.h, driver_modes.h, tensorop.h): part of
+    every build key."""
+    return b"".join(p.read_bytes() for p in sorted(DRIVER_DIR.glob("*.h")))
 
 
 def source_hash(source: bytes) -> str:
@@ -85,7 +94,7 @@ def _run(cmd: list[str], cwd: Path, tc: Toolchain, readable_extra=()) -> tuple[i
     full = cmd
     exe = shutil.which(cmd[0], path=tc.environ().get("PATH"))
     try:
-        readable = [gemm.HEADER_DIR, *_paths_in(cmd[1:]), *readable_extra]
+        readable = [DRIVER_DIR, *_paths_in(cmd[1:]), *readable_extra]
         if exe:
             real = Path(exe).resolve()
             readable += [real.parent.parent, Path(exe).parent.parent]
@@ -105,7 +114,7 @@ def _run(cmd: list[str], cwd: Path, tc: Toolchain, readable_extra=()) -> tuple[i
 def build(req: BuildRequest, builds_dir: Path, partner: BuildRequest | None = None) -> BuildResult:
     """Compile the kernel, pass its object through the gate, link it with the timing driver.
     With `partner`, a paired build: the partner kernel is compiled with its ABI function renamed
-    to tensorop_gemm_f32_b, gated too, and both are linked into one driver that times them
+    to <symbol>_b (tensorop_gemm_f32_b for GEMM), gated too, and both are linked into one driver that times them
     interleaved (mode=pair)."""
     tc = req.toolchain
     cc = tc.compiler()
@@ -126,14 +135,16 @@ def build(req: BuildRequest, builds_dir: Path, partner: BuildRequest | None = No
     try:
         log: list[str] = []
         objects = []
-        units = [(req, gemm.SYMBOL, "kernel")] + ([(partner, PAIR_SYMBOL, "partner")] if partner else [])
+        op = req.the_op
+        units = [(req, op.symbol, "kernel")] + ([(partner, op.pair_symbol, "partner")] if partner else [])
         for unit, symbol, stem in units:
             failed = _compile(cc, unit, symbol, stem, work, log)
             if failed is not None:
                 return failed
             objects.append(f"{stem}.o")
         defines = ["-DTENSOROP_PAIR"] if partner else []
-        rc, text = _run([cc, *tc.cflags, *defines, "-c", str(gemm.DRIVER_SOURCE), "-o", "driver.o"], work, tc)
+        rc, text = _run([cc, *tc.cflags, *defines, *op.driver_defines, f"-I{DRIVER_DIR}", "-c",
+                         str(op.driver_source), "-o", "driver.o"], work, tc)
         log.append(text)
         if rc != 0:
             return BuildResult(Status.INTERNAL_ERROR, "".join(log), None,
@@ -178,8 +189,9 @@ def _compile(cc: str, req: BuildRequest, symbol: str, stem: str, work: Path, log
     src = work / stem / Path(req.name).name
     src.parent.mkdir()
     src.write_bytes(req.source)
-    rename = [f"-D{gemm.SYMBOL}={symbol}"] if symbol != gemm.SYMBOL else []
-    cflags = [*req.toolchain.cflags, *req.extra_cflags, *rename, f"-I{gemm.HEADER_DIR}"]
+    abi = req.the_op.symbol
+    rename = [f"-D{abi}={symbol}"] if symbol != abi else []
+    cflags = [*req.toolchain.cflags, *req.extra_cflags, *rename, f"-I{DRIVER_DIR}"]
     rc, text = _run([cc, *cflags, "-c", str(src.relative_to(work)), "-o", f"{stem}.o"], work, req.toolchain)
     log.append(text)
     if rc != 0:

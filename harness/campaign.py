@@ -27,6 +27,7 @@ from typing import Callable, Iterable
 from .config.devices import Device
 from .devlock import DeviceLock, LockError, lock_path
 from .lab import Lab
+from .ops import Op, default_op
 from .records import Status, Trial
 from .store import Store, job_key
 from .transport import get_transport, transport_class
@@ -37,7 +38,12 @@ from .trial import Kernel, MeasureOptions, build_kernel, run_trial
 class Job:
     kernel: Kernel
     device: str
-    shape: tuple[int, int, int]
+    shape: tuple[int, ...]
+    op: Op | None = None             # the operator the kernel implements (None: GEMM f32)
+
+    @property
+    def the_op(self) -> Op:
+        return self.op or default_op()
 
 
 def new_campaign_id() -> str:
@@ -46,12 +52,12 @@ def new_campaign_id() -> str:
 
 def unfinished(store: Store, campaign: str, jobs: list[Job]) -> list[Job]:
     """The jobs whose latest trial in the campaign is missing, a device_error or an internal_error."""
-    keys = [job_key(j.device, j.kernel.label, j.kernel.hash, "gemm", j.shape, "f32") for j in jobs]
+    keys = [job_key(j.device, j.kernel.label, j.kernel.hash, j.the_op.name, j.shape, j.the_op.dtype) for j in jobs]
     return [jobs[i] for i in store.unfinished(campaign, keys)]
 
 
-def _build_key(k: Kernel, tc) -> tuple:
-    return (k.hash, k.name, k.allow_blas, k.libs, k.relax, tc.name)
+def _build_key(k: Kernel, tc, op: Op | None = None) -> tuple:
+    return (k.hash, k.name, k.allow_blas, k.libs, k.relax, tc.name, (op or default_op()).key)
 
 
 def _lane(device: Device) -> str:
@@ -63,7 +69,7 @@ def _lane(device: Device) -> str:
 
 
 def _error_trial(device: Device, j: Job, campaign: str, error: str, status: Status = Status.DEVICE_ERROR) -> Trial:
-    return Trial(device=device.name, op="gemm", shape=tuple(j.shape), dtype="f32", kernel=j.kernel.label,
+    return Trial(device=device.name, op=j.the_op.name, shape=tuple(j.shape), dtype=j.the_op.dtype, kernel=j.kernel.label,
                  source_hash=j.kernel.hash, status=status, error=error, arch=device.arch,
                  emulated=device.emulated, transport=device.transport, campaign=campaign)
 
@@ -103,9 +109,9 @@ def run_campaign(lab: Lab, jobs: Iterable[Job], store: Store, *, campaign: str |
     for j in jobs:
         tc = lab.toolchain(lab.devices[j.device])
         if tc is not None:
-            key = _build_key(j.kernel, tc)
+            key = _build_key(j.kernel, tc, j.op)
             if key not in builds:
-                builds[key] = pool.submit(build_kernel, lab.ws, tc, j.kernel, extra_cflags)
+                builds[key] = pool.submit(build_kernel, lab.ws, tc, j.kernel, extra_cflags, None, j.the_op)
 
     # lanes: one worker per lane. Local devices share one lane; an SSH device is its own lane; a
     # device whose transport serves several boards at once (labgrid: the matching places) gets
@@ -220,7 +226,7 @@ def run_campaign(lab: Lab, jobs: Iterable[Job], store: Store, *, campaign: str |
                     tc = lab.toolchain(device)
                     prebuilt = None
                     if tc is not None:
-                        f = builds.get(_build_key(j.kernel, tc))
+                        f = builds.get(_build_key(j.kernel, tc, j.op))
                         if f is not None:
                             try:
                                 prebuilt = f.result()   # a failed build is a result too: no second compile
@@ -229,7 +235,7 @@ def run_campaign(lab: Lab, jobs: Iterable[Job], store: Store, *, campaign: str |
                     call(on_start, j)
                     t0 = time.monotonic()
                     t = run_trial(lab.ws, device, tc, transport, j.kernel, j.shape, opts, campaign=campaign,
-                                  extra_cflags=extra_cflags, prebuilt=prebuilt)
+                                  extra_cflags=extra_cflags, prebuilt=prebuilt, op=j.the_op)
                     t.meta["dispatch"] = {"trial_wall_s": round(time.monotonic() - t0, 3),
                                           "lock_wait_s": round(waited, 3)}
                     if getattr(transport, "board", None):

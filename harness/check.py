@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 
 from .config.devices import Device
-from .ops import gemm
+from .ops import Op, default_op
 from .records import Artifact, CheckResult, RunResult, Status
 from .transport.base import Transport
 
@@ -81,12 +81,14 @@ def read_channel(run: RunResult, want_plugin: bool) -> Records:
     return Records(driver, plugin)
 
 
-def gate(transport: Transport, artifact: Artifact, device: Device, shape: tuple[int, int, int],
-         seeds: list[int], timeout_s: float) -> tuple[CheckResult, RunResult | None, Status | None]:
+def gate(transport: Transport, artifact: Artifact, device: Device, shape: tuple[int, ...],
+         seeds: list[int], timeout_s: float, op: Op | None = None
+         ) -> tuple[CheckResult, RunResult | None, Status | None]:
     """Run the correctness gate. Returns (result, run, failure status): the status is set when
     the check run itself failed (crash, timeout, device) or broke the channel protocol."""
-    cases = gemm.check_cases(shape, seeds)
-    run = transport.run(artifact, [], timeout_s=timeout_s, stdin=gemm.request("check", cases),
+    op = op or default_op()
+    cases = op.check_cases(shape, seeds)
+    run = transport.run(artifact, [], timeout_s=timeout_s, stdin=op.request("check", cases),
                         fetch=[f"c{i}.bin" for i in range(len(cases))])
     failure = run_failure(run, device, "check")
     if failure:
@@ -101,7 +103,7 @@ def gate(transport: Transport, artifact: Artifact, device: Device, shape: tuple[
         if raw is None:
             return CheckResult(False, None, f"check: output c{i}.bin did not come back", len(cases)), run, \
                 Status.DEVICE_ERROR
-        v = gemm.verify(case, raw)
+        v = op.verify(case, raw)
         worst = max(worst, v.rel_err)
         if not v.ok:
             return CheckResult(False, v.rel_err, v.detail, len(cases)), run, None
@@ -125,9 +127,10 @@ def worker_crash(rec: dict, phase: str) -> str:
     return f"{phase}: the kernel's process exited with status {code} while timed"
 
 
-def timed_verdict(rec: dict, case: gemm.GemmCase, pick_raw: bytes | None, profile: bool = False) -> CheckResult:
+def timed_verdict(rec: dict, case, pick_raw: bytes | None, profile: bool = False, op: Op | None = None) -> CheckResult:
     """The verdict on a timing (or profile) run's calls: the driver's per-call verification,
     then the harness's full check of the sample it chose."""
+    op = op or default_op()
     calls = int(rec.get("calls") or 0)
     if rec.get("verified") is not True:
         f = rec.get("failed") or {}
@@ -139,12 +142,13 @@ def timed_verdict(rec: dict, case: gemm.GemmCase, pick_raw: bytes | None, profil
     if pick_raw is None or "seed" not in pick:
         return CheckResult(False, None, "the chosen sample's output did not come back", calls)
     sample = int(pick.get("sample", -1))
-    expected = case.seed if profile else gemm.sample_seed(case.seed, sample, 0)
-    if sample < 0 or int(pick["seed"]) != expected:
+    # a timed sample's seeds are drawn fresh by the driver (the kernel's process cannot predict
+    # them) and reported here; a profiled call uses the request's own case
+    seed = op.case_seed(case) if profile else int(pick["seed"])
+    if sample < 0 or (profile and int(pick["seed"]) != seed):
         return CheckResult(False, None, f"the record names sample {sample} with seed {pick['seed']}, not the "
                                         "inputs the driver was asked to use", calls)
-    pcase = gemm.GemmCase(case.M, case.N, case.K, case.lda, case.ldb, case.ldc, expected)
-    v = gemm.verify(pcase, pick_raw)
+    v = op.verify(op.sample_case(case, seed), pick_raw)
     if not v.ok:
         return CheckResult(False, v.rel_err, f"sample {pick.get('sample')} of the timed run: {v.detail}", calls)
     return CheckResult(True, v.rel_err, "", calls)

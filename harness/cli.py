@@ -15,7 +15,7 @@ from .baselines import NAMES as BASELINES, BaselineUnavailable, baseline_kernel
 from .campaign import Job, new_campaign_id, run_campaign
 from .config.yamlfile import ConfigError
 from .lab import Lab
-from .ops import gemm
+from .ops import Op, UnknownOp, get_op, names as op_names
 from .records import Status, Trial
 from .store import Store
 from .trial import Kernel
@@ -30,12 +30,19 @@ out = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 DeviceOpt = typer.Option(None, "--device", "-d", help="Device name or alias (repeatable).")
+SHAPE_HELP = ("gemm: MxNxK; conv2d: NxCxHxW,KxRxS,s1,p1 (stride, pad; e.g. 1x64x56x56,64x3x3,s1,p1); "
+              "gemm_batched: BATCHxMxNxK")
 ShapeOpt = typer.Option("256x256x256", "--shape", "-s", help="MxNxK.")
-OpOpt = typer.Option("gemm", "--op", help="Operator (gemm).")
-DtypeOpt = typer.Option("f32", "--dtype", help="Data type (f32).")
+OpOpt = typer.Option("gemm", "--op", help="Operator: gemm, conv2d, gemm_batched (harness/ops/).")
+DtypeOpt = typer.Option("f32", "--dtype", help="Data type: f32 (gemm also f16, bf16, i8 where built).")
 JsonOpt = typer.Option(False, "--json", help="One JSON object per trial on stdout.")
 ConfigOpt = typer.Option(None, "--devices-file", help="devices.yaml to use (default: the workspace's).")
-ShapesOpt = typer.Option(["256x256x256"], "--shape", "-s", help="MxNxK (repeatable).")
+ShapesOpt = typer.Option(None, "--shape", "-s", help=SHAPE_HELP + " (repeatable; default: the op's default, "
+                         "256x256x256 for gemm).")
+SuiteOpt = typer.Option(None, "--suite", help="A built-in shape suite instead of --shape: paper-conv "
+                        "(the paper's conv layers, N,C,H,W/K,R,S: batch 1 on emulated devices).")
+ScaleOpt = typer.Option(1.0, "--scale", help="With --suite on real devices: run this fraction of each layer's "
+                        "batch (at least 1 image), e.g. 0.0625; the scaling is printed.")
 # the measurement overrides bench and baseline share (harness.measure.MeasureOptions)
 MaxTimeOpt = typer.Option(None, "--max-time", help="Sampling budget per trial, seconds.")
 MinSamplesOpt = typer.Option(None, "--min-samples")
@@ -63,15 +70,47 @@ def _resolve_devices(lab: Lab, names: Optional[List[str]]) -> list[str]:
         raise typer.Exit(2)
 
 
-def _shape(op: str, dtype: str, shape: str) -> tuple[int, int, int]:
-    if op != gemm.NAME or dtype != gemm.DTYPE:
-        err.print(f"[red]error:[/red] only --op gemm --dtype f32 is supported so far (got {op} {dtype})")
-        raise typer.Exit(2)
+def _op(op: str, dtype: str) -> Op:
     try:
-        return gemm.parse_shape(shape)
-    except ValueError as e:
-        err.print(f"[red]error:[/red] {e}")
+        return get_op(op, dtype)
+    except UnknownOp as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
         raise typer.Exit(2)
+
+
+def _shape(op: str | Op, dtype: str, shape: str) -> tuple[int, ...]:
+    o = op if isinstance(op, Op) else _op(op, dtype)
+    try:
+        return o.parse_shape(shape)
+    except ValueError as e:
+        err.print(f"[red]error:[/red] {e} ({o.name} shapes: {o.shape_syntax})", highlight=False)
+        raise typer.Exit(2)
+
+
+def _shapes_for(o: Op, shapes: Optional[List[str]], suite: Optional[str], scale: float,
+                devs: list[str], lab: Lab) -> dict[str, list[tuple[int, ...]]]:
+    """device -> shapes: the --shape list, or a suite's layers scaled for each device (printed)."""
+    if suite:
+        from .suites import UnknownSuite, describe_scaling, get_suite, scaled_shapes
+        if shapes:
+            err.print("[red]error:[/red] give --shape or --suite, not both")
+            raise typer.Exit(2)
+        try:
+            st = get_suite(suite)
+        except UnknownSuite as e:
+            err.print(f"[red]error:[/red] {e}")
+            raise typer.Exit(2)
+        if (st.op, st.dtype) != (o.name, o.dtype):
+            err.print(f"[red]error:[/red] suite {suite} is a {st.op} {st.dtype} suite; add --op {st.op}")
+            raise typer.Exit(2)
+        out_ = {}
+        for emulated in sorted({lab.devices[d].emulated for d in devs}):
+            err.print(describe_scaling(st, scale, emulated), highlight=False)
+        for d in devs:
+            out_[d] = scaled_shapes(st, scale, lab.devices[d].emulated)
+        return out_
+    parsed = [_shape(o, o.dtype, s) for s in (shapes or [o.default_shape])]
+    return {d: parsed for d in devs}
 
 
 def _overrides(max_time, min_samples, max_samples, warmup, flush, rel_ci) -> dict:
@@ -102,7 +141,7 @@ def _execute(lab: Lab, jobs: list[Job], as_json: bool, overrides: dict, cflags: 
     other kernel is then compared with it by the one objective."""
     if against:
         have = {(j.device, j.shape, j.kernel.hash) for j in jobs}
-        jobs = jobs + list({(j.device, j.shape): Job(against[j.device], j.device, j.shape) for j in jobs
+        jobs = jobs + list({(j.device, j.shape): Job(against[j.device], j.device, j.shape, j.op) for j in jobs
                             if j.device in against and (j.device, j.shape, against[j.device].hash) not in have}
                            .values())
     with Store(lab.ws.database) as store:
@@ -179,7 +218,7 @@ def _compare_against(lab: Lab, store: Store, trials: list[Trial], jobs: list[Job
             with get_transport(device, lab.ws) as tr:
                 run = objective.paired(lab.ws, device, lab.toolchain(device), tr, kernels[t.source_hash], against,
                                        t.shape, target=target, budget_s=budget_s,
-                                       opts=MeasureOptions.for_device(device))
+                                       opts=MeasureOptions.for_device(device), op=get_op(t.op, t.dtype))
             cmp = run.ratio
             if run.status is not Status.OK:
                 note = f"paired run: {run.status}: {run.error}"
@@ -199,7 +238,8 @@ def _compare_against(lab: Lab, store: Store, trials: list[Trial], jobs: list[Job
 
 @app.command()
 def bench(kernels: List[Path] = typer.Argument(..., help="Kernel C files implementing the op's ABI."),
-          op: str = OpOpt, dtype: str = DtypeOpt, shape: List[str] = ShapesOpt,
+          op: str = OpOpt, dtype: str = DtypeOpt, shape: Optional[List[str]] = ShapesOpt,
+          suite: Optional[str] = SuiteOpt, scale: float = ScaleOpt,
           device: Optional[List[str]] = DeviceOpt, as_json: bool = JsonOpt,
           cflags: List[str] = typer.Option([], "--cflag", help="Extra compiler flag (repeatable)."),
           max_time: Optional[float] = MaxTimeOpt, min_samples: Optional[int] = MinSamplesOpt,
@@ -228,7 +268,11 @@ def bench(kernels: List[Path] = typer.Argument(..., help="Kernel C files impleme
         from .cuda import command as cuda_command
         raise typer.Exit(cuda_command.run(lab, list(kernels), device or ["host"], as_json=as_json, out=out, err=err,
                                           relax=tuple(trust), cflags=tuple(cflags)))
-    shapes = [_shape(op, dtype, s) for s in shape]
+    if suite and op == "gemm":
+        from .suites import SUITES
+        if suite in SUITES:
+            op, dtype = SUITES[suite].op, SUITES[suite].dtype
+    o = _op(op, dtype)
     devs = _resolve_devices(lab, device)
     from .cuda import is_cuda
     gpus = [d for d in devs if is_cuda(lab.devices[d])]
@@ -236,6 +280,7 @@ def bench(kernels: List[Path] = typer.Argument(..., help="Kernel C files impleme
         err.print(f"[red]error:[/red] {', '.join(gpus)}: running on CUDA devices is not wired into bench yet; "
                   "use --build-only (or `tensorop build`) for the compile-only report", highlight=False)
         raise typer.Exit(2)
+    per_dev = _shapes_for(o, shape, suite, scale, devs, lab)
     bad = [r for r in trust if r not in RULES]
     if bad:
         err.print(f"[red]error:[/red] unknown gate rule(s) {', '.join(bad)}; known: {', '.join(RULES)}")
@@ -250,7 +295,7 @@ def bench(kernels: List[Path] = typer.Argument(..., help="Kernel C files impleme
     if against:
         if against in BASELINES:
             try:
-                other = {d: baseline_kernel(lab.ws, against, lab.devices[d].arch) for d in devs}
+                other = {d: baseline_kernel(lab.ws, against, lab.devices[d].arch, o) for d in devs}
             except BaselineUnavailable as e:
                 err.print(f"[red]error:[/red] {e}")
                 raise typer.Exit(2)
@@ -260,7 +305,7 @@ def bench(kernels: List[Path] = typer.Argument(..., help="Kernel C files impleme
         else:
             err.print(f"[red]error:[/red] --against {against!r}: not a baseline ({', '.join(BASELINES)}) or a file")
             raise typer.Exit(2)
-    jobs = [Job(k, d, s) for k in ks for d in devs for s in shapes]
+    jobs = [Job(k, d, s, o) for k in ks for d in devs for s in per_dev[d]]
     raise typer.Exit(_execute(lab, jobs, as_json, _overrides(max_time, min_samples, max_samples, warmup, flush,
                                                              rel_ci), tuple(cflags), resume=resume, against=other,
                               target=target, budget_s=budget))
@@ -290,7 +335,8 @@ def build(kernels: List[Path] = typer.Argument(..., help="Kernel files (.c for C
 
 @app.command()
 def baseline(name: str = typer.Argument(..., help="openblas | naive"), op: str = OpOpt, dtype: str = DtypeOpt,
-             shape: List[str] = ShapesOpt, device: Optional[List[str]] = DeviceOpt, as_json: bool = JsonOpt,
+             shape: Optional[List[str]] = ShapesOpt, suite: Optional[str] = SuiteOpt, scale: float = ScaleOpt,
+             device: Optional[List[str]] = DeviceOpt, as_json: bool = JsonOpt,
              max_time: Optional[float] = MaxTimeOpt, min_samples: Optional[int] = MinSamplesOpt,
              max_samples: Optional[int] = MaxSamplesOpt, warmup: Optional[int] = WarmupOpt,
              rel_ci: Optional[float] = RelCiOpt, flush: bool = FlushOpt,
@@ -300,15 +346,21 @@ def baseline(name: str = typer.Argument(..., help="openblas | naive"), op: str =
     if name not in BASELINES:
         err.print(f"[red]error:[/red] unknown baseline {name!r}; known: {', '.join(BASELINES)}")
         raise typer.Exit(2)
-    shapes = [_shape(op, dtype, s) for s in shape]
+    if suite and op == "gemm":
+        from .suites import SUITES
+        if suite in SUITES:
+            op, dtype = SUITES[suite].op, SUITES[suite].dtype
+    o = _op(op, dtype)
+    devs = _resolve_devices(lab, device)
+    per_dev = _shapes_for(o, shape, suite, scale, devs, lab)
     jobs = []
-    for d in _resolve_devices(lab, device):
+    for d in devs:
         try:
-            k = baseline_kernel(lab.ws, name, lab.devices[d].arch)
+            k = baseline_kernel(lab.ws, name, lab.devices[d].arch, o)
         except BaselineUnavailable as e:
             err.print(f"[red]error:[/red] {d}: {e}")
             raise typer.Exit(2)
-        jobs += [Job(k, d, s) for s in shapes]
+        jobs += [Job(k, d, s, o) for s in per_dev[d]]
     raise typer.Exit(_execute(lab, jobs, as_json, _overrides(max_time, min_samples, max_samples, warmup, flush,
                                                              rel_ci), title=f"baseline {name}"))
 

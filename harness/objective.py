@@ -24,7 +24,7 @@ import numpy as np
 from scipy import stats as sps
 
 from .config.devices import Device
-from .ops import gemm
+from .ops import Op, default_op, get_op
 from .records import Status, Trial
 
 # No shipping CPU core sustains more than this; a real device's ceiling is its FMA width x
@@ -102,7 +102,10 @@ def peak_gflops(device: Device) -> float:
 
 def peak_check(device: Device, trial: Trial) -> str:
     """'' if the trial's figure is physically possible on the device, else why not."""
-    flops = gemm.flops(trial.shape)
+    try:
+        flops = get_op(trial.op, trial.dtype).flops(trial.shape)
+    except ValueError:
+        return ""
     if trial.emulated:
         if not trial.cycles:
             return ""
@@ -228,7 +231,7 @@ class PairedRun:
 
 def paired(ws, device: Device, toolchain, transport, a, b, shape, *, target: float = 0.02,
            budget_s: float = 60.0, round_samples: int = 20, round_time_s: float = 2.0,
-           max_rounds: int = 40, opts=None) -> PairedRun:
+           max_rounds: int = 40, opts=None, op: Op | None = None) -> PairedRun:
     """Time kernel `a` against kernel `b` (harness.trial.Kernel) interleaved in one driver until
     the ratio's 95% CI half-width is at most `target` of the ratio, or the budget is spent.
     Both kernels must already have passed the correctness gate (their own trials)."""
@@ -236,19 +239,21 @@ def paired(ws, device: Device, toolchain, transport, a, b, shape, *, target: flo
     from .trial import MeasureOptions, build_kernel
 
     started = time.monotonic()
-    b_res = build_kernel(ws, toolchain, a, partner=b)
+    op = op or default_op()
+    b_res = build_kernel(ws, toolchain, a, partner=b, op=op)
     if b_res.status is not Status.OK:
         return PairedRun(None, b_res.status, f"paired build: {b_res.error}")
     opts = opts or MeasureOptions.for_device(device)
     out = PairedRun(None, Status.OK)
     base = secrets.randbits(62)
-    tol = gemm.timing_tolerance(shape[2])
+    from .ops.inputs import splitmix_one
     while out.rounds < max_rounds:
-        case = gemm.GemmCase.tight(*shape, gemm.splitmix_one(base, 9, out.rounds))
-        req = gemm.request("pair", [case], tol=tol, warmup=opts.warmup, min_sample_s=opts.min_sample_s,
+        case = op.timing_case(shape, splitmix_one(base, 9, out.rounds))
+        tol = op.timing_tolerance(case)
+        req = op.request("pair", [case], tol=tol, warmup=opts.warmup, min_sample_s=opts.min_sample_s,
                            max_sets=opts.max_sets, min_samples=3, max_samples=round_samples,
                            max_time_s=round_time_s)
-        per_call = gemm.flops(shape) / (device.slow_gflops * 1e9)
+        per_call = (op.flops(shape) + 60 * op.io_elements(shape)) / (device.slow_gflops * 1e9)
         run = transport.run(b_res.artifact, [], timeout_s=device.timeout_s + 4 * round_time_s + 60 * per_call,
                             stdin=req)
         failure = check.run_failure(run, device, "paired run")

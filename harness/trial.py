@@ -23,7 +23,7 @@ from . import check, objective, stats
 from .build import BuildRequest, build, source_hash
 from .config.devices import Device
 from .config.toolchains import Toolchain
-from .ops import gemm
+from .ops import Op, default_op
 from .records import Artifact, BuildResult, Status, Trial
 from .transport.base import Transport
 from .workspace import Workspace
@@ -51,20 +51,22 @@ class Kernel:
     def hash(self) -> str:
         return source_hash(self.source)
 
-    def build_request(self, toolchain: Toolchain, extra_cflags: tuple[str, ...] = (), threads: int = 1) -> BuildRequest:
+    def build_request(self, toolchain: Toolchain, extra_cflags: tuple[str, ...] = (), threads: int = 1,
+                      op: Op | None = None) -> BuildRequest:
         return BuildRequest(source=self.source, toolchain=toolchain, name=self.name, extra_cflags=extra_cflags,
-                            libs=self.libs, allow_blas=self.allow_blas, relax=self.relax, threads=threads)
+                            libs=self.libs, allow_blas=self.allow_blas, relax=self.relax, threads=threads, op=op)
 
 
-def _timeouts(device: Device, shape, opts: MeasureOptions, check_flops: float) -> tuple[float, float]:
+def _timeouts(device: Device, shape, opts: MeasureOptions, check_flops: float, op: Op | None = None
+              ) -> tuple[float, float]:
     """Time limits: the device's fixed allowance plus the work at a conservative floor on
     throughput (device.slow_gflops), so a big shape on a slow device is not cut short while
     an endless loop on a small one is killed within seconds. The timed phase also pays for
     regenerating and verifying inputs (O(MK+KN+MN) per call)."""
-    per_call = gemm.flops(shape) / (device.slow_gflops * 1e9)
+    op = op or default_op()
+    per_call = op.flops(shape) / (device.slow_gflops * 1e9)
     t_check = device.timeout_s + check_flops / (device.slow_gflops * 1e9)
-    M, N, K = shape
-    overhead = 60e-9 * (M * K + K * N + 2 * M * N + 2 * M * K)
+    overhead = 60e-9 * op.io_elements(shape)
     sample = max(per_call, opts.min_sample_s) + opts.max_sets * overhead
     t_time = device.timeout_s + (2 + opts.warmup) * (per_call + overhead) + 2 * opts.max_time_s + \
         (4 + max(opts.min_samples, 3)) * sample * 1.5
@@ -72,13 +74,15 @@ def _timeouts(device: Device, shape, opts: MeasureOptions, check_flops: float) -
 
 
 def build_kernel(ws: Workspace, toolchain: Toolchain, kernel: Kernel, extra_cflags: tuple[str, ...] = (),
-                 partner: Kernel | None = None) -> BuildResult:
-    return build(kernel.build_request(toolchain, extra_cflags), ws.builds,
-                 partner.build_request(toolchain, extra_cflags) if partner else None)
+                 partner: Kernel | None = None, op: Op | None = None) -> BuildResult:
+    return build(kernel.build_request(toolchain, extra_cflags, op=op), ws.builds,
+                 partner.build_request(toolchain, extra_cflags, op=op) if partner else None)
 
 
-def new_trial(device: Device, kernel: Kernel, shape, campaign: str = "", opts: MeasureOptions | None = None) -> Trial:
-    return Trial(device=device.name, op=gemm.NAME, shape=tuple(shape), dtype=gemm.DTYPE, kernel=kernel.label,
+def new_trial(device: Device, kernel: Kernel, shape, campaign: str = "", opts: MeasureOptions | None = None,
+              op: Op | None = None) -> Trial:
+    op = op or default_op()
+    return Trial(device=device.name, op=op.name, shape=tuple(shape), dtype=op.dtype, kernel=kernel.label,
                  source_hash=kernel.hash, status=Status.INTERNAL_ERROR, arch=device.arch, emulated=device.emulated,
                  transport=device.transport, campaign=campaign, flushed=bool(opts and opts.flush),
                  meta={"measure": asdict(opts) if opts else None, "kernel_file": kernel.name, "env": dict(device.env),
@@ -86,23 +90,25 @@ def new_trial(device: Device, kernel: Kernel, shape, campaign: str = "", opts: M
 
 
 def run_trial(ws: Workspace, device: Device, toolchain: Toolchain | None, transport: Transport, kernel: Kernel,
-              shape: tuple[int, int, int], opts: MeasureOptions, *, campaign: str = "",
-              extra_cflags: tuple[str, ...] = (), prebuilt: BuildResult | None = None) -> Trial:
-    trial = new_trial(device, kernel, shape, campaign, opts)
+              shape: tuple[int, ...], opts: MeasureOptions, *, campaign: str = "",
+              extra_cflags: tuple[str, ...] = (), prebuilt: BuildResult | None = None,
+              op: Op | None = None) -> Trial:
+    op = op or default_op()
+    trial = new_trial(device, kernel, shape, campaign, opts, op)
     try:
         if toolchain is None:
             trial.status = Status.DEVICE_ERROR
             trial.error = f"device {device.name}: toolchain {device.toolchain!r} is not defined in toolchains/"
             return trial
         trial.toolchain = toolchain.name
-        b = prebuilt or build_kernel(ws, toolchain, kernel, extra_cflags)
+        b = prebuilt or build_kernel(ws, toolchain, kernel, extra_cflags, op=op)
         trial.build_log = b.log
         if b.status is not Status.OK:
             trial.status, trial.error = b.status, b.error
             return trial
         art = b.artifact
         trial.toolchain_version, trial.cflags = art.toolchain_version, art.cflags
-        return _check_and_measure(ws, device, transport, art, shape, opts, trial)
+        return _check_and_measure(ws, device, transport, art, shape, opts, trial, op)
     except Exception as e:  # a bug of ours must not stop the campaign; keep the evidence
         trial.status = Status.INTERNAL_ERROR
         trial.error = f"internal error: {e!r}\n{traceback.format_exc(limit=5)}"
@@ -110,14 +116,14 @@ def run_trial(ws: Workspace, device: Device, toolchain: Toolchain | None, transp
 
 
 def _check_and_measure(ws: Workspace, device: Device, transport: Transport, art: Artifact, shape,
-                       opts: MeasureOptions, trial: Trial) -> Trial:
-    seeds = [secrets.randbits(62) for _ in range(gemm.SEEDS_NEEDED + 1)]
-    cases = gemm.check_cases(shape, seeds[:-1])
-    t_check, t_time = _timeouts(device, shape, opts, sum(gemm.flops((c.M, c.N, c.K)) for c in cases))
+                       opts: MeasureOptions, trial: Trial, op: Op) -> Trial:
+    seeds = [secrets.randbits(62) for _ in range(op.seeds_needed + 1)]
+    cases = op.check_cases(shape, seeds[:-1])
+    t_check, t_time = _timeouts(device, shape, opts, sum(op.flops(op.case_shape(c)) for c in cases), op)
     trial.meta["seeds"] = seeds
 
     # 1. correctness gate: every case, fresh seeds; a kernel that fails is never timed
-    result, run, failure = check.gate(transport, art, device, shape, seeds[:-1], t_check)
+    result, run, failure = check.gate(transport, art, device, shape, seeds[:-1], t_check, op=op)
     trial.command = run.command if run else ()
     trial.max_rel_err = result.max_rel_err
     if not result.ok:
@@ -125,14 +131,14 @@ def _check_and_measure(ws: Workspace, device: Device, transport: Transport, art:
         return trial
 
     # 2. measure: verified timed calls (real devices) or one profiled call (emulated devices)
-    tcase = gemm.GemmCase.tight(*shape, seeds[-1])
-    tol = gemm.timing_tolerance(shape[2])
+    tcase = op.timing_case(shape, seeds[-1])
+    tol = op.timing_tolerance(tcase)
     if device.emulated:
-        req = gemm.request("profile", [tcase], tol=tol)
+        req = op.request("profile", [tcase], tol=tol)
         run = transport.run(art, [], timeout_s=t_time, stdin=req, fetch=["pick.bin", BLOCKS_FILE],
                             plugin=("fd=3", f"blocks={BLOCKS_FILE}"))
     else:
-        req = gemm.request("time", [tcase], tol=tol, pick=secrets.randbelow(opts.max_samples),
+        req = op.request("time", [tcase], tol=tol, pick=secrets.randbelow(opts.max_samples),
                            **opts.request_options())
         run = transport.run(art, [], timeout_s=t_time, stdin=req, fetch=["pick.bin"])
     trial.command = run.command
@@ -149,7 +155,7 @@ def _check_and_measure(ws: Workspace, device: Device, transport: Transport, art:
     if crashed:
         trial.status, trial.error = Status.CRASH, crashed
         return trial
-    verdict = check.timed_verdict(recs.driver, tcase, run.files.get("pick.bin"), profile=device.emulated)
+    verdict = check.timed_verdict(recs.driver, tcase, run.files.get("pick.bin"), profile=device.emulated, op=op)
     if verdict.max_rel_err is not None and math.isfinite(verdict.max_rel_err):
         trial.max_rel_err = max(trial.max_rel_err or 0.0, verdict.max_rel_err)
     if not verdict.ok:
@@ -158,11 +164,11 @@ def _check_and_measure(ws: Workspace, device: Device, transport: Transport, art:
         return trial
     trial.meta["check_cases"] = result.cases + 1
     if device.emulated:
-        return _modelled(ws, device, run, recs, shape, trial)
-    return _timed(device, run, recs.driver, shape, trial)
+        return _modelled(ws, device, run, recs, shape, trial, op)
+    return _timed(device, run, recs.driver, shape, trial, op)
 
 
-def _timed(device: Device, run, rec: dict, shape, trial: Trial) -> Trial:
+def _timed(device: Device, run, rec: dict, shape, trial: Trial, op: Op) -> Trial:
     samples = rec.get("samples")
     if not isinstance(samples, list) or not samples or not all(isinstance(x, (int, float)) for x in samples):
         trial.status, trial.error = Status.REJECTED, "timing run: the record holds no valid samples"
@@ -171,7 +177,7 @@ def _timed(device: Device, run, rec: dict, shape, trial: Trial) -> Trial:
     trial.inner_loops = int(rec.get("inner_loops", 0))
     trial.flushed = bool(rec.get("flushed", False))
     trial.summary = stats.summarize(trial.samples)
-    trial.gflops = gemm.flops(shape) / trial.summary.median / 1e9 if trial.summary.median > 0 else math.inf
+    trial.gflops = op.flops(shape) / trial.summary.median / 1e9 if trial.summary.median > 0 else math.inf
     wall, cpu = float(rec.get("wall_s") or rec.get("sampling_s") or 0), float(rec.get("cpu_s") or 0)
     cores = cpu / wall if wall > 0 else 0.0
     trial.meta.update({"stop": rec.get("stop"), "sampling_s": rec.get("sampling_s"), "cpu_s": cpu,
@@ -186,7 +192,7 @@ def _timed(device: Device, run, rec: dict, shape, trial: Trial) -> Trial:
     return _limits(device, trial)
 
 
-def _modelled(ws: Workspace, device: Device, run, recs: check.Records, shape, trial: Trial) -> Trial:
+def _modelled(ws: Workspace, device: Device, run, recs: check.Records, shape, trial: Trial, op: Op) -> Trial:
     plugin = recs.plugin
     if plugin.get("forged"):
         trial.status = Status.REJECTED
@@ -207,7 +213,7 @@ def _modelled(ws: Workspace, device: Device, run, recs: check.Records, shape, tr
         return trial
     trial.cycles, trial.model = model.cycles, model.name
     if trial.cycles:
-        trial.gflops = gemm.flops(shape) / trial.cycles * objective.clock_ghz(device)
+        trial.gflops = op.flops(shape) / trial.cycles * objective.clock_ghz(device)
     return _limits(device, trial)
 
 

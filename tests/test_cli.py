@@ -66,8 +66,12 @@ def test_bad_arguments_are_clear(workspace):
     assert p.returncode == 2 and "unknown device 'cray-1'" in p.stderr and "rv64-qemu" in p.stderr
     p = cli(workspace, "bench", "no_such_kernel.c")
     assert p.returncode == 2 and "no such kernel file" in p.stderr
-    p = cli(workspace, "bench", NAIVE, "--op", "conv2d")
-    assert p.returncode == 2 and "only --op gemm" in p.stderr
+    p = cli(workspace, "bench", NAIVE, "--op", "conv3d")
+    assert p.returncode == 2 and "conv3d f32 is not supported" in p.stderr and "conv2d f32" in p.stderr
+    p = cli(workspace, "bench", NAIVE, "--op", "conv2d", "-s", "1x2x3,4x3x3")
+    assert p.returncode == 2 and "NxCxHxW,KxRxS" in p.stderr
+    p = cli(workspace, "bench", NAIVE, "--op", "conv2d", "-s", "1x2x8x8,4x3x3,s1,p1", *FAST)
+    assert p.returncode == 1 and "rejected" in p.stderr       # a GEMM kernel has no conv2d ABI symbol
 
 
 def test_device_alias_resolves(workspace):

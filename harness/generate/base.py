@@ -15,19 +15,24 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Task:
-    op: str                          # "gemm"
-    shape: tuple[int, int, int]      # M, N, K
+    op: str                          # "gemm", "conv2d", ... (harness.ops)
+    shape: tuple[int, ...]           # the op's shape tuple (gemm: M, N, K)
     dtype: str                       # "f32"
     devices: tuple[str, ...]         # device names (resolved)
     prompt: str = ""
 
     @property
+    def the_op(self):
+        from ..ops import get_op
+        return get_op(self.op, self.dtype)
+
+    @property
     def shape_text(self) -> str:
-        return "x".join(map(str, self.shape))
+        return self.the_op.shape_text(self.shape)
 
     @property
     def folder(self) -> str:
-        return f"{self.op}_{self.shape_text}_{self.dtype}"
+        return self.the_op.folder(self.shape)
 
 
 @dataclass

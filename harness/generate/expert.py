@@ -41,6 +41,8 @@ class ExpertGenerator(Generator):
         return (primary[:keep] + extra)[:n]
 
     def propose(self, task: Task, hardware: HardwareFactors, history: list[Feedback]) -> Candidate | None:
+        if task.op != "gemm":
+            return self._propose_op(task, hardware, history)
         if self._queue is None:
             self._queue = self.plan(hardware, self.points)
         tried = {f.params.get("_key") for f in history}
@@ -51,4 +53,19 @@ class ExpertGenerator(Generator):
                 continue
             label = f"expert-{ps}-" + "-".join(f"{n}{p[n]}" for n in ("MR", "NV", "LMUL", "KC") if n in p)
             return Candidate(source=render(ps, p), params={**p, "primitive_set": ps, "_key": k}, label=label)
+        return None
+
+    def _propose_op(self, task: Task, hardware: HardwareFactors, history: list[Feedback]) -> Candidate | None:
+        """Other operators: their template module's plan (harness/generate/<op>_templates.py)."""
+        if self._queue is None:
+            if task.op != "conv2d":
+                return None
+            from .conv_templates import plan
+            self._queue = plan(hardware, self.points)
+        tried = {f.params.get("_key") for f in history}
+        while self._queue:
+            label, source, p = self._queue.pop(0)
+            if label in tried:
+                continue
+            return Candidate(source=source, params={**p, "_key": label}, label=f"expert-{label}")
         return None

@@ -49,7 +49,7 @@ def strip_comments_and_strings(code: str) -> str:
     return out
 
 
-def extract_code(answer: str, finish_reason: str | None = None) -> tuple[str, str, str]:
+def extract_code(answer: str, finish_reason: str | None = None, symbol: str = SYMBOL) -> tuple[str, str, str]:
     """(language, code, reason). reason is non-empty when no usable code block was found."""
     if finish_reason == "length":
         return "", "", ("the answer was truncated (the model hit its output token limit); send a shorter, "
@@ -61,7 +61,7 @@ def extract_code(answer: str, finish_reason: str | None = None) -> tuple[str, st
         return "", "", "the answer contains no code block; reply with the complete kernel in one ```c code block"
     py = [(l, c) for l, c in blocks if l.lower() in ("python", "py", "python3")]
     cs = [(l, c) for l, c in blocks if l.lower() in ("c", "cpp", "c++", "h", "")]
-    cs_with_abi = [(l, c) for l, c in cs if SYMBOL in c]
+    cs_with_abi = [(l, c) for l, c in cs if symbol in c]
     if cs_with_abi:
         lang, code = max(cs_with_abi, key=lambda b: len(b[1]))
         return "c", code, ""
@@ -89,15 +89,25 @@ def _balanced(code: str) -> str:
     return f"{depth[open_[0]]} unclosed '{open_[0]}'" if open_ else ""
 
 
-def check_c(code: str) -> str:
-    """The reason this C source is unacceptable, or ""."""
+def _signature_ok(bare: str, op) -> bool:
+    """A definition of the op's ABI function with as many parameters as its prototype."""
+    m = re.search(r"\bvoid\s+" + re.escape(op.symbol) + r"\s*\(([^)]*)\)\s*\{", bare)
+    return bool(m) and len(m.group(1).split(",")) == len(op.prototype.split("(", 1)[1].split(","))
+
+
+def check_c(code: str, op=None) -> str:
+    """The reason this C source is unacceptable, or "" (op: the kernel's operator, default GEMM f32)."""
     if not code.strip():
         return "the code block is empty"
     bare = strip_comments_and_strings(code)
     bal = _balanced(bare)
     if bal:
         return f"the code looks truncated or malformed ({bal}); send the complete kernel"
-    if not SIGNATURE_RE.search(bare):
+    if op is not None and op.symbol != SYMBOL:
+        if not _signature_ok(bare, op):
+            return (f"the code does not define {op.symbol} with the ABI's signature: "
+                    + " ".join(op.prototype.split()))
+    elif not SIGNATURE_RE.search(bare):
         names = re.findall(r"\bvoid\s+(\w+)\s*\(", bare)
         if SYMBOL in bare:
             return (f"{SYMBOL} is not defined with the ABI's signature: void {SYMBOL}(int M, int N, int K, "

@@ -30,7 +30,28 @@ Answer with a short plan, then the complete kernel in ONE ```c code block. (Alte
 script that writes GNU assembly defining tensorop_gemm_f32 to kernel.S in the current directory.)"""
 
 
+def system_for(task: Task) -> str:
+    """The system message for the task's operator (GEMM's is SYSTEM above)."""
+    op = task.the_op
+    if op.name == "gemm" and op.dtype == "f32":
+        return SYSTEM
+    return (SYSTEM.replace("writing GEMM kernels", f"writing {op.name} kernels")
+            .replace("""    void tensorop_gemm_f32(int M, int N, int K, const float *A, int lda,
+                           const float *B, int ldb, float *C, int ldc);
+    /* C = A * B; A is MxK (lda >= K), B is KxN (ldb >= N), C is MxN (ldc >= N) */""",
+                     "    " + op.prototype.replace("\n", "\n    ") + ";\n    /* " + op.doc + " */")
+            .replace("never read or write C outside its M x N region; any M, N, K >= 1",
+                     "never write outside the output; any sizes >= 1")
+            .replace("tensorop_gemm_f32", op.symbol))
+
+
 def first_message(task: Task, hw: HardwareFactors) -> str:
+    if task.op == "conv2d":
+        from .conv_templates import sketches
+        manuals = ("\n\nManual excerpts:\n" + "\n".join(hw.manuals)) if hw.manuals else ""
+        return (f"{task.the_op.llm_task_line(task.shape)}, on device {hw.device}.\n\nHardware factors:\n"
+                f"{hw.summary()}{manuals}\n\nOptimisation hints:\n{hints_text(hw.primitive_set)}\n\n"
+                f"Two reference sketches (correct; improve on either):\n{sketches(hw)}\nWrite a faster kernel.")
     ps = SETS[hw.primitive_set]
     sketch = render(hw.primitive_set, ps.seeds[0])
     manuals = ("\n\nManual excerpts:\n" + "\n".join(hw.manuals)) if hw.manuals else ""
@@ -63,7 +84,7 @@ class LLMGenerator(Generator):
     def propose(self, task: Task, hardware: HardwareFactors, history: list[Feedback]) -> Candidate:
         from .llm import request_hash
         if not self.messages:
-            self.messages = [{"role": "system", "content": SYSTEM},
+            self.messages = [{"role": "system", "content": system_for(task)},
                              {"role": "user", "content": first_message(task, hardware)}]
         else:
             new = history[self._seen:]
@@ -75,7 +96,8 @@ class LLMGenerator(Generator):
         self.messages.append({"role": "assistant", "content": ans.text})
         n = len(self.request_hashes)
         label = f"llm-r{n}"
-        lang, code, reason = extract_code(ans.text, ans.finish_reason)
+        op = task.the_op
+        lang, code, reason = extract_code(ans.text, ans.finish_reason, op.symbol)
         if reason:
             return Candidate(label=label, rejection=reason)
         if lang == "python":
@@ -88,12 +110,12 @@ class LLMGenerator(Generator):
             reason = check_assembly(asm)
             if reason:
                 return Candidate(label=label, rejection=reason)
-            if "tensorop_gemm_f32" not in asm:
+            if op.symbol not in asm:
                 return Candidate(label=label,
-                                 rejection="the emitted assembly does not define tensorop_gemm_f32")
+                                 rejection=f"the emitted assembly does not define {op.symbol}")
             return Candidate(source=wrap_assembly(asm), label=label + "-asm",
                              notes="assembly from a generator script")
-        reason = check_c(code)
+        reason = check_c(code, op)
         if reason:
             return Candidate(label=label, rejection=reason)
         from ..tune.space import ParamSpace, SpaceError

@@ -84,7 +84,7 @@ def compare_to_baseline(ctx: "_Ctx", t: Trial, kernel: Kernel, base: Trial | Non
     if t.emulated:
         return objective.modelled_ratio(t, base)
     run = objective.paired(ctx.lab.ws, ctx.device, ctx.toolchain, ctx.transport, kernel, ctx.openblas, t.shape,
-                           budget_s=budget_s)
+                           budget_s=budget_s, op=ctx.op)
     if run.ratio is not None:
         t.meta["paired"] = run.ratio.to_json()
     return run.ratio
@@ -151,6 +151,7 @@ class _Ctx:
     toolchain: object
     transport: object
     openblas: Kernel | None
+    op: object = None
 
 
 def sha(text: str) -> str:
@@ -179,18 +180,19 @@ def generate_on_device(lab: Lab, task: Task, device_name: str, generator: Genera
     sopts = MeasureOptions.for_device(device, **search)
     fopts = MeasureOptions.for_device(device, **(final_overrides or {}))
     shape = task.shape
+    op = task.the_op
     try:
         transport = get_transport(device, lab.ws)
     except Exception as e:
         res.error = f"no transport for {device_name}: {e}"
         return res
     with transport:
-        ctx = _Ctx(lab, device, tc, transport, None)
+        ctx = _Ctx(lab, device, tc, transport, None, op)
 
         def trial(kernel: Kernel, opts: MeasureOptions, base: Trial | None = None,
                   pair_s: float = 0.0) -> tuple[Trial, objective.Ratio | None]:
             """Measure, compare with OpenBLAS by the one objective, then store (comparison included)."""
-            t = run_trial(lab.ws, device, tc, transport, kernel, shape, opts, campaign=campaign)
+            t = run_trial(lab.ws, device, tc, transport, kernel, shape, opts, campaign=campaign, op=op)
             cmp = compare_to_baseline(ctx, t, kernel, base, pair_s) if base is not None else None
             store.add(t)
             res.trials.append(t)
@@ -198,7 +200,7 @@ def generate_on_device(lab: Lab, task: Task, device_name: str, generator: Genera
 
         base = None
         try:
-            ob = baseline_kernel(lab.ws, "openblas", device.arch)
+            ob = baseline_kernel(lab.ws, "openblas", device.arch, op)
             base, _ = trial(ob, sopts)
             say(f"{device_name}: openblas {base.status}" + (f" {base.gflops:.2f} GFLOP/s" if base.gflops else "")
                 + (f" (modelled, {base.cycles:,.0f} cycles)" if base.cycles else ""))

@@ -11,6 +11,7 @@ import re
 
 from ..config.devices import Device
 from ..config.yamlfile import ConfigError
+from ..ops import all_ops, get_op
 from ..ops import gemm
 from .base import Task
 
@@ -91,7 +92,8 @@ def parse_prompt(text: str, devices: dict[str, Device], default_devices: tuple[s
     """Deterministic parse. Raises PromptError with a helpful message."""
     low = text.lower()
     op = "gemm"
-    for word, name in OPS.items():
+    words = sorted(((w, o.name) for o in all_ops() for w in o.prompt_words), key=lambda x: -len(x[0]))
+    for word, name in [*words, *OPS.items()]:
         if re.search(r"\b" + re.escape(word) + r"\b", low):
             op = name
             break
@@ -108,15 +110,18 @@ def parse_prompt(text: str, devices: dict[str, Device], default_devices: tuple[s
                         key=len, reverse=True):
         stripped = re.sub(r"(?<![\w-])" + re.escape(label) + r"(?![\w-])", " ", stripped, flags=re.I)
     try:
-        shape = parse_shape_text(stripped)
+        the_op = get_op(op, dtype)
+    except ValueError as e:
+        raise PromptError(str(e)) from None
+    try:
+        shape = parse_shape_text(stripped) if op == "gemm" else the_op.parse_prompt_shape(stripped)
     except ValueError as e:
         raise PromptError(str(e)) from None
     if shape is None:
-        raise PromptError(f"no shape found in {text!r}; write it as MxNxK, e.g. 1024x1024x1024")
-    if min(shape) <= 0 or max(shape) > 1 << 16:
+        raise PromptError(f"no shape found in {text!r}; write it as {the_op.shape_syntax}, e.g. "
+                          f"{the_op.shape_example}")
+    if op == "gemm" and (min(shape) <= 0 or max(shape) > 1 << 16):
         raise PromptError(f"shape {shape} out of range (1..65536)")
-    if (op, dtype) not in SUPPORTED:
-        raise PromptError(f"{op} {dtype} is not supported yet (supported: gemm f32)")
     if not devs:
         if default_devices:
             devs = list(default_devices)
@@ -126,7 +131,9 @@ def parse_prompt(text: str, devices: dict[str, Device], default_devices: tuple[s
 
 
 PARSE_SYSTEM = ("You turn a one-line request for a tensor operator into JSON. Reply with only a JSON object: "
-                '{"op": "gemm", "M": int, "N": int, "K": int, "dtype": "f32"|"f16"|"bf16"|"f64", '
+                '{"op": "gemm"|"conv2d"|"gemm_batched", "M": int, "N": int, "K": int (gemm), '
+                '"shape": "NxCxHxW,KxRxS,sSTRIDE,pPAD" (conv2d) or "BATCHxMxNxK" (gemm_batched), '
+                '"dtype": "f32"|"f16"|"bf16"|"f64", '
                 '"devices": [device names or aliases exactly as written in the request]}.')
 
 
@@ -142,7 +149,13 @@ def parse_with_llm(text: str, devices: dict[str, Device], llm) -> Task | None:
         data = json.loads(m.group(0)) if m else None
         if not isinstance(data, dict):
             return None
-        shape = tuple(int(data[k]) for k in ("M", "N", "K"))
+        op, dtype = str(data.get("op", "gemm")).lower(), str(data.get("dtype", "f32")).lower()
+        op = OPS.get(op, op)
+        the_op = get_op(op, dtype)
+        if op == "gemm":
+            shape = tuple(int(data[k]) for k in ("M", "N", "K"))
+        else:
+            shape = the_op.parse_shape(str(data["shape"]))
         names = []
         for label in data.get("devices") or []:
             try:
@@ -150,11 +163,8 @@ def parse_with_llm(text: str, devices: dict[str, Device], llm) -> Task | None:
                 names.append(find_device(devices, str(label)).name)
             except ConfigError:
                 return None
-        if not names or min(shape) <= 0:
+        if not names or (op == "gemm" and min(shape) <= 0):
             return None
-        op, dtype = str(data.get("op", "gemm")).lower(), str(data.get("dtype", "f32")).lower()
-        if (OPS.get(op, op), dtype) not in SUPPORTED:
-            return None
-        return Task(op="gemm", shape=shape, dtype=dtype, devices=tuple(dict.fromkeys(names)), prompt=text)
+        return Task(op=the_op.name, shape=shape, dtype=dtype, devices=tuple(dict.fromkeys(names)), prompt=text)
     except (ValueError, KeyError, TypeError, AttributeError):   # not the JSON asked for
         return None

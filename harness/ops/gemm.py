@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..workspace import PACKAGE_DIR
+from .base import Op, Verdict
+from .inputs import splitmix_one  # noqa: F401 (re-exported)
 
 NAME = "gemm"
 DTYPE = "f32"
@@ -91,7 +93,6 @@ def check_cases(shape: tuple[int, int, int], seeds: list[int], big_limit: float 
 
 
 SEEDS_NEEDED = 5
-MAX_SETS_LIMIT = 64          # gemm_driver.c: calls per sample are seeded as sample * 64 + call
 
 
 def timing_tolerance(K: int) -> float:
@@ -122,19 +123,6 @@ def _splitmix(seed: int, stream: int, n: int) -> np.ndarray:
     return z ^ (z >> _U(31))
 
 
-def splitmix_one(seed: int, stream: int, idx: int) -> int:
-    m = (1 << 64) - 1
-    z = (seed + stream * 0x632BE59BD9B4E019 + (idx + 1) * 0x9E3779B97F4A7C15) & m
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & m
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & m
-    return z ^ (z >> 31)
-
-
-def sample_seed(base: int, sample: int, call: int) -> int:
-    """The seed of call `call` of timing sample `sample` (gemm_driver.c sample_seed)."""
-    return splitmix_one(base, 7, sample * MAX_SETS_LIMIT + call)
-
-
 def matrix(seed: int, stream: int, rows: int, cols: int) -> np.ndarray:
     """The rows x cols float32 matrix the driver generates for (seed, stream)."""
     k = (_splitmix(seed, stream, rows * cols) >> _U(40)).astype(np.int64) - 8388608
@@ -148,13 +136,6 @@ def inputs(case: GemmCase) -> tuple[np.ndarray, np.ndarray]:
 def reference(case: GemmCase) -> np.ndarray:
     A, B = inputs(case)
     return A.astype(np.float64) @ B.astype(np.float64)
-
-
-@dataclass(frozen=True)
-class Verdict:
-    ok: bool
-    rel_err: float
-    detail: str = ""
 
 
 def verify(case: GemmCase, raw: bytes) -> Verdict:
@@ -214,3 +195,67 @@ def _ranges(values: np.ndarray, limit: int = 6) -> str:
     if start is not None:
         out.append(f"{start}" if start == prev else f"{start}-{prev}")
     return ", ".join(out[:limit]) + (" ..." if len(out) > limit else "")
+
+
+class GemmOp(Op):
+    """GEMM f32 (row-major, C = A B) through the module functions above."""
+
+    name, dtype, symbol = NAME, DTYPE, SYMBOL
+    prototype = ("void tensorop_gemm_f32(int M, int N, int K, const float *A, int lda,\n"
+                 "                       const float *B, int ldb, float *C, int ldc)")
+    doc = "C = A * B; row-major; A is MxK (lda >= K), B is KxN (ldb >= N), C is MxN (ldc >= N); C is overwritten"
+    driver_source = DRIVER_SOURCE
+    shape_syntax = "MxNxK (or one size for a cube)"
+    shape_example = "256x256x256"
+    default_shape = "256x256x256"
+    prompt_words = ("gemm", "sgemm", "matmul", "matrix multiplication", "matrix multiply", "mm")
+    baselines = {"naive": ("naive_gemm.c", False), "openblas": ("openblas_gemm.c", True)}
+    seeds_needed = SEEDS_NEEDED
+
+    def parse_shape(self, text):
+        return parse_shape(text)
+
+    def flops(self, shape):
+        return flops(shape)
+
+    def io_elements(self, shape):
+        M, N, K = shape
+        return M * K + K * N + 2 * M * N + 2 * M * K
+
+    def depth(self, shape):
+        return shape[2]
+
+    def check_cases(self, shape, seeds):
+        return check_cases(tuple(shape), seeds)
+
+    def timing_case(self, shape, seed):
+        return GemmCase.tight(*shape, seed)
+
+    def case_shape(self, case):
+        return (case.M, case.N, case.K)
+
+    def rel_error_bound(self, case):
+        return rel_error_bound(case.K)
+
+    def timing_tolerance(self, case):
+        return timing_tolerance(case.K)
+
+    def inputs(self, case):
+        return inputs(case)
+
+    def reference(self, case):
+        return reference(case)
+
+    def verify(self, case, raw):
+        return verify(case, raw)
+
+    def request(self, mode, cases, **options):
+        return request(mode, cases, **options)
+
+
+    def describe_shape(self, shape):
+        M, N, K = shape
+        return f"M={M} N={N} K={K}"
+
+
+OP = GemmOp()

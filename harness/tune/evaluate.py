@@ -45,8 +45,14 @@ class Target:
     values: dict[str, Any]
     meta: dict[str, Any]
     device: str
-    shape: tuple[int, int, int]
+    shape: tuple[int, ...]
     primitive_set: str | None = None
+
+    @property
+    def op(self):
+        """The operator the folder's kernel implements (meta.json op/dtype; GEMM f32 before ops existed)."""
+        from ..ops import get_op
+        return get_op(self.meta.get("op") or "gemm", self.meta.get("dtype") or "f32")
 
     @classmethod
     def load(cls, folder: Path) -> "Target":
@@ -158,7 +164,7 @@ class KernelEvaluator:
         device = self.lab.devices[self.target.device]
         with get_transport(device, self.lab.ws) as tr:
             return objective.paired(self.lab.ws, device, self.lab.toolchain(device), tr, a, b, self.target.shape,
-                                    budget_s=budget_s)
+                                    budget_s=budget_s, op=self.target.op)
 
     def paired_better(self, new: Evaluation, inc: Evaluation, budget_s: float = PAIR_BUDGET_S) -> bool | None:
         """Does the newcomer beat the incumbent in a paired comparison, with significance?
@@ -177,13 +183,13 @@ class KernelEvaluator:
         from ..baselines import BaselineUnavailable, baseline_kernel
         device = self.lab.devices[self.target.device]
         try:
-            ob = baseline_kernel(self.lab.ws, "openblas", device.arch)
+            ob = baseline_kernel(self.lab.ws, "openblas", device.arch, self.target.op)
         except BaselineUnavailable:
             return None
         if device.emulated:
             k = self.kernel(point)
-            trials = run_campaign(self.lab, [Job(k, device.name, self.target.shape),
-                                             Job(ob, device.name, self.target.shape)], self.store,
+            trials = run_campaign(self.lab, [Job(k, device.name, self.target.shape, self.target.op),
+                                             Job(ob, device.name, self.target.shape, self.target.op)], self.store,
                                   campaign=self.campaign, overrides=self.overrides)
             mine = next((t for t in trials if t.source_hash == k.hash), None)
             base = next((t for t in trials if t.source_hash == ob.hash), None)
@@ -201,7 +207,7 @@ class KernelEvaluator:
                 out[i] = Evaluation(Point(p), None, "render_error", f"{type(e).__name__}: {e}")
                 continue
             k = Kernel(label=LABEL_PREFIX + Point(p).label(), source=src.encode(), name="kernel.c")
-            jobs.append((i, Job(k, self.target.device, self.target.shape)))
+            jobs.append((i, Job(k, self.target.device, self.target.shape, self.target.op)))
         if jobs:
             trials = run_campaign(self.lab, [j for _, j in jobs], self.store, campaign=self.campaign,
                                   overrides=self.overrides, on_trial=self.on_trial, on_event=self.on_event)

@@ -1,0 +1,225 @@
+"""Conv2d f32 and the op protocol: a hand-written conv kernel benches verified on every device,
+the gate catches padding/stride/batch mistakes, timed-call verification catches hostile kernels,
+inputs are bit-identical to NumPy's, the expert generator works end to end, prompts and shapes
+parse, the paper-conv suite runs scaled, batched GEMM is gated."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import EXAMPLES, REPO, requires_qemu
+from harness.generate.prompt import PromptError, parse_prompt
+from harness.measure import MeasureOptions
+from harness.ops import UnknownOp, all_ops, get_op
+from harness.ops import conv2d
+from harness.ops.inputs import POISON_BITS
+from harness.suites import get_suite, scaled_shapes
+from harness.transport import get_transport
+from harness.trial import Kernel, build_kernel, run_trial
+
+CONV = get_op("conv2d", "f32")
+DEVICES = ["host", pytest.param("rv64-qemu", marks=requires_qemu), pytest.param("arm64-qemu", marks=requires_qemu)]
+NAIVE = (REPO / "baselines" / "naive_conv2d.c").read_text()
+FAST = dict(max_time_s=0.2, min_samples=3, max_samples=8)
+
+
+def trial(lab, device, source, shape, op=CONV, label="k", relax=()):
+    dev = lab.devices[device]
+    k = Kernel(label, source.encode() if isinstance(source, str) else source, relax=relax)
+    with get_transport(dev, lab.ws) as tr:
+        return run_trial(lab.ws, dev, lab.toolchain(dev), tr, k, shape, MeasureOptions.for_device(dev, **FAST), op=op)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_conv_kernel_file_benches_verified(lab, device):
+    src = (EXAMPLES / "conv2d_direct.c").read_bytes()
+    t = trial(lab, device, src, CONV.parse_shape("2x6x13x11,5x3x3,s2,p1"))
+    assert t.status.value == "ok", t.error
+    assert t.op == "conv2d" and t.dtype == "f32" and len(t.shape) == 9 and t.max_rel_err < 1e-5
+    assert t.meta["check_cases"] == 1 + len(conv2d.AWKWARD) + 1
+    assert (t.cycles or 0) > 0 if t.emulated else t.summary.median > 0
+
+
+@pytest.mark.parametrize("name,edit,needle", [
+    ("ignores padding", [("p * stride + r - pad", "p * stride + r"), ("q * stride + s - pad", "q * stride + s")],
+     "relative Frobenius error"),
+    ("mixes up stride", [("p * stride + r - pad", "p + r - pad"), ("q * stride + s - pad", "q + s - pad")],
+     "relative Frobenius error"),
+    ("skips a batch", [("for (int n = 0; n < N; n++)", "for (int n = 0; n < (N > 1 ? N - 1 : 1); n++)")],
+     "never written"),
+])
+def test_the_gate_catches_conv_mistakes(lab, name, edit, needle):
+    src = NAIVE
+    for a, b in edit:
+        assert a in src
+        src = src.replace(a, b)
+    # (the byte scan for system-call instructions may find 0f 05 inside an immediate of these
+    # variants: relaxed here, this test is about the correctness gate)
+    t = trial(lab, "host", src, CONV.parse_shape("1x4x8x8,4x3x3,s1,p1"), relax=("syscalls",))
+    assert t.status.value == "wrong_answer", (name, t.status, t.error)
+    assert needle in t.error and "case N=" in t.error
+
+
+MEMO = NAIVE.replace("void tensorop_conv2d_f32(", "static void conv(") + r"""
+#include <stdlib.h>
+#include <string.h>
+static float *saved; static long saved_n; static int key[9];
+void tensorop_conv2d_f32(int N, int C, int H, int W, int K, int R, int S, int stride, int pad,
+                         const float *x, const float *w, float *y)
+{
+    int k[9] = {N, C, H, W, K, R, S, stride, pad};
+    const long n = (long)N * K * ((H + 2 * pad - R) / stride + 1) * ((W + 2 * pad - S) / stride + 1);
+    if (saved && saved_n == n && !memcmp(k, key, sizeof k)) { memcpy(y, saved, sizeof(float) * n); return; }
+    conv(N, C, H, W, K, R, S, stride, pad, x, w, y);
+    free(saved); saved = malloc(sizeof(float) * n); memcpy(saved, y, sizeof(float) * n);
+    saved_n = n; memcpy(key, k, sizeof k);
+}
+"""
+SKIPPER = NAIVE.replace("void tensorop_conv2d_f32(", "static void conv(") + r"""
+static int calls;
+void tensorop_conv2d_f32(int N, int C, int H, int W, int K, int R, int S, int stride, int pad,
+                         const float *x, const float *w, float *y)
+{
+    if (++calls > 12) return;            /* honest while the gate looks, lazy once timed */
+    conv(N, C, H, W, K, R, S, stride, pad, x, w, y);
+}
+"""
+
+
+@pytest.mark.parametrize("name,src", [("memoising", MEMO), ("skips after 12 calls", SKIPPER)])
+def test_hostile_conv_kernels_fail_the_timed_calls(lab, name, src):
+    t = trial(lab, "host", src, CONV.parse_shape("1x4x9x9,4x3x3,s1,p1"))
+    assert t.status.value == "wrong_answer", (name, t.status, t.error)
+    assert t.error.startswith("timing run:") and "must not depend on being checked" in t.error
+
+
+COPY_X = b"""
+void tensorop_conv2d_f32(int N, int C, int H, int W, int K, int R, int S, int stride, int pad,
+                         const float *x, const float *w, float *y)
+{   /* needs K == C, R == S == 1, stride 1, pad 0: y has x's size */
+    for (long i = 0; i < (long)N * C * H * W; i++) y[i] = x[i];
+}
+"""
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_conv_inputs_bit_identical_to_numpy(lab, device):
+    dev = lab.devices[device]
+    b = build_kernel(lab.ws, lab.toolchain(dev), Kernel("copy_x", COPY_X), op=CONV)
+    assert b.status.value == "ok", b.log
+    case = conv2d.ConvCase(2, 3, 5, 7, 3, 1, 1, 1, 0, int(np.random.default_rng().integers(0, 2**62)))
+    with get_transport(dev, lab.ws) as tr:
+        run = tr.run(b.artifact, [], timeout_s=60, stdin=CONV.request("check", [case]), fetch=["c0.bin"])
+    assert run.returncode == 0, run.stderr
+    rec = json.loads(run.channel)
+    assert rec["op"] == "conv2d" and rec["cases"] == 1 and run.stdout == ""
+    x, w = conv2d.inputs(case)
+    out = np.frombuffer(run.files["c0.bin"], dtype=np.float32)
+    assert np.array_equal(out.view(np.uint32), x.ravel().view(np.uint32))
+    assert x.min() >= -1 and x.max() < 1 and w.shape == (3, 3, 1, 1)
+
+
+def test_reference_matches_a_direct_loop():
+    rng = np.random.default_rng(1)
+    x, w = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((4, 3, 3, 2))
+    got = conv2d.conv_reference(x, w, 2, 1)
+    P, Q = (7 + 2 - 3) // 2 + 1, (6 + 2 - 2) // 2 + 1
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    want = np.zeros((2, 4, P, Q))
+    for n in range(2):
+        for k in range(4):
+            for p in range(P):
+                for q in range(Q):
+                    want[n, k, p, q] = np.sum(xp[n, :, 2 * p:2 * p + 3, 2 * q:2 * q + 2] * w[k])
+    assert np.allclose(got, want)
+    poisoned = np.full(2 * 4 * P * Q, POISON_BITS, dtype=np.uint32).tobytes()
+    v = conv2d.verify(conv2d.ConvCase(2, 3, 7, 6, 4, 3, 2, 2, 1, 5), poisoned)
+    assert not v.ok and "never written" in v.detail
+
+
+def test_shape_and_prompt_parsing(lab):
+    assert CONV.parse_shape("1x64x56x56,64x3x3,s1,p1") == (1, 64, 56, 56, 64, 3, 3, 1, 1)
+    assert CONV.parse_shape("2x3x9x9,4x7,s2,p3") == (2, 3, 9, 9, 4, 7, 7, 2, 3)
+    assert CONV.parse_shape("1x8x8x8,8x1x1") == (1, 8, 8, 8, 8, 1, 1, 1, 0)
+    for bad in ("1x64x56,64x3x3", "1x3x4x4,2x7x7,s1,p0", "1x3x8x8,2x3x3,q1", "64"):
+        with pytest.raises(ValueError):
+            CONV.parse_shape(bad)
+    t = parse_prompt("conv2d 1x64x56x56 k64 r3 s1 p1 on host", lab.devices)
+    assert (t.op, t.dtype, t.shape, t.devices) == ("conv2d", "f32", (1, 64, 56, 56, 64, 3, 3, 1, 1), ("host",))
+    assert t.folder == "conv2d_1x64x56x56-64x3x3-s1-p1_f32"
+    t = parse_prompt("a convolution 2x3x224x224,64x7x7,s2,p3 on rv64-qemu", lab.devices)
+    assert t.shape == (2, 3, 224, 224, 64, 7, 7, 2, 3) and t.devices == ("rv64-qemu",)
+    t = parse_prompt("conv2d 1x16x28x28 k32 kernel 5 stride 2 on arm64-qemu", lab.devices)
+    assert t.shape == (1, 16, 28, 28, 32, 5, 5, 2, 0)
+    with pytest.raises(PromptError, match="output channels"):
+        parse_prompt("conv2d 1x64x56x56 on host", lab.devices)
+    assert parse_prompt("Generate a 256x256x256 GEMM on host", lab.devices).shape == (256, 256, 256)
+    t = parse_prompt("batched gemm 8x64x32x16 on host", lab.devices)
+    assert (t.op, t.shape) == ("gemm_batched", (8, 64, 32, 16))
+    with pytest.raises(UnknownOp):
+        get_op("conv3d")
+    assert {o.key for o in all_ops()} >= {"gemm/f32", "conv2d/f32", "gemm_batched/f32"}
+    for o in all_ops():     # every op declares its ABI, its driver and its baselines
+        assert o.symbol in o.prototype and o.driver_source.is_file() and o.shape_syntax
+        assert all(o.baseline_path(b)[0].is_file() for b in o.baselines)
+
+
+def test_conv_help_names_the_shape_syntax():
+    p = subprocess.run([sys.executable, "-m", "harness.cli", "bench", "--help"], capture_output=True, text=True,
+                       env={**os.environ, "COLUMNS": "200"})
+    assert "NxCxHxW,KxRxS,s1,p1" in p.stdout and "paper-conv" in p.stdout
+
+
+def test_paper_conv_suite_scaled_on_host(workspace):
+    suite = get_suite("paper-conv")
+    assert len(suite.shapes) == 7 and suite.shapes[0] == (64, 3, 224, 224, 64, 7, 7, 2, 3)
+    assert [s[0] for s in scaled_shapes(suite, 0.01, emulated=False)] == [1] * 7
+    assert [s[0] for s in scaled_shapes(suite, 0.25, emulated=False)] == [16, 16, 16, 16, 16, 8, 8]
+    assert all(s[0] == 1 for s in scaled_shapes(suite, 1.0, emulated=True))
+    p = subprocess.run([sys.executable, "-m", "harness.cli", "baseline", "openblas", "--suite", "paper-conv",
+                        "--scale", "0.01", "-d", "host", "--max-time", "0.05", "--min-samples", "3",
+                        "--max-samples", "3", "--json"], capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    assert "batch scaled by 0.01 (32 -> 1, 64 -> 1)" in p.stderr
+    rows = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
+    assert len(rows) == 7 and all(r["status"] == "ok" and r["op"] == "conv2d" and r["shape"][0] == 1 for r in rows)
+
+
+@pytest.mark.parametrize("device", ["host", pytest.param("rv64-qemu", marks=requires_qemu)])
+def test_generate_conv_offline_end_to_end(workspace, device):
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "OPENAI_API_KEY")}
+    p = subprocess.run([sys.executable, "-m", "harness.cli", "generate", f"conv2d 1x8x10x10 k8 r3 s1 p1 on {device}",
+                        "--rounds", "2", "--max-time", "0.2", "--min-samples", "3", "--max-samples", "5",
+                        "--search-max-time", "0.2"], env=env, capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    folder = workspace.generated / device / "conv2d_1x8x10x10-8x3x3-s1-p1_f32"
+    src = (folder / "kernel.c").read_text()
+    assert "void tensorop_conv2d_f32(int N, int C, int H, int W" in src and "tensorop-params" in src
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["op"] == "conv2d" and meta["shape"] == [1, 8, 10, 10, 8, 3, 3, 1, 1]
+    assert meta["measured"]["status"] == "ok" and meta["openblas"]["status"] == "ok"
+    assert {r["label"].split("-")[1] for r in meta["rounds"]} == {"im2col", "direct"}
+
+
+def test_batched_gemm_gate(lab):
+    op = get_op("gemm_batched")
+    naive = (REPO / "baselines" / "naive_gemm_batched.c").read_text()
+    t = trial(lab, "host", naive, (3, 20, 12, 9), op=op)
+    assert t.status.value == "ok" and t.op == "gemm_batched", t.error
+    wrong = naive.replace("for (int b = 0; b < batch; b++)", "for (int b = 0; b < 1; b++)")
+    t = trial(lab, "host", wrong, (3, 20, 12, 9), op=op)
+    assert t.status.value == "wrong_answer" and "never written" in t.error
+    ignores_stride = naive.replace("A + b * strideA", "A + b * (long)M * K")
+    t = trial(lab, "host", ignores_stride, (3, 20, 12, 9), op=op)
+    assert t.status.value == "wrong_answer", t.error
+
+
+def test_the_object_gate_asks_the_op(lab):
+    """The object gate's one allowed global is the op's ABI symbol."""
+    gemm_src = (REPO / "baselines" / "naive_gemm.c").read_bytes()
+    b = build_kernel(lab.ws, lab.toolchain(lab.devices["host"]), Kernel("g", gemm_src), op=CONV)
+    assert b.status.value in ("rejected", "link_error")
+    assert "tensorop_conv2d_f32" in b.log or "tensorop_gemm_f32" in b.error
