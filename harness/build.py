@@ -22,7 +22,7 @@ from .ops import Op, default_op
 from .ops.base import DRIVER_DIR
 from .records import Artifact, BuildResult, Status
 
-COMPILE_TIMEOUT_S = 180
+COMPILE_TIMEOUT_S = 60            # a kernel that takes longer (an #include bomb) is a compile_error
 BUILD_FORMAT = "2"          # bump when the build recipe changes
 PAIR_SYMBOL = "tensorop_gemm_f32_b"    # GEMM f32's; every op: Op.pair_symbol (<symbol>_b)
 # Full RELRO: the GOT is read-only once the program runs, so a kernel cannot redirect the
