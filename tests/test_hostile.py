@@ -84,9 +84,22 @@ HOST = {
     "compile_incbin.c": {"rejected", "compile_error"},
     "compile_incbin_repo.c": {"rejected", "compile_error"},
     "compile_incbin_exfil.c": {"rejected", "compile_error"},
+    # red team 2: the worker process, its pipes and its shared plan; object-gate corners
+    "r2_extra_done.c": {"fast?", "wrong_answer", "crash", "rejected"},   # stale "d": next sample poisoned (or lucky scheduling)
+    "r2_plan_scribble.c": {"fast?", "wrong_answer"},              # skipped calls stay poisoned
+    "r2_worker_hijack.c": {"fast?", "wrong_answer", "crash", "rejected", "suspicious"},
+    "r2_predict_seeds.c": {"fast?", "wrong_answer", "crash", "rejected", "suspicious"},
+    "r2_gate_weak_undef.c": {"rejected"},
+    "r2_gate_common.c": {"rejected"},
+    "r2_gate_symver.c": {"rejected", "link_error"},
+    "r2_gate_gotpcrel.c": {"rejected"},
 }
 
-FINDINGS: dict[str, str] = {}   # kernel -> why it is an xfail today (none open: see the README)
+FINDINGS: dict[str, str] = {   # kernel -> why it is an xfail today (see the README)
+    "r2_predict_seeds.c": "red team 2, finding 1: the worker is forked after the request is read, so it "
+                          "knows every later sample's seed; it precomputes them in one outlier sample "
+                          "(ok at ~4x the control, clean object, no system call)",
+}
 
 QEMU = {   # portable tricks (no x86 asm) under rv64-qemu
     "control_honest.c": {"ok"},
@@ -308,3 +321,32 @@ def test_paired_comparison_is_not_forged(tmp_path):
     if r["status"] == "ok":
         assert r["paired"]["ratio"] > 0.5, f"paired time ratio vs naive {r['paired']['ratio']:.2f}"
     print(r["status"], r["paired"] and r["paired"]["ratio"], r["error"])
+
+
+def _paired_ratio(tmp_path, kernel: Path):
+    _workspace(tmp_path)
+    cmd = [sys.executable, "-m", "harness.cli", "bench", str(kernel), "-s", "64x64x64",
+           "-d", "host", "--json", "--max-time", "0.15", "--against", "naive", "--budget", "2"]
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path / "ws", env=_env(tmp_path), timeout=300)
+    rows = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
+    return next(r for r in rows if r["kernel"] == kernel.name)
+
+
+@pytest.mark.xfail(reason="red team 2, finding 1: predicted seeds; each paired round's first call precomputes "
+                          "the round's other samples (ratio ~8 vs naive, the honest loop ~1)", strict=False)
+def test_paired_comparison_is_not_forged_by_predicted_seeds(tmp_path):
+    r = _paired_ratio(tmp_path, HOSTILE / "r2_predict_seeds.c")
+    assert r["status"] != "ok" or r["paired"]["ratio"] < 2.0, f"paired ratio vs naive {r['paired']['ratio']:.2f}"
+
+
+@pytest.mark.skipif(not os.environ.get("TENSOROP_SLOW_TESTS"), reason="takes the compiler's whole 180 s limit")
+def test_include_bomb_is_bounded(tmp_path):
+    """red team 2, finding 2 (low): a self-including file holds the sandboxed compiler until its 180 s limit."""
+    _workspace(tmp_path)
+    cmd = [sys.executable, "-m", "harness.cli", "bench", str(HOSTILE / "r2_compile_bomb_include.c"), "-s", "64x64x64",
+           "-d", "host", "--json"]
+    start = time.monotonic()
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path / "ws", env=_env(tmp_path), timeout=400)
+    r = next(json.loads(l) for l in p.stdout.splitlines() if l.startswith("{"))
+    assert r["status"] == "compile_error", r
+    assert time.monotonic() - start < 200
