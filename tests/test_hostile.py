@@ -95,11 +95,7 @@ HOST = {
     "r2_gate_gotpcrel.c": {"rejected"},
 }
 
-FINDINGS: dict[str, str] = {   # kernel -> why it is an xfail today (see the README)
-    "r2_predict_seeds.c": "red team 2, finding 1: the worker is forked after the request is read, so it "
-                          "knows every later sample's seed; it precomputes them in one outlier sample "
-                          "(ok at ~4x the control, clean object, no system call)",
-}
+FINDINGS: dict[str, str] = {}   # kernel -> why it is an xfail today (none open: see the README)
 
 QEMU = {   # portable tricks (no x86 asm) under rv64-qemu
     "control_honest.c": {"ok"},
@@ -112,7 +108,7 @@ QEMU = {   # portable tricks (no x86 asm) under rv64-qemu
     "clock_skip_rdtsc.c": {"fast?", "wrong_answer", "rejected"},
     "first_n_static.c": {"wrong_answer", "rejected"},
     "markers_region.c": {"rejected", "link_error"},
-    "sample_tamper_nosys.c": {"fast?", "rejected", "suspicious", "wrong_answer"},   # speed is modelled here
+    "sample_tamper_nosys.c": {"fast?", "rejected", "suspicious", "wrong_answer", "crash"},   # speed is modelled here
     "memo_stack_stash_nobcmp.c": {"fast?", "wrong_answer", "rejected"},
     "profiled_call_skip.c": {"wrong_answer", "rejected"},
     "markers_by_address.c": {"rejected"},       # the plugin takes markers only from the driver
@@ -332,16 +328,15 @@ def _paired_ratio(tmp_path, kernel: Path):
     return next(r for r in rows if r["kernel"] == kernel.name)
 
 
-@pytest.mark.xfail(reason="red team 2, finding 1: predicted seeds; each paired round's first call precomputes "
-                          "the round's other samples (ratio ~8 vs naive, the honest loop ~1)", strict=False)
 def test_paired_comparison_is_not_forged_by_predicted_seeds(tmp_path):
+    """red team 2, finding 1 (closed): each timed sample's inputs are drawn fresh in the driver."""
     r = _paired_ratio(tmp_path, HOSTILE / "r2_predict_seeds.c")
     assert r["status"] != "ok" or r["paired"]["ratio"] < 2.0, f"paired ratio vs naive {r['paired']['ratio']:.2f}"
 
 
-@pytest.mark.skipif(not os.environ.get("TENSOROP_SLOW_TESTS"), reason="takes the compiler's whole 180 s limit")
+@pytest.mark.skipif(not os.environ.get("TENSOROP_SLOW_TESTS"), reason="takes the compiler's whole 60 s limit")
 def test_include_bomb_is_bounded(tmp_path):
-    """red team 2, finding 2 (low): a self-including file holds the sandboxed compiler until its 180 s limit."""
+    """red team 2, finding 2 (low): a self-including file holds the sandboxed compiler until its limit (60 s)."""
     _workspace(tmp_path)
     cmd = [sys.executable, "-m", "harness.cli", "bench", str(HOSTILE / "r2_compile_bomb_include.c"), "-s", "64x64x64",
            "-d", "host", "--json"]
@@ -349,4 +344,4 @@ def test_include_bomb_is_bounded(tmp_path):
     p = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path / "ws", env=_env(tmp_path), timeout=400)
     r = next(json.loads(l) for l in p.stdout.splitlines() if l.startswith("{"))
     assert r["status"] == "compile_error", r
-    assert time.monotonic() - start < 200
+    assert time.monotonic() - start < 90
