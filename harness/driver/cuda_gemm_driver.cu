@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -100,9 +101,17 @@ __device__ static inline float uniform_pm1(uint64_t seed, uint64_t stream_, uint
     return (float)((int64_t)(splitmix(seed, stream_, idx) >> 40) - 8388608) * (1.0f / 8388608.0f);
 }
 
-static uint64_t sample_seed(uint64_t base, uint64_t sample, uint64_t call)
+/* A timed call's seed: drawn fresh (the kernel's host code runs in this process and could find
+   the request's seed; a derived seed would let it predict every later sample's inputs). */
+static uint64_t fresh_seed(void)
 {
-    return splitmix(base, 7, sample * MAX_SETS_LIMIT + call);
+    uint64_t s = 0;
+    if (syscall(SYS_getrandom, &s, sizeof s, 0) == (long)sizeof s)
+        return s;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    static uint64_t n;
+    return splitmix((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30), 13, n++);
 }
 
 __device__ static inline in_t to_in(float v)
@@ -564,7 +573,7 @@ static int run_time(const request *r, scratch_t *s)
     make_pool(c, 2, &p);
     double t_call = 0;
     for (int i = 0; i < (r->warmup > 0 ? r->warmup : 1); i++) {
-        fill_set(c, &p.sets[i % 2], sample_seed(c->seed, 1000000 + i, 0), s);
+        fill_set(c, &p.sets[i % 2], fresh_seed(), s);
         t_call = timed_sample(KERNEL_SYMBOL, c, &p, i % 2, 1, e0, e1);
         buffers *b = &p.sets[i % 2];
         v = freivalds(c, b, b->seed ^ 0xC0FFEEull, r->tol, s);
@@ -583,7 +592,7 @@ static int run_time(const request *r, scratch_t *s)
     while (n < r->max_samples) {
         int first = (n * calls) % p.nsets;
         for (int j = 0; j < calls; j++)
-            fill_set(c, &p.sets[(first + j) % p.nsets], sample_seed(c->seed, (uint64_t)n, (uint64_t)j), s);
+            fill_set(c, &p.sets[(first + j) % p.nsets], fresh_seed(), s);
         double t = timed_sample(KERNEL_SYMBOL, c, &p, first, calls, e0, e1);
         for (int j = 0; j < calls; j++) {
             buffers *b = &p.sets[(first + j) % p.nsets];
@@ -640,7 +649,7 @@ static int run_pair(const request *r, scratch_t *s)
     for (int i = 0; i < (r->warmup > 0 ? r->warmup : 1); i++)
         for (int k = 0; k < 2; k++) {
             buffers *b = &p[k].sets[i % 2];
-            fill_set(c, b, sample_seed(c->seed, 1000000 + i, 0), s);
+            fill_set(c, b, fresh_seed(), s);
             double t = timed_sample(fn[k], c, &p[k], i % 2, 1, e0, e1);
             if (k == 0 || t < t_call) t_call = t;
             v = freivalds(c, b, b->seed ^ 0xC0FFEEull, r->tol, s);
@@ -655,11 +664,14 @@ static int run_pair(const request *r, scratch_t *s)
     int n = 0;
     double start = now(), cpu0 = cpu_seconds();
     const char *stop = "max_samples";
+    uint64_t seeds[MAX_SETS_LIMIT];
     while (n < r->max_samples) {
+        for (int j = 0; j < calls; j++)      /* the same fresh inputs for both kernels of the sample */
+            seeds[j] = fresh_seed();
         for (int o = 0; o < 2; o++) {
             int k = (n % 2 == 0) ? o : 1 - o;
             for (int j = 0; j < calls; j++)
-                fill_set(c, &p[k].sets[j], sample_seed(c->seed, (uint64_t)n, (uint64_t)j), s);
+                fill_set(c, &p[k].sets[j], seeds[j], s);
             smp[k][n] = timed_sample(fn[k], c, &p[k], 0, calls, e0, e1) / calls;
             for (int j = 0; j < calls; j++) {
                 buffers *b = &p[k].sets[j];

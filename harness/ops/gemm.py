@@ -14,7 +14,7 @@ import numpy as np
 
 from ..workspace import PACKAGE_DIR
 from .base import Op, Verdict
-from .inputs import splitmix_one  # noqa: F401 (re-exported)
+from .inputs import ranges, splitmix_one  # noqa: F401  (splitmix_one is part of this module's API)
 
 NAME = "gemm"
 DTYPE = "f32"
@@ -160,7 +160,7 @@ def verify(case: GemmCase, raw: bytes) -> Verdict:
         rows = np.unique(untouched[:, 0])
         return Verdict(False, math.inf,
                        f"{where}: {len(untouched)} elements of C never written, first C[{i}][{j}]"
-                       f" (rows {_ranges(rows)})")
+                       f" (rows {ranges(rows)})")
     nan = np.argwhere(~np.isfinite(C))
     if nan.size:
         i, j = nan[0]
@@ -180,21 +180,6 @@ def verify(case: GemmCase, raw: bytes) -> Verdict:
     return Verdict(False, rel,
                    f"{where}: relative Frobenius error {rel:.3e} > bound {bound:.1e}; max abs error "
                    f"{absd[i, j]:.3e} at C[{i}][{j}] (got {C[i, j]:.6g}, expected {ref[i, j]:.6g}){first}")
-
-
-def _ranges(values: np.ndarray, limit: int = 6) -> str:
-    out, start, prev = [], None, None
-    for v in map(int, values):
-        if start is None:
-            start = prev = v
-        elif v == prev + 1:
-            prev = v
-        else:
-            out.append(f"{start}" if start == prev else f"{start}-{prev}")
-            start = prev = v
-    if start is not None:
-        out.append(f"{start}" if start == prev else f"{start}-{prev}")
-    return ", ".join(out[:limit]) + (" ..." if len(out) > limit else "")
 
 
 class GemmOp(Op):
