@@ -17,6 +17,7 @@ err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 EXPERT_ROUNDS = 4
 LLM_ROUNDS = 6
+TUNE_BUDGET = 8          # MCTS trials after generation (`--tune-budget`)
 
 
 def generate(prompt: Optional[str] = typer.Argument(None, help=f"What to generate (default: {DEFAULT_PROMPT!r})."),
@@ -35,8 +36,12 @@ def generate(prompt: Optional[str] = typer.Argument(None, help=f"What to generat
              min_samples: Optional[int] = typer.Option(None), max_samples: Optional[int] = typer.Option(None),
              search_max_time: Optional[float] = typer.Option(None, help="Sampling budget per candidate, s."),
              as_json: bool = typer.Option(False, "--json", help="One JSON object per device on stdout."),
+             tune_budget: int = typer.Option(TUNE_BUDGET, "--tune-budget",
+                                             help="Trials of MCTS tuning (`tensorop tune`) on each generated "
+                                                  "kernel, its last stage; 0: none."),
              devices_file: Optional[Path] = typer.Option(None, "--devices-file")):
-    """Generate a verified, measured kernel from a one-line prompt (LLM or built-in expert)."""
+    """Generate a verified, measured kernel from a one-line prompt (LLM or built-in expert), then
+    tune its parameters (MCTS on the one objective)."""
     from .. import report as rep
     from ..campaign import new_campaign_id
     from ..config.yamlfile import ConfigError
@@ -114,9 +119,18 @@ def generate(prompt: Optional[str] = typer.Argument(None, help=f"What to generat
                 err.print(f"[red]{d}: LLM failed:[/red] {e}")
                 continue
             results.append(r)
+            tuned = None
+            if tune_budget > 0 and r.ok and r.folder is not None:
+                from ..tune.command import tune_generated
+                err.print(f"[dim]{d}: tuning {r.folder} (mcts, {tune_budget} trials)[/dim]", highlight=False)
+                rc = tune_generated(r.folder, budget=tune_budget, devices_file=devices_file)
+                meta = json.loads((r.folder / "meta.json").read_text())
+                tuned = {"exit": rc, "written": "tune" in meta, "vs_openblas": meta.get("vs_openblas"),
+                         "candidate": meta.get("candidate")}
+                r.tuned = tuned
             if as_json:
                 print(json.dumps({"device": d, "ok": r.ok, "folder": str(r.folder) if r.folder else None,
-                                  "vs_openblas": r.comparison.to_json() if r.comparison else None,
+                                  "vs_openblas": r.comparison.to_json() if r.comparison else None, "tuned": tuned,
                                   "wall_s": round(r.wall_s, 2),
                                   "error": r.error or None, "trial": r.final.to_json() if r.final else None}),
                       flush=True)
@@ -143,6 +157,13 @@ def generate(prompt: Optional[str] = typer.Argument(None, help=f"What to generat
                 ratio = f"{r.comparison.describe()} vs OpenBLAS" if r.comparison else "no OpenBLAS comparison"
                 if r.comparison is not None and r.comparison.note:
                     ratio += f"; {r.comparison.note}"
+                t = getattr(r, "tuned", None)
+                if t and t["written"] and t["vs_openblas"]:
+                    v = t["vs_openblas"]
+                    ci = f" [{v['ratio_ci95'][0]:.3f}, {v['ratio_ci95'][1]:.3f}]" if v.get("ratio_ci95") else ""
+                    ratio += f"; tuned to {t['candidate']}: {v['ratio']:.3f}x{ci} ({v['metric']})"
+                elif t:
+                    ratio += "; tuning kept it"
                 out.print(f"{r.device}: {r.best.label} -> {r.folder} ({ratio}; {r.wall_s:.1f} s)", highlight=False)
             else:
                 out.print(f"[red]{r.device}: no verified kernel[/red] ({r.error})", highlight=False)

@@ -43,6 +43,7 @@ class DeviceResult:
     vs_openblas: float | None = None
     basis: str = ""
     comparison: "objective.Ratio | None" = None
+    tuned: dict | None = None          # the tuning stage's outcome (generate's last stage)
     folder: Path | None = None
     wall_s: float = 0.0
     error: str = ""

@@ -255,3 +255,19 @@ def _compare(lab, store, target, space, ctx, start, strategies, budget, seeds, t
         out.print(f"convergence plot: {plot}\n{len(shared.memo)} points measured (shared by every run); "
                   f"campaign {campaign}", highlight=False)
     return 0
+
+
+def tune_generated(folder: Path, *, budget: int, devices_file: Optional[Path] = None, strategy: str = "mcts",
+                   seed: int = 0) -> int:
+    """Tuning as `generate`'s last stage: `tensorop tune FOLDER --strategy mcts --budget N` on the
+    folder generate just wrote (its output goes to stderr, so generate's own stdout stays clean).
+    Returns the command's exit status."""
+    import contextlib
+    with contextlib.redirect_stdout(sys.stderr):
+        try:
+            tune(folder=folder, strategy=strategy, budget=budget, time_limit=None, seed=seed, resume=False,
+                 as_json=False, compare=None, seeds=1, fix=[], batch=1, proposer="rule", model=None, base_url=None,
+                 max_time=None, exhaustive_limit=0, write=True, devices_file=devices_file)
+        except typer.Exit as e:
+            return int(e.exit_code or 0)
+    return 0
