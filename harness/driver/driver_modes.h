@@ -141,6 +141,7 @@ static int read_request(request *r)
         else if (!strcmp(k, "flush_bytes")) r->flush_bytes = (size_t)atof(v);
         else if (!strcmp(k, "max_sets")) r->max_sets = atoi(v);
         else if (!strcmp(k, "pick")) r->pick = atol(v);
+        else if (!strcmp(k, "threads")) tensorop_threads = atoi(v) > 1 ? atoi(v) : 1;
     }
     if (r->max_samples < 1) r->max_samples = 1;
     if (r->min_samples > r->max_samples) r->min_samples = r->max_samples;

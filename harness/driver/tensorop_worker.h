@@ -20,6 +20,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <string.h>
 #include <stddef.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -62,8 +63,11 @@ static void shared_free(void *p, size_t bytes)
 }
 
 /* Only reading and writing open descriptors, memory management (and its NUMA policy), the clock,
-   yielding, asking for its own ids and exit. No fork/clone, exec, open, socket, kill, ptrace. */
-static int worker_seccomp(void)
+   yielding, asking for its own ids and exit. No fork, exec, open, socket, kill, ptrace. With
+   `threads` > 1 (the task allows threads), also what pthreads/OpenMP need: clone with CLONE_THREAD
+   only (a new thread, never a new process; clone3 answers ENOSYS so libc falls back to clone),
+   futexes, robust lists, rseq, signal masks, affinity queries and resource limits. */
+static int worker_seccomp_threads(int threads)
 {
 #if defined(__linux__) && defined(SECCOMP_MODE_FILTER) && \
     (defined(__x86_64__) || defined(__aarch64__) || (defined(__riscv) && __riscv_xlen == 64))
@@ -75,6 +79,23 @@ static int worker_seccomp(void)
 #define TENSOROP_AUDIT_ARCH AUDIT_ARCH_RISCV64
 #endif
 #define ALLOW(nr) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
+    /* threads: clone(flags, ...) with CLONE_THREAD set, futex & co. */
+    struct sock_filter threaded[] = {
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 0, 4),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+        BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x00010000 /* CLONE_THREAD */, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+#ifdef SYS_clone3
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone3, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | 38 /* ENOSYS */),
+#endif
+        ALLOW(SYS_futex), ALLOW(SYS_set_robust_list), ALLOW(SYS_rt_sigprocmask), ALLOW(SYS_sched_getaffinity),
+        ALLOW(SYS_prlimit64), ALLOW(SYS_getrlimit),
+#ifdef SYS_rseq
+        ALLOW(SYS_rseq),
+#endif
+    };
     struct sock_filter f[] = {
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TENSOROP_AUDIT_ARCH, 1, 0),
@@ -92,13 +113,28 @@ static int worker_seccomp(void)
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
     };
 #undef ALLOW
-    struct sock_fprog prog = {(unsigned short)(sizeof f / sizeof f[0]), f};
+    /* the program: the base list with the thread rules spliced in before its final "kill" */
+    struct sock_filter all[sizeof f / sizeof f[0] + sizeof threaded / sizeof threaded[0]];
+    size_t nbase = sizeof f / sizeof f[0] - 1, nthr = threads > 1 ? sizeof threaded / sizeof threaded[0] : 0;
+    memcpy(all, f, nbase * sizeof f[0]);
+    memcpy(all + nbase, threaded, nthr * sizeof f[0]);
+    all[nbase + nthr] = f[nbase];
+    struct sock_fprog prog = {(unsigned short)(nbase + nthr + 1), all};
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         return 0;
     return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
 #else
+    (void)threads;
     return 0;
 #endif
+}
+
+/* The threads a task allows (the request's threads=N; set once by the driver before any filter). */
+static int tensorop_threads = 1;
+
+static int worker_seccomp(void)
+{
+    return worker_seccomp_threads(tensorop_threads);
 }
 
 /* The worker: `run(plan, arg)` makes the plan's calls. Never returns. */
