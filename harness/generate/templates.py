@@ -66,13 +66,14 @@ def _register(ps: PrimitiveSet):
 
 _register(PrimitiveSet(
     "avx512", "#include <immintrin.h>", 16, 32, False,
-    ParamSpace({"MR": [4, 6, 8, 10, 12, 14, 16], "NV": [1, 2, 3, 4], "LMUL": [1], **_blocks()},
+    ParamSpace({"MR": [4, 6, 8, 10, 12, 14, 16], "NV": [1, 2, 3, 4], "LMUL": [1], **_blocks(),
+                "SM": [0, 4, 8, 16, 32], "PF": [0, 2, 4]},
                ["MR * NV + NV + 1 <= vregs", "KC * NV * lanes * 4 <= l1d", "KC * MC * 4 <= l2",
                 "MC >= MR", "NC >= NV * lanes"]),
-    ({"MR": 14, "NV": 2, "LMUL": 1, "KC": 256, "MC": 168, "NC": 2048, "U": 4},
-     {"MR": 6, "NV": 4, "LMUL": 1, "KC": 192, "MC": 96, "NC": 2048, "U": 4},
-     {"MR": 8, "NV": 3, "LMUL": 1, "KC": 256, "MC": 128, "NC": 2048, "U": 2},
-     {"MR": 12, "NV": 2, "LMUL": 1, "KC": 384, "MC": 192, "NC": 4096, "U": 2}),
+    ({"MR": 14, "NV": 2, "LMUL": 1, "KC": 256, "MC": 168, "NC": 2048, "U": 4, "SM": 16, "PF": 2},
+     {"MR": 6, "NV": 4, "LMUL": 1, "KC": 192, "MC": 96, "NC": 2048, "U": 4, "SM": 16, "PF": 2},
+     {"MR": 8, "NV": 3, "LMUL": 1, "KC": 256, "MC": 128, "NC": 2048, "U": 2, "SM": 16, "PF": 2},
+     {"MR": 12, "NV": 2, "LMUL": 1, "KC": 384, "MC": 192, "NC": 4096, "U": 2, "SM": 16, "PF": 2}),
     lambda p: _cost_bcast(p, 16),
     "AVX-512F: zmm accumulators, B rows loaded, A broadcast (embedded {1to16} operand), vfmadd231ps"))
 
@@ -279,9 +280,105 @@ def _uk_rvv(p: dict) -> str:
 
 
 # ----------------------------------------------------------------------------------------
+# small M (LLM decoding: M = 1..SM): a GEMV-shaped path. Packing B would read and write all of
+# B once more for at most SM rows of work, so nothing is packed: A is read in place (broadcast
+# scalars), B is streamed once from memory (k-groups of KG rows, each row segment contiguous),
+# and a C chunk of M x nb floats stays in L1 while all of K passes through it ("axpy" form:
+# C[i, j:j+16] += sum_u A[i, k+u] * B[k+u, j:j+16]). N edges use AVX-512 masked loads and
+# stores, so there is no scalar tail. PF > 0 prefetches B rows PF k-groups ahead.
+
+def _sm_rows_avx512(m: int, kg: int, pf: int) -> list[str]:
+    """C[0:m, 0:nb] += A[0:m, 0:kb] * B[0:kb, 0:nb] for m rows (m <= 4), k-groups of kg."""
+    L = [f"static void sm_rows{m}(int kb, int nb, const float *restrict A, long lda, const float *restrict B, "
+         f"long ldb, float *restrict C, long ldc, int pf)", "{",
+         "    const int nfull = nb & ~15;",
+         "    const __mmask16 tail = (__mmask16)((1u << (nb & 15)) - 1u);",
+         "    int k = 0;"]
+
+    def body(g: int, masked: bool, pref: bool) -> list[str]:
+        ld = (lambda ptr: f"_mm512_maskz_loadu_ps(tail, {ptr})") if masked else (lambda ptr: f"_mm512_loadu_ps({ptr})")
+        out = [f"__m512 c{r} = {ld(f'C + {r} * ldc + j')};" for r in range(m)]
+        for u in range(g):
+            out.append(f"{{ const __m512 bv = {ld(f'b{u} + j')}; " +
+                       " ".join(f"c{r} = _mm512_fmadd_ps(a{r}_{u}, bv, c{r});" for r in range(m)) + " }")
+            if pref:
+                out.append(f"_mm_prefetch((const char *)(b{u} + pfo + j), _MM_HINT_T0);")
+        st = (lambda r: f"_mm512_mask_storeu_ps(C + {r} * ldc + j, tail, c{r});") if masked else \
+            (lambda r: f"_mm512_storeu_ps(C + {r} * ldc + j, c{r});")
+        out += [st(r) for r in range(m)]
+        return out
+
+    def group(g: int) -> list[str]:
+        out = [f"const __m512 a{r}_{u} = _mm512_set1_ps(A[{r} * lda + k + {u}]);" for r in range(m) for u in range(g)]
+        out += [f"const float *b{u} = B + (long)(k + {u}) * ldb;" for u in range(g)]
+        if pf and g == kg:
+            out.append("const long pfo = (long)pf * KGRP * ldb;")
+            out.append("if (pf && k + (pf + 1) * KGRP <= kb) {")
+            out += ["    for (int j = 0; j < nfull; j += 16) {", *("        " + x for x in body(g, False, True)), "    }"]
+            out.append("} else {")
+            out += ["    for (int j = 0; j < nfull; j += 16) {", *("        " + x for x in body(g, False, False)), "    }"]
+            out.append("}")
+        else:
+            out += ["for (int j = 0; j < nfull; j += 16) {", *("    " + x for x in body(g, False, False)), "}"]
+        out += ["if (tail) {", "    const int j = nfull;", *("    " + x for x in body(g, True, False)), "}"]
+        return out
+
+    L.append(f"    for (; k + {kg} <= kb; k += {kg}) {{")
+    L += ["        " + x.replace("KGRP", str(kg)) for x in group(kg)]
+    L.append("    }")
+    L.append("    for (; k < kb; k++) {")
+    L += ["        " + x for x in group(1)]
+    L.append("    }")
+    L.append("}")
+    return L
+
+
+def _small_m_avx512(p: dict) -> str:
+    pf = p.get("PF", 0)
+    L = ["static float smbuf[4 * SM_NBMAX] __attribute__((aligned(64)));", ""]
+    for m in (1, 2, 3, 4):
+        L += _sm_rows_avx512(m, 8 if m <= 2 else 4, pf)
+        L.append("")
+    L += ["/* M <= SM: no packing; C chunk (M x nb) in L1, B streamed once, rows in groups of <= 4. */",
+          "static void gemm_small_m(int M, int N, int K, const float *A, long lda, const float *B, long ldb,",
+          "                         float *C, long ldc)", "{",
+          "    long nbl = (SM_L1 / (long)sizeof(float)) / (M + 8);   /* C chunk + a k-group of B rows */",
+          "    nbl &= ~15L;",
+          "    if (nbl < 64) nbl = 64;",
+          "    if (nbl > SM_NBMAX) nbl = SM_NBMAX;",
+          "    for (long jc = 0; jc < N; jc += nbl) {",
+          "        const int nb = (int)(N - jc < nbl ? N - jc : nbl);",
+          "        for (int pc = 0; pc < K; pc += SM_KB) {",
+          "            const int kb = K - pc < SM_KB ? K - pc : SM_KB;",
+          "            for (int i = 0; i < M; i += 4) {",
+          "                const int m = M - i < 4 ? M - i : 4;",
+          "                const float *a = A + (long)i * lda + pc;",
+          "                const float *b = B + (long)pc * ldb + jc;",
+          "                float *c = C + (long)i * ldc + jc;",
+          "                const int pf = i == 0 ? PF : 0;     /* the first row group brings B in */",
+          "                /* partial sums of this k block in an L1 buffer, then added to C: blocked",
+          "                   summation (error grows with sqrt(K/SM_KB) + sqrt(SM_KB), not K) */",
+          "                memset(smbuf, 0, (size_t)m * nb * sizeof(float));",
+          "                switch (m) {",
+          *(f"                case {m}: sm_rows{m}(kb, nb, a, lda, b, ldb, smbuf, nb, pf); break;" for m in (1, 2, 3, 4)),
+          "                }",
+          "                for (int r = 0; r < m; r++) {",
+          "                    float *cr = c + (long)r * ldc;",
+          "                    const float *t = smbuf + (long)r * nb;",
+          "                    if (pc == 0) memcpy(cr, t, (size_t)nb * sizeof(float));",
+          "                    else for (int j = 0; j < nb; j++) cr[j] += t[j];",
+          "                }",
+          "            }",
+          "        }",
+          "    }",
+          "}"]
+    return "\n".join(L)
+
+
+# ----------------------------------------------------------------------------------------
 # the sketch: blocking, packing, edge handling (shared by every primitive set)
 
-def render(ps_name: str, p: dict) -> str:
+def render(ps_name: str, p: dict, l1_bytes: int = 48 * 1024) -> str:
     """The complete kernel source for primitive set `ps_name` at parameter point `p`."""
     ps = SETS[ps_name]
     p = {**p}
@@ -296,6 +393,15 @@ def render(ps_name: str, p: dict) -> str:
     else:
         nr_setup = "const long nr = NR;"
         uk = _uk_fixed(ps, p)
+    small = ""
+    if ps.name == "avx512":
+        p.setdefault("SM", 0)
+        p.setdefault("PF", 0)
+        if p["SM"]:
+            small = _small_m_avx512(p)
+    small_defs = "" if not small else (f"#define SM {p['SM']}\n#define PF {p['PF']}\n#define SM_KB 64\n#define SM_NBMAX 2048\n"
+                                       f"#define SM_L1 ({l1_bytes} / 2)\n")
+    small_call = "    if (M <= SM) { gemm_small_m(M, N, K, A, lda, B, ldb, C, ldc); return; }" if small else ""
     nrmax = ps.nrmax_expr or "NR"
     fixed_nr = "" if ps.vla else f"#define NR ({nv * ps.lanes})\n"
     pstr = ", ".join(f"{k}={v}" for k, v in p.items())
@@ -322,6 +428,7 @@ def render(ps_name: str, p: dict) -> str:
 #define MC {p["MC"]}
 #define NC {p["NC"]}
 {fixed_nr}#define NRMAX {nrmax}
+{small_defs}
 #define MC_BLK ((MC / MR) * MR)
 
 static float packA[(MC_BLK + MR) * KC] __attribute__((aligned(64)));
@@ -329,6 +436,8 @@ static float packB[(NC + NRMAX) * KC] __attribute__((aligned(64)));
 static float ctile[MR * NRMAX] __attribute__((aligned(64)));
 
 {uk}
+
+{small}
 
 /* A[0:mc, 0:kc] -> MR-row panels Ap[k*MR + i], rows past mc zero-filled. */
 static void pack_A(int mc, int kc, const float *restrict A, long lda, float *restrict Ap)
@@ -370,6 +479,7 @@ static void pack_B(int kc, int nc, long nr, const float *restrict B, long ldb, f
         for (int i = 0; i < M; i++) memset(C + (long)i * ldc, 0, (size_t)N * sizeof(float));
         return;
     }}
+{small_call}
     {nr_setup}
     long nc_blk = (NC / nr) * nr;
     if (nc_blk < nr) nc_blk = nr;
