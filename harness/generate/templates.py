@@ -444,6 +444,13 @@ static void pack_A(int mc, int kc, const float *restrict A, long lda, float *res
 {{
     for (int p = 0; p < mc; p += MR) {{
         const int m = mc - p < MR ? mc - p : MR;
+        if (m == MR) {{      /* full panel: k outer, the MR rows inner (unrolled): contiguous writes */
+            const float *s = A + (long)p * lda;
+            for (int k = 0; k < kc; k++)
+                for (int i = 0; i < MR; i++) Ap[(long)k * MR + i] = s[(long)i * lda + k];
+            Ap += (long)MR * kc;
+            continue;
+        }}
         for (int i = 0; i < MR; i++) {{
             float *d = Ap + i;
             if (i < m) {{
@@ -463,8 +470,16 @@ static void pack_B(int kc, int nc, long nr, const float *restrict B, long ldb, f
     for (int q = 0; q < nc; q += (int)nr) {{
         const long w = nc - q < nr ? nc - q : nr;
         const float *s = B + q;
+        if (w == nr) {{          /* full panel: an inline copy (a memcpy call per row costs more than it moves) */
+            for (int k = 0; k < kc; k++) {{
+                for (long j = 0; j < nr; j++) Bp[j] = s[j];
+                Bp += nr;
+                s += ldb;
+            }}
+            continue;
+        }}
         for (int k = 0; k < kc; k++) {{
-            memcpy(Bp, s, (size_t)w * sizeof(float));
+            for (long j = 0; j < w; j++) Bp[j] = s[j];
             for (long j = w; j < nr; j++) Bp[j] = 0.0f;
             Bp += nr;
             s += ldb;
