@@ -338,29 +338,71 @@ def run_suite(lab, *, quick: bool = False, devices: list[str] | None = None, bud
     results: dict[str, list[Row]] = {}
     errors: dict[str, str] = {}
 
+    emu_names = [n for n in names if lab.devices[n].emulated]
+    host_names = [n for n in names if not lab.devices[n].emulated]
+
     def emu_worker():          # the emulated devices on the second core, while the host is timed
-        for n in [n for n in names if lab.devices[n].emulated]:
+        if host_names and emu_names:
+            return emu_child()
+        for n in emu_names:
             try:
                 results[n] = measure_device(lab, lab.devices[n], plan[n], budget_s=budget_s,
                                             with_before=with_before, naive_max=NAIVE_MAX_FLOPS_EMU, log=log)
             except Exception as e:   # one device's failure is reported, never stops the suite
                 errors[n] = f"{type(e).__name__}: {e}"
                 log(f"{n}: {errors[n]}")
+    # the roofline's micro-benchmarks first, on a machine not yet busy with QEMU, and again at the
+    # end; the best of each figure is the ceiling (a shared VM only ever makes them lower)
+    hosts = [n for n in names if not lab.devices[n].emulated and lab.devices[n].transport == "local"
+             and lab.devices[n].arch in ("native", "x86_64")]
+    micro = {}
+    if hosts:
+        micro = roofline_micro(lab, lab.devices[hosts[0]], quick=quick)
+        log(f"{hosts[0]}: roofline micro-benchmarks {micro}")
+    def emu_child():
+        """The emulated devices in a child process: two threads of one process computing NumPy
+        references at once (OpenBLAS underneath, spinning threads) slow each other down ~100x."""
+        import os
+        import sys
+        with tempfile.TemporaryDirectory(prefix="bench-emu-", dir=lab.ws.scratch) as d:
+            cmd = [sys.executable, "-m", "harness.cli", "bench-suite", "--out", d, "--budget", str(budget_s)]
+            cmd += [a for n in emu_names for a in ("--device", n)]
+            cmd += (["--quick"] if quick else []) + (["--before"] if with_before else [])
+            env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+            proc = subprocess.Popen(cmd, cwd=lab.ws.root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                    text=True)
+            for line in proc.stderr:
+                if not line.startswith("wrote "):
+                    log(line.rstrip())
+            proc.wait()
+            f = Path(d) / ("bench-quick.json" if quick else "bench.json")
+            if not f.is_file():
+                errors["emulated"] = f"the emulated devices' run wrote no results (exit {proc.returncode})"
+                return
+            data = json.loads(f.read_text())
+            errors.update(data["meta"].get("errors") or {})
+            for r in data["rows"]:
+                row = Row(r["device"], tuple(r["shape"]), r["metric"], r["kernel"], r["gflops"], r["cycles"], r["vs"],
+                          r["status"])
+                results.setdefault(row.device, []).append(row)
+
+    lab.ws.scratch.mkdir(parents=True, exist_ok=True)
     th = threading.Thread(target=emu_worker, daemon=True)
     th.start()
-    micro = {}
-    for n in [n for n in names if not lab.devices[n].emulated]:
+    for n in host_names:
         dev = lab.devices[n]
         try:
-            if dev.transport == "local" and dev.arch in ("native", "x86_64"):
-                micro = roofline_micro(lab, dev, quick=quick)
-                log(f"{n}: roofline micro-benchmarks {micro}")
             results[n] = measure_device(lab, dev, plan[n], budget_s=budget_s,
                                         with_before=with_before, naive_max=NAIVE_MAX_FLOPS, log=log)
         except Exception as e:
             errors[n] = f"{type(e).__name__}: {e}"
             log(f"{n}: {errors[n]}")
     th.join()
+    if hosts and "error" not in micro:
+        again = roofline_micro(lab, lab.devices[hosts[0]], quick=quick)
+        if "error" not in again:
+            micro = {k: max(v, again.get(k, 0)) for k, v in micro.items()}
+            log(f"{hosts[0]}: roofline micro-benchmarks again {again}; kept the best of each")
     rows = [r for n in names for r in results.get(n, [])]
     import datetime
     import sys

@@ -51,6 +51,18 @@ def _cost_bcast(p, lanes):     # broadcast-A kernels: NV loads of B + MR loads/b
     return per_k / (mr * nv * lanes * lm)
 
 
+def _cost_rvv_cycles(p, lanes):
+    """RVV: modelled cycles per f32 FMA on an in-order vector core whose per-op cost has a fixed
+    issue part and a part proportional to LMUL (fitted to llvm-mca's sifive-x280 model at 256^3:
+    per k step ~2.5 cycles per vector instruction + 1.25 x LMUL per register group; it predicts
+    3x1 LMUL8 50, 7x1 LMUL4 60, 7x2 LMUL2 80, 7x4 LMUL1 120 cycles per k step, modelled 51/66/85/120).
+    Counting instructions instead would make LMUL look free and MR irrelevant."""
+    mr, nv, lm = p["MR"], p["NV"], p.get("LMUL", 1)
+    vinsns = mr * nv + nv                       # vfmacc.vf + vle32 per k step
+    per_k = 2.5 * vinsns + 1.25 * lm * vinsns + 0.5 * mr + 1.0 / p["U"]
+    return per_k / (mr * nv * lanes * lm)
+
+
 def _cost_lane(p, lanes):      # FMA-by-lane kernels: A is loaded as vectors (MR/4 loads)
     mr, nv = p["MR"], p["NV"]
     per_k = nv + mr / 4 + mr * nv + 1.0 / p["U"]
@@ -138,11 +150,13 @@ _register(PrimitiveSet(
                 **_blocks()},
                ["(MR * NV + NV) * LMUL <= vregs", "KC * NV * LMUL * lanes * 4 <= 2 * l1d",
                 "KC * MC * 4 <= l2", "MC >= MR", "NC >= NV * LMUL * lanes"]),
-    ({"MR": 3, "NV": 1, "LMUL": 8, "KC": 256, "MC": 120, "NC": 1024, "U": 1},
+    # ordered by modelled cycles (sifive-x280, 256^3, rv64-qemu): 3x1 LMUL 8 4.74e6 (U 2) / 4.75e6,
+    # 7x1 LMUL 4 5.35e6, 7x2 LMUL 2 6.80e6, 15x1 LMUL 2 7.52e6, 7x4 LMUL 1 9.44e6; OpenBLAS 7.04e6
+    ({"MR": 3, "NV": 1, "LMUL": 8, "KC": 256, "MC": 120, "NC": 1024, "U": 2},
+     {"MR": 3, "NV": 1, "LMUL": 8, "KC": 256, "MC": 120, "NC": 1024, "U": 1},
      {"MR": 7, "NV": 1, "LMUL": 4, "KC": 256, "MC": 112, "NC": 1024, "U": 1},
-     {"MR": 6, "NV": 1, "LMUL": 4, "KC": 256, "MC": 120, "NC": 1024, "U": 2},
      {"MR": 7, "NV": 2, "LMUL": 2, "KC": 256, "MC": 112, "NC": 1024, "U": 1}),
-    lambda p: _cost_bcast(p, 8),
+    lambda p: _cost_rvv_cycles(p, 8),
     "RVV 1.0 (VLEN-agnostic): LMUL-grouped accumulators, vfmacc.vf with A scalars, "
     "NR = NV * vsetvlmax(e32, LMUL)", nrmax_expr="(NV * LMUL * 32)"))
 
@@ -398,6 +412,7 @@ def render(ps_name: str, p: dict, l1_bytes: int = 48 * 1024) -> str:
     p = {**p}
     p.setdefault("LMUL", 1)
     mr, nv, L = p["MR"], p["NV"], p["LMUL"]
+    row_edge = ""
     if ps.name == "rvv":
         nr_setup = f"const long nr = NV * (long)__riscv_vsetvlmax_e32m{L}();"
         uk = _uk_rvv(p)
@@ -407,6 +422,18 @@ def render(ps_name: str, p: dict, l1_bytes: int = 48 * 1024) -> str:
     else:
         nr_setup = "const long nr = NR;"
         uk = _uk_fixed(ps, p)
+        if ps.name in ("avx512", "avx2") and mr > 1:
+            # M edges without a cliff: a micro-kernel per partial row count (A panel stride stays MR),
+            # so the last row tile computes only its rows, straight into C
+            parts = [_uk_fixed(ps, {**p, "MR": r}).replace("void ukernel(", f"void ukernel_r{r}(", 1)
+                     for r in range(1, mr)]
+            cases = "\n".join(f"    case {r}: ukernel_r{r}(kc, a, b, c, ldc, acc); break;" for r in range(1, mr))
+            uk += "\n\n" + "\n\n".join(parts) + (
+                "\n\nstatic void ukernel_rows(int m, int kc, const float *restrict a, const float *restrict b,"
+                "\n                         float *restrict c, long ldc, int acc)\n{\n    switch (m) {\n"
+                + cases + "\n    default: ukernel(kc, a, b, c, ldc, acc); break;\n    }\n}")
+            row_edge = ("                        } else if (n == nr) {\n"
+                        "                            ukernel_rows(m, kc, ap, bp, cp, ldc, acc);\n")
     small = ""
     if ps.name == "avx512":
         p.setdefault("SM", 0)
@@ -530,7 +557,7 @@ static void pack_B(int kc, int nc, long nr, const float *restrict B, long ldb, f
                         float *cp = C + (long)(ic + ir) * ldc + jc + jr;
                         if (m == MR && n == nr) {{
                             ukernel(kc, ap, bp, cp, ldc, acc);
-                        }} else {{
+{row_edge}                        }} else {{
                             ukernel(kc, ap, bp, ctile, nr, 0);
                             for (int i = 0; i < m; i++)
                                 for (long j = 0; j < n; j++)
