@@ -79,7 +79,7 @@ def _register(ps: PrimitiveSet):
 _register(PrimitiveSet(
     "avx512", "#include <immintrin.h>", 16, 32, False,
     ParamSpace({"MR": [4, 6, 8, 10, 12, 14, 16], "NV": [1, 2, 3, 4], "LMUL": [1], **_blocks(),
-                "SM": [0, 4, 8, 16, 32], "PF": [0, 2, 4]},
+                "SM": [0, 16], "PF": [0, 2]},
                ["MR * NV + NV + 1 <= vregs", "KC * NV * lanes * 4 <= l1d", "KC * MC * 4 <= l2",
                 "MC >= MR", "NC >= NV * lanes"]),
     # 14 x 32: 28 accumulators cover FMA latency (4) x 2 pipes 3.5 times over; KC 384 fills the 48 KiB
