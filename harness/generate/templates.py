@@ -82,10 +82,11 @@ _register(PrimitiveSet(
                 "SM": [0, 16], "PF": [0, 2]},
                ["MR * NV + NV + 1 <= vregs", "KC * NV * lanes * 4 <= l1d", "KC * MC * 4 <= l2",
                 "MC >= MR", "NC >= NV * lanes"]),
-    # 14 x 32: 28 accumulators cover FMA latency (4) x 2 pipes 3.5 times over; KC 384 fills the 48 KiB
-    # L1 with the B micro-panel (fewer C passes than 256); PF: A-panel and C-tile prefetch. Paired
-    # against OpenBLAS at 1024^3 on this host: 0.99x [0.98, 1.01] (KC 256 without PF: 0.94x).
-    ({"MR": 14, "NV": 2, "LMUL": 1, "KC": 384, "MC": 112, "NC": 2048, "U": 4, "SM": 16, "PF": 2},
+    # 14 x 32: 28 accumulators cover FMA latency (4) x 2 pipes 3.5 times over; the expert fits KC to
+    # the L1 (fit_blocks: 384 on a 48 KiB L1, fewer C passes than 256); PF: A-panel and C-tile
+    # prefetch. Paired against OpenBLAS at 1024^3 on this host: KC 384 MC 112 PF 2 0.99x [0.98, 1.01],
+    # KC 256 MC 168 without PF 0.94x.
+    ({"MR": 14, "NV": 2, "LMUL": 1, "KC": 256, "MC": 112, "NC": 2048, "U": 4, "SM": 16, "PF": 2},
      {"MR": 14, "NV": 2, "LMUL": 1, "KC": 256, "MC": 168, "NC": 2048, "U": 4, "SM": 16, "PF": 2},
      {"MR": 6, "NV": 4, "LMUL": 1, "KC": 192, "MC": 96, "NC": 2048, "U": 4, "SM": 16, "PF": 2},
      {"MR": 8, "NV": 3, "LMUL": 1, "KC": 256, "MC": 128, "NC": 2048, "U": 2, "SM": 16, "PF": 2},
@@ -159,6 +160,18 @@ _register(PrimitiveSet(
     lambda p: _cost_rvv_cycles(p, 8),
     "RVV 1.0 (VLEN-agnostic): LMUL-grouped accumulators, vfmacc.vf with A scalars, "
     "NR = NV * vsetvlmax(e32, LMUL)", nrmax_expr="(NV * LMUL * 32)"))
+
+
+def fit_blocks(ps: PrimitiveSet, point: dict, context: dict) -> dict:
+    """Size the k block from the hardware profile: the largest KC of the domain that keeps the
+    point valid (the set's constraints bound the KC x NR micro-panel of B by the L1 and the
+    MC x KC block of A by the L2), so a bigger L1 gets fewer passes over C."""
+    best = point
+    for kc in sorted(ps.space.params.get("KC", [])):
+        q = {**point, "KC": kc}
+        if kc > point.get("KC", 0) and ps.space.valid(q, context):
+            best = q
+    return best
 
 
 # ----------------------------------------------------------------------------------------
