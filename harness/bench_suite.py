@@ -34,6 +34,10 @@ SQUARE = [(n, n, n) for n in (256, 512, 1024, 2048)]
 LLM = [(1, 4096, 4096), (16, 4096, 4096), (128, 4096, 4096), (1, 11008, 4096), (16, 11008, 4096),
        (16, 4096, 11008)]
 EMULATED = ["rv64-qemu", "rv64-qemu-vlen128", "arm64-qemu", "a76-qemu"]
+# 2 threads (devices.yaml host-2t: the kernel and OpenBLAS both get 2 threads), timed after the
+# emulated devices are done so QEMU does not take one of the two cores
+THREADED = ["host-2t"]
+THREADED_SHAPES = [(1024, 1024, 1024), (2048, 2048, 2048), (1, 4096, 4096), (16, 4096, 4096), (128, 4096, 4096)]
 EMU_SHAPES = [(256, 256, 256), (512, 512, 512)]
 NAIVE_MAX_FLOPS = 2.2e9           # host: naive only where one call takes well under a second
 NAIVE_MAX_FLOPS_EMU = 4e7         # emulated: naive under QEMU is slow (256^3 = 3.4e7)
@@ -324,7 +328,8 @@ def run_suite(lab, *, quick: bool = False, devices: list[str] | None = None, bud
     started = time.monotonic()
     out_dir = out_dir or lab.ws.root / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
-    names = devices or (["host"] + (list(QUICK_EMU) if quick else EMULATED))
+    names = devices or (["host"] + (list(QUICK_EMU) if quick else
+                                    EMULATED + [n for n in THREADED if n in lab.devices]))
     names = [lab.device(n).name for n in names]
     if quick:
         budget_s = min(budget_s, 6.0)
@@ -333,13 +338,16 @@ def run_suite(lab, *, quick: bool = False, devices: list[str] | None = None, bud
         dev = lab.devices[n]
         if dev.emulated:
             plan[n] = emu_shapes or (QUICK_EMU.get(n, [(128, 128, 128)]) if quick else EMU_SHAPES)
+        elif objective.threads_allowed(dev) > 1:
+            plan[n] = host_shapes or (QUICK_HOST if quick else THREADED_SHAPES)
         else:
             plan[n] = host_shapes or (QUICK_HOST if quick else SQUARE + LLM)
     results: dict[str, list[Row]] = {}
     errors: dict[str, str] = {}
 
     emu_names = [n for n in names if lab.devices[n].emulated]
-    host_names = [n for n in names if not lab.devices[n].emulated]
+    host_names = [n for n in names if not lab.devices[n].emulated and objective.threads_allowed(lab.devices[n]) == 1]
+    threaded_names = [n for n in names if not lab.devices[n].emulated and objective.threads_allowed(lab.devices[n]) > 1]
 
     def emu_worker():          # the emulated devices on the second core, while the host is timed
         if host_names and emu_names:
@@ -398,6 +406,13 @@ def run_suite(lab, *, quick: bool = False, devices: list[str] | None = None, bud
             errors[n] = f"{type(e).__name__}: {e}"
             log(f"{n}: {errors[n]}")
     th.join()
+    for n in threaded_names:     # after QEMU is done: both cores for the 2-thread kernels
+        try:
+            results[n] = measure_device(lab, lab.devices[n], plan[n], budget_s=budget_s, with_before=with_before,
+                                        naive_max=0, log=log)
+        except Exception as e:
+            errors[n] = f"{type(e).__name__}: {e}"
+            log(f"{n}: {errors[n]}")
     if hosts and "error" not in micro:
         again = roofline_micro(lab, lab.devices[hosts[0]], quick=quick)
         if "error" not in again:

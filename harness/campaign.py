@@ -24,6 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
+from . import objective
 from .config.devices import Device
 from .devlock import DeviceLock, LockError, lock_path
 from .lab import Lab
@@ -50,8 +51,8 @@ def unfinished(store: Store, campaign: str, jobs: list[Job]) -> list[Job]:
     return [jobs[i] for i in store.unfinished(campaign, keys)]
 
 
-def _build_key(k: Kernel, tc) -> tuple:
-    return (k.hash, k.name, k.allow_blas, k.libs, k.relax, tc.name)
+def _build_key(k: Kernel, tc, threads: int = 1) -> tuple:
+    return (k.hash, k.name, k.allow_blas, k.libs, k.relax, tc.name, threads)
 
 
 def _lane(device: Device) -> str:
@@ -103,9 +104,10 @@ def run_campaign(lab: Lab, jobs: Iterable[Job], store: Store, *, campaign: str |
     for j in jobs:
         tc = lab.toolchain(lab.devices[j.device])
         if tc is not None:
-            key = _build_key(j.kernel, tc)
+            key = _build_key(j.kernel, tc, objective.threads_allowed(lab.devices[j.device]))
             if key not in builds:
-                builds[key] = pool.submit(build_kernel, lab.ws, tc, j.kernel, extra_cflags)
+                builds[key] = pool.submit(build_kernel, lab.ws, tc, j.kernel, extra_cflags,
+                                          threads=objective.threads_allowed(lab.devices[j.device]))
 
     # lanes: one worker per lane. Local devices share one lane; an SSH device is its own lane; a
     # device whose transport serves several boards at once (labgrid: the matching places) gets
@@ -220,7 +222,7 @@ def run_campaign(lab: Lab, jobs: Iterable[Job], store: Store, *, campaign: str |
                     tc = lab.toolchain(device)
                     prebuilt = None
                     if tc is not None:
-                        f = builds.get(_build_key(j.kernel, tc))
+                        f = builds.get(_build_key(j.kernel, tc, objective.threads_allowed(lab.devices[j.device])))
                         if f is not None:
                             try:
                                 prebuilt = f.result()   # a failed build is a result too: no second compile

@@ -236,7 +236,7 @@ def paired(ws, device: Device, toolchain, transport, a, b, shape, *, target: flo
     from .trial import MeasureOptions, build_kernel
 
     started = time.monotonic()
-    b_res = build_kernel(ws, toolchain, a, partner=b)
+    b_res = build_kernel(ws, toolchain, a, partner=b, threads=threads_allowed(device))
     if b_res.status is not Status.OK:
         return PairedRun(None, b_res.status, f"paired build: {b_res.error}")
     opts = opts or MeasureOptions.for_device(device)

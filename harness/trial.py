@@ -72,9 +72,10 @@ def _timeouts(device: Device, shape, opts: MeasureOptions, check_flops: float) -
 
 
 def build_kernel(ws: Workspace, toolchain: Toolchain, kernel: Kernel, extra_cflags: tuple[str, ...] = (),
-                 partner: Kernel | None = None) -> BuildResult:
-    return build(kernel.build_request(toolchain, extra_cflags), ws.builds,
-                 partner.build_request(toolchain, extra_cflags) if partner else None)
+                 partner: Kernel | None = None, threads: int = 1) -> BuildResult:
+    """threads > 1: the task allows that many threads (objective.threads_allowed of the device)."""
+    return build(kernel.build_request(toolchain, extra_cflags, threads), ws.builds,
+                 partner.build_request(toolchain, extra_cflags, threads) if partner else None)
 
 
 def new_trial(device: Device, kernel: Kernel, shape, campaign: str = "", opts: MeasureOptions | None = None) -> Trial:
@@ -95,7 +96,7 @@ def run_trial(ws: Workspace, device: Device, toolchain: Toolchain | None, transp
             trial.error = f"device {device.name}: toolchain {device.toolchain!r} is not defined in toolchains/"
             return trial
         trial.toolchain = toolchain.name
-        b = prebuilt or build_kernel(ws, toolchain, kernel, extra_cflags)
+        b = prebuilt or build_kernel(ws, toolchain, kernel, extra_cflags, threads=objective.threads_allowed(device))
         trial.build_log = b.log
         if b.status is not Status.OK:
             trial.status, trial.error = b.status, b.error

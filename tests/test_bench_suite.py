@@ -52,3 +52,18 @@ def test_bench_suite_quick(workspace, tmp_path):
     assert emu["vs"]["openblas"]["metric"] == "modelled_cycles" and emu["cycles"]["generated"] > 0
     assert data["micro"].get("peak_gflops", 0) > 0 and data["micro"].get("dram_gbs", 0) > 0
     assert (out / "bench-quick.png").is_file() and (out / "bench-quick-roofline.png").is_file()
+
+
+@pytest.mark.skipif(not _avx512_host(), reason="needs an AVX-512 host")
+def test_threaded_kernel_needs_a_task_that_allows_threads(lab):
+    """T = 2 (the task's thread count): pthreads over N ranges. On `host-2t` (threads: 2) it builds,
+    passes the gate and is timed; on `host` (1 thread) the object gate rejects its pthread symbols."""
+    src = render("avx512", {**SETS["avx512"].seeds[0], "T": 2})
+    assert "pthread_create" in src
+    k = Kernel(label="t2", source=src.encode())
+    for name, want in (("host-2t", Status.OK), ("host", Status.REJECTED)):
+        dev = lab.devices[name]
+        with get_transport(dev, lab.ws) as tr:
+            t = run_trial(lab.ws, dev, lab.toolchain(dev), tr, k, (96, 1000, 300),
+                          MeasureOptions.for_device(dev, max_time_s=0.05, min_samples=3, max_samples=3))
+        assert t.status is want, (name, t.status, t.error)

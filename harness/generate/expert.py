@@ -31,6 +31,8 @@ class ExpertGenerator(Generator):
         primary = [(ps.name, p) for p in islice(candidates(ps.space, list(ps.seeds), ps.cost, ctx), n)]
         if primary:     # the best-known point, its k block sized to this device's L1 (templates.fit_blocks)
             primary[0] = (ps.name, fit_blocks(ps, primary[0][1], ctx))
+        if hw.threads > 1:  # the task's thread count (not a tuned parameter)
+            primary = [(n, {**p, "T": hw.threads}) for n, p in primary]
         extra = []
         for alt in hw.alternatives:
             if alt == "scalar":

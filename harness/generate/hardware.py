@@ -28,6 +28,7 @@ class HardwareFactors:
     caches: dict = field(default_factory=dict)   # {"l1d": bytes, "l2": bytes, "l3": bytes}; absent: unknown
     cache_line: int = 0                   # bytes (0: unknown)
     cores: int = 1
+    threads: int = 1                      # threads the task allows (devices.yaml `threads`)
     cpu: str = ""
     key_instructions: tuple[str, ...] = ()
     emulated: bool = False
@@ -49,7 +50,8 @@ class HardwareFactors:
             f"Vector registers: {self.vregs} x {self.vector_bits} bits ({self.lanes} f32 lanes each)"
             if self.vector_bits else f"Vector registers: none used (scalar, {self.vregs} FP registers)",
             f"Caches: {cache or 'unknown'}" + (f", {self.cache_line}-byte lines" if self.cache_line else "") +
-            f"; cores: {self.cores} (the kernel runs single-threaded)",
+            f"; cores: {self.cores} " + ("(the kernel runs single-threaded)" if self.threads <= 1 else
+                                         f"(the task allows {self.threads} threads: pthreads over N)"),
             f"Key instructions: {'; '.join(self.key_instructions)}",
         ]
         if self.emulated:
@@ -168,7 +170,8 @@ def factors(profile: HardwareProfile, device: Device) -> HardwareFactors:
     return HardwareFactors(
         device=device.name, arch=device.arch, primitive_set=ps, alternatives=alts, vector_bits=bits,
         vregs=VREGS[ps], lanes=max(1, bits // 32), caches=caches, cache_line=profile.cache_line,
-        cores=profile.cores or 1, cpu=profile.cpu or device.description, key_instructions=KEY_INSTRUCTIONS[ps],
+        cores=profile.cores or 1, threads=max(1, getattr(device, "threads", 1) or 1),
+        cpu=profile.cpu or device.description, key_instructions=KEY_INSTRUCTIONS[ps],
         emulated=device.emulated, source=source)
 
 
