@@ -384,7 +384,10 @@ def _small_m_avx512(p: dict) -> str:
           "static void gemm_small_m(int M, int N, int K, const float *A, long lda, const float *B, long ldb,",
           "                         float *C, long ldc, int tid)", "{",
           "    float *const smbuf = smbuf_[tid];",
-          "    long nbl = (SM_L1 / (long)sizeof(float)) / (M + 8);   /* C chunk + a k-group of B rows */",
+          "    /* one or two rows: the widest C chunk that fits, so each B row streams through",
+          "       in one long unit-stride run (what hardware prefetchers follow best); more rows: C chunk",
+          "       plus a k-group of B rows in L1, the k block of B reused from L1/L2 by every row group */",
+          "    long nbl = M <= 2 ? (SM_L1 / (long)sizeof(float)) / M : (SM_L1 / (long)sizeof(float)) / (M + 8);",
           "    nbl &= ~15L;",
           "    if (nbl < 64) nbl = 64;",
           "    if (nbl > SM_NBMAX) nbl = SM_NBMAX;",
@@ -483,7 +486,7 @@ def render(ps_name: str, p: dict, l1_bytes: int = 48 * 1024) -> str:
         p.setdefault("PF", 0)
         if p["SM"]:
             small = _small_m_avx512(p)
-    small_defs = "" if not small else (f"#define SM {p['SM']}\n#define PF {p['PF']}\n#define SM_KB 64\n#define SM_NBMAX 2048\n"
+    small_defs = "" if not small else (f"#define SM {p['SM']}\n#define PF {p['PF']}\n#define SM_KB 64\n#define SM_NBMAX 8192\n"
                                        f"#define SM_L1 ({l1_bytes} / 2)\n")
     small_call = "    if (M <= SM) { gemm_small_m(M, N, K, A, lda, B, ldb, C, ldc, tid); return; }" if small else ""
     T = max(1, int(p.get("T", 1)))
