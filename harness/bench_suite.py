@@ -149,7 +149,7 @@ def _ratio_text(v: dict | None) -> str:
     if not v:
         return "-"
     if v["metric"] == "modelled_cycles":
-        return f"{v['ratio']:.2f}x (modelled)"
+        return f"{v['ratio']:.3f}x (modelled)"
     ci = v.get("ratio_ci95")
     return f"{v['ratio']:.2f}x [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else f"{v['ratio']:.2f}x"
 
