@@ -1,6 +1,7 @@
 # make demo : set everything up, then run the main job on the embedded defaults
 # make test : set everything up, then run the test suite (.ci/run calls this)
-.PHONY: setup demo test clean
+# make bench: the benchmark suite (results/bench.md, bench.png, roofline.png; about 20-30 min)
+.PHONY: setup demo test bench bench-quick clean
 
 setup:
 	@bash scripts/setup.sh
@@ -10,6 +11,12 @@ demo: setup
 
 test: setup
 	.venv/bin/python -m pytest -q $(PYTEST_ARGS)
+
+bench: setup
+	.venv/bin/tensorop bench-suite $(BENCH_ARGS)
+
+bench-quick: setup
+	.venv/bin/tensorop bench-suite --quick
 
 clean:
 	rm -rf .cache .venv

@@ -24,6 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
+from . import objective
 from .config.devices import Device
 from .devlock import DeviceLock, LockError, lock_path
 from .lab import Lab
@@ -56,8 +57,8 @@ def unfinished(store: Store, campaign: str, jobs: list[Job]) -> list[Job]:
     return [jobs[i] for i in store.unfinished(campaign, keys)]
 
 
-def _build_key(k: Kernel, tc, op: Op | None = None) -> tuple:
-    return (k.hash, k.name, k.allow_blas, k.libs, k.relax, tc.name, (op or default_op()).key)
+def _build_key(k: Kernel, tc, op: Op | None = None, threads: int = 1) -> tuple:
+    return (k.hash, k.name, k.allow_blas, k.libs, k.relax, tc.name, (op or default_op()).key, threads)
 
 
 def _lane(device: Device) -> str:
@@ -109,9 +110,10 @@ def run_campaign(lab: Lab, jobs: Iterable[Job], store: Store, *, campaign: str |
     for j in jobs:
         tc = lab.toolchain(lab.devices[j.device])
         if tc is not None:
-            key = _build_key(j.kernel, tc, j.op)
+            threads = objective.threads_allowed(lab.devices[j.device])
+            key = _build_key(j.kernel, tc, j.op, threads)
             if key not in builds:
-                builds[key] = pool.submit(build_kernel, lab.ws, tc, j.kernel, extra_cflags, None, j.the_op)
+                builds[key] = pool.submit(build_kernel, lab.ws, tc, j.kernel, extra_cflags, None, j.the_op, threads)
 
     # lanes: one worker per lane. Local devices share one lane; an SSH device is its own lane; a
     # device whose transport serves several boards at once (labgrid: the matching places) gets
@@ -226,7 +228,7 @@ def run_campaign(lab: Lab, jobs: Iterable[Job], store: Store, *, campaign: str |
                     tc = lab.toolchain(device)
                     prebuilt = None
                     if tc is not None:
-                        f = builds.get(_build_key(j.kernel, tc, j.op))
+                        f = builds.get(_build_key(j.kernel, tc, j.op, objective.threads_allowed(device)))
                         if f is not None:
                             try:
                                 prebuilt = f.result()   # a failed build is a result too: no second compile

@@ -88,7 +88,9 @@ def gate(transport: Transport, artifact: Artifact, device: Device, shape: tuple[
     the check run itself failed (crash, timeout, device) or broke the channel protocol."""
     op = op or default_op()
     cases = op.check_cases(shape, seeds)
-    run = transport.run(artifact, [], timeout_s=timeout_s, stdin=op.request("check", cases),
+    from .objective import threads_allowed
+    run = transport.run(artifact, [], timeout_s=timeout_s,
+                        stdin=op.request("check", cases, threads=threads_allowed(device)),
                         fetch=[f"c{i}.bin" for i in range(len(cases))])
     failure = run_failure(run, device, "check")
     if failure:

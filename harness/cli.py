@@ -507,6 +507,9 @@ app.command(name="tune")(_tune)
 from .model.validate import model_app as _model_app  # noqa: E402
 app.add_typer(_model_app, name="model")
 
+from .bench_cli import bench_suite as _bench_suite  # noqa: E402
+app.command(name="bench-suite")(_bench_suite)
+
 
 def main() -> None:  # console-script entry point
     app()

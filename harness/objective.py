@@ -240,7 +240,7 @@ def paired(ws, device: Device, toolchain, transport, a, b, shape, *, target: flo
 
     started = time.monotonic()
     op = op or default_op()
-    b_res = build_kernel(ws, toolchain, a, partner=b, op=op)
+    b_res = build_kernel(ws, toolchain, a, partner=b, op=op, threads=threads_allowed(device))
     if b_res.status is not Status.OK:
         return PairedRun(None, b_res.status, f"paired build: {b_res.error}")
     opts = opts or MeasureOptions.for_device(device)
@@ -250,7 +250,8 @@ def paired(ws, device: Device, toolchain, transport, a, b, shape, *, target: flo
     while out.rounds < max_rounds:
         case = op.timing_case(shape, splitmix_one(base, 9, out.rounds))
         tol = op.timing_tolerance(case)
-        req = op.request("pair", [case], tol=tol, warmup=opts.warmup, min_sample_s=opts.min_sample_s,
+        req = op.request("pair", [case], tol=tol, threads=threads_allowed(device), warmup=opts.warmup,
+                         min_sample_s=opts.min_sample_s,
                            max_sets=opts.max_sets, min_samples=3, max_samples=round_samples,
                            max_time_s=round_time_s)
         per_call = (op.flops(shape) + 60 * op.io_elements(shape)) / (device.slow_gflops * 1e9)

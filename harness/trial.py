@@ -27,7 +27,7 @@ from .ops import Op, default_op
 from .records import Artifact, BuildResult, Status, Trial
 from .transport.base import Transport
 from .workspace import Workspace
-from .measure import MeasureOptions, UnknownOption  # noqa: F401 (re-exported)
+from .measure import MeasureOptions, UnknownOption  # noqa: F401 (UnknownOption is re-exported)
 
 BLOCKS_FILE = "tensorop-blocks.txt"
 
@@ -74,9 +74,10 @@ def _timeouts(device: Device, shape, opts: MeasureOptions, check_flops: float, o
 
 
 def build_kernel(ws: Workspace, toolchain: Toolchain, kernel: Kernel, extra_cflags: tuple[str, ...] = (),
-                 partner: Kernel | None = None, op: Op | None = None) -> BuildResult:
-    return build(kernel.build_request(toolchain, extra_cflags, op=op), ws.builds,
-                 partner.build_request(toolchain, extra_cflags, op=op) if partner else None)
+                 partner: Kernel | None = None, op: Op | None = None, threads: int = 1) -> BuildResult:
+    """threads > 1: the task allows that many threads (objective.threads_allowed of the device)."""
+    return build(kernel.build_request(toolchain, extra_cflags, threads, op=op), ws.builds,
+                 partner.build_request(toolchain, extra_cflags, threads, op=op) if partner else None)
 
 
 def new_trial(device: Device, kernel: Kernel, shape, campaign: str = "", opts: MeasureOptions | None = None,
@@ -101,7 +102,8 @@ def run_trial(ws: Workspace, device: Device, toolchain: Toolchain | None, transp
             trial.error = f"device {device.name}: toolchain {device.toolchain!r} is not defined in toolchains/"
             return trial
         trial.toolchain = toolchain.name
-        b = prebuilt or build_kernel(ws, toolchain, kernel, extra_cflags, op=op)
+        b = prebuilt or build_kernel(ws, toolchain, kernel, extra_cflags, op=op,
+                                     threads=objective.threads_allowed(device))
         trial.build_log = b.log
         if b.status is not Status.OK:
             trial.status, trial.error = b.status, b.error
@@ -138,7 +140,8 @@ def _check_and_measure(ws: Workspace, device: Device, transport: Transport, art:
         run = transport.run(art, [], timeout_s=t_time, stdin=req, fetch=["pick.bin", BLOCKS_FILE],
                             plugin=("fd=3", f"blocks={BLOCKS_FILE}"))
     else:
-        req = op.request("time", [tcase], tol=tol, pick=secrets.randbelow(opts.max_samples),
+        req = op.request("time", [tcase], tol=tol, threads=objective.threads_allowed(device),
+                         pick=secrets.randbelow(opts.max_samples),
                            **opts.request_options())
         run = transport.run(art, [], timeout_s=t_time, stdin=req, fetch=["pick.bin"])
     trial.command = run.command

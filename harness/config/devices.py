@@ -46,7 +46,7 @@ TRANSPORTS = transport_names()     # the registry in harness/transport/__init__.
 DEVICE_FIELDS = {
     "arch", "transport", "emulated", "runner", "toolchain", "features", "aliases", "description",
     "timeout_s", "measure", "env", "host", "port", "user", "key", "workdir", "sandbox", "pin", "manuals",
-    "slow_gflops",
+    "slow_gflops", "threads",
     # emulated devices: the llvm-mca model that gives their speed (harness/model/)
     "core_model", "mca_triple", "mca_attr", "clock_ghz",
     # ssh transport (harness/transport/ssh.py) and the farm (locks, faults):
@@ -104,6 +104,8 @@ class Device:
     env: dict = field(default_factory=dict, hash=False, compare=False)
     sandbox: bool = True               # local runs of artifacts inside bubblewrap (transport/sandbox.py)
     pin: bool = True                   # pin native timing runs to one core (the last)
+    threads: int = 1                   # cores a kernel may use (the task's thread count; >1: pthread/OpenMP
+                                       # symbols pass the object gate, timing runs may use this many cores)
     host: str = ""
     port: int = 0                      # 0: from ~/.ssh/config, else 22
     user: str = ""
@@ -170,6 +172,7 @@ def _device(path: Path, name: str, data, line: int) -> Device:
         env={str(k): str(v) for k, v in env.items()},
         sandbox=r.bool("sandbox", default=True),
         pin=r.bool("pin", default=True),
+        threads=r.int("threads", default=1, minimum=1),
         host=r.str("host"),
         port=r.int("port", default=0, minimum=1),
         user=r.str("user"),

@@ -12,7 +12,7 @@ from itertools import islice
 from ..tune.simple import candidates, key
 from .base import Candidate, Feedback, Generator, Task
 from .hardware import HardwareFactors
-from .templates import SETS, render
+from .templates import SETS, fit_blocks, render
 
 
 class ExpertGenerator(Generator):
@@ -29,6 +29,10 @@ class ExpertGenerator(Generator):
         ctx = hw.context()
         ps = SETS[hw.primitive_set]
         primary = [(ps.name, p) for p in islice(candidates(ps.space, list(ps.seeds), ps.cost, ctx), n)]
+        if primary:     # the best-known point, its k block sized to this device's L1 (templates.fit_blocks)
+            primary[0] = (ps.name, fit_blocks(ps, primary[0][1], ctx))
+        if hw.threads > 1:  # the task's thread count (not a tuned parameter)
+            primary = [(n, {**p, "T": hw.threads}) for n, p in primary]
         extra = []
         for alt in hw.alternatives:
             if alt == "scalar":

@@ -51,6 +51,18 @@ def _cost_bcast(p, lanes):     # broadcast-A kernels: NV loads of B + MR loads/b
     return per_k / (mr * nv * lanes * lm)
 
 
+def _cost_rvv_cycles(p, lanes):
+    """RVV: modelled cycles per f32 FMA on an in-order vector core whose per-op cost has a fixed
+    issue part and a part proportional to LMUL (fitted to llvm-mca's sifive-x280 model at 256^3:
+    per k step ~2.5 cycles per vector instruction + 1.25 x LMUL per register group; it predicts
+    3x1 LMUL8 50, 7x1 LMUL4 60, 7x2 LMUL2 80, 7x4 LMUL1 120 cycles per k step, modelled 51/66/85/120).
+    Counting instructions instead would make LMUL look free and MR irrelevant."""
+    mr, nv, lm = p["MR"], p["NV"], p.get("LMUL", 1)
+    vinsns = mr * nv + nv                       # vfmacc.vf + vle32 per k step
+    per_k = 2.5 * vinsns + 1.25 * lm * vinsns + 0.5 * mr + 1.0 / p["U"]
+    return per_k / (mr * nv * lanes * lm)
+
+
 def _cost_lane(p, lanes):      # FMA-by-lane kernels: A is loaded as vectors (MR/4 loads)
     mr, nv = p["MR"], p["NV"]
     per_k = nv + mr / 4 + mr * nv + 1.0 / p["U"]
@@ -66,13 +78,19 @@ def _register(ps: PrimitiveSet):
 
 _register(PrimitiveSet(
     "avx512", "#include <immintrin.h>", 16, 32, False,
-    ParamSpace({"MR": [4, 6, 8, 10, 12, 14, 16], "NV": [1, 2, 3, 4], "LMUL": [1], **_blocks()},
+    ParamSpace({"MR": [4, 6, 8, 10, 12, 14, 16], "NV": [1, 2, 3, 4], "LMUL": [1], **_blocks(),
+                "SM": [0, 16], "PF": [0, 2]},
                ["MR * NV + NV + 1 <= vregs", "KC * NV * lanes * 4 <= l1d", "KC * MC * 4 <= l2",
                 "MC >= MR", "NC >= NV * lanes"]),
-    ({"MR": 14, "NV": 2, "LMUL": 1, "KC": 256, "MC": 168, "NC": 2048, "U": 4},
-     {"MR": 6, "NV": 4, "LMUL": 1, "KC": 192, "MC": 96, "NC": 2048, "U": 4},
-     {"MR": 8, "NV": 3, "LMUL": 1, "KC": 256, "MC": 128, "NC": 2048, "U": 2},
-     {"MR": 12, "NV": 2, "LMUL": 1, "KC": 384, "MC": 192, "NC": 4096, "U": 2}),
+    # 14 x 32: 28 accumulators cover FMA latency (4) x 2 pipes 3.5 times over; the expert fits KC to
+    # the L1 (fit_blocks: 384 on a 48 KiB L1, fewer C passes than 256); PF: A-panel and C-tile
+    # prefetch. Paired against OpenBLAS at 1024^3 on this host: KC 384 MC 112 PF 2 0.99x [0.98, 1.01],
+    # KC 256 MC 168 without PF 0.94x.
+    ({"MR": 14, "NV": 2, "LMUL": 1, "KC": 256, "MC": 112, "NC": 2048, "U": 4, "SM": 16, "PF": 2},
+     {"MR": 14, "NV": 2, "LMUL": 1, "KC": 256, "MC": 168, "NC": 2048, "U": 4, "SM": 16, "PF": 2},
+     {"MR": 6, "NV": 4, "LMUL": 1, "KC": 192, "MC": 96, "NC": 2048, "U": 4, "SM": 16, "PF": 2},
+     {"MR": 8, "NV": 3, "LMUL": 1, "KC": 256, "MC": 128, "NC": 2048, "U": 2, "SM": 16, "PF": 2},
+     {"MR": 12, "NV": 2, "LMUL": 1, "KC": 384, "MC": 192, "NC": 4096, "U": 2, "SM": 16, "PF": 2}),
     lambda p: _cost_bcast(p, 16),
     "AVX-512F: zmm accumulators, B rows loaded, A broadcast (embedded {1to16} operand), vfmadd231ps"))
 
@@ -102,10 +120,13 @@ _register(PrimitiveSet(
     ParamSpace({"MR": [4, 8, 12, 16], "NV": [1, 2, 3, 4, 5, 6], "LMUL": [1], **_blocks()},
                ["MR % 4 == 0", "MR * NV + NV + MR // 4 <= vregs", "KC * NV * lanes * 4 <= l1d",
                 "KC * MC * 4 <= l2", "MC >= MR", "NC >= NV * lanes"]),
-    ({"MR": 8, "NV": 3, "LMUL": 1, "KC": 256, "MC": 128, "NC": 1024, "U": 4},
-     {"MR": 12, "NV": 2, "LMUL": 1, "KC": 256, "MC": 96, "NC": 1024, "U": 4},
+    # 4 x 16 first: 16 accumulators cover FMA latency (4) x pipes (2) twice over, NR = 16 divides the
+    # usual sizes (8 x 12 wastes a third of its last panel at 2^k), and it models fastest on the
+    # cortex-a76 core (256^3: 4.33e6 cycles vs 4.67e6 for 8 x 12; OpenBLAS 4.39e6).
+    ({"MR": 4, "NV": 4, "LMUL": 1, "KC": 256, "MC": 128, "NC": 1024, "U": 4},
      {"MR": 8, "NV": 2, "LMUL": 1, "KC": 256, "MC": 128, "NC": 1024, "U": 4},
-     {"MR": 4, "NV": 4, "LMUL": 1, "KC": 256, "MC": 128, "NC": 1024, "U": 4}),
+     {"MR": 8, "NV": 3, "LMUL": 1, "KC": 256, "MC": 128, "NC": 1024, "U": 4},
+     {"MR": 12, "NV": 2, "LMUL": 1, "KC": 256, "MC": 96, "NC": 1024, "U": 4}),
     lambda p: _cost_lane(p, 4),
     "Advanced SIMD: 4-lane q accumulators, fmla by element (vfmaq_laneq_f32) with A as q vectors"))
 
@@ -114,10 +135,12 @@ _register(PrimitiveSet(
     ParamSpace({"MR": [4, 8, 12, 16], "NV": [1, 2, 3, 4], "LMUL": [1], **_blocks()},
                ["MR % 4 == 0", "MR * NV + NV + MR // 4 <= vregs", "KC * NV * lanes * 4 <= l1d",
                 "KC * MC * 4 <= l2", "MC >= MR", "NC >= NV * lanes"]),
-    ({"MR": 8, "NV": 3, "LMUL": 1, "KC": 256, "MC": 128, "NC": 1024, "U": 4},
-     {"MR": 12, "NV": 2, "LMUL": 1, "KC": 256, "MC": 96, "NC": 1024, "U": 4},
-     {"MR": 8, "NV": 2, "LMUL": 1, "KC": 256, "MC": 128, "NC": 1024, "U": 2},
-     {"MR": 4, "NV": 4, "LMUL": 1, "KC": 256, "MC": 128, "NC": 1024, "U": 2}),
+    # 4 x 4 vectors first: models fastest on neoverse-v1 (SVE 256, 256^3: 1.09e6 cycles vs 1.17e6
+    # for 8 x 3; OpenBLAS 1.10e6), 2 FMAs/cycle in the hot loop, NR = 4 VL divides 2^k sizes.
+    ({"MR": 4, "NV": 4, "LMUL": 1, "KC": 256, "MC": 128, "NC": 1024, "U": 4},
+     {"MR": 8, "NV": 2, "LMUL": 1, "KC": 256, "MC": 128, "NC": 1024, "U": 4},
+     {"MR": 8, "NV": 3, "LMUL": 1, "KC": 256, "MC": 128, "NC": 1024, "U": 4},
+     {"MR": 12, "NV": 2, "LMUL": 1, "KC": 256, "MC": 96, "NC": 1024, "U": 4}),
     lambda p: _cost_lane(p, 8),
     "SVE (VL-agnostic): svmla_lane_f32 with A quads from svld1rq_f32, NR = NV * svcntw()",
     nrmax_expr="(NV * 64)"))
@@ -128,13 +151,27 @@ _register(PrimitiveSet(
                 **_blocks()},
                ["(MR * NV + NV) * LMUL <= vregs", "KC * NV * LMUL * lanes * 4 <= 2 * l1d",
                 "KC * MC * 4 <= l2", "MC >= MR", "NC >= NV * LMUL * lanes"]),
-    ({"MR": 3, "NV": 1, "LMUL": 8, "KC": 256, "MC": 120, "NC": 1024, "U": 1},
+    # ordered by modelled cycles (sifive-x280, 256^3, rv64-qemu): 3x1 LMUL 8 4.74e6 (U 2) / 4.75e6,
+    # 7x1 LMUL 4 5.35e6, 7x2 LMUL 2 6.80e6, 15x1 LMUL 2 7.52e6, 7x4 LMUL 1 9.44e6; OpenBLAS 7.04e6
+    ({"MR": 3, "NV": 1, "LMUL": 8, "KC": 256, "MC": 120, "NC": 1024, "U": 2},
+     {"MR": 3, "NV": 1, "LMUL": 8, "KC": 256, "MC": 120, "NC": 1024, "U": 1},
      {"MR": 7, "NV": 1, "LMUL": 4, "KC": 256, "MC": 112, "NC": 1024, "U": 1},
-     {"MR": 6, "NV": 1, "LMUL": 4, "KC": 256, "MC": 120, "NC": 1024, "U": 2},
      {"MR": 7, "NV": 2, "LMUL": 2, "KC": 256, "MC": 112, "NC": 1024, "U": 1}),
-    lambda p: _cost_bcast(p, 8),
+    lambda p: _cost_rvv_cycles(p, 8),
     "RVV 1.0 (VLEN-agnostic): LMUL-grouped accumulators, vfmacc.vf with A scalars, "
     "NR = NV * vsetvlmax(e32, LMUL)", nrmax_expr="(NV * LMUL * 32)"))
+
+
+def fit_blocks(ps: PrimitiveSet, point: dict, context: dict) -> dict:
+    """Size the k block from the hardware profile: the largest KC of the domain that keeps the
+    point valid (the set's constraints bound the KC x NR micro-panel of B by the L1 and the
+    MC x KC block of A by the L2), so a bigger L1 gets fewer passes over C."""
+    best = point
+    for kc in sorted(ps.space.params.get("KC", [])):
+        q = {**point, "KC": kc}
+        if kc > point.get("KC", 0) and ps.space.valid(q, context):
+            best = q
+    return best
 
 
 # ----------------------------------------------------------------------------------------
@@ -208,10 +245,15 @@ def _uk_fixed(ps: PrimitiveSet, p: dict) -> str:
                 for j in range(nv):
                     s.append(f"{c[i][j]} = vfmaq_laneq_f32({c[i][j]}, b{j}, a{i // 4}, {i % 4});")
         else:
+            if ps.name == "avx512" and p.get("PF", 0):   # the A panel streams from L2: fetch it ahead
+                s.append(f"_mm_prefetch((const char *)(a + ({u} + {8 * p['PF']}) * MR), _MM_HINT_T0);")
             for i in range(mr):
                 s.append(f"{{ const {T} ai = {bc(f'a[{u} * MR + {i}]')}; " +
                          " ".join(f"{c[i][j]} = {fma}(ai, b{j}, {c[i][j]});" for j in range(nv)) + " }")
         return s
+    if ps.name == "avx512" and p.get("PF", 0):         # the C tile is read/written after the k loop
+        lines += [f"    _mm_prefetch((const char *)(c + {i} * ldc), _MM_HINT_T0);" for i in range(mr)]
+        lines += [f"    _mm_prefetch((const char *)(c + {i} * ldc + {nv * W - 1}), _MM_HINT_T0);" for i in range(mr)]
     lines += _kloop(step, U, "NR")
     lines += _epilogue(c, lambda i, j: f"c + {i} * ldc + {j * W}",
                        add=lambda x, ptr: f"{add}({x}, {load}({ptr}))", store=lambda ptr, x: f"{store}({ptr}, {x})")
@@ -279,14 +321,144 @@ def _uk_rvv(p: dict) -> str:
 
 
 # ----------------------------------------------------------------------------------------
+# small M (LLM decoding: M = 1..SM): a GEMV-shaped path. Packing B would read and write all of
+# B once more for at most SM rows of work, so nothing is packed: A is read in place (broadcast
+# scalars), B is streamed once from memory (k-groups of KG rows, each row segment contiguous),
+# and a C chunk of M x nb floats stays in L1 while all of K passes through it ("axpy" form:
+# C[i, j:j+16] += sum_u A[i, k+u] * B[k+u, j:j+16]). N edges use AVX-512 masked loads and
+# stores, so there is no scalar tail. PF > 0 prefetches B rows PF k-groups ahead.
+
+def _sm_rows_avx512(m: int, kg: int, pf: int) -> list[str]:
+    """C[0:m, 0:nb] += A[0:m, 0:kb] * B[0:kb, 0:nb] for m rows (m <= 4), k-groups of kg."""
+    L = [f"static void sm_rows{m}(int kb, int nb, const float *restrict A, long lda, const float *restrict B, "
+         f"long ldb, float *restrict C, long ldc, int pf)", "{",
+         "    const int nfull = nb & ~15;",
+         "    const __mmask16 tail = (__mmask16)((1u << (nb & 15)) - 1u);",
+         "    int k = 0;"]
+
+    def body(g: int, masked: bool, pref: bool) -> list[str]:
+        ld = (lambda ptr: f"_mm512_maskz_loadu_ps(tail, {ptr})") if masked else (lambda ptr: f"_mm512_loadu_ps({ptr})")
+        out = [f"__m512 c{r} = {ld(f'C + {r} * ldc + j')};" for r in range(m)]
+        for u in range(g):
+            out.append(f"{{ const __m512 bv = {ld(f'b{u} + j')}; " +
+                       " ".join(f"c{r} = _mm512_fmadd_ps(a{r}_{u}, bv, c{r});" for r in range(m)) + " }")
+            if pref:
+                out.append(f"_mm_prefetch((const char *)(b{u} + pfo + j), _MM_HINT_T0);")
+        st = (lambda r: f"_mm512_mask_storeu_ps(C + {r} * ldc + j, tail, c{r});") if masked else \
+            (lambda r: f"_mm512_storeu_ps(C + {r} * ldc + j, c{r});")
+        out += [st(r) for r in range(m)]
+        return out
+
+    def group(g: int) -> list[str]:
+        out = [f"const __m512 a{r}_{u} = _mm512_set1_ps(A[{r} * lda + k + {u}]);" for r in range(m) for u in range(g)]
+        out += [f"const float *b{u} = B + (long)(k + {u}) * ldb;" for u in range(g)]
+        if pf and g == kg:
+            out.append("const long pfo = (long)pf * KGRP * ldb;")
+            out.append("if (pf && k + (pf + 1) * KGRP <= kb) {")
+            out += ["    for (int j = 0; j < nfull; j += 16) {", *("        " + x for x in body(g, False, True)), "    }"]
+            out.append("} else {")
+            out += ["    for (int j = 0; j < nfull; j += 16) {", *("        " + x for x in body(g, False, False)), "    }"]
+            out.append("}")
+        else:
+            out += ["for (int j = 0; j < nfull; j += 16) {", *("    " + x for x in body(g, False, False)), "}"]
+        out += ["if (tail) {", "    const int j = nfull;", *("    " + x for x in body(g, True, False)), "}"]
+        return out
+
+    L.append(f"    for (; k + {kg} <= kb; k += {kg}) {{")
+    L += ["        " + x.replace("KGRP", str(kg)) for x in group(kg)]
+    L.append("    }")
+    L.append("    for (; k < kb; k++) {")
+    L += ["        " + x for x in group(1)]
+    L.append("    }")
+    L.append("}")
+    return L
+
+
+def _small_m_avx512(p: dict) -> str:
+    pf = p.get("PF", 0)
+    L = ["static float smbuf_[THREADS][4 * SM_NBMAX] __attribute__((aligned(64)));", ""]
+    for m in (1, 2, 3, 4):
+        L += _sm_rows_avx512(m, 8 if m <= 2 else 4, pf)
+        L.append("")
+    L += ["/* M <= SM: no packing; C chunk (M x nb) in L1, B streamed once, rows in groups of <= 4. */",
+          "static void gemm_small_m(int M, int N, int K, const float *A, long lda, const float *B, long ldb,",
+          "                         float *C, long ldc, int tid)", "{",
+          "    float *const smbuf = smbuf_[tid];",
+          "    /* one or two rows: the widest C chunk that fits, so each B row streams through",
+          "       in one long unit-stride run (what hardware prefetchers follow best); more rows: C chunk",
+          "       plus a k-group of B rows in L1, the k block of B reused from L1/L2 by every row group */",
+          "    long nbl = M <= 2 ? (SM_L1 / (long)sizeof(float)) / M : (SM_L1 / (long)sizeof(float)) / (M + 8);",
+          "    nbl &= ~15L;",
+          "    if (nbl < 64) nbl = 64;",
+          "    if (nbl > SM_NBMAX) nbl = SM_NBMAX;",
+          "    for (long jc = 0; jc < N; jc += nbl) {",
+          "        const int nb = (int)(N - jc < nbl ? N - jc : nbl);",
+          "        for (int pc = 0; pc < K; pc += SM_KB) {",
+          "            const int kb = K - pc < SM_KB ? K - pc : SM_KB;",
+          "            for (int i = 0; i < M; i += 4) {",
+          "                const int m = M - i < 4 ? M - i : 4;",
+          "                const float *a = A + (long)i * lda + pc;",
+          "                const float *b = B + (long)pc * ldb + jc;",
+          "                float *c = C + (long)i * ldc + jc;",
+          "                const int pf = i == 0 ? PF : 0;     /* the first row group brings B in */",
+          "                /* partial sums of this k block in an L1 buffer, then added to C: blocked",
+          "                   summation (error grows with sqrt(K/SM_KB) + sqrt(SM_KB), not K) */",
+          "                memset(smbuf, 0, (size_t)m * nb * sizeof(float));",
+          "                switch (m) {",
+          *(f"                case {m}: sm_rows{m}(kb, nb, a, lda, b, ldb, smbuf, nb, pf); break;" for m in (1, 2, 3, 4)),
+          "                }",
+          "                for (int r = 0; r < m; r++) {",
+          "                    float *cr = c + (long)r * ldc;",
+          "                    const float *t = smbuf + (long)r * nb;",
+          "                    if (pc == 0) memcpy(cr, t, (size_t)nb * sizeof(float));",
+          "                    else for (int j = 0; j < nb; j++) cr[j] += t[j];",
+          "                }",
+          "            }",
+          "        }",
+          "    }",
+          "}"]
+    return "\n".join(L)
+
+
+# ----------------------------------------------------------------------------------------
 # the sketch: blocking, packing, edge handling (shared by every primitive set)
 
-def render(ps_name: str, p: dict) -> str:
+def _abi_body(T: int, align: str) -> str:
+    """The ABI function: the whole GEMM on the calling thread, or (T > 1 and enough work) N split
+    into T column ranges (multiples of `align`), one per thread, each with private buffers."""
+    head = (f"{ABI}\n{{\n    if (M <= 0 || N <= 0) return;\n    if (K <= 0) {{\n"
+            f"        for (int i = 0; i < M; i++) memset(C + (long)i * ldc, 0, (size_t)N * sizeof(float));\n"
+            f"        return;\n    }}\n")
+    if T <= 1:
+        return head + "    gemm_part(M, N, K, A, lda, B, ldb, C, ldc, 0);\n}\n"
+    return ("#include <pthread.h>\n"
+            "typedef struct { int M, N, K; const float *A; int lda; const float *B; int ldb; float *C; int ldc; int tid; } job_t;\n"
+            "static void *gemm_job(void *arg)\n{\n    const job_t *j = (const job_t *)arg;\n"
+            "    gemm_part(j->M, j->N, j->K, j->A, j->lda, j->B, j->ldb, j->C, j->ldc, j->tid);\n    return 0;\n}\n\n"
+            + head +
+            "    /* threads only where the work pays for starting them (~20 us each) */\n"
+            f"    long per = ((N + THREADS - 1) / THREADS + {align} - 1) / {align} * {align};\n"
+            "    if ((double)M * N * K < 4e6 || per >= N) {\n"
+            "        gemm_part(M, N, K, A, lda, B, ldb, C, ldc, 0);\n        return;\n    }\n"
+            "    job_t job[THREADS];\n    pthread_t th[THREADS];\n    int started[THREADS] = {0};\n    int nt = 0;\n"
+            "    for (long j0 = 0; j0 < N && nt < THREADS; j0 += per, nt++) {\n"
+            "        const int n = (int)(N - j0 < per ? N - j0 : per);\n"
+            "        job[nt] = (job_t){M, n, K, A, lda, B + j0, ldb, C + j0, ldc, nt};\n    }\n"
+            "    for (int t = 1; t < nt; t++)\n"
+            "        started[t] = pthread_create(&th[t], 0, gemm_job, &job[t]) == 0;\n"
+            "    gemm_job(&job[0]);\n"
+            "    for (int t = 1; t < nt; t++) {\n"
+            "        if (started[t]) pthread_join(th[t], 0);\n"
+            "        else gemm_job(&job[t]);        /* no thread: do its part here */\n    }\n}\n")
+
+
+def render(ps_name: str, p: dict, l1_bytes: int = 48 * 1024) -> str:
     """The complete kernel source for primitive set `ps_name` at parameter point `p`."""
     ps = SETS[ps_name]
     p = {**p}
     p.setdefault("LMUL", 1)
     mr, nv, L = p["MR"], p["NV"], p["LMUL"]
+    row_edge = ""
     if ps.name == "rvv":
         nr_setup = f"const long nr = NV * (long)__riscv_vsetvlmax_e32m{L}();"
         uk = _uk_rvv(p)
@@ -296,7 +468,30 @@ def render(ps_name: str, p: dict) -> str:
     else:
         nr_setup = "const long nr = NR;"
         uk = _uk_fixed(ps, p)
+        if ps.name in ("avx512", "avx2") and mr > 1:
+            # M edges without a cliff: a micro-kernel per partial row count (A panel stride stays MR),
+            # so the last row tile computes only its rows, straight into C
+            parts = [_uk_fixed(ps, {**p, "MR": r}).replace("void ukernel(", f"void ukernel_r{r}(", 1)
+                     for r in range(1, mr)]
+            cases = "\n".join(f"    case {r}: ukernel_r{r}(kc, a, b, c, ldc, acc); break;" for r in range(1, mr))
+            uk += "\n\n" + "\n\n".join(parts) + (
+                "\n\nstatic void ukernel_rows(int m, int kc, const float *restrict a, const float *restrict b,"
+                "\n                         float *restrict c, long ldc, int acc)\n{\n    switch (m) {\n"
+                + cases + "\n    default: ukernel(kc, a, b, c, ldc, acc); break;\n    }\n}")
+            row_edge = ("                        } else if (n == nr) {\n"
+                        "                            ukernel_rows(m, kc, ap, bp, cp, ldc, acc);\n")
+    small = ""
+    if ps.name == "avx512":
+        p.setdefault("SM", 0)
+        p.setdefault("PF", 0)
+        if p["SM"]:
+            small = _small_m_avx512(p)
+    small_defs = "" if not small else (f"#define SM {p['SM']}\n#define PF {p['PF']}\n#define SM_KB 64\n#define SM_NBMAX 8192\n"
+                                       f"#define SM_L1 ({l1_bytes} / 2)\n")
+    small_call = "    if (M <= SM) { gemm_small_m(M, N, K, A, lda, B, ldb, C, ldc, tid); return; }" if small else ""
+    T = max(1, int(p.get("T", 1)))
     nrmax = ps.nrmax_expr or "NR"
+    threads_abi = _abi_body(T, "NR" if not ps.vla else "64")
     fixed_nr = "" if ps.vla else f"#define NR ({nv * ps.lanes})\n"
     pstr = ", ".join(f"{k}={v}" for k, v in p.items())
     return f"""/* GEMM f32 generated by tensorop's expert generator ({ps.name}).
@@ -322,19 +517,30 @@ def render(ps_name: str, p: dict) -> str:
 #define MC {p["MC"]}
 #define NC {p["NC"]}
 {fixed_nr}#define NRMAX {nrmax}
+{small_defs}
 #define MC_BLK ((MC / MR) * MR)
 
-static float packA[(MC_BLK + MR) * KC] __attribute__((aligned(64)));
-static float packB[(NC + NRMAX) * KC] __attribute__((aligned(64)));
-static float ctile[MR * NRMAX] __attribute__((aligned(64)));
+#define THREADS {T}
+static float packA_[THREADS][(MC_BLK + MR) * KC] __attribute__((aligned(64)));
+static float packB_[THREADS][(NC + NRMAX) * KC] __attribute__((aligned(64)));
+static float ctile_[THREADS][MR * NRMAX] __attribute__((aligned(64)));
 
 {uk}
+
+{small}
 
 /* A[0:mc, 0:kc] -> MR-row panels Ap[k*MR + i], rows past mc zero-filled. */
 static void pack_A(int mc, int kc, const float *restrict A, long lda, float *restrict Ap)
 {{
     for (int p = 0; p < mc; p += MR) {{
         const int m = mc - p < MR ? mc - p : MR;
+        if (m == MR) {{      /* full panel: k outer, the MR rows inner (unrolled): contiguous writes */
+            const float *s = A + (long)p * lda;
+            for (int k = 0; k < kc; k++)
+                for (int i = 0; i < MR; i++) Ap[(long)k * MR + i] = s[(long)i * lda + k];
+            Ap += (long)MR * kc;
+            continue;
+        }}
         for (int i = 0; i < MR; i++) {{
             float *d = Ap + i;
             if (i < m) {{
@@ -354,8 +560,16 @@ static void pack_B(int kc, int nc, long nr, const float *restrict B, long ldb, f
     for (int q = 0; q < nc; q += (int)nr) {{
         const long w = nc - q < nr ? nc - q : nr;
         const float *s = B + q;
+        if (w == nr) {{          /* full panel: an inline copy (a memcpy call per row costs more than it moves) */
+            for (int k = 0; k < kc; k++) {{
+                for (long j = 0; j < nr; j++) Bp[j] = s[j];
+                Bp += nr;
+                s += ldb;
+            }}
+            continue;
+        }}
         for (int k = 0; k < kc; k++) {{
-            memcpy(Bp, s, (size_t)w * sizeof(float));
+            for (long j = 0; j < w; j++) Bp[j] = s[j];
             for (long j = w; j < nr; j++) Bp[j] = 0.0f;
             Bp += nr;
             s += ldb;
@@ -363,13 +577,12 @@ static void pack_B(int kc, int nc, long nr, const float *restrict B, long ldb, f
     }}
 }}
 
-{ABI}
+/* C[:, 0:N] of one thread's column range, with thread `tid`'s private buffers. */
+static void gemm_part(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc,
+                      int tid)
 {{
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0) {{
-        for (int i = 0; i < M; i++) memset(C + (long)i * ldc, 0, (size_t)N * sizeof(float));
-        return;
-    }}
+    float *const packA = packA_[tid], *const packB = packB_[tid], *const ctile = ctile_[tid];
+{small_call}
     {nr_setup}
     long nc_blk = (NC / nr) * nr;
     if (nc_blk < nr) nc_blk = nr;
@@ -391,7 +604,7 @@ static void pack_B(int kc, int nc, long nr, const float *restrict B, long ldb, f
                         float *cp = C + (long)(ic + ir) * ldc + jc + jr;
                         if (m == MR && n == nr) {{
                             ukernel(kc, ap, bp, cp, ldc, acc);
-                        }} else {{
+{row_edge}                        }} else {{
                             ukernel(kc, ap, bp, ctile, nr, 0);
                             for (int i = 0; i < m; i++)
                                 for (long j = 0; j < n; j++)
@@ -404,4 +617,5 @@ static void pack_B(int kc, int nc, long nr, const float *restrict B, long ldb, f
         }}
     }}
 }}
+{threads_abi}
 """
