@@ -13,9 +13,11 @@ the trial):
   definitions    no global symbol defined but the ABI function (no interposing libc's
                  clock_gettime or fwrite, no redefining the driver's markers), no IFUNC.
   constructors   no .init_array/.fini_array/.ctors/.dtors/.preinit_array/.init/.fini.
-  syscalls       no system-call instruction anywhere in executable bytes, at any offset (so an
-                 instruction hidden inside another instruction's immediate counts too):
-                 x86 syscall/sysenter/int 0x80, RISC-V ecall, AArch64 svc/hvc/smc.
+  syscalls       no system-call instruction in executable code: x86 syscall/sysenter/int 0x80 (found
+                 by disassembly: a byte scan would hit honest displacements), RISC-V ecall at any
+                 2-byte offset, AArch64 svc/hvc/smc. A call hidden inside another instruction and
+                 jumped into is stopped at run time by the seccomp filter of the check run and
+                 the timing worker.
   threads        (part of `symbols`) pthread_*/OpenMP only when the task allows threads.
 """
 from __future__ import annotations
@@ -89,7 +91,7 @@ def check_object(obj: Path, policy: Policy) -> GateResult:
     try:
         with obj.open("rb") as f:
             elf = ELFFile(f)
-            found = _scan(elf, policy)
+            found = _scan(elf, policy, obj)
     except (ELFError, OSError, struct.error) as e:
         return GateResult(False, (f"cannot read the kernel's object file: {e}",))
     relaxed = tuple(r for r in policy.relax if r in RULES)
@@ -97,7 +99,7 @@ def check_object(obj: Path, policy: Policy) -> GateResult:
     return GateResult(not kept, kept, relaxed)
 
 
-def _scan(elf: ELFFile, policy: Policy) -> list[tuple[str, str]]:
+def _scan(elf: ELFFile, policy: Policy, obj: Path | None = None) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     machine = elf["e_machine"]
     symtab = next((s for s in elf.iter_sections() if isinstance(s, SymbolTableSection)), None)
@@ -136,11 +138,15 @@ def _scan(elf: ELFFile, policy: Policy) -> list[tuple[str, str]]:
             if not _is_call(machine, rel["r_info_type"], rel["r_offset"], data, target):
                 out.append(("addresses", f"takes the address of `{sym.name}` (library functions may only be called)"))
 
-    # system-call instructions, at every offset of every executable section
-    for sec in elf.iter_sections():
-        if sec["sh_flags"] & 0x4 and sec["sh_type"] != "SHT_NOBITS":   # SHF_EXECINSTR
-            for off, what in _syscalls(machine, sec.data()):
-                out.append(("syscalls", f"{what} at {sec.name}+{off:#x}"))
+    # system-call instructions in every executable section
+    x86 = _x86_disassembled_syscalls(obj) if machine in ("EM_X86_64", "EM_386") and obj is not None else None
+    if x86 is not None:
+        out += [("syscalls", msg) for msg in x86]
+    else:
+        for sec in elf.iter_sections():
+            if sec["sh_flags"] & 0x4 and sec["sh_type"] != "SHT_NOBITS":   # SHF_EXECINSTR
+                for off, what in _syscalls(machine, sec.data()):
+                    out.append(("syscalls", f"{what} at {sec.name}+{off:#x}"))
     # one message per distinct problem
     seen, uniq = set(), []
     for rule, msg in out:
@@ -167,6 +173,37 @@ def _is_call(machine: str, rtype: int, offset: int, data: bytes, target) -> bool
     if machine == "EM_X86_64":
         return rtype in _X86_PC_RELOCS and offset >= 1 and offset <= len(data) and data[offset - 1] in (0xE8, 0xE9)
     return rtype in _CALL_RELOCS.get(machine, set())
+
+
+_X86_SYSCALL = re.compile(r"^\s*([0-9a-f]+):\s+(syscall|sysenter|int\s+\$0x80)\b", re.M)
+
+
+def _x86_disassembled_syscalls(obj: Path) -> list[str] | None:
+    """x86 system-call instructions found by disassembling the object (objdump/llvm-objdump).
+    x86 code is variable-length, so a byte scan for `0f 05` also hits honest code (inside
+    displacements and immediates); the disassembler sees instructions. Bytes hidden inside
+    another instruction and jumped into are not seen here: the seccomp filter of the check run
+    and of the timing worker kills such a call at run time. None when no disassembler is found."""
+    import shutil
+    import subprocess
+    tool = next((t for t in ("llvm-objdump-19", "llvm-objdump", "objdump") if shutil.which(t)), None)
+    if tool is None:
+        return None
+    try:
+        p = subprocess.run([tool, "-d", "--no-show-raw-insn", str(obj)], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if p.returncode != 0:
+        return None
+    out, section = [], ""
+    for line in p.stdout.splitlines():
+        if line.startswith("Disassembly of section "):
+            section = line[len("Disassembly of section "):].rstrip(":")
+            continue
+        m = _X86_SYSCALL.match(line)
+        if m:
+            out.append(f"system-call instruction `{' '.join(m.group(2).split())}` at {section}+0x{int(m.group(1), 16):x}")
+    return out
 
 
 def _syscalls(machine: str, code: bytes):

@@ -24,7 +24,7 @@ def test_tune_host_budget_resume_and_write_back(workspace):
     lines = [json.loads(l) for l in p.stdout.splitlines()]
     trials, summary = lines[:-1], lines[-1]
     assert len(trials) == 4 and all(t["strategy"] == "random" for t in trials)
-    assert all(t["status"] == "ok" and t["cost"] > 0 and t["trial_id"] for t in trials)
+    assert all(t["status"] == "ok" and t["cost"] > 0 and t["trial_id"] for t in trials), [(t["status"], t.get("error")) for t in trials]
     assert summary["summary"] and summary["trials"] == 4 and summary["strategy"] == "random"
     assert summary["objective"] == "time" and summary["best"]["point"]
     written = summary["written"]

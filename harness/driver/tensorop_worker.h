@@ -91,7 +91,7 @@ static int worker_seccomp_threads(int threads)
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | 38 /* ENOSYS */),
 #endif
         ALLOW(SYS_futex), ALLOW(SYS_set_robust_list), ALLOW(SYS_rt_sigprocmask), ALLOW(SYS_sched_getaffinity),
-        ALLOW(SYS_prlimit64), ALLOW(SYS_getrlimit),
+        ALLOW(SYS_prlimit64), ALLOW(SYS_getrlimit), ALLOW(SYS_rt_sigaction), ALLOW(SYS_sigaltstack),
 #ifdef SYS_rseq
         ALLOW(SYS_rseq),
 #endif
