@@ -421,7 +421,8 @@ def run_suite(lab, *, quick: bool = False, devices: list[str] | None = None, bud
     rows = [r for n in names for r in results.get(n, [])]
     import datetime
     import sys
-    meta = {"command": "tensorop bench-suite" + (" --quick" if quick else "") + (" --before" if with_before else ""),
+    meta = {"command": "tensorop bench-suite" + (" --quick" if quick else "") + (" --before" if with_before else "")
+            + (f" --budget {budget_s:g}" if budget_s != 20.0 and not quick else ""),
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "wall_s": time.monotonic() - started,
             "generated": "the expert generator's default point per device (untuned)",
