@@ -34,7 +34,7 @@ SHAPE_HELP = ("gemm: MxNxK; conv2d: NxCxHxW,KxRxS,s1,p1 (stride, pad; e.g. 1x64x
               "gemm_batched: BATCHxMxNxK")
 ShapeOpt = typer.Option("256x256x256", "--shape", "-s", help="MxNxK.")
 OpOpt = typer.Option("gemm", "--op", help="Operator: gemm, conv2d, gemm_batched (harness/ops/).")
-DtypeOpt = typer.Option("f32", "--dtype", help="Data type: f32 (gemm also f16, bf16, i8 where built).")
+DtypeOpt = typer.Option("f32", "--dtype", help="Data type: f32; gemm also f16, bf16 (f32 accumulation and C) and i8 (exact int32 C).")
 JsonOpt = typer.Option(False, "--json", help="One JSON object per trial on stdout.")
 ConfigOpt = typer.Option(None, "--devices-file", help="devices.yaml to use (default: the workspace's).")
 ShapesOpt = typer.Option(None, "--shape", "-s", help=SHAPE_HELP + " (repeatable; default: the op's default, "

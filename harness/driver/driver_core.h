@@ -56,7 +56,7 @@ static uint64_t splitmix(uint64_t seed, uint64_t stream, uint64_t idx)
 }
 
 /* float in [-1, 1) with 23 random bits (harness/ops/inputs.py: uniform) */
-static float uniform_pm1(uint64_t seed, uint64_t stream, uint64_t idx)
+static inline float uniform_pm1(uint64_t seed, uint64_t stream, uint64_t idx)
 {
     return (float)((int64_t)(splitmix(seed, stream, idx) >> 40) - 8388608) * (1.0f / 8388608.0f);
 }
@@ -83,7 +83,7 @@ static uint64_t fresh_seed(void)
     return splitmix((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30), 13, n++);
 }
 
-static float nan_bits(uint32_t b)
+static inline float nan_bits(uint32_t b)
 {
     float f;
     memcpy(&f, &b, sizeof f);

@@ -19,6 +19,7 @@ DEFAULT_PROMPT = "Generate a 256x256x256 f32 GEMM on host, rv64-qemu and arm64-q
 OPS = {"gemm": "gemm", "sgemm": "gemm", "matmul": "gemm", "matrix multiplication": "gemm",
        "matrix multiply": "gemm", "mm": "gemm"}
 DTYPES = [(r"\b(f16|fp16|half|hgemm)\b", "f16"), (r"\b(bf16|bfloat16)\b", "bf16"),
+          (r"\b(i8|int8|s8|igemm)\b", "i8"),
           (r"\b(f64|fp64|double|dgemm)\b", "f64"), (r"\b(f32|fp32|float32|float|single|sgemm)\b", "f32")]
 SUPPORTED = {("gemm", "f32")}
 
@@ -133,7 +134,7 @@ def parse_prompt(text: str, devices: dict[str, Device], default_devices: tuple[s
 PARSE_SYSTEM = ("You turn a one-line request for a tensor operator into JSON. Reply with only a JSON object: "
                 '{"op": "gemm"|"conv2d"|"gemm_batched", "M": int, "N": int, "K": int (gemm), '
                 '"shape": "NxCxHxW,KxRxS,sSTRIDE,pPAD" (conv2d) or "BATCHxMxNxK" (gemm_batched), '
-                '"dtype": "f32"|"f16"|"bf16"|"f64", '
+                '"dtype": "f32"|"f16"|"bf16"|"i8", '
                 '"devices": [device names or aliases exactly as written in the request]}.')
 
 

@@ -12,9 +12,9 @@ import importlib
 
 from .base import Op, Verdict  # noqa: F401
 
-_MODULES = ("gemm", "conv2d", "gemm_batched")
+_MODULES = ("gemm", "gemm_lowp", "conv2d", "gemm_batched")
 _REGISTRY: dict[tuple[str, str], Op] = {}
-ALIASES = {"matmul": "gemm", "sgemm": "gemm", "conv": "conv2d", "convolution": "conv2d",
+ALIASES = {"matmul": "gemm", "sgemm": "gemm", "hgemm": "gemm", "igemm": "gemm", "conv": "conv2d", "convolution": "conv2d",
            "bgemm": "gemm_batched", "batched_gemm": "gemm_batched", "gemm-batched": "gemm_batched"}
 
 

@@ -138,13 +138,15 @@ def reference(case: GemmCase) -> np.ndarray:
     return A.astype(np.float64) @ B.astype(np.float64)
 
 
-def verify(case: GemmCase, raw: bytes) -> Verdict:
-    """Compare the driver's output buffer (M x ldc float32, padding included) with the float64
-    reference: relative Frobenius error within the bound, no NaN, padding of C untouched."""
+def verify(case: GemmCase, raw: bytes, *, ref: np.ndarray | None = None, bound: float | None = None,
+           out_dtype=np.float32) -> Verdict:
+    """Compare the driver's output buffer (M x ldc elements of out_dtype, padding included) with
+    the float64 reference (default: this module's f32 one): relative Frobenius error within the
+    bound (0 for an exact integer product), no NaN, padding of C untouched."""
     expected_bytes = case.M * case.ldc * 4
     if len(raw) != expected_bytes:
         return Verdict(False, math.inf, f"output has {len(raw)} bytes, expected {expected_bytes}")
-    buf = np.frombuffer(raw, dtype=np.float32).reshape(case.M, case.ldc)
+    buf = np.frombuffer(raw, dtype=out_dtype).reshape(case.M, case.ldc)
     bits = buf.view(np.uint32)
     where = f"case M={case.M} N={case.N} K={case.K} lda={case.lda} ldb={case.ldb} ldc={case.ldc}"
     if case.ldc > case.N:
@@ -165,11 +167,11 @@ def verify(case: GemmCase, raw: bytes) -> Verdict:
     if nan.size:
         i, j = nan[0]
         return Verdict(False, math.inf, f"{where}: {len(nan)} non-finite elements, first C[{i}][{j}] = {C[i, j]}")
-    ref = reference(case)
+    ref = reference(case) if ref is None else ref
     diff = C - ref
     denom = np.linalg.norm(ref)
     rel = float(np.linalg.norm(diff) / denom) if denom > 0 else float(np.linalg.norm(diff))
-    bound = rel_error_bound(case.K)
+    bound = rel_error_bound(case.K) if bound is None else bound
     if rel <= bound:
         return Verdict(True, rel)
     absd = np.abs(diff)
