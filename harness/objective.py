@@ -93,11 +93,27 @@ def flops_per_cycle(device: Device) -> float:
     return vector_bits(device) / 32 * 2 * FMA_PIPES
 
 
-def peak_gflops(device: Device) -> float:
+def peak_gflops(device: Device, dtype: str = "f32") -> float:
     given = getattr(device, "peak_gflops", 0) or 0
     if given:
-        return float(given)
-    return threads_allowed(device) * flops_per_cycle(device) * CLOCK_CEILING_GHZ
+        return float(given) * dtype_factor(device, dtype)
+    return threads_allowed(device) * flops_per_cycle(device) * CLOCK_CEILING_GHZ * dtype_factor(device, dtype)
+
+
+def dtype_factor(device: Device, dtype: str) -> float:
+    """Peak operations per cycle of dtype over f32 vector FMA, from the device's features (host:
+    /proc/cpuinfo): Intel AMX tiles 16x (bf16, fp16) and 32x (int8); otherwise the dot-product
+    and matrix instructions of the vector unit (AVX512-FP16/BF16/VNNI, Arm bf16/i8mm, RVV Zvfh),
+    counted generously: the check rejects impossible figures, it does not grade good ones."""
+    if dtype == "f32":
+        return 1.0
+    flags = {f.lower() for f in device.features}
+    if not device.emulated and device.transport == "local" and not device.runner:
+        flags |= set(_host_flags())
+    amx = {"f16": "amx_fp16", "bf16": "amx_bf16", "i8": "amx_int8"}.get(dtype)
+    if amx in flags:
+        return 32.0 if dtype == "i8" else 16.0
+    return {"f16": 2.0, "bf16": 4.0, "i8": 8.0}.get(dtype, 1.0)
 
 
 def peak_check(device: Device, trial: Trial) -> str:
@@ -110,15 +126,20 @@ def peak_check(device: Device, trial: Trial) -> str:
         if not trial.cycles:
             return ""
         per_cycle = flops / trial.cycles
-        limit = MODEL_MARGIN * threads_allowed(device) * flops_per_cycle(device)
+        factor = dtype_factor(device, trial.dtype)
+        limit = MODEL_MARGIN * threads_allowed(device) * flops_per_cycle(device) * factor
         if per_cycle > limit:
             return (f"{per_cycle:.1f} FLOP per modelled cycle is beyond {limit:.0f} ({MODEL_MARGIN:g}x the "
-                    f"{vector_bits(device)}-bit vector FMA peak of {device.name}): not a believable figure")
+                    f"{vector_bits(device)}-bit vector FMA peak of {device.name}"
+                    + (f", x{factor:g} for {trial.dtype}" if factor != 1 else "") + "): not a believable figure")
         return ""
-    if trial.gflops and trial.gflops > peak_gflops(device):
-        return (f"{trial.gflops:,.0f} GFLOP/s is beyond {device.name}'s physical peak of {peak_gflops(device):,.0f} "
-                f"GFLOP/s ({threads_allowed(device)} core(s) x {flops_per_cycle(device):.0f} FLOP/cycle x "
-                f"{CLOCK_CEILING_GHZ:g} GHz): not a believable figure")
+    peak = peak_gflops(device, trial.dtype)
+    if trial.gflops and trial.gflops > peak:
+        factor = dtype_factor(device, trial.dtype)
+        return (f"{trial.gflops:,.0f} GFLOP/s is beyond {device.name}'s physical peak of {peak:,.0f} "
+                f"GFLOP/s ({threads_allowed(device)} core(s) x {flops_per_cycle(device):.0f} FLOP/cycle"
+                + (f" x {factor:g} for {trial.dtype}" if factor != 1 else "") +
+                f" x {CLOCK_CEILING_GHZ:g} GHz): not a believable figure")
     return ""
 
 

@@ -561,9 +561,20 @@ static int run_pair(const request *r)
 }
 #endif
 
+/* Intel AMX: tile data needs a per-process permission (arch_prctl ARCH_REQ_XCOMP_PERM for
+   XFEATURE_XTILEDATA), inherited by the timing worker. The kernel may make no system call, so the
+   driver asks for it; where the CPU has no AMX the request fails and nothing changes. */
+static void allow_amx_tiles(void)
+{
+#if defined(__x86_64__) && defined(SYS_arch_prctl)
+    syscall(SYS_arch_prctl, 0x1023, 18);
+#endif
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);     /* a dead worker is a record, not a dead driver */
+    allow_amx_tiles();
     chan = fdopen(CHANNEL_FD, "w");
     if (!chan) {
         fprintf(stderr, "tensorop driver: no result channel on fd %d (run it through tensorop)\n", CHANNEL_FD);

@@ -24,6 +24,46 @@ from ..tune.space import ParamSpace
 ABI = ("void tensorop_gemm_f32(int M, int N, int K, const float *A, int lda,\n"
        "                       const float *B, int ldb, float *C, int ldc)")
 
+# Low-precision inputs (harness/ops/gemm_lowp.py) reuse the f32 micro-kernels: the packing routines
+# widen A and B to f32 as they copy them (the packed panels are f32 as before), so every primitive
+# set gets f16/bf16 GEMM with f32 accumulation. int8 products and sums are integers that f32 holds
+# exactly up to 2^24, so one k block (KC <= 1024: 1024 * 128 * 128 = 2^24) is exact in f32; each
+# block's tile goes through the f32 tile buffer and is added to the int32 C as integers.
+WIDEN = {
+    "f32": "static inline float widen(float x) { return x; }",
+    "f16": """static inline float widen(uint16_t h)      /* IEEE binary16 -> f32, exact (tensorop_lowp.h) */
+{
+    uint32_t e = (uint32_t)(h & 0x7fffu) << 13, s = (uint32_t)(h & 0x8000u) << 16, r;
+    float f;
+    memcpy(&f, &e, 4);
+    f *= 0x1p112f;
+    memcpy(&r, &f, 4);
+    if ((h & 0x7c00u) == 0x7c00u) r = e | 0x7f800000u;
+    r |= s;
+    memcpy(&f, &r, 4);
+    return f;
+}""",
+    "bf16": """static inline float widen(uint16_t b)      /* bfloat16 -> f32: the top half of its bits */
+{
+    uint32_t x = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &x, 4);
+    return f;
+}""",
+    "i8": "static inline float widen(int8_t x) { return (float)x; }",
+}
+C_TYPES = {"f32": ("float", "float"), "f16": ("uint16_t", "float"), "bf16": ("uint16_t", "float"),
+           "i8": ("int8_t", "int32_t")}
+
+
+def abi(dtype: str = "f32") -> str:
+    if dtype == "f32":
+        return ABI
+    ti, to = C_TYPES[dtype]
+    sym = f"tensorop_gemm_{dtype}"
+    return (f"void {sym}(int M, int N, int K, const {ti} *A, int lda,\n"
+            f"{' ' * (len(sym) + 6)}const {ti} *B, int ldb, {to} *C, int ldc)")
+
 
 @dataclass(frozen=True)
 class PrimitiveSet:
@@ -423,16 +463,16 @@ def _small_m_avx512(p: dict) -> str:
 # ----------------------------------------------------------------------------------------
 # the sketch: blocking, packing, edge handling (shared by every primitive set)
 
-def _abi_body(T: int, align: str) -> str:
+def _abi_body(T: int, align: str, dtype: str = "f32") -> str:
     """The ABI function: the whole GEMM on the calling thread, or (T > 1 and enough work) N split
     into T column ranges (multiples of `align`), one per thread, each with private buffers."""
-    head = (f"{ABI}\n{{\n    if (M <= 0 || N <= 0) return;\n    if (K <= 0) {{\n"
-            f"        for (int i = 0; i < M; i++) memset(C + (long)i * ldc, 0, (size_t)N * sizeof(float));\n"
+    head = (f"{abi(dtype)}\n{{\n    if (M <= 0 || N <= 0) return;\n    if (K <= 0) {{\n"
+            f"        for (int i = 0; i < M; i++) memset(C + (long)i * ldc, 0, (size_t)N * sizeof(out_t));\n"
             f"        return;\n    }}\n")
     if T <= 1:
         return head + "    gemm_part(M, N, K, A, lda, B, ldb, C, ldc, 0);\n}\n"
     return ("#include <pthread.h>\n"
-            "typedef struct { int M, N, K; const float *A; int lda; const float *B; int ldb; float *C; int ldc; int tid; } job_t;\n"
+            "typedef struct { int M, N, K; const in_t *A; int lda; const in_t *B; int ldb; out_t *C; int ldc; int tid; } job_t;\n"
             "static void *gemm_job(void *arg)\n{\n    const job_t *j = (const job_t *)arg;\n"
             "    gemm_part(j->M, j->N, j->K, j->A, j->lda, j->B, j->ldb, j->C, j->ldc, j->tid);\n    return 0;\n}\n\n"
             + head +
@@ -452,11 +492,15 @@ def _abi_body(T: int, align: str) -> str:
             "        else gemm_job(&job[t]);        /* no thread: do its part here */\n    }\n}\n")
 
 
-def render(ps_name: str, p: dict, l1_bytes: int = 48 * 1024) -> str:
-    """The complete kernel source for primitive set `ps_name` at parameter point `p`."""
+def render(ps_name: str, p: dict, l1_bytes: int = 48 * 1024, dtype: str = "f32") -> str:
+    """The complete kernel source for primitive set `ps_name` at parameter point `p`, for GEMM
+    f32 or (dtype f16, bf16, i8) its low-precision variants (see WIDEN)."""
     ps = SETS[ps_name]
     p = {**p}
     p.setdefault("LMUL", 1)
+    exact_int = dtype == "i8"
+    if exact_int:
+        p["KC"] = min(p["KC"], 1024)
     mr, nv, L = p["MR"], p["NV"], p["LMUL"]
     row_edge = ""
     if ps.name == "rvv":
@@ -468,7 +512,7 @@ def render(ps_name: str, p: dict, l1_bytes: int = 48 * 1024) -> str:
     else:
         nr_setup = "const long nr = NR;"
         uk = _uk_fixed(ps, p)
-        if ps.name in ("avx512", "avx2") and mr > 1:
+        if ps.name in ("avx512", "avx2") and mr > 1 and not exact_int:
             # M edges without a cliff: a micro-kernel per partial row count (A panel stride stays MR),
             # so the last row tile computes only its rows, straight into C
             parts = [_uk_fixed(ps, {**p, "MR": r}).replace("void ukernel(", f"void ukernel_r{r}(", 1)
@@ -484,17 +528,29 @@ def render(ps_name: str, p: dict, l1_bytes: int = 48 * 1024) -> str:
     if ps.name == "avx512":
         p.setdefault("SM", 0)
         p.setdefault("PF", 0)
-        if p["SM"]:
+        if p["SM"] and dtype == "f32":
             small = _small_m_avx512(p)
     small_defs = "" if not small else (f"#define SM {p['SM']}\n#define PF {p['PF']}\n#define SM_KB 64\n#define SM_NBMAX 8192\n"
                                        f"#define SM_L1 ({l1_bytes} / 2)\n")
     small_call = "    if (M <= SM) { gemm_small_m(M, N, K, A, lda, B, ldb, C, ldc, tid); return; }" if small else ""
     T = max(1, int(p.get("T", 1)))
     nrmax = ps.nrmax_expr or "NR"
-    threads_abi = _abi_body(T, "NR" if not ps.vla else "64")
+    threads_abi = _abi_body(T, "NR" if not ps.vla else "64", dtype)
+    c_in, c_out = C_TYPES[dtype]
     fixed_nr = "" if ps.vla else f"#define NR ({nv * ps.lanes})\n"
     pstr = ", ".join(f"{k}={v}" for k, v in p.items())
-    return f"""/* GEMM f32 generated by tensorop's expert generator ({ps.name}).
+    if exact_int:     # int32 C: every tile through the f32 tile buffer, added as integers
+        full_tile = ("ukernel(kc, ap, bp, ctile, nr, 0);\n"
+                     "                            for (int i = 0; i < MR; i++)\n"
+                     "                                for (long j = 0; j < nr; j++)\n"
+                     "                                    cp[(long)i * ldc + j] = (acc ? cp[(long)i * ldc + j] : 0)"
+                     " + (int32_t)ctile[i * nr + j];")
+        edge_add = "(acc ? cp[(long)i * ldc + j] : 0) + (int32_t)ctile[i * nr + j]"
+    else:
+        full_tile = "ukernel(kc, ap, bp, cp, ldc, acc);"
+        edge_add = "acc ? cp[(long)i * ldc + j] + ctile[i * nr + j]\n                                                                : ctile[i * nr + j]"
+    what = "GEMM f32" if dtype == "f32" else f"GEMM {dtype} ({c_in} inputs widened to f32 while packing, {c_out} C)"
+    return f"""/* {what} generated by tensorop's expert generator ({ps.name}).
  *   C = A * B, row-major; A is MxK (lda), B is KxN (ldb), C is MxN (ldc); C is overwritten.
  *   Micro-kernel: {ps.description}.
  *   Register tile MR x NR = {mr} x {"NV*lanes" if ps.vla else nv * ps.lanes} ({mr * nv} accumulator registers{f" of LMUL {L}" if L > 1 else ""}).
@@ -508,7 +564,12 @@ def render(ps_name: str, p: dict, l1_bytes: int = 48 * 1024) -> str:
 {ps.space.block(p)}
 {ps.include}
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
+
+typedef {c_in} in_t;
+typedef {c_out} out_t;
+{WIDEN[dtype]}
 
 #define MR {mr}
 #define NV {nv}
@@ -529,23 +590,23 @@ static float ctile_[THREADS][MR * NRMAX] __attribute__((aligned(64)));
 
 {small}
 
-/* A[0:mc, 0:kc] -> MR-row panels Ap[k*MR + i], rows past mc zero-filled. */
-static void pack_A(int mc, int kc, const float *restrict A, long lda, float *restrict Ap)
+/* A[0:mc, 0:kc] -> MR-row panels Ap[k*MR + i] (f32), rows past mc zero-filled. */
+static void pack_A(int mc, int kc, const in_t *restrict A, long lda, float *restrict Ap)
 {{
     for (int p = 0; p < mc; p += MR) {{
         const int m = mc - p < MR ? mc - p : MR;
         if (m == MR) {{      /* full panel: k outer, the MR rows inner (unrolled): contiguous writes */
-            const float *s = A + (long)p * lda;
+            const in_t *s = A + (long)p * lda;
             for (int k = 0; k < kc; k++)
-                for (int i = 0; i < MR; i++) Ap[(long)k * MR + i] = s[(long)i * lda + k];
+                for (int i = 0; i < MR; i++) Ap[(long)k * MR + i] = widen(s[(long)i * lda + k]);
             Ap += (long)MR * kc;
             continue;
         }}
         for (int i = 0; i < MR; i++) {{
             float *d = Ap + i;
             if (i < m) {{
-                const float *s = A + (long)(p + i) * lda;
-                for (int k = 0; k < kc; k++) d[(long)k * MR] = s[k];
+                const in_t *s = A + (long)(p + i) * lda;
+                for (int k = 0; k < kc; k++) d[(long)k * MR] = widen(s[k]);
             }} else {{
                 for (int k = 0; k < kc; k++) d[(long)k * MR] = 0.0f;
             }}
@@ -554,22 +615,22 @@ static void pack_A(int mc, int kc, const float *restrict A, long lda, float *res
     }}
 }}
 
-/* B[0:kc, 0:nc] -> nr-column panels Bp[k*nr + j], columns past nc zero-filled. */
-static void pack_B(int kc, int nc, long nr, const float *restrict B, long ldb, float *restrict Bp)
+/* B[0:kc, 0:nc] -> nr-column panels Bp[k*nr + j] (f32), columns past nc zero-filled. */
+static void pack_B(int kc, int nc, long nr, const in_t *restrict B, long ldb, float *restrict Bp)
 {{
     for (int q = 0; q < nc; q += (int)nr) {{
         const long w = nc - q < nr ? nc - q : nr;
-        const float *s = B + q;
+        const in_t *s = B + q;
         if (w == nr) {{          /* full panel: an inline copy (a memcpy call per row costs more than it moves) */
             for (int k = 0; k < kc; k++) {{
-                for (long j = 0; j < nr; j++) Bp[j] = s[j];
+                for (long j = 0; j < nr; j++) Bp[j] = widen(s[j]);
                 Bp += nr;
                 s += ldb;
             }}
             continue;
         }}
         for (int k = 0; k < kc; k++) {{
-            for (long j = 0; j < w; j++) Bp[j] = s[j];
+            for (long j = 0; j < w; j++) Bp[j] = widen(s[j]);
             for (long j = w; j < nr; j++) Bp[j] = 0.0f;
             Bp += nr;
             s += ldb;
@@ -578,7 +639,7 @@ static void pack_B(int kc, int nc, long nr, const float *restrict B, long ldb, f
 }}
 
 /* C[:, 0:N] of one thread's column range, with thread `tid`'s private buffers. */
-static void gemm_part(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc,
+static void gemm_part(int M, int N, int K, const in_t *A, int lda, const in_t *B, int ldb, out_t *C, int ldc,
                       int tid)
 {{
     float *const packA = packA_[tid], *const packB = packB_[tid], *const ctile = ctile_[tid];
@@ -601,15 +662,14 @@ static void gemm_part(int M, int N, int K, const float *A, int lda, const float 
                     for (int ir = 0; ir < mc; ir += MR) {{
                         const int m = mc - ir < MR ? mc - ir : MR;
                         const float *ap = packA + (long)ir * kc;
-                        float *cp = C + (long)(ic + ir) * ldc + jc + jr;
+                        out_t *cp = C + (long)(ic + ir) * ldc + jc + jr;
                         if (m == MR && n == nr) {{
-                            ukernel(kc, ap, bp, cp, ldc, acc);
+                            {full_tile}
 {row_edge}                        }} else {{
                             ukernel(kc, ap, bp, ctile, nr, 0);
                             for (int i = 0; i < m; i++)
                                 for (long j = 0; j < n; j++)
-                                    cp[(long)i * ldc + j] = acc ? cp[(long)i * ldc + j] + ctile[i * nr + j]
-                                                                : ctile[i * nr + j];
+                                    cp[(long)i * ldc + j] = {edge_add};
                         }}
                     }}
                 }}
