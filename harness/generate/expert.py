@@ -23,9 +23,16 @@ class ExpertGenerator(Generator):
         self.alternatives = alternatives     # seed points of each alternative primitive set
         self._queue: list[tuple[str, dict]] | None = None
 
-    def plan(self, hw: HardwareFactors, n: int) -> list[tuple[str, dict]]:
+    def plan(self, hw: HardwareFactors, n: int, dtype: str = "f32") -> list[tuple[str, dict]]:
         """The first n (primitive set, point) pairs: the primary set's best points, then a seed
-        of each alternative set (so e.g. NEON is measured beside SVE)."""
+        of each alternative set (so e.g. NEON is measured beside SVE). Low-precision GEMM on a
+        device with AMX for its dtype: the AMX template's seeds first, then the widening template."""
+        from . import amx_templates
+        if amx_templates.available(dtype, hw.features) and hw.arch in ("x86_64", "amd64"):
+            amx = [("amx", dict(p)) for p in amx_templates.SEEDS[:max(1, n - 1)]]
+            if hw.threads > 1:
+                amx = [(s, {**p, "T": hw.threads}) for s, p in amx]
+            return (amx + self.plan(hw, 1))[:n]
         ctx = hw.context()
         ps = SETS[hw.primitive_set]
         primary = [(ps.name, p) for p in islice(candidates(ps.space, list(ps.seeds), ps.cost, ctx), n)]
@@ -48,15 +55,17 @@ class ExpertGenerator(Generator):
         if task.op != "gemm":
             return self._propose_op(task, hardware, history)
         if self._queue is None:
-            self._queue = self.plan(hardware, self.points)
+            self._queue = self.plan(hardware, self.points, task.dtype)
         tried = {f.params.get("_key") for f in history}
         while self._queue:
             ps, p = self._queue.pop(0)
             k = ps + key(p)
             if k in tried:
                 continue
-            label = f"expert-{ps}-" + "-".join(f"{n}{p[n]}" for n in ("MR", "NV", "LMUL", "KC") if n in p)
-            return Candidate(source=render(ps, p), params={**p, "primitive_set": ps, "_key": k}, label=label)
+            label = f"expert-{ps}-" + "-".join(f"{n}{p[n]}" for n in ("MR", "NV", "LMUL", "KC", "MC") if n in p
+                                                 and (n != "MC" or ps == "amx"))
+            return Candidate(source=render(ps, p, dtype=task.dtype), params={**p, "primitive_set": ps, "_key": k},
+                             label=label)
         return None
 
     def _propose_op(self, task: Task, hardware: HardwareFactors, history: list[Feedback]) -> Candidate | None:

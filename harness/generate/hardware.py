@@ -34,6 +34,7 @@ class HardwareFactors:
     emulated: bool = False
     source: str = ""                      # where the profile came from (probe | devices.yaml) and its notes
     manuals: tuple[str, ...] = ()         # excerpts of the manuals listed in devices.yaml
+    features: tuple[str, ...] = ()        # the profile's feature flags (cpuinfo flags, ISA extensions)
 
     def context(self) -> dict:
         """Names the parameter-space constraints may use (unknown caches: 32 KiB L1d, 512 KiB L2)."""
@@ -110,6 +111,12 @@ SET_HINTS: dict[str, list[str]] = {
                "Prefetch the A panel ~8-16 k steps ahead and the C tile before the k loop (_mm_prefetch); "
                "KC 384 x NR 32 fills a 48 KiB L1 with the B micro-panel and halves the C passes of KC 256."],
     "avx2": ["_mm256_fmadd_ps with _mm256_broadcast_ss; 16 ymm registers: 6x16 (12 accumulators) or 4x24."],
+    "amx": ["Intel AMX (bf16, int8): _tile_loadconfig once (palette 1, 8 tiles of 16 rows x 64 bytes), "
+            "_tile_dpbf16ps / _tile_dpbssd(C, A, B) with B in the VNNI layout (2 bf16 or 4 int8 consecutive k "
+            "per 32-bit word), a 2 x 2 block of C tiles with 2 A and 2 B tiles; _tile_release at the end. "
+            "The driver has already requested tile permission (no system calls in kernels).",
+            "Pack B into VNNI tiles with AVX-512 (zero-extend each row's 16 elements to 32-bit words, shift "
+            "and OR the k pairs/quads): packing is the cost that remains once the tiles do the math."],
     "scalar": ["Plain C register tile with restrict pointers; let the compiler vectorise."],
 }
 KEY_INSTRUCTIONS = {
@@ -172,7 +179,7 @@ def factors(profile: HardwareProfile, device: Device) -> HardwareFactors:
         vregs=VREGS[ps], lanes=max(1, bits // 32), caches=caches, cache_line=profile.cache_line,
         cores=profile.cores or 1, threads=max(1, getattr(device, "threads", 1) or 1),
         cpu=profile.cpu or device.description, key_instructions=KEY_INSTRUCTIONS[ps],
-        emulated=device.emulated, source=source)
+        emulated=device.emulated, source=source, features=tuple(sorted(flags)))
 
 
 def read_manuals(lab, device: Device, limit: int = 4000) -> tuple[str, ...]:

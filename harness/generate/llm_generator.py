@@ -52,12 +52,13 @@ def first_message(task: Task, hw: HardwareFactors) -> str:
         return (f"{task.the_op.llm_task_line(task.shape)}, on device {hw.device}.\n\nHardware factors:\n"
                 f"{hw.summary()}{manuals}\n\nOptimisation hints:\n{hints_text(hw.primitive_set)}\n\n"
                 f"Two reference sketches (correct; improve on either):\n{sketches(hw)}\nWrite a faster kernel.")
-    ps = SETS[hw.primitive_set]
-    sketch = render(hw.primitive_set, ps.seeds[0])
+    from .amx_templates import SEEDS as AMX_SEEDS, available as amx_available
+    ps_name = "amx" if amx_available(task.dtype, hw.features) and hw.arch in ("x86_64", "amd64") else hw.primitive_set
+    sketch = render(ps_name, dict(AMX_SEEDS[0]) if ps_name == "amx" else SETS[ps_name].seeds[0], dtype=task.dtype)
     manuals = ("\n\nManual excerpts:\n" + "\n".join(hw.manuals)) if hw.manuals else ""
     return (f"Task: {task.op} {task.dtype}, M={task.shape[0]} N={task.shape[1]} K={task.shape[2]}, "
             f"on device {hw.device}.\n\nHardware factors:\n{hw.summary()}{manuals}\n\n"
-            f"Optimisation hints:\n{hints_text(hw.primitive_set)}\n\n"
+            f"Optimisation hints:\n{hints_text(ps_name)}\n\n"
             f"A reference sketch for this primitive set (correct; improve on it):\n```c\n{sketch}```\n"
             "Write a faster kernel.")
 

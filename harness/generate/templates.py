@@ -494,7 +494,11 @@ def _abi_body(T: int, align: str, dtype: str = "f32") -> str:
 
 def render(ps_name: str, p: dict, l1_bytes: int = 48 * 1024, dtype: str = "f32") -> str:
     """The complete kernel source for primitive set `ps_name` at parameter point `p`, for GEMM
-    f32 or (dtype f16, bf16, i8) its low-precision variants (see WIDEN)."""
+    f32 or (dtype f16, bf16, i8) its low-precision variants (see WIDEN); "amx" is the AMX tile
+    template of bf16 and i8 (amx_templates.py)."""
+    if ps_name == "amx":
+        from .amx_templates import render as render_amx
+        return render_amx(dtype, p)
     ps = SETS[ps_name]
     p = {**p}
     p.setdefault("LMUL", 1)

@@ -93,8 +93,8 @@ class Target:
         kernel) its `#define NAME value` lines and parameter block rewritten."""
         if self.expert and self.primitive_set:
             from ..generate.templates import SETS, render
-            if self.primitive_set in SETS:
-                return render(self.primitive_set, dict(point))
+            if self.primitive_set in SETS or self.primitive_set == "amx":
+                return render(self.primitive_set, dict(point), dtype=self.meta.get("dtype") or "f32")
         src = self.source
         for n, v in point.items():
             src, k = re.subn(rf"(?m)^(\s*#\s*define\s+{re.escape(n)}\s+)\S+", rf"\g<1>{v}", src)
