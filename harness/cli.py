@@ -40,7 +40,9 @@ ConfigOpt = typer.Option(None, "--devices-file", help="devices.yaml to use (defa
 ShapesOpt = typer.Option(None, "--shape", "-s", help=SHAPE_HELP + " (repeatable; default: the op's default, "
                          "256x256x256 for gemm).")
 SuiteOpt = typer.Option(None, "--suite", help="A built-in shape suite instead of --shape: paper-conv "
-                        "(the paper's conv layers, N,C,H,W/K,R,S: batch 1 on emulated devices).")
+                        "(the paper's conv layers, N,C,H,W/K,R,S: batch 1 on emulated devices); llama "
+                        "(Llama-7B and Llama-3-70B projection GEMMs at M = 1, 16, 128; any --dtype; "
+                        "emulated devices: Llama-7B at M = 1).")
 ScaleOpt = typer.Option(1.0, "--scale", help="With --suite on real devices: run this fraction of each layer's "
                         "batch (at least 1 image), e.g. 0.0625; the scaling is printed.")
 # the measurement overrides bench and baseline share (harness.measure.MeasureOptions)
@@ -100,8 +102,9 @@ def _shapes_for(o: Op, shapes: Optional[List[str]], suite: Optional[str], scale:
         except UnknownSuite as e:
             err.print(f"[red]error:[/red] {e}")
             raise typer.Exit(2)
-        if (st.op, st.dtype) != (o.name, o.dtype):
-            err.print(f"[red]error:[/red] suite {suite} is a {st.op} {st.dtype} suite; add --op {st.op}")
+        if st.op != o.name or not st.allows(o.dtype):
+            err.print(f"[red]error:[/red] suite {suite} is a {st.op} suite of dtype "
+                      f"{'/'.join(st.dtypes or (st.dtype,))}; add --op {st.op}")
             raise typer.Exit(2)
         out_ = {}
         for emulated in sorted({lab.devices[d].emulated for d in devs}):
@@ -271,7 +274,7 @@ def bench(kernels: List[Path] = typer.Argument(..., help="Kernel C files impleme
     if suite and op == "gemm":
         from .suites import SUITES
         if suite in SUITES:
-            op, dtype = SUITES[suite].op, SUITES[suite].dtype
+            op, dtype = SUITES[suite].op, (dtype if SUITES[suite].allows(dtype) else SUITES[suite].dtype)
     o = _op(op, dtype)
     devs = _resolve_devices(lab, device)
     from .cuda import is_cuda
@@ -349,7 +352,7 @@ def baseline(name: str = typer.Argument(..., help="openblas | naive"), op: str =
     if suite and op == "gemm":
         from .suites import SUITES
         if suite in SUITES:
-            op, dtype = SUITES[suite].op, SUITES[suite].dtype
+            op, dtype = SUITES[suite].op, (dtype if SUITES[suite].allows(dtype) else SUITES[suite].dtype)
     o = _op(op, dtype)
     devs = _resolve_devices(lab, device)
     per_dev = _shapes_for(o, shape, suite, scale, devs, lab)

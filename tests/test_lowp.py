@@ -212,3 +212,17 @@ def test_prompts_name_the_dtype(lab):
         task = parse_prompt(text, lab.devices)
         assert (task.op, task.dtype) == ("gemm", dtype), text
         assert task.the_op.symbol == f"tensorop_gemm_{dtype}"
+
+
+def test_llama_suite_holds_the_projection_shapes():
+    from harness.suites import get_suite, scaled_shapes
+    s = get_suite("llama")
+    shapes = set(s.shapes)
+    for m in (1, 16, 128):     # Llama-7B q/k/v/o, gate/up, down; Llama-3-70B q/o, k/v (GQA), gate/up, down
+        assert {(m, 4096, 4096), (m, 11008, 4096), (m, 4096, 11008), (m, 8192, 8192), (m, 1024, 8192),
+                (m, 28672, 8192), (m, 8192, 28672)} <= shapes
+    assert len(shapes) == len(s.shapes) == 21
+    assert scaled_shapes(s, 1.0, emulated=True) == [(1, 4096, 4096), (1, 11008, 4096), (1, 4096, 11008)]
+    assert scaled_shapes(s, 0.5, emulated=False) == list(s.shapes)
+    assert all(s.allows(d) for d in ("f32", "f16", "bf16", "i8"))
+    assert not get_suite("paper-conv").allows("i8")
