@@ -24,7 +24,7 @@ from harness.trial import Kernel, build_kernel, run_trial
 DRIVER = REPO / "harness" / "driver"
 DTYPES = ("f16", "bf16", "i8")
 FAST = dict(max_time_s=0.2, min_samples=3, max_samples=8)
-SHAPES = [(67, 43, 131), (1, 300, 70), (33, 64, 65)]
+SHAPES = [(67, 43, 131), (1, 300, 70), (5, 1000, 129), (33, 64, 65)]
 
 
 def trial(lab, device, source, shape, dtype, label="k"):

@@ -370,7 +370,7 @@ def _uk_rvv(p: dict) -> str:
 
 def _sm_rows_avx512(m: int, kg: int, pf: int) -> list[str]:
     """C[0:m, 0:nb] += A[0:m, 0:kb] * B[0:kb, 0:nb] for m rows (m <= 4), k-groups of kg."""
-    L = [f"static void sm_rows{m}(int kb, int nb, const float *restrict A, long lda, const float *restrict B, "
+    L = [f"static void sm_rows{m}(int kb, int nb, const in_t *restrict A, long lda, const in_t *restrict B, "
          f"long ldb, float *restrict C, long ldc, int pf)", "{",
          "    const int nfull = nb & ~15;",
          "    const __mmask16 tail = (__mmask16)((1u << (nb & 15)) - 1u);",
@@ -378,9 +378,10 @@ def _sm_rows_avx512(m: int, kg: int, pf: int) -> list[str]:
 
     def body(g: int, masked: bool, pref: bool) -> list[str]:
         ld = (lambda ptr: f"_mm512_maskz_loadu_ps(tail, {ptr})") if masked else (lambda ptr: f"_mm512_loadu_ps({ptr})")
+        ldb = (lambda ptr: f"LOADB_MASKED(tail, {ptr})") if masked else (lambda ptr: f"LOADB({ptr})")
         out = [f"__m512 c{r} = {ld(f'C + {r} * ldc + j')};" for r in range(m)]
         for u in range(g):
-            out.append(f"{{ const __m512 bv = {ld(f'b{u} + j')}; " +
+            out.append(f"{{ const __m512 bv = {ldb(f'b{u} + j')}; " +
                        " ".join(f"c{r} = _mm512_fmadd_ps(a{r}_{u}, bv, c{r});" for r in range(m)) + " }")
             if pref:
                 out.append(f"_mm_prefetch((const char *)(b{u} + pfo + j), _MM_HINT_T0);")
@@ -390,8 +391,9 @@ def _sm_rows_avx512(m: int, kg: int, pf: int) -> list[str]:
         return out
 
     def group(g: int) -> list[str]:
-        out = [f"const __m512 a{r}_{u} = _mm512_set1_ps(A[{r} * lda + k + {u}]);" for r in range(m) for u in range(g)]
-        out += [f"const float *b{u} = B + (long)(k + {u}) * ldb;" for u in range(g)]
+        out = [f"const __m512 a{r}_{u} = _mm512_set1_ps(widen(A[{r} * lda + k + {u}]));" for r in range(m)
+               for u in range(g)]
+        out += [f"const in_t *b{u} = B + (long)(k + {u}) * ldb;" for u in range(g)]
         if pf and g == kg:
             out.append("const long pfo = (long)pf * KGRP * ldb;")
             out.append("if (pf && k + (pf + 1) * KGRP <= kb) {")
@@ -414,6 +416,19 @@ def _sm_rows_avx512(m: int, kg: int, pf: int) -> list[str]:
     return L
 
 
+# 16 elements of a B row as f32 lanes (LOADB_MASKED: the first n of them, by mask, nothing read past)
+SM_LOADS = {
+    "f32": "#define LOADB(p) _mm512_loadu_ps(p)\n#define LOADB_MASKED(m, p) _mm512_maskz_loadu_ps(m, p)",
+    "f16": "#define LOADB(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))\n"
+           "#define LOADB_MASKED(m, p) _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p))",
+    "bf16": "#define BF16_F32(v) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16))\n"
+            "#define LOADB(p) BF16_F32(_mm256_loadu_si256((const __m256i *)(p)))\n"
+            "#define LOADB_MASKED(m, p) BF16_F32(_mm256_maskz_loadu_epi16(m, p))",
+    "i8": "#define LOADB(p) _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p))))\n"
+          "#define LOADB_MASKED(m, p) _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p)))",
+}
+
+
 def _small_m_avx512(p: dict) -> str:
     pf = p.get("PF", 0)
     L = ["static float smbuf_[THREADS][4 * SM_NBMAX] __attribute__((aligned(64)));", ""]
@@ -421,8 +436,8 @@ def _small_m_avx512(p: dict) -> str:
         L += _sm_rows_avx512(m, 8 if m <= 2 else 4, pf)
         L.append("")
     L += ["/* M <= SM: no packing; C chunk (M x nb) in L1, B streamed once, rows in groups of <= 4. */",
-          "static void gemm_small_m(int M, int N, int K, const float *A, long lda, const float *B, long ldb,",
-          "                         float *C, long ldc, int tid)", "{",
+          "static void gemm_small_m(int M, int N, int K, const in_t *A, long lda, const in_t *B, long ldb,",
+          "                         out_t *C, long ldc, int tid)", "{",
           "    float *const smbuf = smbuf_[tid];",
           "    /* one or two rows: the widest C chunk that fits, so each B row streams through",
           "       in one long unit-stride run (what hardware prefetchers follow best); more rows: C chunk",
@@ -437,9 +452,9 @@ def _small_m_avx512(p: dict) -> str:
           "            const int kb = K - pc < SM_KB ? K - pc : SM_KB;",
           "            for (int i = 0; i < M; i += 4) {",
           "                const int m = M - i < 4 ? M - i : 4;",
-          "                const float *a = A + (long)i * lda + pc;",
-          "                const float *b = B + (long)pc * ldb + jc;",
-          "                float *c = C + (long)i * ldc + jc;",
+          "                const in_t *a = A + (long)i * lda + pc;",
+          "                const in_t *b = B + (long)pc * ldb + jc;",
+          "                out_t *c = C + (long)i * ldc + jc;",
           "                const int pf = i == 0 ? PF : 0;     /* the first row group brings B in */",
           "                /* partial sums of this k block in an L1 buffer, then added to C: blocked",
           "                   summation (error grows with sqrt(K/SM_KB) + sqrt(SM_KB), not K) */",
@@ -448,10 +463,11 @@ def _small_m_avx512(p: dict) -> str:
           *(f"                case {m}: sm_rows{m}(kb, nb, a, lda, b, ldb, smbuf, nb, pf); break;" for m in (1, 2, 3, 4)),
           "                }",
           "                for (int r = 0; r < m; r++) {",
-          "                    float *cr = c + (long)r * ldc;",
+          "                    out_t *cr = c + (long)r * ldc;",
           "                    const float *t = smbuf + (long)r * nb;",
-          "                    if (pc == 0) memcpy(cr, t, (size_t)nb * sizeof(float));",
-          "                    else for (int j = 0; j < nb; j++) cr[j] += t[j];",
+          "                    /* (int8: a block's sums are integers below 64 * 128 * 128 = 2^20, exact) */",
+          "                    if (pc == 0) for (int j = 0; j < nb; j++) cr[j] = (out_t)t[j];",
+          "                    else for (int j = 0; j < nb; j++) cr[j] += (out_t)t[j];",
           "                }",
           "            }",
           "        }",
@@ -532,10 +548,10 @@ def render(ps_name: str, p: dict, l1_bytes: int = 48 * 1024, dtype: str = "f32")
     if ps.name == "avx512":
         p.setdefault("SM", 0)
         p.setdefault("PF", 0)
-        if p["SM"] and dtype == "f32":
+        if p["SM"]:
             small = _small_m_avx512(p)
     small_defs = "" if not small else (f"#define SM {p['SM']}\n#define PF {p['PF']}\n#define SM_KB 64\n#define SM_NBMAX 8192\n"
-                                       f"#define SM_L1 ({l1_bytes} / 2)\n")
+                                       f"#define SM_L1 ({l1_bytes} / 2)\n{SM_LOADS[dtype]}\n")
     small_call = "    if (M <= SM) { gemm_small_m(M, N, K, A, lda, B, ldb, C, ldc, tid); return; }" if small else ""
     T = max(1, int(p.get("T", 1)))
     nrmax = ps.nrmax_expr or "NR"
