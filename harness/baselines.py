@@ -29,9 +29,10 @@ def baseline_kernel(ws: Workspace, name: str, arch: str, op: Op | None = None) -
         raise BaselineUnavailable(f"no baseline {name!r} for {op.name} {op.dtype}; known: "
                                   f"{', '.join(op.baselines) or 'none'}")
     src, blas = op.baseline_path(name)
+    source = "".join(f"#define {m} 1\n" for m in op.baseline_defines).encode() + src.read_bytes()
     if not blas:
-        return Kernel.from_file(src, label=name)
+        return Kernel(label=name, source=source, name=src.name)
     lib = openblas_lib(ws, arch)
     if not lib.is_file():
         raise BaselineUnavailable(f"OpenBLAS for {arch} not found at {lib}; run `make setup`")
-    return Kernel(label=name, source=src.read_bytes(), name=src.name, allow_blas=True, libs=(lib,))
+    return Kernel(label=name, source=source, name=src.name, allow_blas=True, libs=(lib,))

@@ -17,7 +17,7 @@ An op declares:
   verify(case, raw)                the full NumPy check of one output buffer
   timing_tolerance(case)           the bound of the in-driver check of timed calls
   request(mode, cases, **opts)     the driver's request (stdin)
-  baselines                        name -> (C file in baselines/, needs OpenBLAS)
+  baselines, baseline_defines      name -> (C file in baselines/, needs OpenBLAS); macros set above it
   io_elements(shape)               elements the driver regenerates and verifies per call
 """
 from __future__ import annotations
@@ -62,6 +62,7 @@ class Op:
     default_shape: str = ""
     prompt_words: tuple[str, ...] = ()   # words that name the op in a prompt
     baselines: dict[str, tuple[str, bool]] = {}   # name -> (file in baselines/, links OpenBLAS)
+    baseline_defines: tuple[str, ...] = ()        # macros defined above a baseline's source (one file, many dtypes)
     seeds_needed: int = 5
     output_bytes_per_element: int = 4
 
