@@ -226,3 +226,18 @@ def test_llama_suite_holds_the_projection_shapes():
     assert scaled_shapes(s, 0.5, emulated=False) == list(s.shapes)
     assert all(s.allows(d) for d in ("f32", "f16", "bf16", "i8"))
     assert not get_suite("paper-conv").allows("i8")
+
+
+def test_tuning_re_renders_the_kernels_own_template(tmp_path):
+    """A generated folder records the device's primary set (avx512) in meta.json and the kernel's own
+    (here AMX tiles, i8) in params.json: the tuner renders its points with the kernel's own."""
+    from harness.tune.evaluate import Target
+    point = dict(amx_templates.SEEDS[0])
+    (tmp_path / "kernel.c").write_text(amx_templates.render("i8", point))
+    (tmp_path / "meta.json").write_text(json.dumps({"device": "host", "shape": [64, 64, 64], "generator": "expert",
+                                                    "primitive_set": "avx512", "op": "gemm", "dtype": "i8"}))
+    (tmp_path / "params.json").write_text(json.dumps({"values": {**point, "primitive_set": "amx"}}))
+    t = Target.load(tmp_path)
+    assert t.primitive_set == "amx" and t.op.symbol == "tensorop_gemm_i8"
+    src = t.render({**point, "KC": 256})
+    assert "_tile_dpbssd" in src and "#define KC 256" in src and "tensorop_gemm_i8(" in src

@@ -82,7 +82,9 @@ class Target:
         if not meta.get("device") or not meta.get("shape"):
             raise TargetError(f"{folder}: meta.json lacks device or shape")
         return cls(folder, source, space, values, meta, meta["device"], tuple(int(x) for x in meta["shape"]),
-                   meta.get("primitive_set") or (params.get("values") or {}).get("primitive_set"))
+                   # the kernel's own set (an alternative such as NEON beside SVE, or AMX tiles) before
+                   # the device's primary one
+                   (params.get("values") or {}).get("primitive_set") or meta.get("primitive_set"))
 
     @property
     def expert(self) -> bool:
