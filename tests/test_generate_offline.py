@@ -29,8 +29,9 @@ def test_prompt_parsing(lab):
     assert parse_prompt(DEFAULT_PROMPT, d).devices == ("host", "rv64-qemu", "arm64-qemu")
     with pytest.raises(PromptError, match="known devices: host"):
         parse_prompt("gemm 64x64x64 on a Cray-1", d)
+    assert parse_prompt("hgemm 64x64x64 fp16 on host", d).dtype == "f16"
     with pytest.raises(PromptError, match="not supported"):
-        parse_prompt("hgemm 64x64x64 fp16 on host", d)
+        parse_prompt("dgemm 64x64x64 double on host", d)
 
 
 def test_param_space_and_templates():

@@ -328,8 +328,8 @@ static void emit_crash(const char *mode, const char *kernel, int status)
 }
 
 /* The fastest of 15 empty round trips to the worker: subtracted from every sample (every sample
-   holds one round trip, so what is left is never negative, and the bias is the round trip's
-   jitter above its floor, a few microseconds against samples of >= 2 ms). */
+   holds one round trip; the bias is the round trip's jitter above its floor, a few microseconds
+   against samples of >= 2 ms; timed_sample caps it for samples not much longer than it). */
 static double handshake(worker *w)
 {
     double t[15];
@@ -399,8 +399,12 @@ static double timed_sample(timing *t, const request *r, int k, long n, int first
         }
         if (max_rel && v.rel_err > *max_rel) *max_rel = v.rel_err;
     }
-    d -= t->handshake_s;
-    return (d > 0 ? d : 0.0) / calls;
+    /* A sample of a tiny kernel is a few dozen microseconds (calls are bounded by the input sets),
+       as short as the round trip itself: on a loaded machine the floor measured at the start can
+       exceed this sample's own round trip. Never subtract more than half the sample, so such a
+       sample cannot come out near zero (an "impossibly fast" kernel that is only noise). */
+    d -= t->handshake_s < 0.5 * d ? t->handshake_s : 0.5 * d;
+    return d / calls;
 }
 
 static double timing_stop(timing *t, int *crashed)
