@@ -109,4 +109,6 @@ def test_suite_plan_covers_every_shape_once(lab):
     rv = bs.device_plan(lab, "rv64-qemu")
     assert rv[0].shapes == ((256, 256, 256), (512, 512, 512), (1024, 1024, 1024))
     assert rv[1].op == "conv2d" and all(s[0] == 1 for s in rv[1].shapes)
-    assert (1024, 1024, 1024) not in bs.device_plan(lab, "arm64-qemu")[0].shapes
+    assert bs.device_plan(lab, "a76-qemu")[0].shapes == rv[0].shapes
+    for name in bs.EMU_NO_1024:      # QEMU is slow on their code: left out, and said why
+        assert bs.device_plan(lab, name)[0].shapes == ((256, 256, 256), (512, 512, 512))

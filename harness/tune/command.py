@@ -112,7 +112,7 @@ def tune(folder: Path = typer.Argument(..., help="A generated kernel folder (ker
     except Exception as e:
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2)
-    start = {**target.values, **_fixed(fix)}
+    start = {**space.defaults, **target.values, **_fixed(fix)}   # defaults: fixed task parameters (T)
     size = space.size(ctx)
     metric = "modelled_cycles" if device.emulated else "time"
     err.print(f"[bold]tune[/bold] {folder} on {target.device} ({metric}): {size.describe()}", highlight=False)
