@@ -223,3 +223,24 @@ def test_the_object_gate_asks_the_op(lab):
     b = build_kernel(lab.ws, lab.toolchain(lab.devices["host"]), Kernel("g", gemm_src), op=CONV)
     assert b.status.value in ("rejected", "link_error")
     assert "tensorop_conv2d_f32" in b.log or "tensorop_gemm_f32" in b.error
+
+
+@pytest.mark.parametrize("sketch", ["im2col", "direct"])
+def test_tuning_a_conv_folder_renders_conv_kernels(tmp_path, sketch):
+    """`tensorop tune` (and generate's tuning stage) on an expert conv2d folder re-renders the conv
+    template at each point: the conv ABI stays, the point's parameters are in the source (it once
+    rendered the GEMM template, which the object gate rejected at every point)."""
+    from harness.generate.conv_templates import DIRECT_SEEDS, render_direct, render_im2col
+    from harness.generate.templates import SETS
+    from harness.tune.evaluate import Target
+    if sketch == "im2col":
+        seed = SETS["avx2"].seeds[0]
+        src, point, needle = render_im2col("avx2", seed), {**seed, "KC": 128}, "KC=128"
+    else:
+        src, point, needle = render_direct(DIRECT_SEEDS[0]), {"KB": 8, "QB": 2}, "#define KB 8"
+    (tmp_path / "kernel.c").write_text(src)
+    (tmp_path / "meta.json").write_text(json.dumps({"device": "host", "shape": [1, 8, 9, 9, 8, 3, 3, 1, 1],
+                                                    "op": "conv2d", "dtype": "f32", "generator": "expert",
+                                                    "primitive_set": "avx2"}))
+    out = Target.load(tmp_path).render(point)
+    assert "void tensorop_conv2d_f32(" in out and "void tensorop_gemm_f32(" not in out and needle in out

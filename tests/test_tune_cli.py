@@ -47,3 +47,19 @@ def test_tune_host_budget_resume_and_write_back(workspace):
     with Store(workspace.database) as st:
         n = sum(1 for t in st.trials(campaign=summary["campaign"]))
     assert n == 6
+
+
+def test_tune_knows_its_start_point_with_a_thread_count(workspace):
+    """A threaded kernel's folder (T=2: a task parameter, not a tuned one) is tuned from its own
+    point: with a budget of 1 the only trial is the start, which is found as such, so the folder
+    is not rewritten (it once compared the start without T, never found it, and wrote it back)."""
+    p = cli(workspace, "generate", "64x64x64 GEMM on host-2t", "--rounds", "1", "--tune-budget", "0",
+            "--max-time", "0.05", "--search-max-time", "0.05")
+    assert p.returncode == 0, p.stdout + p.stderr
+    folder = workspace.generated / "host-2t" / "gemm_64x64x64_f32"
+    assert json.loads((folder / "params.json").read_text())["values"].get("T") == 2
+    p = cli(workspace, "tune", folder, "--budget", "1", "--json", *FAST)
+    assert p.returncode == 0, p.stdout + p.stderr
+    summary = json.loads(p.stdout.splitlines()[-1])
+    assert summary["start"] and summary["start"]["point"]["T"] == 2
+    assert summary["written"] is False

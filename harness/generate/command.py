@@ -50,7 +50,6 @@ def generate(prompt: Optional[str] = typer.Argument(None, help=f"What to generat
     from .expert import ExpertGenerator
     from .llm import LLMClient, LLMConfig, LLMError, ReplayClient, SessionStore
     from .llm_generator import LLMGenerator
-    from .loop import generate_on_device
 
     t_start = time.monotonic()
     try:
@@ -112,22 +111,15 @@ def generate(prompt: Optional[str] = typer.Argument(None, help=f"What to generat
         for d in task.devices:
             gen = LLMGenerator(client, scratch=lab.ws.scratch) if use_llm else ExpertGenerator(points=n_rounds)
             try:
-                r = generate_on_device(lab, task, d, gen, store, rounds=n_rounds, campaign=campaign,
-                                       search_overrides=search, final_overrides=final,
-                                       on_event=lambda s: err.print(f"[dim]{s}[/dim]", highlight=False))
+                r = generate_and_tune(lab, task, d, gen, store, rounds=n_rounds, campaign=campaign,
+                                      tune_budget=tune_budget, devices_file=devices_file,
+                                      on_event=lambda s: err.print(f"[dim]{s}[/dim]", highlight=False),
+                                      search_overrides=search, final_overrides=final)
             except LLMError as e:
                 err.print(f"[red]{d}: LLM failed:[/red] {e}")
                 continue
             results.append(r)
-            tuned = None
-            if tune_budget > 0 and r.ok and r.folder is not None:
-                from ..tune.command import tune_generated
-                err.print(f"[dim]{d}: tuning {r.folder} (mcts, {tune_budget} trials)[/dim]", highlight=False)
-                rc = tune_generated(r.folder, budget=tune_budget, devices_file=devices_file)
-                meta = json.loads((r.folder / "meta.json").read_text())
-                tuned = {"exit": rc, "written": "tune" in meta, "vs_openblas": meta.get("vs_openblas"),
-                         "candidate": meta.get("candidate")}
-                r.tuned = tuned
+            tuned = r.tuned
             if as_json:
                 print(json.dumps({"device": d, "ok": r.ok, "folder": str(r.folder) if r.folder else None,
                                   "vs_openblas": r.comparison.to_json() if r.comparison else None, "tuned": tuned,
@@ -170,3 +162,25 @@ def generate(prompt: Optional[str] = typer.Argument(None, help=f"What to generat
         out.print(f"total wall time {time.monotonic() - t_start:.1f} s", highlight=False)
     ok = results and len(results) == len(task.devices) and all(r.ok for r in results)
     raise typer.Exit(0 if ok else 1)
+
+
+def generate_and_tune(lab, task, device_name: str, generator, store, *, rounds: int, campaign: str,
+                      tune_budget: int, devices_file: Optional[Path] = None, on_event=None,
+                      tune_pair_budget_s: Optional[float] = None, **generate_options):
+    """`generate`'s pipeline on one device: the generate loop (generate.loop.generate_on_device:
+    candidates verified and measured, the best written to its folder), then its tuning stage
+    (`tune_generated`: MCTS on the one objective, `tune_budget` trials; 0: none) on that folder.
+    Returns the loop's DeviceResult with `tuned` set when the tuning stage ran; the kernel is the
+    folder's kernel.c. generate_options go to generate_on_device (root, overrides, pair budgets)."""
+    from ..tune.command import tune_generated
+    from .loop import generate_on_device
+    say = on_event or (lambda s: None)
+    r = generate_on_device(lab, task, device_name, generator, store, rounds=rounds, campaign=campaign,
+                           on_event=on_event, **generate_options)
+    if tune_budget > 0 and r.ok and r.folder is not None:
+        say(f"{device_name}: tuning {r.folder} (mcts, {tune_budget} trials)")
+        rc = tune_generated(r.folder, budget=tune_budget, devices_file=devices_file, pair_budget_s=tune_pair_budget_s)
+        meta = json.loads((r.folder / "meta.json").read_text())
+        r.tuned = {"exit": rc, "written": "tune" in meta, "vs_openblas": meta.get("vs_openblas"),
+                   "candidate": meta.get("candidate"), "budget": tune_budget}
+    return r

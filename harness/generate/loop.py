@@ -162,7 +162,10 @@ def sha(text: str) -> str:
 def generate_on_device(lab: Lab, task: Task, device_name: str, generator: Generator, store: Store, *,
                        rounds: int, campaign: str, search_overrides: dict | None = None,
                        final_overrides: dict | None = None, on_event: Callable[[str], None] | None = None,
-                       write: bool = True) -> DeviceResult:
+                       write: bool = True, root: Path | None = None, search_pair_s: float = SEARCH_PAIR_S,
+                       final_pair_s: float = FINAL_PAIR_S) -> DeviceResult:
+    """root: where the kernel folder goes (default generated/); search_pair_s, final_pair_s:
+    seconds of paired timing against OpenBLAS per candidate and for the chosen one (real devices)."""
     say = on_event or (lambda s: None)
     t0 = time.monotonic()
     device = lab.devices[device_name]
@@ -229,7 +232,7 @@ def generate_on_device(lab: Lab, task: Task, device_name: str, generator: Genera
             if cand.notes:
                 say(f"{device_name}: round {r} {cand.label}: note: {cand.notes}")
             k = Kernel(label=f"gen:{cand.label or f'round{r}'}", source=cand.source.encode(), name="kernel.c")
-            t, cmp = trial(k, sopts, base, SEARCH_PAIR_S)
+            t, cmp = trial(k, sopts, base, search_pair_s)
             fb = feedback_from(r, cand, t, base, cmp)
             if cand.notes:
                 fb.message = f"Note: {cand.notes}\n{fb.message}"
@@ -251,19 +254,20 @@ def generate_on_device(lab: Lab, task: Task, device_name: str, generator: Genera
         fk = Kernel(label="generated", source=best_cand.source.encode(), name="kernel.c")
         if ob is not None:
             res.openblas, _ = trial(ob, fopts)
-        final, res.comparison = trial(fk, fopts, res.openblas, FINAL_PAIR_S)
+        final, res.comparison = trial(fk, fopts, res.openblas, final_pair_s)
         res.final = final
         if res.comparison is not None:
             res.vs_openblas, res.basis = res.comparison.ratio, res.comparison.metric
     res.wall_s = time.monotonic() - t0
     if write and res.ok:
-        res.folder = write_result(lab, res, generator)
+        res.folder = write_result(lab, res, generator, root)
     return res
 
 
-def write_result(lab: Lab, res: DeviceResult, generator: Generator) -> Path:
+def write_result(lab: Lab, res: DeviceResult, generator: Generator, root: Path | None = None) -> Path:
+    """The kernel folder root/<device>/<op>_<shape>_<dtype>/ (root: generated/ by default)."""
     task, cand, final = res.task, res.best, res.final
-    folder = lab.ws.generated / res.device / task.folder
+    folder = (root or lab.ws.generated) / res.device / task.folder
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "kernel.c").write_text(cand.source)
     params = {k: v for k, v in cand.params.items() if not k.startswith("_")}

@@ -70,6 +70,9 @@ def tune(folder: Path = typer.Argument(..., help="A generated kernel folder (ker
          proposer: str = typer.Option("rule", "--proposer", help="MCTS moves: rule | llm."),
          model: Optional[str] = typer.Option(None, "--model"), base_url: Optional[str] = typer.Option(None, "--base-url"),
          max_time: Optional[float] = typer.Option(None, help="Sampling budget per trial, seconds."),
+         pair_budget: Optional[float] = typer.Option(None, "--pair-budget", help="Real devices: seconds of "
+                                                     "paired timing per incumbent challenge (default 10) and for "
+                                                     "the chosen point's re-measure against OpenBLAS (default 30)."),
          exhaustive_limit: int = typer.Option(400, "--exhaustive-limit",
                                               help="--compare runs exhaustive too when the space is this small."),
          write: bool = typer.Option(True, "--write/--no-write", help="Write the best point back to the folder."),
@@ -109,7 +112,7 @@ def tune(folder: Path = typer.Argument(..., help="A generated kernel folder (ker
     except Exception as e:
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2)
-    start = {**target.values, **_fixed(fix)}
+    start = {**space.defaults, **target.values, **_fixed(fix)}   # defaults: fixed task parameters (T)
     size = space.size(ctx)
     metric = "modelled_cycles" if device.emulated else "time"
     err.print(f"[bold]tune[/bold] {folder} on {target.device} ({metric}): {size.describe()}", highlight=False)
@@ -167,7 +170,7 @@ def tune(folder: Path = typer.Argument(..., help="A generated kernel folder (ker
             campaign = f"tune-{strat}-s{seed}-" + time.strftime("%Y%m%d-%H%M%S")
         sf.parent.mkdir(parents=True, exist_ok=True)
         sf.write_text(json.dumps({"campaign": campaign, "folder": str(folder), "strategy": strat, "seed": seed}) + "\n")
-        ev = KernelEvaluator(lab, store, target, campaign=campaign, overrides=overrides)
+        ev = KernelEvaluator(lab, store, target, campaign=campaign, overrides=overrides, pair_budget_s=pair_budget)
         ev.trials.update(trials)
         opts = make_options(strat, budget=budget if budget is not None else (None if strat == "exhaustive" else 60),
                             time_s=time_s, seed=seed, start=start, context=ctx, batch=batch,
@@ -258,16 +261,17 @@ def _compare(lab, store, target, space, ctx, start, strategies, budget, seeds, t
 
 
 def tune_generated(folder: Path, *, budget: int, devices_file: Optional[Path] = None, strategy: str = "mcts",
-                   seed: int = 0) -> int:
+                   seed: int = 0, pair_budget_s: Optional[float] = None) -> int:
     """Tuning as `generate`'s last stage: `tensorop tune FOLDER --strategy mcts --budget N` on the
     folder generate just wrote (its output goes to stderr, so generate's own stdout stays clean).
-    Returns the command's exit status."""
+    pair_budget_s: `--pair-budget` (None: the command's defaults). Returns the command's exit status."""
     import contextlib
     with contextlib.redirect_stdout(sys.stderr):
         try:
             tune(folder=folder, strategy=strategy, budget=budget, time_limit=None, seed=seed, resume=False,
                  as_json=False, compare=None, seeds=1, fix=[], batch=1, proposer="rule", model=None, base_url=None,
-                 max_time=None, exhaustive_limit=0, write=True, devices_file=devices_file)
+                 max_time=None, pair_budget=pair_budget_s, exhaustive_limit=0, write=True,
+                 devices_file=devices_file)
         except typer.Exit as e:
             return int(e.exit_code or 0)
     return 0

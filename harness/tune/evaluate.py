@@ -93,7 +93,12 @@ class Target:
     def render(self, point: dict) -> str:
         """The kernel source at `point`: the expert template re-rendered, or (for an LLM's
         kernel) its `#define NAME value` lines and parameter block rewritten."""
-        if self.expert and self.primitive_set:
+        if self.expert and self.op.name == "conv2d":
+            from ..generate.conv_templates import rerender
+            src = rerender(self.source, self.primitive_set, dict(point))
+            if src is not None:
+                return src
+        elif self.expert and self.primitive_set:
             from ..generate.templates import SETS, render
             if self.primitive_set in SETS or self.primitive_set == "amx":
                 return render(self.primitive_set, dict(point), dtype=self.meta.get("dtype") or "f32")
@@ -140,14 +145,19 @@ def evaluation_of(point: dict, t: Trial) -> Evaluation:
 
 
 PAIR_BUDGET_S = 10.0       # paired timing per incumbent challenge on a real device
+FINAL_PAIR_BUDGET_S = 30.0  # paired timing of the chosen point against OpenBLAS (real devices)
 
 
 class KernelEvaluator:
     """evaluate(point) / evaluate_many(points) through harness.campaign.run_campaign."""
 
     def __init__(self, lab, store, target: Target, *, campaign: str, overrides: dict | None = None,
-                 on_trial: Callable[[Trial], None] | None = None, on_event: Callable[[str, str], None] | None = None):
+                 on_trial: Callable[[Trial], None] | None = None, on_event: Callable[[str, str], None] | None = None,
+                 pair_budget_s: float | None = None):
+        """pair_budget_s: seconds of each paired comparison on a real device (incumbent challenges
+        and the re-measure against OpenBLAS); None: PAIR_BUDGET_S and FINAL_PAIR_BUDGET_S."""
         self.lab, self.store, self.target, self.campaign = lab, store, target, campaign
+        self.pair_budget_s = pair_budget_s
         self.overrides = overrides or {}
         self.on_trial, self.on_event = on_trial, on_event
         self.trials: dict[int, Trial] = {}
@@ -168,9 +178,10 @@ class KernelEvaluator:
             return objective.paired(self.lab.ws, device, self.lab.toolchain(device), tr, a, b, self.target.shape,
                                     budget_s=budget_s, op=self.target.op)
 
-    def paired_better(self, new: Evaluation, inc: Evaluation, budget_s: float = PAIR_BUDGET_S) -> bool | None:
+    def paired_better(self, new: Evaluation, inc: Evaluation, budget_s: float | None = None) -> bool | None:
         """Does the newcomer beat the incumbent in a paired comparison, with significance?
         None when the comparison could not be made."""
+        budget_s = budget_s or self.pair_budget_s or PAIR_BUDGET_S
         try:
             run = self.paired(self.kernel(new.point), self.kernel(inc.point), budget_s)
         except Exception:
@@ -179,7 +190,7 @@ class KernelEvaluator:
             return None
         return run.ratio.ratio > 1.0 and run.ratio.significant
 
-    def versus_openblas(self, point: dict, budget_s: float = 30.0) -> "objective.Ratio | None":
+    def versus_openblas(self, point: dict, budget_s: float | None = None) -> "objective.Ratio | None":
         """The chosen point re-measured with fresh inputs against OpenBLAS by the one objective
         (paired time on real devices; modelled cycles of fresh trials on emulated ones)."""
         from ..baselines import BaselineUnavailable, baseline_kernel
@@ -196,7 +207,7 @@ class KernelEvaluator:
             mine = next((t for t in trials if t.source_hash == k.hash), None)
             base = next((t for t in trials if t.source_hash == ob.hash), None)
             return objective.modelled_ratio(mine, base) if mine and base else None
-        run = self.paired(self.kernel(point), ob, budget_s)
+        run = self.paired(self.kernel(point), ob, budget_s or self.pair_budget_s or FINAL_PAIR_BUDGET_S)
         return run.ratio if run.status is Status.OK else None
 
     def evaluate_many(self, points: Sequence[dict]) -> list[Evaluation]:
