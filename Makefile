@@ -1,6 +1,6 @@
 # make demo : set everything up, then run the main job on the embedded defaults
 # make test : set everything up, then run the test suite (.ci/run calls this)
-# make bench: the benchmark suite (results/bench.md, bench.png, roofline.png; about 20-30 min)
+# make bench: the benchmark suite (results/bench.md, bench.png, roofline.png; about 20-22 min)
 .PHONY: setup demo test bench bench-quick clean
 
 setup:

@@ -11,8 +11,8 @@ The kernel is then put through the full trial (build, object gate, correctness g
 measurement) at every shape it is used for, beside OpenBLAS 0.3.34 and the naive loop.
 
 Tuning shapes. One generate + tune run per kernel, at a representative shape, and the tuned
-kernel is reused for the kernel's shapes (one run per shape would be ~30 pipeline runs: over the
-30-minute budget on a 2-vCPU box):
+kernel is reused for the kernel's shapes (one run per shape would be ~40 pipeline runs of 1-2 min
+each: over the 30-minute budget on a 2-vCPU box):
 - host and host-2t GEMM, two kernels each: "M > 16" (square 256-2048 and 128x4096x4096) tuned at
   1024^3, the middle of the square range; "M <= 16" (1 and 16 tokens against 4096x4096,
   4096->11008, 11008->4096) tuned at 16x4096x4096, because those shapes run the expert kernel's
@@ -44,6 +44,13 @@ Comparisons use the one objective:
 - emulated devices: modelled cycles of one call (QEMU block profile + llvm-mca core model).
 Plus a roofline for the host from two micro-benchmarks (peak FMA, streaming read bandwidth)
 built with the host's toolchain and run through the device's sandboxed transport.
+
+Wall time on this 2-vCPU box (measured per device, --budget 5 on the host, extrapolated to the
+default 20 s): the host lane ~11-15 min (three generate + tune runs ~1-1.5 min each, 17 rows)
+beside the emulated lane in a child process ~13.5 min (rv64-qemu 5.5, rv64-qemu-vlen128 2.7,
+arm64-qemu 3.3, a76-qemu 2 min), then host-2t ~6.5 min: about 20-22 min in all. `--quick` (the
+test's smoke run): ~1 min, each kernel through generate (2 candidates, short paired budgets)
+and 3 MCTS trials.
 
 Writes results/bench.md, results/bench.json, results/bench.png and results/roofline.png.
 """
