@@ -3,22 +3,9 @@
    one by one (tensorop_lowp.h), f32 (int8: int32) accumulation in C. */
 #include "tensorop_lowp.h"
 
-#if defined(TENSOROP_GEMM_I8)
-typedef int8_t in_t;
-typedef int32_t out_t;
-#define FN tensorop_gemm_i8
-#define WIDEN(x) ((int32_t)(x))
-#else
-typedef uint16_t in_t;
-typedef float out_t;
-#if defined(TENSOROP_GEMM_BF16)
-#define FN tensorop_gemm_bf16
-#define WIDEN(x) tensorop_bf16_to_f32(x)
-#else
-#define FN tensorop_gemm_f16
-#define WIDEN(x) tensorop_f16_to_f32(x)
-#endif
-#endif
+typedef tensorop_in_t in_t;      /* the dtype's types, TENSOROP_GEMM_FN and tensorop_widen */
+typedef tensorop_out_t out_t;
+#define FN TENSOROP_GEMM_FN
 
 void FN(int M, int N, int K, const in_t *A, int lda, const in_t *B, int ldb, out_t *C, int ldc)
 {
@@ -27,10 +14,10 @@ void FN(int M, int N, int K, const in_t *A, int lda, const in_t *B, int ldb, out
         for (int j = 0; j < N; j++)
             c[j] = 0;
         for (int k = 0; k < K; k++) {
-            const out_t a = WIDEN(A[(long)i * lda + k]);
+            const out_t a = tensorop_widen(A[(long)i * lda + k]);
             const in_t *b = B + (long)k * ldb;
             for (int j = 0; j < N; j++)
-                c[j] += a * WIDEN(b[j]);
+                c[j] += a * tensorop_widen(b[j]);
         }
     }
 }

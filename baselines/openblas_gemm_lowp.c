@@ -6,22 +6,9 @@
 #include <stdlib.h>
 #include "tensorop_lowp.h"
 
-#if defined(TENSOROP_GEMM_I8)
-typedef int8_t in_t;
-typedef int32_t out_t;
-#define FN tensorop_gemm_i8
-#define WIDEN(x) ((float)(x))
-#else
-typedef uint16_t in_t;
-typedef float out_t;
-#if defined(TENSOROP_GEMM_BF16)
-#define FN tensorop_gemm_bf16
-#define WIDEN(x) tensorop_bf16_to_f32(x)
-#else
-#define FN tensorop_gemm_f16
-#define WIDEN(x) tensorop_f16_to_f32(x)
-#endif
-#endif
+typedef tensorop_in_t in_t;      /* the dtype's types, TENSOROP_GEMM_FN and tensorop_widen */
+typedef tensorop_out_t out_t;
+#define FN TENSOROP_GEMM_FN
 
 enum { CblasRowMajor = 101, CblasNoTrans = 111 };
 void scipy_cblas_sgemm(int order, int transa, int transb, int M, int N, int K, float alpha,
@@ -45,9 +32,9 @@ void FN(int M, int N, int K, const in_t *A, int lda, const in_t *B, int ldb, out
     if (!a || !b)
         return;
     for (int i = 0; i < M; i++)
-        for (int k = 0; k < K; k++) a[(size_t)i * K + k] = WIDEN(A[(size_t)i * lda + k]);
+        for (int k = 0; k < K; k++) a[(size_t)i * K + k] = (float)tensorop_widen(A[(size_t)i * lda + k]);
     for (int k = 0; k < K; k++)
-        for (int j = 0; j < N; j++) b[(size_t)k * N + j] = WIDEN(B[(size_t)k * ldb + j]);
+        for (int j = 0; j < N; j++) b[(size_t)k * N + j] = (float)tensorop_widen(B[(size_t)k * ldb + j]);
 #if defined(TENSOROP_GEMM_I8)
     float *c = grow(&wc, &nc, (size_t)M * N);
     if (!c)

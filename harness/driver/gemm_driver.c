@@ -25,31 +25,25 @@
 #include "driver_core.h"
 #include "tensorop_lowp.h"
 
-/* The element types (TENSOROP_GEMM_F16 / _BF16 / _I8 from the op's driver_defines, else f32):
- * in_t the inputs' storage, out_t C's; in_make draws one input element, in_value/out_value read
- * one as a double for the check; IN_PAD fills the padding of A and B. */
-#if defined(TENSOROP_GEMM_F16)
-typedef uint16_t in_t;
-typedef float out_t;
-#define GEMM_FN tensorop_gemm_f16
-#define IN_PAD 0x7EEFu                  /* a NaN */
-static in_t in_make(uint64_t seed, uint64_t stream, uint64_t idx) { return tensorop_f32_to_f16(uniform_pm1(seed, stream, idx)); }
-static double in_value(in_t x) { return tensorop_f16_to_f32(x); }
-#elif defined(TENSOROP_GEMM_BF16)
-typedef uint16_t in_t;
-typedef float out_t;
-#define GEMM_FN tensorop_gemm_bf16
-#define IN_PAD 0x7FC1u                  /* a NaN */
-static in_t in_make(uint64_t seed, uint64_t stream, uint64_t idx) { return tensorop_f32_to_bf16(uniform_pm1(seed, stream, idx)); }
-static double in_value(in_t x) { return tensorop_bf16_to_f32(x); }
-#elif defined(TENSOROP_GEMM_I8)
-typedef int8_t in_t;
-typedef int32_t out_t;
-#define GEMM_FN tensorop_gemm_i8
+/* The element types (TENSOROP_GEMM_F16 / _BF16 / _I8 from the op's driver_defines: tensorop_lowp.h;
+ * else f32): in_t the inputs' storage, out_t C's; in_make draws one input element, in_value/out_value
+ * read one as a double for the check; IN_PAD fills the padding of A and B. */
+#if defined(TENSOROP_GEMM_FN)
+typedef tensorop_in_t in_t;
+typedef tensorop_out_t out_t;
+#define GEMM_FN TENSOROP_GEMM_FN
+static double in_value(in_t x) { return tensorop_widen(x); }
+#if defined(TENSOROP_GEMM_I8)
 #define IN_PAD 127                      /* no NaN in int8: a value the products would notice */
 /* the top 8 bits of the element's splitmix64 (harness/ops/inputs.py: small_ints) */
 static in_t in_make(uint64_t seed, uint64_t stream, uint64_t idx) { return (in_t)((int)(splitmix(seed, stream, idx) >> 56) - 128); }
-static double in_value(in_t x) { return x; }
+#elif defined(TENSOROP_GEMM_F16)
+#define IN_PAD 0x7EEFu                  /* a NaN */
+static in_t in_make(uint64_t seed, uint64_t stream, uint64_t idx) { return tensorop_f32_to_f16(uniform_pm1(seed, stream, idx)); }
+#else
+#define IN_PAD 0x7FC1u                  /* a NaN */
+static in_t in_make(uint64_t seed, uint64_t stream, uint64_t idx) { return tensorop_f32_to_bf16(uniform_pm1(seed, stream, idx)); }
+#endif
 #else
 typedef float in_t;
 typedef float out_t;

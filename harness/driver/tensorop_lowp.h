@@ -68,4 +68,24 @@ static inline uint16_t tensorop_f32_to_bf16(float f)
     x += 0x7fffu + ((x >> 16) & 1u);
     return (uint16_t)(x >> 16);
 }
+
+/* The element types of the low-precision GEMM selected by TENSOROP_GEMM_F16, _BF16 or _I8 (the
+ * harness defines one for its driver and baselines): tensorop_in_t (A, B), tensorop_out_t (C),
+ * TENSOROP_GEMM_FN (the ABI function) and tensorop_widen() (one input as its accumulation type). */
+#if defined(TENSOROP_GEMM_I8)
+typedef int8_t tensorop_in_t;
+typedef int32_t tensorop_out_t;
+#define TENSOROP_GEMM_FN tensorop_gemm_i8
+static inline int32_t tensorop_widen(int8_t x) { return x; }
+#elif defined(TENSOROP_GEMM_F16) || defined(TENSOROP_GEMM_BF16)
+typedef uint16_t tensorop_in_t;
+typedef float tensorop_out_t;
+#if defined(TENSOROP_GEMM_F16)
+#define TENSOROP_GEMM_FN tensorop_gemm_f16
+static inline float tensorop_widen(uint16_t x) { return tensorop_f16_to_f32(x); }
+#else
+#define TENSOROP_GEMM_FN tensorop_gemm_bf16
+static inline float tensorop_widen(uint16_t x) { return tensorop_bf16_to_f32(x); }
+#endif
+#endif
 #endif
