@@ -1,0 +1,327 @@
+/* tensorop CUDA timing driver: request, modes and main (harness-owned, never LLM-written).
+ * Included by an op's CUDA driver after its part (see tensorop_cuda_driver.h for what that
+ * part defines). The modes are the CPU drivers' (gemm_driver.c, driver_modes.h):
+ *
+ * Request lines (key=value):
+ *   mode=check|time|pair
+ *   case=<the op's case, ending with its seed>        (up to MAX_CASES; time and pair use the first)
+ *   tol= warmup= min_sample_s= min_samples= max_samples= max_time_s= rel_ci= flush_bytes= max_sets= pick=
+ *
+ * check: one call per case on the case's seed, the output copied back to c<i>.bin.
+ * time:  warm-up calls (each verified), then samples of `calls` calls on fresh inputs in
+ *        rotating sets, timed with CUDA events after an L2 flush, every call verified on the
+ *        device; the picked sample's output copied back to pick.bin.
+ * pair:  (-DTENSOROP_PAIR) kernel A and kernel B interleaved on the same fresh inputs, A first
+ *        on even samples and B first on odd ones; every call verified.
+ */
+#ifndef TENSOROP_CUDA_MODES_H
+#define TENSOROP_CUDA_MODES_H
+
+/* ---- request (as gemm_driver.c) ---------------------------------------------------------- */
+typedef struct {
+    char mode[16];
+    op_case cases[MAX_CASES];
+    int ncases;
+    double tol, min_sample_s, max_time_s, rel_ci;
+    int warmup, min_samples, max_samples, max_sets;
+    long pick;
+    size_t flush_bytes;
+} request;
+
+static int read_request(request *r)
+{
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, stdin);
+    buf[n] = 0;
+    memset(r, 0, sizeof *r);
+    r->tol = 3e-5;
+    r->warmup = 2;
+    r->min_sample_s = 0.001;
+    r->min_samples = 10;
+    r->max_samples = 200;
+    r->max_time_s = 5.0;
+    r->rel_ci = 0.01;
+    r->max_sets = 16;
+    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+        char *eq = strchr(line, '=');
+        if (!eq) continue;
+        *eq = 0;
+        const char *k = line, *v = eq + 1;
+        if (!strcmp(k, "mode")) snprintf(r->mode, sizeof r->mode, "%s", v);
+        else if (!strcmp(k, "case")) {
+            if (r->ncases >= MAX_CASES || op_parse_case(v, &r->cases[r->ncases]) != 0) {
+                fprintf(stderr, "tensorop driver: bad case '%s'\n", v);
+                return -1;
+            }
+            r->ncases++;
+        }
+        else if (!strcmp(k, "tol")) r->tol = atof(v);
+        else if (!strcmp(k, "warmup")) r->warmup = atoi(v);
+        else if (!strcmp(k, "min_sample_s")) r->min_sample_s = atof(v);
+        else if (!strcmp(k, "min_samples")) r->min_samples = atoi(v);
+        else if (!strcmp(k, "max_samples")) r->max_samples = atoi(v);
+        else if (!strcmp(k, "max_time_s")) r->max_time_s = atof(v);
+        else if (!strcmp(k, "rel_ci")) r->rel_ci = atof(v);
+        else if (!strcmp(k, "flush_bytes")) r->flush_bytes = (size_t)atof(v);
+        else if (!strcmp(k, "max_sets")) r->max_sets = atoi(v);
+        else if (!strcmp(k, "pick")) r->pick = atol(v);
+    }
+    if (r->max_samples < 1) r->max_samples = 1;
+    if (r->min_samples > r->max_samples) r->min_samples = r->max_samples;
+    if (r->max_sets < 2) r->max_sets = 2;
+    if (r->max_sets > MAX_SETS_LIMIT) r->max_sets = MAX_SETS_LIMIT;
+    if (!r->mode[0] || r->ncases < 1) {
+        fprintf(stderr, "tensorop driver: the request needs mode= and case=\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- modes ------------------------------------------------------------------------------- */
+static int run_check(const request *r, scratch_t *s)
+{
+    for (int i = 0; i < r->ncases; i++) {
+        const op_case *c = &r->cases[i];
+        buffers b;
+        alloc_set(c, &b);
+        fill_set(c, &b, c->seed, s);
+        call(KERNEL_SYMBOL, c, &b);
+        settle("the kernel (check call)");
+        char name[32];
+        snprintf(name, sizeof name, "c%d.bin", i);
+        if (write_output(name, &b) != 0)
+            return 4;
+        free_set(&b);
+    }
+    fprintf(chan, "{\"tensorop\":\"driver\",\"op\":\"" OP_NAME "\",\"mode\":\"check\",\"dtype\":\"" DTYPE "\","
+            "\"cases\":%d}\n", r->ncases);
+    return 0;
+}
+
+typedef struct {
+    buffers *sets;
+    int nsets;
+} pool;
+
+static void make_pool(const op_case *c, int nsets, pool *p)
+{
+    p->nsets = nsets;
+    p->sets = (buffers *)calloc((size_t)nsets, sizeof(buffers));
+    if (!p->sets) exit(3);
+    for (int i = 0; i < nsets; i++)
+        alloc_set(c, &p->sets[i]);
+}
+
+static void free_pool(pool *p)
+{
+    for (int i = 0; i < p->nsets; i++)
+        free_set(&p->sets[i]);
+    free(p->sets);
+}
+
+/* Calls per sample: enough to last min_sample_s, at most max_sets, the sets within half the
+   free device memory. */
+static int calls_per_sample(const request *r, const op_case *c, double t_call, int pools)
+{
+    size_t freeb = 0, total = 0;
+    cudaMemGetInfo(&freeb, &total);
+    double set_bytes = op_set_bytes(c);
+    int by_mem = (int)(0.5 * (double)freeb / pools / (set_bytes > 1 ? set_bytes : 1));
+    int want = t_call > 0 ? (int)ceil(r->min_sample_s / t_call) : r->max_sets;
+    if (want > r->max_sets) want = r->max_sets;
+    if (want > by_mem) want = by_mem;
+    return want < 1 ? 1 : want;
+}
+
+/* Time `calls` calls of f on sets first.. of p (events on the stream), then verify each. */
+static double timed_sample(op_fn f, const op_case *c, pool *p, int first, int calls, cudaEvent_t e0, cudaEvent_t e1)
+{
+    flush_l2();
+    CK(cudaEventRecord(e0, stream), "event");
+    for (int j = 0; j < calls; j++)
+        call(f, c, &p->sets[(first + j) % p->nsets]);
+    CK(cudaEventRecord(e1, stream), "event");
+    settle("the kernel (timed call)");
+    float ms = 0;
+    CK(cudaEventElapsedTime(&ms, e0, e1), "event");
+    return 1e-3 * (double)ms;
+}
+
+static int run_time(const request *r, scratch_t *s)
+{
+    const op_case *c = &r->cases[0];
+    pool p;
+    verdict v;
+    cudaEvent_t e0, e1;
+    CK(cudaEventCreate(&e0), "event");
+    CK(cudaEventCreate(&e1), "event");
+    make_pool(c, 2, &p);
+    double t_call = 0;
+    for (int i = 0; i < (r->warmup > 0 ? r->warmup : 1); i++) {
+        fill_set(c, &p.sets[i % 2], fresh_seed(), s);
+        t_call = timed_sample(KERNEL_SYMBOL, c, &p, i % 2, 1, e0, e1);
+        buffers *b = &p.sets[i % 2];
+        v = freivalds(c, b, b->seed ^ 0xC0FFEEull, r->tol, s);
+        if (v.failed) { emit_failure("time", "a", -1, i, b->seed, &v); return 0; }
+    }
+    int calls = calls_per_sample(r, c, t_call, 1);
+    if (calls > 2) { free_pool(&p); make_pool(c, calls, &p); }
+    double *smp = (double *)malloc(sizeof(double) * (size_t)r->max_samples);
+    double *scr = (double *)malloc(sizeof(double) * (size_t)r->max_samples);
+    if (!smp || !scr) return 3;
+    int n = 0, picked = 0;
+    const char *stop = "max_samples";
+    double start = now(), cpu0 = cpu_seconds(), max_rel = 0.0;
+    uint64_t pick_seed = 0;
+    long pick = r->pick % r->max_samples;
+    while (n < r->max_samples) {
+        int first = (n * calls) % p.nsets;
+        for (int j = 0; j < calls; j++)
+            fill_set(c, &p.sets[(first + j) % p.nsets], fresh_seed(), s);
+        double t = timed_sample(KERNEL_SYMBOL, c, &p, first, calls, e0, e1);
+        for (int j = 0; j < calls; j++) {
+            buffers *b = &p.sets[(first + j) % p.nsets];
+            v = freivalds(c, b, b->seed ^ 0xC0FFEEull, r->tol, s);
+            if (v.failed) { emit_failure("time", "a", n, j, b->seed, &v); return 0; }
+            if (v.rel_err > max_rel) max_rel = v.rel_err;
+        }
+        if (n == pick || (!picked && n + 1 == r->max_samples)) {
+            buffers *b = &p.sets[first];
+            if (write_output("pick.bin", b) != 0) return 4;
+            picked = 1;
+            pick_seed = b->seed;
+            pick = n;
+        }
+        smp[n++] = t / calls;
+        if (n >= r->min_samples && median_ci_rel(smp, n, scr) <= r->rel_ci) { stop = "ci"; break; }
+        if (now() - start >= r->max_time_s && n >= (r->min_samples < 3 ? r->min_samples : 3)) { stop = "max_time"; break; }
+    }
+    if (!picked) {
+        buffers *b = &p.sets[((n - 1) * calls) % p.nsets];
+        if (write_output("pick.bin", b) != 0) return 4;
+        pick_seed = b->seed;
+        pick = n - 1;
+    }
+    double wall = now() - start, cpu = cpu_seconds() - cpu0;
+    fprintf(chan, "{\"tensorop\":\"driver\",\"op\":\"" OP_NAME "\",\"mode\":\"time\",\"dtype\":\"" DTYPE "\","
+            "\"verified\":true,"
+            "\"timer\":\"cuda_event\",\"inner_loops\":%d,\"warmup\":%d,\"flushed\":%s,\"flush_bytes\":%zu,"
+            "\"stop\":\"%s\",\"sampling_s\":%.6f,\"cpu_s\":%.6f,\"freivalds_rel_err\":%.3e,\"calls\":%d,"
+            "\"pick\":{\"sample\":%ld,\"seed\":%llu},\"samples\":[",
+            calls, r->warmup, flush_len ? "true" : "false", flush_len, stop, wall, cpu, max_rel, n * calls, pick,
+            (unsigned long long)pick_seed);
+    for (int i = 0; i < n; i++)
+        fprintf(chan, "%s%.9e", i ? "," : "", smp[i]);
+    fprintf(chan, "]}\n");
+    return 0;
+}
+
+#ifdef TENSOROP_PAIR
+/* Paired, interleaved timing of kernel A and kernel B on the same fresh inputs, A first on even
+   samples and B first on odd ones; every call verified. */
+static int run_pair(const request *r, scratch_t *s)
+{
+    const op_case *c = &r->cases[0];
+    op_fn fn[2] = {KERNEL_SYMBOL, KERNEL_SYMBOL_B};
+    const char *label[2] = {"a", "b"};
+    pool p[2];
+    verdict v;
+    cudaEvent_t e0, e1;
+    CK(cudaEventCreate(&e0), "event");
+    CK(cudaEventCreate(&e1), "event");
+    double t_call = 0;
+    make_pool(c, 2, &p[0]);
+    make_pool(c, 2, &p[1]);
+    for (int i = 0; i < (r->warmup > 0 ? r->warmup : 1); i++)
+        for (int k = 0; k < 2; k++) {
+            buffers *b = &p[k].sets[i % 2];
+            fill_set(c, b, fresh_seed(), s);
+            double t = timed_sample(fn[k], c, &p[k], i % 2, 1, e0, e1);
+            if (k == 0 || t < t_call) t_call = t;
+            v = freivalds(c, b, b->seed ^ 0xC0FFEEull, r->tol, s);
+            if (v.failed) { emit_failure("pair", label[k], -1, i, b->seed, &v); return 0; }
+        }
+    int calls = calls_per_sample(r, c, t_call, 2);
+    if (calls > 2)
+        for (int k = 0; k < 2; k++) { free_pool(&p[k]); make_pool(c, calls, &p[k]); }
+    double *smp[2] = {(double *)malloc(sizeof(double) * (size_t)r->max_samples),
+                      (double *)malloc(sizeof(double) * (size_t)r->max_samples)};
+    if (!smp[0] || !smp[1]) return 3;
+    int n = 0;
+    double start = now(), cpu0 = cpu_seconds();
+    const char *stop = "max_samples";
+    uint64_t seeds[MAX_SETS_LIMIT];
+    while (n < r->max_samples) {
+        for (int j = 0; j < calls; j++)      /* the same fresh inputs for both kernels of the sample */
+            seeds[j] = fresh_seed();
+        for (int o = 0; o < 2; o++) {
+            int k = (n % 2 == 0) ? o : 1 - o;
+            for (int j = 0; j < calls; j++)
+                fill_set(c, &p[k].sets[j], seeds[j], s);
+            smp[k][n] = timed_sample(fn[k], c, &p[k], 0, calls, e0, e1) / calls;
+            for (int j = 0; j < calls; j++) {
+                buffers *b = &p[k].sets[j];
+                v = freivalds(c, b, b->seed ^ 0xC0FFEEull, r->tol, s);
+                if (v.failed) { emit_failure("pair", label[k], n, j, b->seed, &v); return 0; }
+            }
+        }
+        n++;
+        if (now() - start >= r->max_time_s && n >= (r->min_samples < 3 ? r->min_samples : 3)) { stop = "max_time"; break; }
+    }
+    double wall = now() - start, cpu = cpu_seconds() - cpu0;
+    fprintf(chan, "{\"tensorop\":\"driver\",\"op\":\"" OP_NAME "\",\"mode\":\"pair\",\"dtype\":\"" DTYPE "\","
+            "\"verified\":true,"
+            "\"timer\":\"cuda_event\",\"inner_loops\":%d,\"stop\":\"%s\",\"sampling_s\":%.6f,\"cpu_s\":%.6f,"
+            "\"samples_a\":[", calls, stop, wall, cpu);
+    for (int i = 0; i < n; i++) fprintf(chan, "%s%.9e", i ? "," : "", smp[0][i]);
+    fprintf(chan, "],\"samples_b\":[");
+    for (int i = 0; i < n; i++) fprintf(chan, "%s%.9e", i ? "," : "", smp[1][i]);
+    fprintf(chan, "]}\n");
+    return 0;
+}
+#endif
+
+#ifndef TENSOROP_DRIVER_NO_MAIN        /* tests compile the op's part on the host without main */
+int main(void)
+{
+    chan = fdopen(CHANNEL_FD, "w");
+    if (!chan) {
+        fprintf(stderr, "tensorop driver: no result channel on fd %d (run it through tensorop)\n", CHANNEL_FD);
+        return 5;
+    }
+    request r;
+    if (read_request(&r) != 0)
+        return 2;
+    g_mode = r.mode;
+    CK(cudaSetDeviceFlags(cudaDeviceScheduleBlockingSync), "cudaSetDeviceFlags");
+    CK(cudaStreamCreate(&stream), "cudaStreamCreate");
+    cudaDeviceProp prop;
+    CK(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
+    flush_len = r.flush_bytes ? r.flush_bytes : 2 * (size_t)prop.l2CacheSize;
+    flush_buf = (unsigned char *)dalloc(flush_len);
+    scratch_t s;
+    size_t ny = 1;
+    for (int i = 0; i < r.ncases; i++) if (op_scratch_doubles(&r.cases[i]) > ny) ny = op_scratch_doubles(&r.cases[i]);
+    s.y = (double *)dalloc(sizeof(double) * ny);
+    s.acc = (double *)dalloc(2 * sizeof(double));
+    s.cnt = (unsigned long long *)dalloc(2 * sizeof(unsigned long long));
+    fprintf(stderr, "tensorop driver: %s (sm_%d%d, %d SMs, L2 %d KiB), " OP_NAME " " DTYPE "\n", prop.name,
+            prop.major, prop.minor, prop.multiProcessorCount, prop.l2CacheSize / 1024);
+    int rc;
+    if (!strcmp(r.mode, "check")) rc = run_check(&r, &s);
+    else if (!strcmp(r.mode, "time")) rc = run_time(&r, &s);
+#ifdef TENSOROP_PAIR
+    else if (!strcmp(r.mode, "pair")) rc = run_pair(&r, &s);
+#endif
+    else {
+        fprintf(stderr, "tensorop driver: unknown mode '%s' (a CUDA device has check, time and pair)\n", r.mode);
+        return 2;
+    }
+    if (fflush(chan) != 0) {
+        fprintf(stderr, "tensorop driver: cannot write the result channel\n");
+        return 4;
+    }
+    return rc;
+}
+#endif
+#endif
