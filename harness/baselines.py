@@ -1,8 +1,10 @@
 """Baselines measured through the same driver, gate and statistics as any kernel:
 OpenBLAS 0.3.34 (the scipy-openblas32 wheel of the device's architecture, fetched by setup
-into .cache/openblas/<arch>/) and a naive C triple loop."""
+into .cache/openblas/<arch>/) and a naive C triple loop; on CUDA devices the vendor library
+per (op, dtype), CUDA_BASELINES: cuBLAS for GEMM, cuDNN for conv2d."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from .ops import Op, default_op
@@ -36,3 +38,56 @@ def baseline_kernel(ws: Workspace, name: str, arch: str, op: Op | None = None) -
     if not lib.is_file():
         raise BaselineUnavailable(f"OpenBLAS for {arch} not found at {lib}; run `make setup`")
     return Kernel(label=name, source=source, name=src.name, allow_blas=True, libs=(lib,))
+
+
+# ---- CUDA devices: the vendor library per (op, dtype) ------------------------------------------
+@dataclass(frozen=True)
+class CudaBaseline:
+    """A vendor-library baseline for CUDA devices: a .cu file in baselines/ implementing the
+    op's CUDA ABI with the library (trusted: built with the object gate skipped)."""
+    name: str                        # "cublas" | "cudnn"
+    file: str
+    library: str                     # harness/cuda/tools.py LIBRARIES: headers and the library to link
+    defines: tuple[str, ...] = ()    # macros set above the source (one file, several dtypes)
+
+
+CUDA_BASELINES = {
+    ("gemm", "f32"): CudaBaseline("cublas", "cublas_gemm.cu", "cublas"),
+    ("gemm", "f16"): CudaBaseline("cublas", "cublas_gemm.cu", "cublas", ("TENSOROP_F16",)),
+    ("conv2d", "f32"): CudaBaseline("cudnn", "cudnn_conv2d.cu", "cudnn"),
+}
+
+
+@dataclass(frozen=True)
+class CudaBaselineSource:
+    """What harness/cuda/build.py needs to build one: build_cuda(source, name, ..., allow_blas=True,
+    libs=libs, extra_cflags=cflags)."""
+    label: str
+    source: bytes
+    name: str
+    cflags: tuple[str, ...]
+    libs: tuple[str, ...]
+
+
+def cuda_baseline(ws: Workspace, op: str, dtype: str, *, link: bool = True) -> CudaBaselineSource:
+    """The CUDA baseline of (op, dtype): cuBLAS for GEMM, cuDNN for conv2d. Its headers come from a
+    CUDA install, the full wheels or setup's header fetch (.cache/cuda-headers/); linking needs the
+    library itself (cuDNN's small loader, which setup fetches, is enough to link)."""
+    from .cuda import tools
+    bl = CUDA_BASELINES.get((op, dtype))
+    if bl is None:
+        raise BaselineUnavailable(f"no CUDA baseline for {op} {dtype}; known: "
+                                  f"{', '.join(f'{o} {d}' for o, d in CUDA_BASELINES)}")
+    inc = tools.library_include(bl.library, ws.cache)
+    if inc is None:
+        raise BaselineUnavailable(f"{bl.name}: {tools.LIBRARIES[bl.library][0]} not found; {tools.HEADERS_HINT}")
+    libs: tuple[str, ...] = ()
+    if link:
+        lib = tools.library_lib(bl.library, ws.cache)
+        if lib is None:
+            raise BaselineUnavailable(f"{bl.name}: {tools.LIBRARIES[bl.library][1]} not found to link; "
+                                      f"{tools.HEADERS_HINT}")
+        libs = (str(lib),)
+    path = BASELINE_DIR / bl.file
+    source = "".join(f"#define {m} 1\n" for m in bl.defines).encode() + path.read_bytes()
+    return CudaBaselineSource(label=bl.name, source=source, name=path.name, cflags=(f"-I{inc}",), libs=libs)

@@ -223,11 +223,12 @@ def test_cuda_prompt_section_names_the_primitives():
 @needs_cuda_tools
 @pytest.mark.parametrize("flags", [[], ["-DTENSOROP_F16"]])
 def test_cublas_baseline_compiles(tmp_path, flags):
+    from harness.workspace import Workspace
     nvcc = tools.nvcc(TC)
-    include = Path(nvcc).resolve().parents[1] / "include"
-    if not (include / "cublas_v2.h").is_file() and not list(include.parent.glob("**/cublas_v2.h"))[:1]:
-        pytest.skip("cuBLAS headers not installed (the nvidia-cublas wheel is ~0.5 GB; setup does not fetch it)")
-    p = subprocess.run([nvcc, *TC.cflags, "-gencode", "arch=compute_80,code=sm_80", *flags, "-c",
+    include = tools.library_include("cublas", Workspace(ROOT).cache)   # a CUDA install, the wheel, or setup's fetch
+    if include is None:
+        pytest.skip("cuBLAS headers not found: " + tools.HEADERS_HINT)
+    p = subprocess.run([nvcc, *TC.cflags, "-gencode", "arch=compute_80,code=sm_80", *flags, f"-I{include}", "-c",
                         str(ROOT / "baselines" / "cublas_gemm.cu"), "-o", str(tmp_path / "b.o")],
                        capture_output=True, text=True, env=TC.environ())
     assert p.returncode == 0, p.stderr

@@ -2,11 +2,12 @@
 
 kernel.cu --nvcc -c (real code for the SM only, ptxas -v)--> kernel.o --gate (host object and
 device code)--> --inspect (registers, spills, smem, occupancy, SASS mix)--> CompileReport
-  and, unless compile-only: driver (harness/driver/cuda_gemm_driver.cu for the kernel's dtype)
+  and, unless compile-only: the ABI's driver (harness/driver/cuda_<op>_driver.cu with its defines)
   + kernel.o --nvcc link (static cudart, full RELRO)--> driver executable (the Artifact).
 
-The kernel's dtype is read from the symbol its object defines: tensorop_gemm_f32_cuda or
-tensorop_gemm_f16_cuda. Build directories are content-hashed under .cache/builds/cuda-<key>/.
+The kernel's op and dtype are read from the ABI symbol its object defines (ABIS: one row per
+CUDA op and dtype, naming its driver and defines). Build directories are content-hashed under
+.cache/builds/cuda-<key>/.
 """
 from __future__ import annotations
 
@@ -30,10 +31,30 @@ from .arch import limits, nvcc_arch_flags
 from .gate import check_device_code, check_host_object
 from .inspect import CompileReport, inspect_object, parse_nvinfo, parse_sass, _run
 
-DRIVER_SOURCE = PACKAGE_DIR / "driver" / "cuda_gemm_driver.cu"
 HEADER_DIR = PACKAGE_DIR / "driver"
-SYMBOLS = {"f32": "tensorop_gemm_f32_cuda", "f16": "tensorop_gemm_f16_cuda"}
-BUILD_FORMAT = "cuda-1"
+
+
+@dataclass(frozen=True)
+class CudaAbi:
+    """One CUDA ABI function: the op and dtype it means, the timing driver it links with."""
+    symbol: str
+    op: str
+    dtype: str
+    driver: str                      # file in harness/driver/
+    defines: tuple[str, ...] = ()    # the driver's -D flags for this ABI
+
+    @property
+    def driver_source(self) -> Path:
+        return HEADER_DIR / self.driver
+
+
+ABIS = (
+    CudaAbi("tensorop_gemm_f32_cuda", "gemm", "f32", "cuda_gemm_driver.cu"),
+    CudaAbi("tensorop_gemm_f16_cuda", "gemm", "f16", "cuda_gemm_driver.cu", ("-DTENSOROP_F16",)),
+    CudaAbi("tensorop_conv2d_f32_cuda", "conv2d", "f32", "cuda_conv2d_driver.cu"),
+)
+DRIVER_HEADERS = ("tensorop_cuda.h", "tensorop_cuda_driver.h", "tensorop_cuda_modes.h")
+BUILD_FORMAT = "cuda-2"
 COMPILE_TIMEOUT_S = 300
 HARDEN = ("-Xlinker", "-z,relro", "-Xlinker", "-z,now")
 
@@ -44,6 +65,7 @@ class CudaBuild:
     report: CompileReport | None = None
     dtype: str = ""
     sm: str = ""
+    op: str = ""
 
     @property
     def ok(self) -> bool:
@@ -67,12 +89,18 @@ def _first_error(text: str) -> str:
     return (lines[-1] if lines else "failed").strip()[:600]
 
 
-def defined_abi(obj: Path) -> list[str]:
+def defined_abi(obj: Path) -> list[CudaAbi]:
     """The tensorop CUDA ABI functions the host object defines."""
     with obj.open("rb") as f:
         symtab = ELFFile(f).get_section_by_name(".symtab")
         names = {s.name for s in symtab.iter_symbols() if s["st_shndx"] != "SHN_UNDEF"} if symtab else set()
-    return [d for d, sym in SYMBOLS.items() if sym in names]
+    return [a for a in ABIS if a.symbol in names]
+
+
+def _drivers_bytes() -> bytes:
+    """Every CUDA driver source and shared header (part of each build's key)."""
+    files = sorted({a.driver for a in ABIS} | set(DRIVER_HEADERS))
+    return b"".join((HEADER_DIR / f).read_bytes() for f in files)
 
 
 def _key(*parts) -> str:
@@ -104,7 +132,7 @@ def build_cuda(source: bytes, name: str, device: Device, tc: Toolchain, builds_d
                                      f"{' and '.join(missing)} not found: the device code cannot be gated or "
                                      "inspected; " + tools.INSTALL_HINT), sm=sm)
     version = _version(nvcc)
-    key = _key(BUILD_FORMAT, source, DRIVER_SOURCE.read_bytes(), nvcc, version, sm, link, name, relax, allow_blas,
+    key = _key(BUILD_FORMAT, source, _drivers_bytes(), nvcc, version, sm, link, name, relax, allow_blas,
                libs, extra_cflags, tc.cflags, tc.ldflags, sorted(tc.env.items()))
     builds_dir.mkdir(parents=True, exist_ok=True)
     out = builds_dir / f"cuda-{key[:20]}"
@@ -123,49 +151,51 @@ def build_cuda(source: bytes, name: str, device: Device, tc: Toolchain, builds_d
         obj = work / "kernel.o"
         found = defined_abi(obj)
         if len(found) != 1:
-            msg = ("defines none of " + ", ".join(SYMBOLS.values()) if not found else
-                   "defines both " + " and ".join(SYMBOLS[d] for d in found) + " (one ABI function per file)")
+            msg = ("defines none of " + ", ".join(a.symbol for a in ABIS) if not found else
+                   "defines " + " and ".join(a.symbol for a in found) + " (one ABI function per file)")
             return CudaBuild(BuildResult(Status.REJECTED, "".join(log) + msg + "\n", None, msg), sm=sm)
-        dtype = found[0]
+        abi = found[0]
+        dtype, op = abi.dtype, abi.op
         nvinfo = parse_nvinfo(_run([cuobjdump, "-elf", str(obj)]))
         kernels = set(parse_sass(_run([cuobjdump, "-sass", str(obj)]))) | set(nvinfo)
         if not allow_blas:
-            for verdict in (check_host_object(obj, SYMBOLS[dtype], kernels, relax), check_device_code(nvinfo, relax)):
+            for verdict in (check_host_object(obj, abi.symbol, kernels, relax), check_device_code(nvinfo, relax)):
                 if verdict.relaxed:
                     log.append(f"object gate: rules relaxed for a trusted kernel: {', '.join(verdict.relaxed)}\n")
                 if not verdict.ok:
                     msg = "object gate: " + verdict.message
                     return CudaBuild(BuildResult(Status.REJECTED, "".join(log) + msg + "\n", None, msg),
-                                     dtype=dtype, sm=sm)
+                                     dtype=dtype, sm=sm, op=op)
         lim = limits(sm)
         report = inspect_object(str(obj), sm, text, cuobjdump, dtype=dtype,
                                 tensor_cores=bool(lim and lim.tensor_cores),
                                 threads=threads, dynamic_smem=dynamic_smem)
         if not link:
-            return CudaBuild(BuildResult(Status.OK, "".join(log), None), report, dtype, sm)
+            return CudaBuild(BuildResult(Status.OK, "".join(log), None), report, dtype, sm, op)
         if (out / "driver").is_file() and (out / "build.json").is_file():
             info = json.loads((out / "build.json").read_text())
             return CudaBuild(BuildResult(Status.OK, info["log"], _artifact(key, out / "driver", tc, version, cflags)),
-                             report, dtype, sm)
-        defines = ["-DTENSOROP_F16"] if dtype == "f16" else []
-        rc, dtext = _nvcc_run([nvcc, *tc.cflags, *arch, *defines, "-c", str(DRIVER_SOURCE), "-o", "driver.o"], work, tc)
+                             report, dtype, sm, op)
+        rc, dtext = _nvcc_run([nvcc, *tc.cflags, *arch, *abi.defines, "-c", str(abi.driver_source), "-o", "driver.o"],
+                              work, tc)
         log.append(dtext)
         if rc != 0:
             return CudaBuild(BuildResult(Status.INTERNAL_ERROR, "".join(log), None,
                                          f"the CUDA timing driver does not compile: {_first_error(dtext)}"),
-                             report, dtype, sm)
+                             report, dtype, sm, op)
         rc, ltext = _nvcc_run([nvcc, *tc.ldflags, *arch, *HARDEN, "driver.o", "kernel.o", *libs, "-o", "driver"],
                               work, tc)
         log.append(ltext)
         if rc != 0:
-            return CudaBuild(BuildResult(Status.LINK_ERROR, "".join(log), None, _first_error(ltext)), report, dtype, sm)
-        (work / "build.json").write_text(json.dumps({"log": "".join(log), "sm": sm, "dtype": dtype,
+            return CudaBuild(BuildResult(Status.LINK_ERROR, "".join(log), None, _first_error(ltext)), report, dtype, sm,
+                             op)
+        (work / "build.json").write_text(json.dumps({"log": "".join(log), "sm": sm, "dtype": dtype, "op": op,
                                                      "toolchain": tc.name, "version": version}))
         if out.exists():
             shutil.rmtree(out, ignore_errors=True)
         os.replace(work, out)
         return CudaBuild(BuildResult(Status.OK, "".join(log), _artifact(key, out / "driver", tc, version, cflags)),
-                         report, dtype, sm)
+                         report, dtype, sm, op)
     finally:
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)

@@ -52,7 +52,7 @@ def build_one(lab: Lab, device: Device, kernel: Path, *, threads: int | None = N
         from .build import build_cuda
         b = build_cuda(kernel.read_bytes(), kernel.name, device, tc, lab.ws.builds, link=True, relax=relax,
                        threads=threads, dynamic_smem=dynamic_smem, extra_cflags=cflags)
-        rec.update(status=b.result.status.value, error=b.result.error, sm=b.sm, dtype=b.dtype,
+        rec.update(status=b.result.status.value, error=b.result.error, sm=b.sm, op=b.op, dtype=b.dtype,
                    report=b.report.to_json() if b.report else None, log=b.result.log,
                    executable=str(b.result.artifact.executable) if b.result.artifact else None)
         rec["_lines"] = b.report.lines() if b.report else []

@@ -50,3 +50,48 @@ def nvcc(toolchain: Toolchain) -> str | None:
 
 def cuobjdump(toolchain: Toolchain | None = None) -> str | None:
     return find_tool("cuobjdump", toolchain)
+
+
+# ---- vendor libraries of the baselines (cuBLAS, cuDNN) ---------------------------------------
+# library -> (the header that names it, the shared library to link, its folder in a full wheel)
+LIBRARIES = {"cublas": ("cublas_v2.h", "libcublas.so", "cu1*"), "cudnn": ("cudnn.h", "libcudnn.so", "cudnn")}
+HEADERS_HINT = ("`make setup` fetches the cuBLAS/cuDNN headers (and cuDNN's loader library) out of NVIDIA's "
+                "wheels into .cache/cuda-headers/; a GPU machine needs the libraries themselves (the CUDA "
+                "toolkit's, or `pip install nvidia-cublas nvidia-cudnn-cu13`)")
+
+
+def _library_roots(cache: Path | None) -> list[Path]:
+    """Where a library's include/ and lib/ may be, most complete first: a CUDA install, the full
+    NVIDIA wheels in the environment, then the header-only fetch of `make setup`."""
+    roots = []
+    for d in _search_dirs():                           # <toolkit>/bin, site-packages/nvidia/cu1x/bin
+        roots.append(Path(d).parent)
+    for prefix in {sys.prefix, str(Path(__file__).resolve().parents[2] / ".venv")}:
+        roots += [Path(p) for p in sorted(glob.glob(os.path.join(prefix, "lib", "python3*", "site-packages", "nvidia",
+                                                                 "*")))]
+    roots += [Path("/usr"), Path("/usr/local/cuda")]
+    if cache is not None:
+        roots += [cache / "cuda-headers" / name for name in LIBRARIES]
+    return list(dict.fromkeys(roots))
+
+
+def library_include(name: str, cache: Path | None = None) -> Path | None:
+    """The include directory holding library `name`'s main header (cublas_v2.h, cudnn.h)."""
+    header = LIBRARIES[name][0]
+    for root in _library_roots(cache):
+        for inc in (root / "include", root / "include" / "x86_64-linux-gnu", root / "include" / "aarch64-linux-gnu"):
+            if (inc / header).is_file():
+                return inc
+    return None
+
+
+def library_lib(name: str, cache: Path | None = None) -> Path | None:
+    """A shared library of `name` to link against (libcublas.so*, libcudnn.so*); for cuDNN the
+    fetched 137 KB loader is enough to link, its engines come with a full install at run time."""
+    lib = LIBRARIES[name][1]
+    for root in _library_roots(cache):
+        for d in (root / "lib64", root / "lib", root / "lib" / "x86_64-linux-gnu", root / "lib" / "aarch64-linux-gnu"):
+            found = sorted(glob.glob(str(d / (lib + "*"))))
+            if found:
+                return Path(found[0])
+    return None
