@@ -7,7 +7,8 @@
 #   4. a glibc >= 2.38 run-time sysroot for riscv64 (Debian trixie's libc6-riscv64-cross) in .cache/sysroot/
 #   5. the QEMU instruction-count plugin, built against qemu-plugin.h from Debian's qemu source package
 #   6. CUDA: nvcc (unless the machine has one) and cuobjdump from NVIDIA's PyPI wheels into .venv, for
-#      the compile-only CUDA path (no GPU needed); a failure here only makes the CUDA tests skip
+#      the compile-only CUDA path (no GPU needed), and only the headers of the cuBLAS/cuDNN wheels (plus
+#      cuDNN's small loader library) into .cache/cuda-headers/; a failure here only makes the CUDA tests skip
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -48,7 +49,7 @@ if [ ! -x .venv/bin/python ]; then log "creating .venv"; $PY -m venv .venv; fi
 stamp=.venv/.tensorop-installed
 if [ ! -f $stamp ] || [ pyproject.toml -nt $stamp ]; then
   log "installing tensorop into .venv"
-  .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+  .venv/bin/pip install -q --disable-pip-version-check -e '.[test,cuda]'
   touch $stamp
 fi
 
@@ -149,5 +150,16 @@ if [ ${#cuda_wheels[@]} -gt 0 ]; then
   log "CUDA tools from NVIDIA's PyPI wheels into .venv: ${cuda_wheels[*]}"
   .venv/bin/pip install -q --disable-pip-version-check --no-deps "${cuda_wheels[@]}" \
     || echo "tensorop setup: could not install the CUDA wheels; the CUDA compile-only tests will skip" >&2
+fi
+# cuBLAS and cuDNN headers for the baselines' compile (and cuDNN's link) tests: the wheels are ~0.5 GB
+# each, so only their include/*.h (and libcudnn.so.N, 137 KB) are read out of them with HTTP range
+# requests (remotezip), pinned to nvcc's major version (scripts/fetch_cuda_headers.py)
+nvcc_bin=$(command -v nvcc 2>/dev/null || true)
+[ -n "$nvcc_bin" ] || for c in /usr/local/cuda/bin/nvcc ${CUDA_HOME:+$CUDA_HOME/bin/nvcc} .venv/lib/python3*/site-packages/nvidia/cu1*/bin/nvcc; do
+  [ -x "$c" ] && { nvcc_bin=$c; break; }
+done
+if [ -n "$nvcc_bin" ]; then
+  .venv/bin/python scripts/fetch_cuda_headers.py --dest "$CACHE/cuda-headers" --nvcc "$nvcc_bin" \
+    || echo "tensorop setup: could not fetch the cuBLAS/cuDNN headers; their compile tests will skip" >&2
 fi
 log "ready: .venv/bin/tensorop"

@@ -5,7 +5,8 @@ A CUDA device is a devices.yaml entry whose features name `cuda` and the SM it h
 harness/driver/tensorop_cuda.h) are compiled with nvcc on this host for that SM, their objects
 gated (harness/cuda/gate.py), inspected (registers, spills, shared memory, occupancy estimate,
 tensor-core instructions in the SASS: harness/cuda/inspect.py) and linked with the CUDA timing
-driver (harness/driver/cuda_gemm_driver.cu). All of that works without a GPU.
+driver of the ABI they define (harness/driver/cuda_gemm_driver.cu, cuda_conv2d_driver.cu; the
+table is harness/cuda/build.py ABIS). All of that works without a GPU.
 """
 from __future__ import annotations
 
