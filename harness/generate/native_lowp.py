@@ -64,6 +64,7 @@ class NativeSet:
     description: str
     mnemonic: str                 # the instruction that must appear in the object code
     vla: bool = False             # NR known only at run time (RVV)
+    prefer: bool = True           # planned before the widening template (False: after it)
 
     def cost(self, p: dict) -> float:
         """Ranking of untried points: instructions per k-group of the register tile (loads of A and
@@ -265,13 +266,18 @@ def _register(s: NativeSet):
     SETS[s.name] = s
 
 
-# Seeds are ordered by modelled cycles at 256^3 (README, low-precision figures).
+# Seeds are ordered by modelled cycles at 256^3 (README, low-precision figures): arm64-qemu
+# (neoverse-v1) i8mm 4x16 2.36e5, 6x12 2.45e5, 8x8 2.54e5 (sdot 8x12 3.78e5, widening SVE 1.13e6);
+# bf16mmla 10x8 4.24e5, 6x12 4.43e5, 8x8 4.85e5 (widening 1.09e6); fhm 4x24 1.14e6 (widening 1.18e6:
+# FMLAL does 4 MACs per op, as FMLA f32 does); a76-qemu sdot 8x12 8.68e5 (widening 4.41e6), f16cvt
+# 6.1e6 (widening 4.48e6: the FCVTLs cost more than widening once while packing); rv64-qemu
+# (sifive-x280) i8 3x1 LMUL 8 3.66e6, 6x1 LMUL 4 4.29e6, IW 1 (vwmul + vwadd) 5.15e6.
 _register(NativeSet(
     "neon-i8mm", "i8", "aarch64", frozenset({"i8mm"}), 8, "i8mm", "#include <arm_neon.h>",
     _neon_space((2, 4, 6, 8, 10, 12), (4, 8, 12, 16),
                 "MR % 2 == 0 and NR % 4 == 0 and (MR // 2) * (NR // 2) + MR // 2 + NR // 2 <= vregs", 1),
-    (_tile(8, 8, 512, 128, 1024, 2), _tile(6, 12, 512, 120, 1024, 2), _tile(10, 8, 512, 120, 1024, 2),
-     _tile(4, 16, 512, 128, 1024, 2)),
+    (_tile(4, 16, 512, 128, 1024, 2), _tile(6, 12, 512, 120, 1024, 2), _tile(8, 8, 512, 128, 1024, 2),
+     _tile(10, 8, 512, 120, 1024, 2)),
     _uk_mmla("i8"), "SMMLA (FEAT_I8MM): 2x8 int8 by 8x2 int8 into 2x2 int32 per instruction, "
     "A and B packed in k-groups of 8", "smmla"))
 
@@ -289,7 +295,7 @@ _register(NativeSet(
     _neon_space((2, 4, 6, 8, 10, 12), (4, 8, 12, 16),
                 "MR % 2 == 0 and NR % 4 == 0 and (MR // 2) * (NR // 2) + MR // 2 + NR // 2 <= vregs", 2,
                 (128, 256, 512, 1024)),
-    (_tile(8, 8, 256, 128, 1024, 2), _tile(6, 12, 256, 120, 1024, 2), _tile(10, 8, 256, 120, 1024, 2),
+    (_tile(10, 8, 256, 120, 1024, 2), _tile(6, 12, 256, 120, 1024, 2), _tile(8, 8, 256, 128, 1024, 2),
      _tile(4, 16, 256, 128, 1024, 2)),
     _uk_mmla("bf16"), "BFMMLA (FEAT_BF16): 2x4 bf16 by 4x2 bf16 into 2x2 f32 per instruction, "
     "A and B packed in k-groups of 4", "bfmmla"))
@@ -298,7 +304,7 @@ _F16_SPACE = ("MR % 4 == 0 and NR % 8 == 0 and MR * NR // 4 + NR // 8 + MR // 4 
 _register(NativeSet(
     "neon-fhm", "f16", "aarch64", frozenset({"fhm"}), 1, "fp16fml", "#include <arm_neon.h>",
     _neon_space((4, 8, 12), (8, 16, 24), _F16_SPACE, 2, (128, 256, 512, 1024)),
-    (_tile(4, 16, 256, 128, 1024, 4), _tile(8, 8, 256, 128, 1024, 4), _tile(4, 24, 256, 128, 1024, 2)),
+    (_tile(4, 24, 256, 128, 1024, 2), _tile(4, 16, 256, 128, 1024, 4), _tile(8, 8, 256, 128, 1024, 4)),
     _uk_f16(False), "FMLAL/FMLAL2 by element (FEAT_FHM): f16 x f16 products added exactly into f32 lanes, "
     "A and B packed as f16", "fmlal"))
 
@@ -308,7 +314,7 @@ _register(NativeSet(
                 2, (128, 256, 512, 1024)),
     (_tile(4, 16, 256, 128, 1024, 4), _tile(8, 8, 256, 128, 1024, 4)),
     _uk_f16(True), "FCVTL/FCVTL2 f16 -> f32 in registers, then FMLA by element; A and B packed as f16",
-    "fcvtl"))
+    "fcvtl", prefer=False))
 
 _register(NativeSet(
     "rvv-i8", "i8", "riscv64", frozenset({"rvv"}), 1, "", "#include <riscv_vector.h>",
@@ -316,8 +322,9 @@ _register(NativeSet(
                 **_blocks(), "IW": [0, 1]},
                ["(MR * NV + NV) * LMUL <= vregs", "KC * NV * LMUL * lanes <= 2 * l1d", "KC * MC <= l2",
                 "MC >= MR", "NC >= NV * LMUL * lanes"]),
-    ({"MR": 3, "NV": 1, "LMUL": 8, "KC": 512, "MC": 120, "NC": 1024, "U": 2, "IW": 0},
-     {"MR": 7, "NV": 1, "LMUL": 4, "KC": 512, "MC": 112, "NC": 1024, "U": 2, "IW": 0},
+    ({"MR": 3, "NV": 1, "LMUL": 8, "KC": 512, "MC": 120, "NC": 1024, "U": 1, "IW": 0},
+     {"MR": 3, "NV": 1, "LMUL": 8, "KC": 1024, "MC": 120, "NC": 1024, "U": 4, "IW": 0},
+     {"MR": 6, "NV": 1, "LMUL": 4, "KC": 512, "MC": 120, "NC": 1024, "U": 2, "IW": 0},
      {"MR": 3, "NV": 1, "LMUL": 8, "KC": 512, "MC": 120, "NC": 1024, "U": 2, "IW": 1}),
     _uk_rvv_i8, "RVV 1.0 widening integer multiply-add: int8 B rows sign-extended to int16 (vsext.vf2), "
     "vwmacc.vx into int32 accumulators of LMUL groups (IW 1: vwmul.vx + vwadd.wv)", "vwmacc", vla=True))
@@ -329,6 +336,20 @@ def available(dtype: str, arch: str, features) -> list[str]:
     if arch == "aarch64":
         f.add("neon")
     return [s.name for s in SETS.values() if s.dtype == dtype and s.arch == arch and s.needs <= f]
+
+
+LOWP_INSTRUCTIONS = {  # (arch, feature) -> what the hardware factors list among the key instructions
+    ("aarch64", "i8mm"): "smmla (int8 2x8 by 8x2 -> int32 2x2, FEAT_I8MM)",
+    ("aarch64", "dotprod"): "sdot by element (4-deep int8 dot products -> int32)",
+    ("aarch64", "bf16"): "bfmmla / bfdot (bf16 -> f32)",
+    ("aarch64", "fhm"): "fmlal / fmlal2 (f16 x f16 -> f32 lanes)",
+    ("riscv64", "rvv"): "vwmacc.vx / vsext.vf2 (int8 -> int16 -> int32 widening multiply-add)",
+}
+
+
+def lowp_instructions(arch: str, features) -> tuple[str, ...]:
+    f = canonical_features(features)
+    return tuple(v for (a, feat), v in LOWP_INSTRUCTIONS.items() if a == arch and feat in f)
 
 
 # ---- the sketch --------------------------------------------------------------------------
