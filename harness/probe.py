@@ -60,11 +60,25 @@ static long vector_bytes(void) { return (long)svcntb(); }
 static long vector_bytes(void) { return -1; }
 #define KIND "none"
 #endif
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+/* the ISA extensions the (emulated) CPU reports in AT_HWCAP/AT_HWCAP2 (Linux arm64 bit numbers) */
+static void isa(void) {
+    const unsigned long h = getauxval(AT_HWCAP), h2 = getauxval(AT_HWCAP2);
+    printf(", \"isa\": [\"neon\"%s%s%s%s%s%s]", (h >> 10) & 1 ? ", \"fp16\"" : "", (h >> 20) & 1 ? ", \"dotprod\"" : "",
+           (h >> 23) & 1 ? ", \"fhm\"" : "", (h >> 22) & 1 ? ", \"sve\"" : "", (h2 >> 13) & 1 ? ", \"i8mm\"" : "",
+           (h2 >> 14) & 1 ? ", \"bf16\"" : "");
+}
+#else
+static void isa(void) {}
+#endif
 int main(void) {
     long b = -1;
     signal(SIGILL, on_sigill);
     if (!sigsetjmp(env, 1)) b = vector_bytes();
-    printf("{\"kind\": \"%s\", \"vector_bytes\": %ld}\n", KIND, b);
+    printf("{\"kind\": \"%s\", \"vector_bytes\": %ld", KIND, b);
+    isa();
+    printf("}\n");
     return 0;
 }
 '''
@@ -263,7 +277,9 @@ def probe(lab, device: Device, timeout_s: float = 60.0) -> HardwareProfile:
         prof.features = [f for f in device.features if f != "auto"]
         prof.isa = device.arch
         prof.cpu = f"{device.description or device.arch} (emulated on {prof.cpu})"
-    kind, nbytes = vec if isinstance(vec, tuple) else ("", 0)
+        if isinstance(vec, tuple) and vec[2] is not None:
+            _reconcile_isa(prof, set(vec[2]))
+    kind, nbytes = vec[:2] if isinstance(vec, tuple) else ("", 0)
     if isinstance(vec, str):
         prof.notes.append(vec)
     if nbytes > 0:
@@ -277,6 +293,24 @@ def probe(lab, device: Device, timeout_s: float = 60.0) -> HardwareProfile:
     if not prof.vregs:
         prof.vregs = VREGS["scalar"]
     return prof
+
+
+# ISA extensions the aarch64 probe program reads from AT_HWCAP/AT_HWCAP2 (canonical names)
+HWCAP_ISA = ("neon", "fp16", "dotprod", "fhm", "sve", "i8mm", "bf16")
+
+
+def _reconcile_isa(prof: HardwareProfile, found: set[str]) -> None:
+    """An emulated device's features: devices.yaml's, less the ISA extensions the emulated CPU lacks
+    (a kernel planned for them would die with SIGILL) and plus those it has, each change noted."""
+    declared = set(prof.features)
+    lacking = sorted(f for f in declared if f in HWCAP_ISA and f not in found)
+    extra = sorted(found - declared)
+    if lacking:
+        prof.notes.append(f"devices.yaml declares {', '.join(lacking)} but the emulated CPU does not report "
+                          f"{'it' if len(lacking) == 1 else 'them'} (HWCAP): left out")
+    if extra:
+        prof.notes.append(f"the emulated CPU reports {', '.join(extra)} (HWCAP), not in devices.yaml: added")
+    prof.features = sorted((declared - set(lacking)) | found)
 
 
 def _sections(text: str) -> dict[str, list[str]]:
@@ -342,9 +376,9 @@ def _parse_sections(prof: HardwareProfile, s: dict[str, list[str]], device: Devi
             prof.notes.append(f"nvidia-smi: {line.strip()[:200]}")
 
 
-def _vector_probe(lab, device: Device, transport, timeout_s: float) -> tuple[str, int] | str:
+def _vector_probe(lab, device: Device, transport, timeout_s: float) -> tuple[str, int, list | None] | str:
     """Build the probe program with the device's toolchain (with SVE on arm64) and run it:
-    (kind, vector bytes), or a note saying why there is no answer."""
+    (kind, vector bytes, ISA extensions from HWCAP or None), or a note saying why there is no answer."""
     tc = lab.toolchain(device)
     cc = tc.compiler() if tc else None
     if cc is None:
@@ -370,7 +404,8 @@ def _vector_probe(lab, device: Device, transport, timeout_s: float) -> tuple[str
         if line.startswith("{"):
             try:
                 d = json.loads(line)
-                return str(d["kind"]), int(d["vector_bytes"])
+                isa = d.get("isa")
+                return str(d["kind"]), int(d["vector_bytes"]), [str(x) for x in isa] if isinstance(isa, list) else None
             except (ValueError, KeyError):
                 break
     return f"vector-length probe program printed no answer: {r.stdout.strip()[-200:]!r}"

@@ -33,6 +33,10 @@ class ExpertGenerator(Generator):
             if hw.threads > 1:
                 amx = [(s, {**p, "T": hw.threads}) for s, p in amx]
             return (amx + self.plan(hw, 1))[:n]
+        from . import native_lowp
+        native = native_lowp.available(dtype, hw.arch, hw.features) if dtype != "f32" else []
+        if native:      # the device's own low-precision instructions (native_lowp.py), then the widening template
+            return self._plan_native(hw, n, native)
         ctx = hw.context()
         ps = SETS[hw.primitive_set]
         primary = [(ps.name, p) for p in islice(candidates(ps.space, list(ps.seeds), ps.cost, ctx), n)]
@@ -51,6 +55,24 @@ class ExpertGenerator(Generator):
         keep = max(2, n - len(extra))
         return (primary[:keep] + extra)[:n]
 
+    def _plan_native(self, hw: HardwareFactors, n: int, names: list[str]) -> list[tuple[str, dict]]:
+        """Low-precision GEMM with native sets: the first preferred set's seeds, a seed of each other
+        native set, and the widening template's best point (before a set that is not preferred, such as
+        in-register FCVTL widening, which models slower than widening once while packing)."""
+        from .native_lowp import SETS as NATIVE
+        ctx = hw.context()
+        sets = [NATIVE[s] for s in names]
+        first = [s for s in sets if s.prefer][:1]
+        native = [(s.name, dict(p)) for s in first for p in s.seeds if s.space.valid(p, ctx)][:max(1, n - 2)]
+        native += [(s.name, dict(p)) for s in sets if s.prefer and s not in first
+                   for p in s.seeds[:1] if s.space.valid(p, ctx)]
+        native = native[:max(1, n - 1)]
+        late = [(s.name, dict(p)) for s in sets if not s.prefer for p in s.seeds[:1] if s.space.valid(p, ctx)]
+        plan = native + self.plan(hw, max(1, n - len(native) - len(late))) + late
+        if hw.threads > 1:
+            plan = [(s, {**p, "T": hw.threads}) for s, p in plan]
+        return plan[:n]
+
     def propose(self, task: Task, hardware: HardwareFactors, history: list[Feedback]) -> Candidate | None:
         if task.op != "gemm":
             return self._propose_op(task, hardware, history)
@@ -62,7 +84,7 @@ class ExpertGenerator(Generator):
             k = ps + key(p)
             if k in tried:
                 continue
-            label = f"expert-{ps}-" + "-".join(f"{n}{p[n]}" for n in ("MR", "NV", "LMUL", "KC", "MC") if n in p
+            label = f"expert-{ps}-" + "-".join(f"{n}{p[n]}" for n in ("MR", "NR", "NV", "LMUL", "KC", "MC") if n in p
                                                  and (n != "MC" or ps == "amx"))
             return Candidate(source=render(ps, p, dtype=task.dtype), params={**p, "primitive_set": ps, "_key": k},
                              label=label)

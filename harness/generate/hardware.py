@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..config.devices import Device
 from ..probe import SIMD_BITS, VREGS, HardwareProfile, cached_profile, load_or_probe, profile_from_config
+from .native_lowp import canonical_features, lowp_instructions
 
 KiB = 1024
 
@@ -118,6 +119,18 @@ SET_HINTS: dict[str, list[str]] = {
             "Pack B into VNNI tiles with AVX-512 (zero-extend each row's 16 elements to 32-bit words, shift "
             "and OR the k pairs/quads): packing is the cost that remains once the tiles do the math."],
     "scalar": ["Plain C register tile with restrict pointers; let the compiler vectorise."],
+    # native low-precision sets (native_lowp.py): pack A and B in the instruction's k-groups
+    "neon-i8mm": ["vmmlaq_s32(acc, a, b) (SMMLA, target(\"i8mm\")): a = 2 rows x 8 k of A, b = 2 columns x 8 k of B "
+                  "(int8), acc = the 2 x 2 int32 block [c00 c01 c10 c11]; pack A and B in k-groups of 8; "
+                  "vzip1q_s64/vzip2q_s64 of two blocks give two 4-wide C rows."],
+    "neon-sdot": ["vdotq_laneq_s32(acc, b, a, lane) (SDOT, target(\"dotprod\")): b = 4 columns x 4 k, a = 4 rows x "
+                  "4 k (int8); acc[j] += dot of column j with row `lane`; pack in k-groups of 4."],
+    "neon-bf16mmla": ["vbfmmlaq_f32(acc, a, b) (BFMMLA, target(\"bf16\")): 2 rows x 4 k by 2 columns x 4 k of "
+                      "bf16 into a 2 x 2 f32 block; pack A and B in k-groups of 4."],
+    "neon-fhm": ["vfmlalq_lane_low_f16 / _high_f16 (FMLAL/FMLAL2, target(\"fp16fml\")): f16 x f16 products added "
+                 "exactly into f32 lanes; pack A and B as f16 (half the bytes of widened panels)."],
+    "rvv-i8": ["int8 B rows: __riscv_vle8 + __riscv_vsext_vf2 to int16 once per k, then __riscv_vwmacc_vx_i32m<L> "
+               "(int16 A scalar x int16 vector into int32 accumulators) per row; exact at any K."],
 }
 KEY_INSTRUCTIONS = {
     "rvv": ("vsetvli", "vle32.v / vse32.v", "vfmacc.vf (vector += scalar * vector)", "vlse32/vsse32 (strided)"),
@@ -165,6 +178,7 @@ def factors(profile: HardwareProfile, device: Device) -> HardwareFactors:
     flags = set(profile.features) | {f.lower() for f in device.features if f != "auto"}
     if profile.vector_kind:
         flags.add(profile.vector_kind)
+    flags = canonical_features(flags)    # cpuinfo names too: asimddp -> dotprod, asimdfhm -> fhm, ...
     ps, alts = choose_sets(device.arch, flags)
     if ps == "rvv":
         bits = profile.vlen_bits or (profile.vector_bits if profile.vector_kind == "rvv" else 0)
@@ -178,7 +192,8 @@ def factors(profile: HardwareProfile, device: Device) -> HardwareFactors:
         device=device.name, arch=device.arch, primitive_set=ps, alternatives=alts, vector_bits=bits,
         vregs=VREGS[ps], lanes=max(1, bits // 32), caches=caches, cache_line=profile.cache_line,
         cores=profile.cores or 1, threads=max(1, getattr(device, "threads", 1) or 1),
-        cpu=profile.cpu or device.description, key_instructions=KEY_INSTRUCTIONS[ps],
+        cpu=profile.cpu or device.description,
+        key_instructions=KEY_INSTRUCTIONS[ps] + lowp_instructions(device.arch, flags),
         emulated=device.emulated, source=source, features=tuple(sorted(flags)))
 
 

@@ -53,8 +53,13 @@ def first_message(task: Task, hw: HardwareFactors) -> str:
                 f"{hw.summary()}{manuals}\n\nOptimisation hints:\n{hints_text(hw.primitive_set)}\n\n"
                 f"Two reference sketches (correct; improve on either):\n{sketches(hw)}\nWrite a faster kernel.")
     from .amx_templates import SEEDS as AMX_SEEDS, available as amx_available
-    ps_name = "amx" if amx_available(task.dtype, hw.features) and hw.arch in ("x86_64", "amd64") else hw.primitive_set
-    sketch = render(ps_name, dict(AMX_SEEDS[0]) if ps_name == "amx" else SETS[ps_name].seeds[0], dtype=task.dtype)
+    from .native_lowp import SETS as NATIVE, available as native_available
+    native = [s for s in native_available(task.dtype, hw.arch, hw.features) if NATIVE[s].prefer] \
+        if task.dtype != "f32" else []
+    ps_name = "amx" if amx_available(task.dtype, hw.features) and hw.arch in ("x86_64", "amd64") else \
+        native[0] if native else hw.primitive_set
+    seed = dict(AMX_SEEDS[0]) if ps_name == "amx" else NATIVE[ps_name].seeds[0] if native else SETS[ps_name].seeds[0]
+    sketch = render(ps_name, seed, dtype=task.dtype)
     manuals = ("\n\nManual excerpts:\n" + "\n".join(hw.manuals)) if hw.manuals else ""
     return (f"Task: {task.op} {task.dtype}, M={task.shape[0]} N={task.shape[1]} K={task.shape[2]}, "
             f"on device {hw.device}.\n\nHardware factors:\n{hw.summary()}{manuals}\n\n"

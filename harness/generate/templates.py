@@ -511,10 +511,16 @@ def _abi_body(T: int, align: str, dtype: str = "f32") -> str:
 def render(ps_name: str, p: dict, l1_bytes: int = 48 * 1024, dtype: str = "f32") -> str:
     """The complete kernel source for primitive set `ps_name` at parameter point `p`, for GEMM
     f32 or (dtype f16, bf16, i8) its low-precision variants (see WIDEN); "amx" is the AMX tile
-    template of bf16 and i8 (amx_templates.py)."""
+    template of bf16 and i8 (amx_templates.py); the native_lowp sets (neon-i8mm, rvv-i8, ...) are
+    the native low-precision templates of their dtype."""
     if ps_name == "amx":
         from .amx_templates import render as render_amx
         return render_amx(dtype, p)
+    from . import native_lowp
+    if ps_name in native_lowp.SETS:     # native low-precision instructions (their dtype is the set's)
+        if native_lowp.SETS[ps_name].dtype != dtype:
+            raise ValueError(f"primitive set {ps_name!r} computes GEMM {native_lowp.SETS[ps_name].dtype}, not {dtype}")
+        return native_lowp.render(ps_name, p)
     ps = SETS[ps_name]
     p = {**p}
     p.setdefault("LMUL", 1)

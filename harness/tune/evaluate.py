@@ -99,8 +99,9 @@ class Target:
             if src is not None:
                 return src
         elif self.expert and self.primitive_set:
+            from ..generate.native_lowp import SETS as NATIVE
             from ..generate.templates import SETS, render
-            if self.primitive_set in SETS or self.primitive_set == "amx":
+            if self.primitive_set in SETS or self.primitive_set == "amx" or self.primitive_set in NATIVE:
                 return render(self.primitive_set, dict(point), dtype=self.meta.get("dtype") or "f32")
         src = self.source
         for n, v in point.items():
