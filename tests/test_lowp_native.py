@@ -127,3 +127,19 @@ def test_the_widening_kernel_has_no_native_instruction(lab):
     from harness.generate.templates import SETS, render
     text = disassembly(lab, "a76-qemu", render("neon", dict(SETS["neon"].seeds[0]), dtype="i8"), "i8")
     assert "fmla" in text and not re.search(r"\s(sdot|smmla)\s", text)
+
+
+@requires_qemu
+def test_int8_widening_template_and_openblas_baseline_run_on_rv64_qemu(lab):
+    """qemu-riscv64 7.2 aborts on the vfcvt.rtz.x.f.v clang vectorises an f32 -> int32 loop into;
+    both int8 kernels that convert an f32 result keep that loop scalar and pass the exact gate."""
+    from harness.baselines import baseline_kernel
+    from harness.generate.templates import render
+    dev = lab.devices["rv64-qemu"]
+    op = get_op("gemm", "i8")
+    widening = Kernel("widening", render("rvv", {"MR": 3, "NV": 1, "LMUL": 8, "U": 1, "KC": 64, "MC": 48, "NC": 256}, dtype="i8").encode())
+    for k in (widening, baseline_kernel(lab.ws, "openblas", dev.arch, op=op)):
+        with get_transport(dev, lab.ws) as tr:
+            t = run_trial(lab.ws, dev, lab.toolchain(dev), tr, k, (7, 37, 70),
+                          MeasureOptions.for_device(dev, **FAST), op=op)
+        assert t.status.value == "ok" and t.max_rel_err == 0.0, (k.label, t.status, t.error)
