@@ -82,8 +82,8 @@ def cuda_failure(run: RunResult, device: Device, phase: str) -> tuple[Status, st
         hint = ""
         if any(e in err for e in NO_GPU_ERRORS):
             hint = ("; this machine has no usable NVIDIA GPU or driver (/dev/nvidia*, libcuda.so.1): run on the GPU "
-                    "machine (an SSH device in devices.yaml), or use `tensorop build` / `bench --build-only` for the "
-                    "compile-only report")
+                    "machine (an SSH device in devices.yaml), or build only (`tensorop build`, `bench --build-only`, "
+                    "`generate --build-only`: the compile-only report)")
         return Status.DEVICE_ERROR, f"{phase}: {device.name}: CUDA is not available: {err}{hint}"
     gpu = rec.get("gpu") if isinstance(rec.get("gpu"), dict) else {}
     return Status.CRASH, f"{phase}: CUDA error while the kernel ran" + (f" on {gpu.get('name')}" if gpu.get("name")
