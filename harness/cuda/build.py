@@ -193,10 +193,11 @@ def build_cuda(source: bytes, name: str, device: Device, tc: Toolchain, builds_d
         if not link:
             return CudaBuild(BuildResult(Status.OK, "".join(log), None), report, dtype, sm, op)
         all_libs = tuple(dict.fromkeys((*libs, *(partner.libs if partner else ()))))
+        shipped = tuple(str(out / soname(Path(p))) for p in all_libs)   # beside the driver, by the name it needs
         if (out / "driver").is_file() and (out / "build.json").is_file():
             info = json.loads((out / "build.json").read_text())
             return CudaBuild(BuildResult(Status.OK, info["log"], _artifact(key, out / "driver", tc, version, cflags,
-                                                                           all_libs)), report, dtype, sm, op)
+                                                                           shipped)), report, dtype, sm, op)
         objects = ["kernel.o"]
         if partner is not None:
             failed = _pair_partner(partner, abi, nvcc, tc, [*tc.cflags, *arch, "-Xptxas", "-v", f"-I{HEADER_DIR}"],
@@ -226,7 +227,7 @@ def build_cuda(source: bytes, name: str, device: Device, tc: Toolchain, builds_d
             shutil.rmtree(out, ignore_errors=True)
         os.replace(work, out)
         return CudaBuild(BuildResult(Status.OK, "".join(log), _artifact(key, out / "driver", tc, version, cflags,
-                                                                        all_libs)), report, dtype, sm, op)
+                                                                        shipped)), report, dtype, sm, op)
     finally:
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)

@@ -39,7 +39,11 @@ class LocalTransport(Transport):
         cmd = [*prefix, str(artifact.executable), *args]
         if problem:
             return RunResult(None, "", "", 0.0, command=tuple(cmd), device_error=problem)
-        readable = [artifact.executable.parent, *artifact.runtime_libs, *runner_paths(prefix)]
+        # a library shipped beside the executable (a CUDA build's, by SONAME) is under the bound
+        # directory already: its target is bound, not the link (bwrap cannot mount over it)
+        libs = [Path(p).resolve() if Path(p).parent == artifact.executable.parent else p
+                for p in artifact.runtime_libs]
+        readable = [artifact.executable.parent, *libs, *runner_paths(prefix)]
         return self._execute(cmd, timeout_s=timeout_s, fetch=fetch, native=not prefix, stdin=stdin,
                              readable=readable, gpu=is_cuda(self.device))
 
