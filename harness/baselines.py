@@ -91,3 +91,32 @@ def cuda_baseline(ws: Workspace, op: str, dtype: str, *, link: bool = True) -> C
     path = BASELINE_DIR / bl.file
     source = "".join(f"#define {m} 1\n" for m in bl.defines).encode() + path.read_bytes()
     return CudaBaselineSource(label=bl.name, source=source, name=path.name, cflags=(f"-I{inc}",), libs=libs)
+
+
+CUDA_NAMES = ("vendor", "cublas", "cudnn")
+
+
+def cuda_baseline_kernel(ws: Workspace, op: Op, *, link: bool = True) -> Kernel:
+    """The CUDA baseline of the op as a Kernel for the trial path (trusted: allow_blas; its
+    library's include flag and shared library with it). BaselineUnavailable names what is missing."""
+    b = cuda_baseline(ws, op.name, op.dtype, link=link)
+    return Kernel(label=b.label, source=b.source, name=b.name, allow_blas=True, libs=tuple(Path(p) for p in b.libs),
+                  cflags=b.cflags)
+
+
+def device_baseline(ws: Workspace, name: str, device, op: Op | None = None) -> Kernel:
+    """Baseline `name` for `device`: on a CPU device baseline_kernel; on a CUDA device the vendor
+    library of the op (CUDA_BASELINES), asked for as `vendor`, its own name (cublas, cudnn) or
+    `openblas` (the vendor library plays OpenBLAS's part there); `naive` has no CUDA version."""
+    from .cuda import is_cuda
+    op = op or default_op()
+    if not is_cuda(device):
+        return baseline_kernel(ws, name, device.arch, op)
+    bl = CUDA_BASELINES.get((op.name, op.dtype))
+    if name == "naive" or bl is None or (name in ("cublas", "cudnn") and name != bl.name) or \
+            name not in (*CUDA_NAMES, "openblas"):
+        known = ", ".join(f"{b.name} for {o} {d}" for (o, d), b in CUDA_BASELINES.items())
+        raise BaselineUnavailable(f"{device.name} is a CUDA device: no baseline {name!r} for {op.name} {op.dtype} "
+                                  f"there; its baselines are the vendor libraries ({known}; `vendor` names the "
+                                  "op's one)")
+    return cuda_baseline_kernel(ws, op)

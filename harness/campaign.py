@@ -57,8 +57,10 @@ def unfinished(store: Store, campaign: str, jobs: list[Job]) -> list[Job]:
     return [jobs[i] for i in store.unfinished(campaign, keys)]
 
 
-def _build_key(k: Kernel, tc, op: Op | None = None, threads: int = 1) -> tuple:
-    return (k.hash, k.name, k.allow_blas, k.libs, k.relax, tc.name, (op or default_op()).key, threads)
+def _build_key(k: Kernel, tc, op: Op | None = None, threads: int = 1, device: Device | None = None) -> tuple:
+    from .cuda import device_sm, is_cuda
+    sm = device_sm(device) if device is not None and is_cuda(device) else None   # a CUDA build is per SM
+    return (k.hash, k.name, k.allow_blas, k.libs, k.relax, k.cflags, tc.name, (op or default_op()).key, threads, sm)
 
 
 def _lane(device: Device) -> str:
@@ -111,9 +113,10 @@ def run_campaign(lab: Lab, jobs: Iterable[Job], store: Store, *, campaign: str |
         tc = lab.toolchain(lab.devices[j.device])
         if tc is not None:
             threads = objective.threads_allowed(lab.devices[j.device])
-            key = _build_key(j.kernel, tc, j.op, threads)
+            key = _build_key(j.kernel, tc, j.op, threads, lab.devices[j.device])
             if key not in builds:
-                builds[key] = pool.submit(build_kernel, lab.ws, tc, j.kernel, extra_cflags, None, j.the_op, threads)
+                builds[key] = pool.submit(build_kernel, lab.ws, tc, j.kernel, extra_cflags, None, j.the_op, threads,
+                                          lab.devices[j.device])
 
     # lanes: one worker per lane. Local devices share one lane; an SSH device is its own lane; a
     # device whose transport serves several boards at once (labgrid: the matching places) gets
@@ -228,7 +231,7 @@ def run_campaign(lab: Lab, jobs: Iterable[Job], store: Store, *, campaign: str |
                     tc = lab.toolchain(device)
                     prebuilt = None
                     if tc is not None:
-                        f = builds.get(_build_key(j.kernel, tc, j.op, objective.threads_allowed(device)))
+                        f = builds.get(_build_key(j.kernel, tc, j.op, objective.threads_allowed(device), device))
                         if f is not None:
                             try:
                                 prebuilt = f.result()   # a failed build is a result too: no second compile

@@ -44,13 +44,50 @@ def run_failure(run: RunResult, device: Device, phase: str) -> tuple[Status, str
         tail = _tail(run.stderr)
         return Status.CRASH, f"{phase}: killed by {run.signal}" + (f"; stderr: {tail}" if tail else "")
     if run.returncode != 0:
+        cuda = cuda_failure(run, device, phase)
+        if cuda:
+            return cuda
         tail = _tail(run.stderr)
+        if run.returncode == 127 and "error while loading shared libraries" in run.stderr:
+            return Status.DEVICE_ERROR, (f"{phase}: {device.name} lacks a shared library the run needs: {tail}" +
+                                         (f"; {CUDA_LIBRARY_HINT}" if "cuda" in device.toolchain else ""))
         if run.returncode == 127 and "not found" in run.stderr.lower() and phase == "check":
             return Status.DEVICE_ERROR, f"{phase}: cannot run on {device.name}: {tail}"
         if run.returncode == 5 and "no result channel" in run.stderr:
             return Status.INTERNAL_ERROR, f"{phase}: the transport gave the driver no result channel"
         return Status.CRASH, f"{phase}: exited with status {run.returncode}" + (f"; stderr: {tail}" if tail else "")
     return None
+
+
+CUDA_LIBRARY_HINT = ("install the vendor libraries on the GPU machine (`pip install nvidia-cudnn-cu13 nvidia-cublas`, "
+                     "or the CUDA toolkit and cuDNN) and put their lib/ on LD_LIBRARY_PATH (devices.yaml `env`)")
+NO_GPU_ERRORS = ("cudaErrorNoDevice", "cudaErrorInsufficientDriver", "cudaErrorNotSupported",
+                 "cudaErrorSystemDriverMismatch", "cudaErrorDevicesUnavailable", "cudaErrorInitializationError",
+                 "cudaErrorCompatNotSupportedOnDevice", "cudaErrorSystemNotReady")
+
+
+def cuda_failure(run: RunResult, device: Device, phase: str) -> tuple[Status, str] | None:
+    """A CUDA driver that stopped on a CUDA error (exit 6) wrote one record with `cuda_error` and
+    the `phase` it was in: "setup" (no driver, no GPU, the device busy: before any kernel call,
+    so the machine's fault) is a device_error naming the device; "run" (an illegal address, a
+    launch failure while the kernel's calls ran) is the kernel's crash. None for anything else."""
+    if not run.channel:
+        return None
+    recs = read_channel(run, want_plugin=False)
+    rec = recs.driver
+    if recs.error or not isinstance(rec, dict) or not rec.get("cuda_error"):
+        return None
+    err = str(rec["cuda_error"])[:400]
+    if rec.get("phase") == "setup":
+        hint = ""
+        if any(e in err for e in NO_GPU_ERRORS):
+            hint = ("; this machine has no usable NVIDIA GPU or driver (/dev/nvidia*, libcuda.so.1): run on the GPU "
+                    "machine (an SSH device in devices.yaml), or build only (`tensorop build`, `bench --build-only`, "
+                    "`generate --build-only`: the compile-only report)")
+        return Status.DEVICE_ERROR, f"{phase}: {device.name}: CUDA is not available: {err}{hint}"
+    gpu = rec.get("gpu") if isinstance(rec.get("gpu"), dict) else {}
+    return Status.CRASH, f"{phase}: CUDA error while the kernel ran" + (f" on {gpu.get('name')}" if gpu.get("name")
+                                                                        else "") + f": {err}"
 
 
 def read_channel(run: RunResult, want_plugin: bool) -> Records:

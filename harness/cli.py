@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from . import report as rep
-from .baselines import NAMES as BASELINES, BaselineUnavailable, baseline_kernel
+from .baselines import CUDA_NAMES, NAMES as BASELINES, BaselineUnavailable, baseline_kernel, device_baseline
 from .campaign import Job, new_campaign_id, run_campaign
 from .config.yamlfile import ConfigError
 from .lab import Lab
@@ -277,12 +277,6 @@ def bench(kernels: List[Path] = typer.Argument(..., help="Kernel C files impleme
             op, dtype = SUITES[suite].op, (dtype if SUITES[suite].allows(dtype) else SUITES[suite].dtype)
     o = _op(op, dtype)
     devs = _resolve_devices(lab, device)
-    from .cuda import is_cuda
-    gpus = [d for d in devs if is_cuda(lab.devices[d])]
-    if gpus:
-        err.print(f"[red]error:[/red] {', '.join(gpus)}: running on CUDA devices is not wired into bench yet; "
-                  "use --build-only (or `tensorop build`) for the compile-only report", highlight=False)
-        raise typer.Exit(2)
     per_dev = _shapes_for(o, shape, suite, scale, devs, lab)
     bad = [r for r in trust if r not in RULES]
     if bad:
@@ -296,9 +290,9 @@ def bench(kernels: List[Path] = typer.Argument(..., help="Kernel C files impleme
         ks.append(Kernel.from_file(k, relax=tuple(trust)))
     other: dict[str, Kernel] = {}
     if against:
-        if against in BASELINES:
+        if against in BASELINES or against in CUDA_NAMES:
             try:
-                other = {d: baseline_kernel(lab.ws, against, lab.devices[d].arch, o) for d in devs}
+                other = {d: device_baseline(lab.ws, against, lab.devices[d], o) for d in devs}
             except BaselineUnavailable as e:
                 err.print(f"[red]error:[/red] {e}")
                 raise typer.Exit(2)
@@ -306,7 +300,8 @@ def bench(kernels: List[Path] = typer.Argument(..., help="Kernel C files impleme
             k = Kernel.from_file(Path(against))
             other = {d: k for d in devs}
         else:
-            err.print(f"[red]error:[/red] --against {against!r}: not a baseline ({', '.join(BASELINES)}) or a file")
+            err.print(f"[red]error:[/red] --against {against!r}: not a baseline ({', '.join(BASELINES)}; on CUDA "
+                      f"devices {', '.join(CUDA_NAMES)}) or a file")
             raise typer.Exit(2)
     jobs = [Job(k, d, s, o) for k in ks for d in devs for s in per_dev[d]]
     raise typer.Exit(_execute(lab, jobs, as_json, _overrides(max_time, min_samples, max_samples, warmup, flush,
@@ -337,7 +332,7 @@ def build(kernels: List[Path] = typer.Argument(..., help="Kernel files (.c for C
 
 
 @app.command()
-def baseline(name: str = typer.Argument(..., help="openblas | naive"), op: str = OpOpt, dtype: str = DtypeOpt,
+def baseline(name: str = typer.Argument(..., help="openblas | naive (CUDA devices: vendor | cublas | cudnn)"), op: str = OpOpt, dtype: str = DtypeOpt,
              shape: Optional[List[str]] = ShapesOpt, suite: Optional[str] = SuiteOpt, scale: float = ScaleOpt,
              device: Optional[List[str]] = DeviceOpt, as_json: bool = JsonOpt,
              max_time: Optional[float] = MaxTimeOpt, min_samples: Optional[int] = MinSamplesOpt,
@@ -346,8 +341,9 @@ def baseline(name: str = typer.Argument(..., help="openblas | naive"), op: str =
              devices_file: Optional[Path] = ConfigOpt):
     """Measure a baseline (OpenBLAS or naive C) through the same driver, gate and statistics."""
     lab = _lab(devices_file)
-    if name not in BASELINES:
-        err.print(f"[red]error:[/red] unknown baseline {name!r}; known: {', '.join(BASELINES)}")
+    if name not in BASELINES and name not in CUDA_NAMES:
+        err.print(f"[red]error:[/red] unknown baseline {name!r}; known: {', '.join(BASELINES)} (CUDA devices: "
+                  f"{', '.join(CUDA_NAMES)})")
         raise typer.Exit(2)
     if suite and op == "gemm":
         from .suites import SUITES
@@ -359,7 +355,7 @@ def baseline(name: str = typer.Argument(..., help="openblas | naive"), op: str =
     jobs = []
     for d in devs:
         try:
-            k = baseline_kernel(lab.ws, name, lab.devices[d].arch, o)
+            k = device_baseline(lab.ws, name, lab.devices[d], o)
         except BaselineUnavailable as e:
             err.print(f"[red]error:[/red] {d}: {e}")
             raise typer.Exit(2)

@@ -133,6 +133,10 @@ def peak_check(device: Device, trial: Trial) -> str:
                     f"{vector_bits(device)}-bit vector FMA peak of {device.name}"
                     + (f", x{factor:g} for {trial.dtype}" if factor != 1 else "") + "): not a believable figure")
         return ""
+    from .cuda import device_sm, is_cuda
+    if is_cuda(device):   # the GPU's SM count and clock from the driver's record (harness/cuda/peak.py)
+        from .cuda import peak as gpu_peak
+        return gpu_peak.check(device_sm(device) or "", trial.dtype, trial.gflops, trial.meta.get("gpu"), device.name)
     peak = peak_gflops(device, trial.dtype)
     if trial.gflops and trial.gflops > peak:
         factor = dtype_factor(device, trial.dtype)
@@ -261,7 +265,11 @@ def paired(ws, device: Device, toolchain, transport, a, b, shape, *, target: flo
 
     started = time.monotonic()
     op = op or default_op()
-    b_res = build_kernel(ws, toolchain, a, partner=b, op=op, threads=threads_allowed(device))
+    from .cuda import is_cuda
+    if is_cuda(device):
+        from .cuda.trial import cuda_op
+        op = cuda_op(op)
+    b_res = build_kernel(ws, toolchain, a, partner=b, op=op, threads=threads_allowed(device), device=device)
     if b_res.status is not Status.OK:
         return PairedRun(None, b_res.status, f"paired build: {b_res.error}")
     opts = opts or MeasureOptions.for_device(device)

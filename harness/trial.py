@@ -23,6 +23,7 @@ from . import check, objective, stats
 from .build import BuildRequest, build, source_hash
 from .config.devices import Device
 from .config.toolchains import Toolchain
+from .cuda import is_cuda
 from .ops import Op, default_op
 from .records import Artifact, BuildResult, Status, Trial
 from .transport.base import Transport
@@ -42,6 +43,7 @@ class Kernel:
     allow_blas: bool = False             # the harness's own baselines only: the object gate is skipped
     libs: tuple[Path, ...] = ()
     relax: tuple[str, ...] = ()          # object-gate rules relaxed for a trusted user kernel (bench --trust)
+    cflags: tuple[str, ...] = ()         # the kernel's own compiler flags (a CUDA baseline's -I of its library)
 
     @classmethod
     def from_file(cls, path: Path, label: str | None = None, relax: tuple[str, ...] = ()) -> "Kernel":
@@ -53,7 +55,8 @@ class Kernel:
 
     def build_request(self, toolchain: Toolchain, extra_cflags: tuple[str, ...] = (), threads: int = 1,
                       op: Op | None = None) -> BuildRequest:
-        return BuildRequest(source=self.source, toolchain=toolchain, name=self.name, extra_cflags=extra_cflags,
+        return BuildRequest(source=self.source, toolchain=toolchain, name=self.name,
+                            extra_cflags=(*extra_cflags, *self.cflags),
                             libs=self.libs, allow_blas=self.allow_blas, relax=self.relax, threads=threads, op=op)
 
 
@@ -74,8 +77,13 @@ def _timeouts(device: Device, shape, opts: MeasureOptions, check_flops: float, o
 
 
 def build_kernel(ws: Workspace, toolchain: Toolchain, kernel: Kernel, extra_cflags: tuple[str, ...] = (),
-                 partner: Kernel | None = None, op: Op | None = None, threads: int = 1) -> BuildResult:
-    """threads > 1: the task allows that many threads (objective.threads_allowed of the device)."""
+                 partner: Kernel | None = None, op: Op | None = None, threads: int = 1,
+                 device: Device | None = None) -> BuildResult:
+    """threads > 1: the task allows that many threads (objective.threads_allowed of the device).
+    A CUDA device's kernels are built by harness/cuda/build.py (harness/cuda/trial.py)."""
+    if device is not None and is_cuda(device):
+        from .cuda.trial import build_for_trial
+        return build_for_trial(ws, device, toolchain, kernel, op, partner, extra_cflags)
     return build(kernel.build_request(toolchain, extra_cflags, threads, op=op), ws.builds,
                  partner.build_request(toolchain, extra_cflags, threads, op=op) if partner else None)
 
@@ -95,6 +103,9 @@ def run_trial(ws: Workspace, device: Device, toolchain: Toolchain | None, transp
               extra_cflags: tuple[str, ...] = (), prebuilt: BuildResult | None = None,
               op: Op | None = None) -> Trial:
     op = op or default_op()
+    if is_cuda(device):
+        from .cuda.trial import cuda_op
+        op = cuda_op(op)
     trial = new_trial(device, kernel, shape, campaign, opts, op)
     try:
         if toolchain is None:
@@ -103,7 +114,7 @@ def run_trial(ws: Workspace, device: Device, toolchain: Toolchain | None, transp
             return trial
         trial.toolchain = toolchain.name
         b = prebuilt or build_kernel(ws, toolchain, kernel, extra_cflags, op=op,
-                                     threads=objective.threads_allowed(device))
+                                     threads=objective.threads_allowed(device), device=device)
         trial.build_log = b.log
         if b.status is not Status.OK:
             trial.status, trial.error = b.status, b.error
@@ -177,6 +188,8 @@ def _timed(device: Device, run, rec: dict, shape, trial: Trial, op: Op) -> Trial
         trial.status, trial.error = Status.REJECTED, "timing run: the record holds no valid samples"
         return trial
     trial.samples = tuple(float(x) for x in samples)
+    if isinstance(rec.get("gpu"), dict):     # a CUDA driver's GPU (the peak check's SM count and clock)
+        trial.meta["gpu"] = rec["gpu"]
     trial.inner_loops = int(rec.get("inner_loops", 0))
     trial.flushed = bool(rec.get("flushed", False))
     trial.summary = stats.summarize(trial.samples)

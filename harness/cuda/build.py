@@ -54,9 +54,21 @@ ABIS = (
     CudaAbi("tensorop_conv2d_f32_cuda", "conv2d", "f32", "cuda_conv2d_driver.cu"),
 )
 DRIVER_HEADERS = ("tensorop_cuda.h", "tensorop_cuda_driver.h", "tensorop_cuda_modes.h")
-BUILD_FORMAT = "cuda-2"
+BUILD_FORMAT = "cuda-4"
 COMPILE_TIMEOUT_S = 300
 HARDEN = ("-Xlinker", "-z,relro", "-Xlinker", "-z,now")
+
+
+@dataclass(frozen=True)
+class CudaUnit:
+    """The second kernel of a paired build (a kernel, or a vendor baseline with allow_blas):
+    linked as <symbol>_b beside the first for the driver's pair mode (-DTENSOROP_PAIR)."""
+    source: bytes
+    name: str
+    relax: tuple[str, ...] = ()
+    allow_blas: bool = False
+    libs: tuple[str, ...] = ()
+    cflags: tuple[str, ...] = ()
 
 
 @dataclass
@@ -113,9 +125,16 @@ def _key(*parts) -> str:
 
 def build_cuda(source: bytes, name: str, device: Device, tc: Toolchain, builds_dir: Path, *, link: bool = True,
                relax: tuple[str, ...] = (), allow_blas: bool = False, libs: tuple[str, ...] = (),
-               threads: int | None = None, dynamic_smem: int = 0, extra_cflags: tuple[str, ...] = ()) -> CudaBuild:
+               threads: int | None = None, dynamic_smem: int = 0, extra_cflags: tuple[str, ...] = (),
+               partner: CudaUnit | None = None) -> CudaBuild:
     """Compile, gate and inspect one CUDA kernel for `device`; link it with the timing driver
-    unless `link` is false (compile-only: what `tensorop build` and `bench --build-only` report)."""
+    unless `link` is false (compile-only: what `tensorop build` and `bench --build-only` report).
+    With `partner`, a paired build: the partner is compiled, checked to define the same ABI and
+    gated (unless it is a trusted baseline); both objects keep only their ABI function global
+    (objcopy -G, so two kernels' launch stubs cannot clash), the partner's renamed to <symbol>_b,
+    and the driver is built with -DTENSOROP_PAIR. Shared libraries (`libs`: a baseline's vendor
+    library) are linked, placed beside the driver (found through its run path $ORIGIN) and
+    listed as the artifact's runtime libraries, so transports ship them with it."""
     sm = device_sm(device)
     if sm is None:
         return CudaBuild(BuildResult(Status.DEVICE_ERROR, "", None,
@@ -133,7 +152,8 @@ def build_cuda(source: bytes, name: str, device: Device, tc: Toolchain, builds_d
                                      "inspected; " + tools.INSTALL_HINT), sm=sm)
     version = _version(nvcc)
     key = _key(BUILD_FORMAT, source, _drivers_bytes(), nvcc, version, sm, link, name, relax, allow_blas,
-               libs, extra_cflags, tc.cflags, tc.ldflags, sorted(tc.env.items()))
+               libs, extra_cflags, tc.cflags, tc.ldflags, sorted(tc.env.items()),
+               repr(partner) if partner else "")
     builds_dir.mkdir(parents=True, exist_ok=True)
     out = builds_dir / f"cuda-{key[:20]}"
     arch = nvcc_arch_flags(sm)
@@ -172,38 +192,104 @@ def build_cuda(source: bytes, name: str, device: Device, tc: Toolchain, builds_d
                                 threads=threads, dynamic_smem=dynamic_smem)
         if not link:
             return CudaBuild(BuildResult(Status.OK, "".join(log), None), report, dtype, sm, op)
+        all_libs = tuple(dict.fromkeys((*libs, *(partner.libs if partner else ()))))
+        shipped = tuple(str(out / soname(Path(p))) for p in all_libs)   # beside the driver, by the name it needs
         if (out / "driver").is_file() and (out / "build.json").is_file():
             info = json.loads((out / "build.json").read_text())
-            return CudaBuild(BuildResult(Status.OK, info["log"], _artifact(key, out / "driver", tc, version, cflags)),
-                             report, dtype, sm, op)
-        rc, dtext = _nvcc_run([nvcc, *tc.cflags, *arch, *abi.defines, "-c", str(abi.driver_source), "-o", "driver.o"],
-                              work, tc)
+            return CudaBuild(BuildResult(Status.OK, info["log"], _artifact(key, out / "driver", tc, version, cflags,
+                                                                           shipped)), report, dtype, sm, op)
+        objects = ["kernel.o"]
+        if partner is not None:
+            failed = _pair_partner(partner, abi, nvcc, tc, [*tc.cflags, *arch, "-Xptxas", "-v", f"-I{HEADER_DIR}"],
+                                   cuobjdump, work, log)
+            if failed is not None:
+                return CudaBuild(failed, report, dtype, sm, op)
+            objects.append("partner.o")
+        rc, dtext = _nvcc_run([nvcc, *tc.cflags, *arch, *abi.defines, *(["-DTENSOROP_PAIR"] if partner else []),
+                               "-c", str(abi.driver_source), "-o", "driver.o"], work, tc)
         log.append(dtext)
         if rc != 0:
             return CudaBuild(BuildResult(Status.INTERNAL_ERROR, "".join(log), None,
                                          f"the CUDA timing driver does not compile: {_first_error(dtext)}"),
                              report, dtype, sm, op)
-        rc, ltext = _nvcc_run([nvcc, *tc.ldflags, *arch, *HARDEN, "driver.o", "kernel.o", *libs, "-o", "driver"],
-                              work, tc)
+        rpath = ["-Xlinker", "-rpath,$ORIGIN"] if all_libs else []
+        rc, ltext = _nvcc_run([nvcc, *tc.ldflags, *arch, *HARDEN, *rpath, "driver.o", *objects, *all_libs,
+                               "-o", "driver"], work, tc)
         log.append(ltext)
         if rc != 0:
             return CudaBuild(BuildResult(Status.LINK_ERROR, "".join(log), None, _first_error(ltext)), report, dtype, sm,
                              op)
+        for lib in dict.fromkeys(Path(p) for p in all_libs):   # beside the driver under the name it needs
+            os.symlink(lib.resolve(), work / soname(lib))         # (its SONAME), found through $ORIGIN
         (work / "build.json").write_text(json.dumps({"log": "".join(log), "sm": sm, "dtype": dtype, "op": op,
                                                      "toolchain": tc.name, "version": version}))
         if out.exists():
             shutil.rmtree(out, ignore_errors=True)
         os.replace(work, out)
-        return CudaBuild(BuildResult(Status.OK, "".join(log), _artifact(key, out / "driver", tc, version, cflags)),
-                         report, dtype, sm, op)
+        return CudaBuild(BuildResult(Status.OK, "".join(log), _artifact(key, out / "driver", tc, version, cflags,
+                                                                        shipped)), report, dtype, sm, op)
     finally:
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _artifact(key: str, exe: Path, tc: Toolchain, version: str, cflags: list[str]) -> Artifact:
-    return Artifact(key=key, executable=exe, runtime_libs=(), toolchain=tc.name, toolchain_version=version,
-                    cflags=tuple(cflags), ldflags=tc.ldflags)
+def soname(lib: Path) -> str:
+    """The name the linker records for a shared library (DT_SONAME; libcudnn.so -> libcudnn.so.9),
+    which the dynamic loader looks for at run time; the file's name when it has none."""
+    try:
+        with Path(lib).open("rb") as f:
+            dyn = ELFFile(f).get_section_by_name(".dynamic")
+            for tag in (dyn.iter_tags() if dyn is not None else ()):
+                if tag.entry.d_tag == "DT_SONAME":
+                    return str(tag.soname)
+    except (OSError, ValueError, Exception):
+        pass
+    return Path(lib).name
+
+
+def _pair_partner(partner: CudaUnit, abi: CudaAbi, nvcc: str, tc: Toolchain, cflags: list[str], cuobjdump: str,
+                  work: Path, log: list[str]) -> BuildResult | None:
+    """Compile and gate the partner of a paired build to partner.o, then rename: kernel.o keeps
+    only <symbol> global, partner.o only <symbol>_b. None when it worked."""
+    src = work / "partner" / Path(partner.name).name
+    src.parent.mkdir()
+    src.write_bytes(partner.source)
+    rc, text = _nvcc_run([nvcc, *cflags, *partner.cflags, "-c", str(src.relative_to(work)), "-o", "partner.o"],
+                         work, tc)
+    log.append(text)
+    if rc != 0:
+        return BuildResult(Status.COMPILE_ERROR, "".join(log), None, f"the paired kernel: {_first_error(text)}")
+    obj = work / "partner.o"
+    found = defined_abi(obj)
+    if [a.symbol for a in found] != [abi.symbol]:
+        msg = (f"paired build: the partner {partner.name} defines "
+               f"{' and '.join(a.symbol for a in found) or 'no tensorop CUDA ABI function'}, not {abi.symbol}")
+        return BuildResult(Status.REJECTED, "".join(log) + msg + "\n", None, msg)
+    if not partner.allow_blas:
+        nvinfo = parse_nvinfo(_run([cuobjdump, "-elf", str(obj)]))
+        kernels = set(parse_sass(_run([cuobjdump, "-sass", str(obj)]))) | set(nvinfo)
+        for verdict in (check_host_object(obj, abi.symbol, kernels, partner.relax),
+                        check_device_code(nvinfo, partner.relax)):
+            if not verdict.ok:
+                msg = f"object gate (paired kernel {partner.name}): {verdict.message}"
+                return BuildResult(Status.REJECTED, "".join(log) + msg + "\n", None, msg)
+    objcopy = shutil.which("objcopy")
+    if objcopy is None:
+        return BuildResult(Status.DEVICE_ERROR, "".join(log), None,
+                           "objcopy (binutils) not found: a paired CUDA build renames the partner's ABI symbol with it")
+    for args in ((f"--keep-global-symbol={abi.symbol}", "kernel.o"),
+                 (f"--redefine-sym={abi.symbol}={abi.symbol}_b", f"--keep-global-symbol={abi.symbol}_b", "partner.o")):
+        p = subprocess.run([objcopy, *args], cwd=work, capture_output=True, text=True, timeout=60)
+        log.append(f"$ objcopy {' '.join(args)}\n{p.stdout}{p.stderr}")
+        if p.returncode != 0:
+            return BuildResult(Status.INTERNAL_ERROR, "".join(log), None, f"objcopy failed: {p.stderr.strip()[:300]}")
+    return None
+
+
+def _artifact(key: str, exe: Path, tc: Toolchain, version: str, cflags: list[str],
+              libs: tuple[str, ...] = ()) -> Artifact:
+    return Artifact(key=key, executable=exe, runtime_libs=tuple(Path(p) for p in libs), toolchain=tc.name,
+                    toolchain_version=version, cflags=tuple(cflags), ldflags=tc.ldflags)
 
 
 def _version(nvcc: str) -> str:

@@ -61,7 +61,8 @@ extern "C" void KERNEL_SYMBOL_B(int M, int N, int K, const in_t *A, int lda, con
 typedef void (*op_fn)(int, int, int, const in_t *, int, const in_t *, int, float *, int, cudaStream_t);
 
 /* ---- inputs (bit-identical to harness/ops/gemm.py) -------------------------------------- */
-__device__ static inline in_t to_in(float v)
+/* Host and device share these: a test compiles the host instantiation against NumPy. */
+__host__ __device__ static inline in_t to_in(float v)
 {
 #ifdef TENSOROP_F16
     return __float2half_rn(v);
@@ -70,13 +71,22 @@ __device__ static inline in_t to_in(float v)
 #endif
 }
 
-__device__ static inline in_t pad_in(void)
+__host__ __device__ static inline in_t pad_in(void)
 {
 #ifdef TENSOROP_F16
     return __ushort_as_half((unsigned short)PAD_IN_BITS);
 #else
-    return __uint_as_float(PAD_IN_BITS);
+    union { uint32_t u; float f; } bits = {PAD_IN_BITS};
+    return bits.f;
 #endif
+}
+
+/* Element (i, j) of a rows x ld input with `cols` columns: the uniform value, rounded to in_t,
+   or the padding NaN beyond the columns. */
+__host__ __device__ static inline in_t gemm_input_element(uint64_t seed, uint64_t stream_, size_t i, size_t j,
+                                                          int cols)
+{
+    return j < (size_t)cols ? to_in(uniform_pm1(seed, stream_, (uint64_t)i * cols + j)) : pad_in();
 }
 
 __device__ static inline double in_to_double(in_t v)
@@ -92,8 +102,7 @@ __global__ void fill_kernel(in_t *X, int rows, int cols, int ld, uint64_t seed, 
 {
     size_t n = (size_t)rows * ld;
     for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < n; e += (size_t)gridDim.x * blockDim.x) {
-        size_t i = e / ld, j = e % ld;
-        X[e] = j < (size_t)cols ? to_in(uniform_pm1(seed, stream_, (uint64_t)i * cols + j)) : pad_in();
+        X[e] = gemm_input_element(seed, stream_, e / ld, e % ld, cols);
     }
 }
 

@@ -52,12 +52,17 @@
 
 static FILE *chan;
 static cudaStream_t stream;
+/* What cudaGetDeviceProperties says about the GPU (a JSON object, in every record: the harness's
+   peak check) and the run's phase: "setup" until the device is ready (an error there is the
+   machine's: no driver, no device), "run" once the modes start (an error there is the kernel's). */
+static char g_gpu[512] = "null";
+static const char *g_phase = "setup";
 
 /* ---- errors ------------------------------------------------------------------------------ */
 static void cuda_fail(const char *what, cudaError_t e, const char *mode)
 {
-    fprintf(chan, "{\"tensorop\":\"driver\",\"mode\":\"%s\",\"verified\":false,\"cuda_error\":\"%s: %s (%s)\"}\n",
-            mode, what, cudaGetErrorName(e), cudaGetErrorString(e));
+    fprintf(chan, "{\"tensorop\":\"driver\",\"mode\":\"%s\",\"verified\":false,\"phase\":\"%s\",\"gpu\":%s,"
+            "\"cuda_error\":\"%s: %s (%s)\"}\n", mode, g_phase, g_gpu, what, cudaGetErrorName(e), cudaGetErrorString(e));
     fflush(chan);
     fprintf(stderr, "tensorop driver: %s: %s\n", what, cudaGetErrorString(e));
     exit(6);
@@ -225,9 +230,9 @@ static void flush_l2(void)
 
 static void emit_failure(const char *mode, const char *kernel, long sample, int call, uint64_t seed, const verdict *v)
 {
-    fprintf(chan, "{\"tensorop\":\"driver\",\"mode\":\"%s\",\"verified\":false,\"kernel\":\"%s\","
+    fprintf(chan, "{\"tensorop\":\"driver\",\"mode\":\"%s\",\"verified\":false,\"gpu\":%s,\"kernel\":\"%s\","
             "\"failed\":{\"sample\":%ld,\"call\":%d,\"seed\":%llu,\"rel_err\":%.6e,\"why\":\"%s\"}}\n",
-            mode, kernel, sample, call, (unsigned long long)seed, v->rel_err, v->why);
+            mode, g_gpu, kernel, sample, call, (unsigned long long)seed, v->rel_err, v->why);
 }
 
 /* Launch errors show at once, execution errors at the next synchronisation: both end the run. */

@@ -93,8 +93,8 @@ static int run_check(const request *r, scratch_t *s)
             return 4;
         free_set(&b);
     }
-    fprintf(chan, "{\"tensorop\":\"driver\",\"op\":\"" OP_NAME "\",\"mode\":\"check\",\"dtype\":\"" DTYPE "\","
-            "\"cases\":%d}\n", r->ncases);
+    fprintf(chan, "{\"tensorop\":\"driver\",\"op\":\"" OP_NAME "\",\"mode\":\"check\",\"dtype\":\"" DTYPE "\",\"gpu\":%s,"
+            "\"cases\":%d}\n", g_gpu, r->ncases);
     return 0;
 }
 
@@ -203,12 +203,12 @@ static int run_time(const request *r, scratch_t *s)
         pick = n - 1;
     }
     double wall = now() - start, cpu = cpu_seconds() - cpu0;
-    fprintf(chan, "{\"tensorop\":\"driver\",\"op\":\"" OP_NAME "\",\"mode\":\"time\",\"dtype\":\"" DTYPE "\","
+    fprintf(chan, "{\"tensorop\":\"driver\",\"op\":\"" OP_NAME "\",\"mode\":\"time\",\"dtype\":\"" DTYPE "\",\"gpu\":%s,"
             "\"verified\":true,"
             "\"timer\":\"cuda_event\",\"inner_loops\":%d,\"warmup\":%d,\"flushed\":%s,\"flush_bytes\":%zu,"
             "\"stop\":\"%s\",\"sampling_s\":%.6f,\"cpu_s\":%.6f,\"freivalds_rel_err\":%.3e,\"calls\":%d,"
             "\"pick\":{\"sample\":%ld,\"seed\":%llu},\"samples\":[",
-            calls, r->warmup, flush_len ? "true" : "false", flush_len, stop, wall, cpu, max_rel, n * calls, pick,
+            g_gpu, calls, r->warmup, flush_len ? "true" : "false", flush_len, stop, wall, cpu, max_rel, n * calls, pick,
             (unsigned long long)pick_seed);
     for (int i = 0; i < n; i++)
         fprintf(chan, "%s%.9e", i ? "," : "", smp[i]);
@@ -269,10 +269,10 @@ static int run_pair(const request *r, scratch_t *s)
         if (now() - start >= r->max_time_s && n >= (r->min_samples < 3 ? r->min_samples : 3)) { stop = "max_time"; break; }
     }
     double wall = now() - start, cpu = cpu_seconds() - cpu0;
-    fprintf(chan, "{\"tensorop\":\"driver\",\"op\":\"" OP_NAME "\",\"mode\":\"pair\",\"dtype\":\"" DTYPE "\","
+    fprintf(chan, "{\"tensorop\":\"driver\",\"op\":\"" OP_NAME "\",\"mode\":\"pair\",\"dtype\":\"" DTYPE "\",\"gpu\":%s,"
             "\"verified\":true,"
             "\"timer\":\"cuda_event\",\"inner_loops\":%d,\"stop\":\"%s\",\"sampling_s\":%.6f,\"cpu_s\":%.6f,"
-            "\"samples_a\":[", calls, stop, wall, cpu);
+            "\"samples_a\":[", g_gpu, calls, stop, wall, cpu);
     for (int i = 0; i < n; i++) fprintf(chan, "%s%.9e", i ? "," : "", smp[0][i]);
     fprintf(chan, "],\"samples_b\":[");
     for (int i = 0; i < n; i++) fprintf(chan, "%s%.9e", i ? "," : "", smp[1][i]);
@@ -282,6 +282,29 @@ static int run_pair(const request *r, scratch_t *s)
 #endif
 
 #ifndef TENSOROP_DRIVER_NO_MAIN        /* tests compile the op's part on the host without main */
+/* g_gpu: the device's name, SM, SM count, clocks and memory bus (the peak check's inputs; CUDA 13
+   dropped the clock fields from cudaDeviceProp, so they come from cudaDeviceGetAttribute). */
+static void describe_gpu(const cudaDeviceProp *prop)
+{
+    int sms = 0, clock_khz = 0, mem_khz = 0, bus = 0, drv = 0, rt = 0;
+    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
+    cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, 0);
+    cudaDeviceGetAttribute(&mem_khz, cudaDevAttrMemoryClockRate, 0);
+    cudaDeviceGetAttribute(&bus, cudaDevAttrGlobalMemoryBusWidth, 0);
+    cudaDriverGetVersion(&drv);
+    cudaRuntimeGetVersion(&rt);
+    char name[sizeof prop->name + 1];
+    size_t i = 0;
+    for (; i < sizeof prop->name && prop->name[i]; i++)   /* JSON-safe: printable ASCII but quote/backslash */
+        name[i] = (prop->name[i] >= 32 && prop->name[i] < 127 && prop->name[i] != '"' && prop->name[i] != '\\')
+                  ? prop->name[i] : '?';
+    name[i] = 0;
+    snprintf(g_gpu, sizeof g_gpu, "{\"name\":\"%s\",\"cc\":\"%d.%d\",\"sms\":%d,\"clock_khz\":%d,"
+             "\"mem_clock_khz\":%d,\"mem_bus_bits\":%d,\"l2_bytes\":%d,\"mem_bytes\":%zu,\"driver\":%d,\"runtime\":%d}",
+             name, prop->major, prop->minor, sms, clock_khz, mem_khz, bus, prop->l2CacheSize, prop->totalGlobalMem,
+             drv, rt);
+}
+
 int main(void)
 {
     chan = fdopen(CHANNEL_FD, "w");
@@ -293,10 +316,15 @@ int main(void)
     if (read_request(&r) != 0)
         return 2;
     g_mode = r.mode;
+    int ndev = 0;
+    cudaError_t de = cudaGetDeviceCount(&ndev);   /* no driver or no GPU: the machine's fault, said first */
+    if (de == cudaSuccess && ndev < 1) de = cudaErrorNoDevice;
+    if (de != cudaSuccess) cuda_fail("cudaGetDeviceCount", de, g_mode);
     CK(cudaSetDeviceFlags(cudaDeviceScheduleBlockingSync), "cudaSetDeviceFlags");
     CK(cudaStreamCreate(&stream), "cudaStreamCreate");
     cudaDeviceProp prop;
     CK(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
+    describe_gpu(&prop);
     flush_len = r.flush_bytes ? r.flush_bytes : 2 * (size_t)prop.l2CacheSize;
     flush_buf = (unsigned char *)dalloc(flush_len);
     scratch_t s;
@@ -307,6 +335,7 @@ int main(void)
     s.cnt = (unsigned long long *)dalloc(2 * sizeof(unsigned long long));
     fprintf(stderr, "tensorop driver: %s (sm_%d%d, %d SMs, L2 %d KiB), " OP_NAME " " DTYPE "\n", prop.name,
             prop.major, prop.minor, prop.multiProcessorCount, prop.l2CacheSize / 1024);
+    g_phase = "run";
     int rc;
     if (!strcmp(r.mode, "check")) rc = run_check(&r, &s);
     else if (!strcmp(r.mode, "time")) rc = run_time(&r, &s);

@@ -39,9 +39,13 @@ def generate(prompt: Optional[str] = typer.Argument(None, help=f"What to generat
              tune_budget: int = typer.Option(TUNE_BUDGET, "--tune-budget",
                                              help="Trials of MCTS tuning (`tensorop tune`) on each generated "
                                                   "kernel, its last stage; 0: none."),
+             build_only: bool = typer.Option(False, "--build-only", help="Only build the generator's candidates "
+                                             "(compile, object gate; on a CUDA device the compile-only report: "
+                                             "registers, spills, occupancy, tensor-core instructions); run nothing."),
              devices_file: Optional[Path] = typer.Option(None, "--devices-file")):
     """Generate a verified, measured kernel from a one-line prompt (LLM or built-in expert), then
-    tune its parameters (MCTS on the one objective)."""
+    tune its parameters (MCTS on the one objective). On a CUDA device without a GPU nothing can
+    run: it stops with the device error and gives the compile-only report of the candidates."""
     from .. import report as rep
     from ..campaign import new_campaign_id
     from ..config.yamlfile import ConfigError
@@ -107,6 +111,23 @@ def generate(prompt: Optional[str] = typer.Argument(None, help=f"What to generat
         search["max_samples"] = max_samples
     campaign = "generate-" + new_campaign_id()
     results = []
+    if build_only:
+        from .loop import build_only as build_candidates
+        ok = True
+        for d in task.devices:
+            gen = LLMGenerator(client, scratch=lab.ws.scratch) if use_llm else ExpertGenerator(points=n_rounds)
+            r = build_candidates(lab, task, d, gen, n_rounds, on_event=lambda s: err.print(f"[dim]{s}[/dim]",
+                                                                                          highlight=False))
+            ok = ok and not r.error
+            if as_json:
+                print(json.dumps({"device": d, "ok": not r.error, "error": r.error or None, "report": r.report}),
+                      flush=True)
+                continue
+            out.print(f"[bold]{d}[/bold] (build only)" + (f": [red]{r.error}[/red]" if r.error else ""),
+                      highlight=False)
+            for line in r.report:
+                out.print(f"  {line}", highlight=False, markup=False)
+        raise typer.Exit(0 if ok else 1)
     with Store(lab.ws.database) as store:
         for d in task.devices:
             gen = LLMGenerator(client, scratch=lab.ws.scratch) if use_llm else ExpertGenerator(points=n_rounds)
@@ -124,7 +145,8 @@ def generate(prompt: Optional[str] = typer.Argument(None, help=f"What to generat
                 print(json.dumps({"device": d, "ok": r.ok, "folder": str(r.folder) if r.folder else None,
                                   "vs_openblas": r.comparison.to_json() if r.comparison else None, "tuned": tuned,
                                   "wall_s": round(r.wall_s, 2),
-                                  "error": r.error or None, "trial": r.final.to_json() if r.final else None}),
+                                  "error": r.error or None, "trial": r.final.to_json() if r.final else None,
+                                  **({"report": r.report} if r.report else {})}),
                       flush=True)
     if session is not None:
         totals = session.totals()
@@ -159,6 +181,10 @@ def generate(prompt: Optional[str] = typer.Argument(None, help=f"What to generat
                 out.print(f"{r.device}: {r.best.label} -> {r.folder} ({ratio}; {r.wall_s:.1f} s)", highlight=False)
             else:
                 out.print(f"[red]{r.device}: no verified kernel[/red] ({r.error})", highlight=False)
+                if r.report:
+                    out.print(f"{r.device}: compile-only report of the candidates (nothing ran):", highlight=False)
+                    for line in r.report:
+                        out.print(f"  {line}", highlight=False, markup=False)
         out.print(f"total wall time {time.monotonic() - t_start:.1f} s", highlight=False)
     ok = results and len(results) == len(task.devices) and all(r.ok for r in results)
     raise typer.Exit(0 if ok else 1)
@@ -177,7 +203,9 @@ def generate_and_tune(lab, task, device_name: str, generator, store, *, rounds: 
     say = on_event or (lambda s: None)
     r = generate_on_device(lab, task, device_name, generator, store, rounds=rounds, campaign=campaign,
                            on_event=on_event, **generate_options)
-    if tune_budget > 0 and r.ok and r.folder is not None:
+    if tune_budget > 0 and r.ok and r.folder is not None and (r.folder / "kernel.cu").is_file():
+        say(f"{device_name}: no tuning stage: the CUDA expert kernels have no tunable parameters yet")
+    elif tune_budget > 0 and r.ok and r.folder is not None:
         say(f"{device_name}: tuning {r.folder} (mcts, {tune_budget} trials)")
         rc = tune_generated(r.folder, budget=tune_budget, devices_file=devices_file, pair_budget_s=tune_pair_budget_s)
         meta = json.loads((r.folder / "meta.json").read_text())

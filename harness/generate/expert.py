@@ -74,6 +74,8 @@ class ExpertGenerator(Generator):
         return plan[:n]
 
     def propose(self, task: Task, hardware: HardwareFactors, history: list[Feedback]) -> Candidate | None:
+        if hardware.primitive_set == "cuda":
+            return self._propose_cuda(task, hardware, history)
         if task.op != "gemm":
             return self._propose_op(task, hardware, history)
         if self._queue is None:
@@ -88,6 +90,20 @@ class ExpertGenerator(Generator):
                                                  and (n != "MC" or ps == "amx"))
             return Candidate(source=render(ps, p, dtype=task.dtype), params={**p, "primitive_set": ps, "_key": k},
                              label=label)
+        return None
+
+    def _propose_cuda(self, task: Task, hardware: HardwareFactors, history: list[Feedback]) -> Candidate | None:
+        """CUDA devices: the kernels of kernels/cuda/ for the op, dtype and SM (harness/cuda/generate.py)."""
+        if self._queue is None:
+            from ..cuda.generate import plan
+            self._queue = plan(task.op, task.dtype, hardware.arch, self.points)
+        tried = {f.params.get("_key") for f in history}
+        while self._queue:
+            label, source, p = self._queue.pop(0)
+            if label in tried:
+                continue
+            return Candidate(source=source, params={**p, "primitive_set": "cuda", "_key": label},
+                             label=f"expert-{label}")
         return None
 
     def _propose_op(self, task: Task, hardware: HardwareFactors, history: list[Feedback]) -> Candidate | None:

@@ -60,7 +60,7 @@ def extract_code(answer: str, finish_reason: str | None = None, symbol: str = SY
             return "", "", "the answer was truncated: a ``` code block was opened but never closed"
         return "", "", "the answer contains no code block; reply with the complete kernel in one ```c code block"
     py = [(l, c) for l, c in blocks if l.lower() in ("python", "py", "python3")]
-    cs = [(l, c) for l, c in blocks if l.lower() in ("c", "cpp", "c++", "h", "")]
+    cs = [(l, c) for l, c in blocks if l.lower() in ("c", "cpp", "c++", "h", "", "cuda", "cu")]
     cs_with_abi = [(l, c) for l, c in cs if symbol in c]
     if cs_with_abi:
         lang, code = max(cs_with_abi, key=lambda b: len(b[1]))

@@ -214,7 +214,12 @@ def read_manuals(lab, device: Device, limit: int = 4000) -> tuple[str, ...]:
 def comprehend(lab, device: Device, run_probe: bool = True) -> HardwareFactors:
     """The device's hardware factors from its profile (harness.probe): probed (and cached per
     configuration) when run_probe, else the cached profile or, without one, devices.yaml alone.
-    A failed probe raises harness.probe.ProbeError; there is no silent fallback."""
+    A failed probe raises harness.probe.ProbeError; there is no silent fallback. A CUDA device's
+    factors come from its SM (harness/cuda/generate.py), without a probe."""
+    from ..cuda import is_cuda
+    if is_cuda(device):
+        from ..cuda.generate import factors as cuda_factors
+        return cuda_factors(device)
     if run_probe:
         profile = load_or_probe(lab, device)
     else:

@@ -89,9 +89,15 @@ class LLMGenerator(Generator):
 
     def propose(self, task: Task, hardware: HardwareFactors, history: list[Feedback]) -> Candidate:
         from .llm import request_hash
+        cuda = hardware.primitive_set == "cuda"
         if not self.messages:
-            self.messages = [{"role": "system", "content": system_for(task)},
-                             {"role": "user", "content": first_message(task, hardware)}]
+            if cuda:    # harness/cuda/generate.py: the CUDA ABI, prompts.py's hints, the expert kernel
+                from ..cuda import generate as cuda_gen
+                self.messages = [{"role": "system", "content": cuda_gen.system_message(task.the_op)},
+                                 {"role": "user", "content": cuda_gen.first_message(task, hardware)}]
+            else:
+                self.messages = [{"role": "system", "content": system_for(task)},
+                                 {"role": "user", "content": first_message(task, hardware)}]
         else:
             new = history[self._seen:]
             self.messages.append({"role": "user", "content": "\n\n".join(feedback_message(f) for f in new)
@@ -103,9 +109,19 @@ class LLMGenerator(Generator):
         n = len(self.request_hashes)
         label = f"llm-r{n}"
         op = task.the_op
+        if cuda:
+            from ..cuda.generate import check_source
+            from ..cuda.trial import cuda_op
+            op = cuda_op(op)
         lang, code, reason = extract_code(ans.text, ans.finish_reason, op.symbol)
         if reason:
             return Candidate(label=label, rejection=reason)
+        if cuda:
+            reason = "a CUDA device takes a ```cuda file, not a script" if lang == "python" else \
+                check_source(code, op)
+            if reason:
+                return Candidate(label=label, rejection=reason)
+            return Candidate(source=code if code.endswith("\n") else code + "\n", label=label)
         if lang == "python":
             reason = check_python(code)
             if reason:

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Callable
 
 from .. import objective
-from ..baselines import BaselineUnavailable, baseline_kernel
+from ..baselines import BaselineUnavailable, device_baseline
+from ..cuda import is_cuda
 from ..lab import Lab
 from ..records import Status, Trial
 from ..store import Store
@@ -49,6 +50,7 @@ class DeviceResult:
     error: str = ""
     trials: list[Trial] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)   # shown at the end of `generate` and in meta.json
+    report: list[str] = field(default_factory=list)     # CUDA without a GPU: the compile-only report
 
     @property
     def ok(self) -> bool:
@@ -185,6 +187,8 @@ def generate_on_device(lab: Lab, task: Task, device_name: str, generator: Genera
     fopts = MeasureOptions.for_device(device, **(final_overrides or {}))
     shape = task.shape
     op = task.the_op
+    cuda = is_cuda(device)
+    kname = "kernel.cu" if cuda else "kernel.c"
     try:
         transport = get_transport(device, lab.ws)
     except Exception as e:
@@ -204,7 +208,7 @@ def generate_on_device(lab: Lab, task: Task, device_name: str, generator: Genera
 
         base = None
         try:
-            ob = baseline_kernel(lab.ws, "openblas", device.arch, op)
+            ob = device_baseline(lab.ws, "openblas", device, op)   # a CUDA device: its vendor library
             base, _ = trial(ob, sopts)
             say(f"{device_name}: openblas {base.status}" + (f" {base.gflops:.2f} GFLOP/s" if base.gflops else "")
                 + (f" (modelled, {base.cycles:,.0f} cycles)" if base.cycles else ""))
@@ -231,8 +235,14 @@ def generate_on_device(lab: Lab, task: Task, device_name: str, generator: Genera
                 continue
             if cand.notes:
                 say(f"{device_name}: round {r} {cand.label}: note: {cand.notes}")
-            k = Kernel(label=f"gen:{cand.label or f'round{r}'}", source=cand.source.encode(), name="kernel.c")
+            k = Kernel(label=f"gen:{cand.label or f'round{r}'}", source=cand.source.encode(), name=kname)
             t, cmp = trial(k, sopts, base, search_pair_s)
+            if cuda and t.status is Status.DEVICE_ERROR:
+                # the GPU (or its driver, or a library) is not there: no later candidate can run either
+                res.error = t.error
+                say(f"{device_name}: round {r} {cand.label}: built, but cannot run: {t.error}")
+                res.report = _compile_only(lab, device, cand, generator, task, hw, res.history, r, rounds)
+                break
             fb = feedback_from(r, cand, t, base, cmp)
             if cand.notes:
                 fb.message = f"Note: {cand.notes}\n{fb.message}"
@@ -251,7 +261,7 @@ def generate_on_device(lab: Lab, task: Task, device_name: str, generator: Genera
         res.best = best_cand
         # re-measure the best verified candidate and OpenBLAS with the final budget
         say(f"{device_name}: re-measuring the best candidate ({best_cand.label}) and OpenBLAS")
-        fk = Kernel(label="generated", source=best_cand.source.encode(), name="kernel.c")
+        fk = Kernel(label="generated", source=best_cand.source.encode(), name=kname)
         if ob is not None:
             res.openblas, _ = trial(ob, fopts)
         final, res.comparison = trial(fk, fopts, res.openblas, final_pair_s)
@@ -264,12 +274,81 @@ def generate_on_device(lab: Lab, task: Task, device_name: str, generator: Genera
     return res
 
 
+def _compile_only(lab: Lab, device, first: Candidate, generator: Generator, task: Task, hw: HardwareFactors,
+                  history: list[Feedback], round_: int, rounds: int) -> list[str]:
+    """CUDA without a GPU: the compile-only report (harness/cuda/command.py) of the candidate
+    that could not run and of the generator's remaining candidates (expert: the rest of its plan;
+    an LLM is not asked again: it would get no measurement to improve on)."""
+    from ..cuda.generate import compile_report
+    cands = [first]
+    if getattr(generator, "name", "") == "expert":
+        while len(cands) < rounds - round_ + 1:
+            c = generator.propose(task, hw, history + [Feedback(round=round_, label=x.label, status="device_error",
+                                                                 params=x.params) for x in cands])
+            if c is None:
+                break
+            cands.append(c)
+    lines = []
+    for c in cands:
+        status, rep = compile_report(lab, device, c.source)
+        lines += [f"{c.label}: {status}", *(f"  {l}" for l in rep)]
+    return lines
+
+
+def build_only(lab: Lab, task: Task, device_name: str, generator: Generator, rounds: int,
+               on_event: Callable[[str], None] | None = None) -> DeviceResult:
+    """`generate --build-only`: the generator's candidates compiled, gated and inspected (the
+    compile-only report on CUDA devices; the object gate and link on CPU ones), nothing run.
+    Compile errors go back to the generator as feedback."""
+    from ..cuda.generate import compile_report
+    from ..cuda.command import build_one
+    say = on_event or (lambda s: None)
+    device = lab.devices[device_name]
+    res = DeviceResult(device=device_name, task=task)
+    t0 = time.monotonic()
+    try:
+        res.hardware = hw = comprehend(lab, device)
+    except ProbeError as e:
+        res.error = f"hardware probe failed on {device_name}: {e}"
+        return res
+    built = 0
+    for r in range(1, rounds + 1):
+        cand = generator.propose(task, hw, res.history)
+        if cand is None:
+            break
+        if cand.rejected:
+            res.history.append(Feedback(round=r, label=cand.label, status="rejected", message=cand.rejection))
+            continue
+        if is_cuda(device):
+            status, rep = compile_report(lab, device, cand.source)
+        else:
+            import tempfile
+            with tempfile.TemporaryDirectory() as d:
+                p = Path(d) / "kernel.c"
+                p.write_text(cand.source)
+                rec = build_one(lab, device, p)
+            status, rep = rec["status"], ([rec["error"]] if rec.get("error") else []) + rec.get("_lines", [])
+        res.report += [f"{cand.label}: {status}", *(f"  {l}" for l in rep)]
+        say(f"{device_name}: round {r} {cand.label}: {status}")
+        fb = Feedback(round=r, label=cand.label, status=status, params=cand.params,
+                      message="Built (not run: --build-only).\n" + "\n".join(rep))
+        res.history.append(fb)
+        if status == Status.OK.value:
+            built += 1
+            res.best = res.best or cand
+    if not built:
+        res.error = "no candidate built"
+    res.wall_s = time.monotonic() - t0
+    return res
+
+
 def write_result(lab: Lab, res: DeviceResult, generator: Generator, root: Path | None = None) -> Path:
     """The kernel folder root/<device>/<op>_<shape>_<dtype>/ (root: generated/ by default)."""
     task, cand, final = res.task, res.best, res.final
     folder = (root or lab.ws.generated) / res.device / task.folder
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "kernel.c").write_text(cand.source)
+    (folder / ("kernel.cu" if res.hardware and res.hardware.primitive_set == "cuda" else "kernel.c")
+     ).write_text(cand.source)
     params = {k: v for k, v in cand.params.items() if not k.startswith("_")}
     from ..tune.space import ParamSpace, SpaceError
     try:

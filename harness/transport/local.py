@@ -13,6 +13,8 @@ from pathlib import Path
 
 from ..records import Artifact, RunResult
 from .base import MAX_CAPTURE, Transport, runner_prefix, signal_name
+from ..cuda import is_cuda
+from .gpu import gpu_sandbox_args
 from .sandbox import Limits, SandboxUnavailable, runner_paths, sandbox_prefix
 
 CHANNEL_FD = 3
@@ -37,15 +39,21 @@ class LocalTransport(Transport):
         cmd = [*prefix, str(artifact.executable), *args]
         if problem:
             return RunResult(None, "", "", 0.0, command=tuple(cmd), device_error=problem)
-        readable = [artifact.executable.parent, *artifact.runtime_libs, *runner_paths(prefix)]
+        # a library shipped beside the executable (a CUDA build's, by SONAME) is under the bound
+        # directory already: its target is bound, not the link (bwrap cannot mount over it)
+        libs = [Path(p).resolve() if Path(p).parent == artifact.executable.parent else p
+                for p in artifact.runtime_libs]
+        readable = [artifact.executable.parent, *libs, *runner_paths(prefix)]
         return self._execute(cmd, timeout_s=timeout_s, fetch=fetch, native=not prefix, stdin=stdin,
-                             readable=readable)
+                             readable=readable, gpu=is_cuda(self.device))
 
     def run_command(self, argv: list[str], *, timeout_s: float) -> RunResult:
         return self._execute(list(argv), timeout_s=timeout_s, fetch=(), native=True, sandbox=False)
 
     def _execute(self, cmd: list[str], *, timeout_s: float, fetch, native: bool, stdin: bytes = b"",
-                 readable=(), sandbox: bool | None = None) -> RunResult:
+                 readable=(), sandbox: bool | None = None, gpu: bool = False) -> RunResult:
+        """gpu: a CUDA device's run: the GPU's device nodes and driver files in the sandbox, no
+        address-space limit (harness/transport/gpu.py)."""
         sandbox = self.device.sandbox if sandbox is None else sandbox
         self.ws.scratch.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f"{self.device.name}-", dir=self.ws.scratch))
@@ -53,15 +61,15 @@ class LocalTransport(Transport):
             full = cmd
             if sandbox:
                 try:
-                    full = [*sandbox_prefix(work, readable), *cmd]
+                    full = [*sandbox_prefix(work, readable, gpu_sandbox_args() if gpu else ()), *cmd]
                 except SandboxUnavailable as e:
                     return RunResult(None, "", "", 0.0, command=tuple(cmd),
                                      device_error=f"{self.device.name}: no sandbox for untrusted code: {e} "
                                                   "(or set `sandbox: false` on the device to run unconfined)")
             # pin single-threaded native runs to one core (the last one), so timings do not migrate
             core = (os.cpu_count() or 1) - 1 if native and sandbox and self.device.pin else None
-            limits = Limits(cpu_s=int(timeout_s) + 5, address_space=Limits.address_space if native else None,
-                            core=core)
+            limits = Limits(cpu_s=int(timeout_s) + 5,
+                            address_space=Limits.address_space if native and not gpu else None, core=core)
             env = {**clean_environ(), **self.device.env}
             out_path, err_path = work / ".stdout", work / ".stderr"
             req_path, chan_path = work / ".request", work / ".channel"

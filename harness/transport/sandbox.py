@@ -98,10 +98,11 @@ def _bwrap() -> str:
     return bwrap
 
 
-def sandbox_prefix(workdir: Path, readable: Iterable[Path | str] = ()) -> list[str]:
+def sandbox_prefix(workdir: Path, readable: Iterable[Path | str] = (), extra: Iterable[str] = ()) -> list[str]:
     """The bwrap command prefix for one run: `workdir` is the only writable directory (and the
-    working directory); every path in `readable` is bound read-only at its own path."""
-    args = _base_args(_bwrap())
+    working directory); every path in `readable` is bound read-only at its own path; `extra`
+    are further bwrap arguments (a CUDA device's GPU nodes: harness/transport/gpu.py)."""
+    args = _base_args(_bwrap()) + list(extra)
     seen: set[str] = set()
     for p in readable:
         for q in dict.fromkeys((Path(p), Path(p).resolve())):

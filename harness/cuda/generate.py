@@ -1,0 +1,124 @@
+"""The `cuda` primitive set for `tensorop generate`: hardware factors, expert candidates, the LLM's
+system message and first message, and the compile-only report of a generated kernel.
+
+- Hardware factors come from devices.yaml's SM and harness/cuda/arch.py (no probe: a CPU probe
+  means nothing on a GPU; the SM count and clock arrive with each driver record).
+- Expert candidates are the verified kernel files in kernels/cuda/, per (op, dtype), best first:
+  GEMM f16 mma.sync m16n8k16 + ldmatrix (sm_80+), then WMMA (sm_70+); GEMM f32 the FFMA register
+  tiling; conv2d f32 the implicit GEMM. They are fixed files (no tunable parameters yet), so the
+  tuning stage has nothing to search on a CUDA device and is skipped.
+- The LLM writes one .cu file to the op's CUDA ABI with harness/cuda/prompts.py's hints (and the
+  sm_90a WGMMA + TMA sketch), starting from the expert kernel.
+- Nothing can run without a GPU: `generate` then stops at the first candidate whose run fails
+  with "CUDA is not available" (a device_error naming the device) and gives the compile-only
+  report of the candidates (registers, spills, occupancy, tensor-core instructions), as
+  `generate --build-only` does without trying to run.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from ..config.devices import Device
+from ..workspace import PACKAGE_DIR
+from . import device_sm
+from .arch import limits
+from .prompts import prompt_section
+
+KERNEL_DIR = PACKAGE_DIR.parent / "kernels" / "cuda"
+KERNEL_NAME = "kernel.cu"
+
+# (op, dtype) -> [(file in kernels/cuda, lowest SM number it runs on)], best first
+EXPERT = {
+    ("gemm", "f16"): [("mma_sync_f16.cu", 80), ("wmma_f16.cu", 70)],
+    ("gemm", "f32"): [("simt_f32.cu", 50)],
+    ("conv2d", "f32"): [("conv2d_implicit_gemm_f32.cu", 70)],
+}
+
+PROTOTYPES = {
+    "tensorop_gemm_f32_cuda": 'extern "C" void tensorop_gemm_f32_cuda(int M, int N, int K, const float *A, int lda, '
+                              'const float *B, int ldb, float *C, int ldc, cudaStream_t stream);',
+    "tensorop_gemm_f16_cuda": 'extern "C" void tensorop_gemm_f16_cuda(int M, int N, int K, const __half *A, int lda, '
+                              'const __half *B, int ldb, float *C, int ldc, cudaStream_t stream);',
+    "tensorop_conv2d_f32_cuda": 'extern "C" void tensorop_conv2d_f32_cuda(int N, int C, int H, int W, int K, int R, '
+                                'int S, int stride, int pad, const float *x, const float *w, float *y, '
+                                'cudaStream_t stream);',
+}
+
+
+def sm_number(sm: str) -> int:
+    digits = "".join(ch for ch in sm if ch.isdigit())
+    return int(digits) if digits else 0
+
+
+def factors(device: Device):
+    """HardwareFactors of a CUDA device (primitive set `cuda`)."""
+    from ..generate.hardware import HardwareFactors
+    sm = device_sm(device) or "sm_80"
+    lim = limits(sm)
+    keys = [f"tensor cores: {lim.tensor_cores}" if lim else "tensor cores: unknown SM",
+            "FFMA (f32)", "ldmatrix, cp.async (sm_80+)"]
+    return HardwareFactors(device=device.name, arch=sm, primitive_set="cuda", vector_bits=0, vregs=255, lanes=32,
+                           caches={"smem_per_sm": lim.smem_per_sm} if lim else {}, cores=0, threads=1,
+                           cpu=f"NVIDIA GPU {sm}" + (f" (compute capability {lim.cc})" if lim else ""),
+                           key_instructions=tuple(keys), emulated=False,
+                           source="devices.yaml (CUDA: the SM's limits from harness/cuda/arch.py; no probe)",
+                           features=tuple(device.features))
+
+
+def plan(op: str, dtype: str, sm: str, n: int) -> list[tuple[str, str, dict]]:
+    """The expert's candidates: (label, source, params) for the SM, best first."""
+    out = []
+    for f, lowest in EXPERT.get((op, dtype), []):
+        if sm_number(sm) >= lowest:
+            out.append((f"cuda-{Path(f).stem}", (KERNEL_DIR / f).read_text(), {"kernel_file": f}))
+    return out[:n]
+
+
+def system_message(op) -> str:
+    proto = PROTOTYPES.get(op.symbol, op.symbol)
+    return ("You are an expert in high-performance GPU computing writing CUDA kernels for NVIDIA tensor cores.\n"
+            f"Write one CUDA C++ (.cu) file implementing exactly this ABI ({op.name} {op.dtype}):\n\n    {proto}\n\n"
+            "Device pointers, row-major (conv2d: x NCHW, w KCRS, y NKPQ, zero padding). Enqueue your kernels on "
+            "`stream` and return: no synchronisation, no other streams, no events, no cudaMalloc (cudaMallocAsync "
+            "on the stream for a workspace), no cuBLAS/cuDNN or other libraries, no printf/malloc/assert on the "
+            "device, no I/O or system calls on the host. Any sizes >= 1 and any leading dimensions must work. "
+            "Kernels in an anonymous namespace with __launch_bounds__. Answer with a short plan, then the "
+            "complete file in ONE ```cuda code block.")
+
+
+def first_message(task, hw) -> str:
+    op = task.the_op
+    sm = hw.arch
+    cands = plan(op.name, op.dtype, sm, 1)
+    sketch = f"A reference kernel (correct; improve on it):\n```cuda\n{cands[0][1]}```\n" if cands else ""
+    return (f"{op.llm_task_line(task.shape)}, on device {hw.device} ({sm}).\n\n{prompt_section(sm)}\n\n"
+            f"{sketch}Write a faster kernel.")
+
+
+def check_source(code: str, op) -> str:
+    """Early feedback on an LLM answer (the object gate is the defence): '' or why not."""
+    from ..generate.guards import _balanced, strip_comments_and_strings
+    if not code.strip():
+        return "the code block is empty"
+    bare = strip_comments_and_strings(code)
+    bal = _balanced(bare)
+    if bal:
+        return f"the code looks truncated or malformed ({bal}); send the complete kernel"
+    if op.symbol not in bare:
+        return f"the code does not define {op.symbol}: " + PROTOTYPES.get(op.symbol, "")
+    return ""
+
+
+def compile_report(lab, device: Device, source: str, name: str = KERNEL_NAME) -> tuple[str, list[str]]:
+    """(status, lines) of the compile-only report of one generated kernel (harness/cuda/command.py)."""
+    from .command import build_one
+    with tempfile.TemporaryDirectory(dir=lab.ws.scratch if lab.ws.scratch.is_dir() else None) as d:
+        p = Path(d) / name
+        p.write_text(source)
+        rec = build_one(lab, device, p)
+    lines = rec.pop("_lines", [])
+    if rec.get("error"):
+        lines = [rec["error"], *lines]
+    warnings = (rec.get("report") or {}).get("warnings", [])
+    return rec["status"], [*lines, *(f"warning: {w}" for w in warnings if not any(w in l for l in lines))]
