@@ -15,7 +15,7 @@ from typing import Callable
 
 from .. import objective
 from ..baselines import BaselineUnavailable, device_baseline
-from ..cuda import is_cuda
+from ..cuda import device_sm, is_cuda
 from ..lab import Lab
 from ..records import Status, Trial
 from ..store import Store
@@ -179,7 +179,10 @@ def generate_on_device(lab: Lab, task: Task, device_name: str, generator: Genera
         say(f"{device_name}: {res.error}")
         return res
     res.hardware = hw
-    say(f"{device_name}: {hw.primitive_set} ({hw.vector_bits} bit vectors, {hw.vregs} registers) via {hw.source}")
+    cuda = is_cuda(device)
+    what = (f"{device_sm(device) or 'unknown SM'}" if cuda else
+            f"{hw.vector_bits} bit vectors, {hw.vregs} registers")
+    say(f"{device_name}: {hw.primitive_set} ({what}) via {hw.source}")
     tc = lab.toolchain(device)
     search = dict(SEARCH_BUDGET_EMULATED if device.emulated else SEARCH_BUDGET)
     search.update(search_overrides or {})
@@ -187,7 +190,6 @@ def generate_on_device(lab: Lab, task: Task, device_name: str, generator: Genera
     fopts = MeasureOptions.for_device(device, **(final_overrides or {}))
     shape = task.shape
     op = task.the_op
-    cuda = is_cuda(device)
     kname = "kernel.cu" if cuda else "kernel.c"
     try:
         transport = get_transport(device, lab.ws)
@@ -210,11 +212,11 @@ def generate_on_device(lab: Lab, task: Task, device_name: str, generator: Genera
         try:
             ob = device_baseline(lab.ws, "openblas", device, op)   # a CUDA device: its vendor library
             base, _ = trial(ob, sopts)
-            say(f"{device_name}: openblas {base.status}" + (f" {base.gflops:.2f} GFLOP/s" if base.gflops else "")
+            say(f"{device_name}: {ob.label} {base.status}" + (f" {base.gflops:.2f} GFLOP/s" if base.gflops else "")
                 + (f" (modelled, {base.cycles:,.0f} cycles)" if base.cycles else ""))
         except BaselineUnavailable as e:
             ob = None
-            say(f"{device_name}: no OpenBLAS baseline ({e})")
+            say(f"{device_name}: no {'vendor-library' if cuda else 'OpenBLAS'} baseline ({e})")
         ctx.openblas = ob
 
         best_fb: Feedback | None = None
