@@ -36,10 +36,10 @@
 #include <unistd.h>
 
 #include "tensorop_worker.h"
+#include "tensorop_driver_common.h"   /* verdict, clocks, median CI; MAX_SETS_LIMIT, MAX_CASES */
 
 #define POISON_BITS 0x7FC0DEADu     /* outputs before the kernel runs: "never written" */
 #define PAD_BITS 0x7FC0BEEFu        /* padding of inputs */
-#define MAX_SETS_LIMIT 64           /* input sets one sample may rotate through */
 #define CHANNEL_FD 3
 
 __attribute__((noinline, used)) static void tensorop_region_begin(void) { __asm__ volatile("" ::: "memory"); }
@@ -123,25 +123,6 @@ static uint64_t digest_bytes(const void *X, size_t nbytes)
     return h;
 }
 
-typedef struct {
-    int failed;
-    double rel_err;
-    char why[200];
-} verdict;
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static double cpu_seconds(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
-}
 
 static int write_output(const char *name, const void *X, size_t nbytes)
 {

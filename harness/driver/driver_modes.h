@@ -93,84 +93,9 @@ static verdict verify_call(const op_case *c, const buffers *b, uint64_t draw, do
     return v;
 }
 
-#define MAX_CASES 32
-typedef struct {
-    char mode[16];
-    op_case cases[MAX_CASES];
-    int ncases;
-    double tol, min_sample_s, max_time_s, rel_ci;
-    int warmup, min_samples, max_samples, max_sets;
-    long pick;
-    size_t flush_bytes;
-} request;
+#define TENSOROP_DRIVER_REQUEST
+#include "tensorop_driver_common.h"   /* request, read_request */
 
-static int read_request(request *r)
-{
-    static char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof buf - 1, stdin);
-    buf[n] = 0;
-    memset(r, 0, sizeof *r);
-    r->tol = 3e-5;
-    r->warmup = 2;
-    r->min_sample_s = 0.002;
-    r->min_samples = 10;
-    r->max_samples = 200;
-    r->max_time_s = 5.0;
-    r->rel_ci = 0.01;
-    r->max_sets = 16;
-    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
-        char *eq = strchr(line, '=');
-        if (!eq) continue;
-        *eq = 0;
-        const char *k = line, *v = eq + 1;
-        if (!strcmp(k, "mode")) snprintf(r->mode, sizeof r->mode, "%s", v);
-        else if (!strcmp(k, "case")) {
-            if (r->ncases >= MAX_CASES || op_parse_case(v, &r->cases[r->ncases]) != 0) {
-                fprintf(stderr, "tensorop driver: bad case '%s'\n", v);
-                return -1;
-            }
-            r->ncases++;
-        }
-        else if (!strcmp(k, "tol")) r->tol = atof(v);
-        else if (!strcmp(k, "warmup")) r->warmup = atoi(v);
-        else if (!strcmp(k, "min_sample_s")) r->min_sample_s = atof(v);
-        else if (!strcmp(k, "min_samples")) r->min_samples = atoi(v);
-        else if (!strcmp(k, "max_samples")) r->max_samples = atoi(v);
-        else if (!strcmp(k, "max_time_s")) r->max_time_s = atof(v);
-        else if (!strcmp(k, "rel_ci")) r->rel_ci = atof(v);
-        else if (!strcmp(k, "flush_bytes")) r->flush_bytes = (size_t)atof(v);
-        else if (!strcmp(k, "max_sets")) r->max_sets = atoi(v);
-        else if (!strcmp(k, "pick")) r->pick = atol(v);
-        else if (!strcmp(k, "threads")) tensorop_threads = atoi(v) > 1 ? atoi(v) : 1;
-    }
-    if (r->max_samples < 1) r->max_samples = 1;
-    if (r->min_samples > r->max_samples) r->min_samples = r->max_samples;
-    if (r->max_sets < 2) r->max_sets = 2;
-    if (r->max_sets > MAX_SETS_LIMIT) r->max_sets = MAX_SETS_LIMIT;
-    if (!r->mode[0] || r->ncases < 1) {
-        fprintf(stderr, "tensorop driver: the request needs mode= and case=\n");
-        return -1;
-    }
-    return 0;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median_ci_rel(const double *s, int n, double *scratch)
-{
-    memcpy(scratch, s, (size_t)n * sizeof(double));
-    qsort(scratch, (size_t)n, sizeof(double), cmp_double);
-    double med = (n % 2) ? scratch[n / 2] : 0.5 * (scratch[n / 2 - 1] + scratch[n / 2]);
-    int lo = (int)floor(n / 2.0 - 0.98 * sqrt((double)n));
-    int hi = (int)ceil(n / 2.0 + 0.98 * sqrt((double)n));
-    if (lo < 0 || hi > n - 1 || med <= 0)
-        return INFINITY;
-    return 0.5 * (scratch[hi] - scratch[lo]) / med;
-}
 
 static volatile unsigned char flush_sink;
 
@@ -587,6 +512,7 @@ int main(void)
     request r;
     if (read_request(&r) != 0)
         return 2;
+    tensorop_threads = r.threads;
     int rc;
     if (!strcmp(r.mode, "check")) rc = run_check(&r);
     else if (!strcmp(r.mode, "time")) rc = run_time(&r);

@@ -45,10 +45,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tensorop_driver_common.h"   /* verdict, clocks, median CI; MAX_SETS_LIMIT, MAX_CASES */
+
 #define POISON_BITS 0x7FC0DEADu
-#define MAX_SETS_LIMIT 64
 #define CHANNEL_FD 3
-#define MAX_CASES 32
 
 static FILE *chan;
 static cudaStream_t stream;
@@ -161,27 +161,6 @@ static unsigned long long digest(const T *X, size_t n, scratch_t *s)
     return h;
 }
 
-/* ---- verification ------------------------------------------------------------------------ */
-typedef struct {
-    int failed;
-    double rel_err;
-    char why[200];
-} verdict;
-
-/* ---- utilities --------------------------------------------------------------------------- */
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static double cpu_seconds(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
-}
 
 /* n floats of device memory to the file `name` (the output the harness checks with NumPy) */
 static int write_device_floats(const char *name, const float *dev, size_t n)
@@ -200,23 +179,6 @@ static int write_device_floats(const char *name, const float *dev, size_t n)
     return 0;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median_ci_rel(const double *s, int n, double *scratch)
-{
-    memcpy(scratch, s, (size_t)n * sizeof(double));
-    qsort(scratch, (size_t)n, sizeof(double), cmp_double);
-    double med = (n % 2) ? scratch[n / 2] : 0.5 * (scratch[n / 2 - 1] + scratch[n / 2]);
-    int lo = (int)floor(n / 2.0 - 0.98 * sqrt((double)n));
-    int hi = (int)ceil(n / 2.0 + 0.98 * sqrt((double)n));
-    if (lo < 0 || hi > n - 1 || med <= 0)
-        return INFINITY;
-    return 0.5 * (scratch[hi] - scratch[lo]) / med;
-}
 
 /* The L2 flush: write a buffer larger than L2 (memset goes through L2 and evicts it). */
 static unsigned char *flush_buf;
