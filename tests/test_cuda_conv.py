@@ -18,12 +18,12 @@ import pytest
 from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 
-from harness.config.devices import load_devices
 from harness.config.toolchains import load_toolchains
 from harness.cuda import tools
 from harness.ops import conv2d
 from harness.records import Status
 from harness.workspace import Workspace
+from test_cuda import MISSING, builds, devices, needs_cuda_tools  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNELS = ROOT / "kernels" / "cuda"
@@ -31,38 +31,6 @@ DRIVER_DIR = ROOT / "harness" / "driver"
 EXPERT = KERNELS / "conv2d_implicit_gemm_f32.cu"
 TC = load_toolchains(ROOT / "toolchains")["cuda-nvcc"]
 WS = Workspace(ROOT)
-MISSING = [t for t, found in (("nvcc", tools.nvcc(TC)), ("cuobjdump", tools.find_tool("cuobjdump", TC)),
-                              ("nvdisasm", tools.find_tool("nvdisasm", TC))) if not found]
-needs_cuda_tools = pytest.mark.skipif(bool(MISSING), reason=f"CUDA tools not installed ({', '.join(MISSING)}): "
-                                      "`make setup` installs NVIDIA's wheels into .venv")
-
-DEVICES_YAML = """
-devices:
-  h100:
-    arch: x86_64
-    transport: ssh
-    host: gpu-box.invalid
-    toolchain: cuda-nvcc
-    features: [cuda, sm_90a, tensor-cores]
-  a100:
-    arch: x86_64
-    transport: ssh
-    host: gpu-box.invalid
-    toolchain: cuda-nvcc
-    features: [cuda, sm_80, tensor-cores]
-"""
-
-
-@pytest.fixture(scope="module")
-def devices(tmp_path_factory):
-    p = tmp_path_factory.mktemp("cudaconv") / "devices.yaml"
-    p.write_text(DEVICES_YAML)
-    return p, load_devices(p)
-
-
-@pytest.fixture(scope="module")
-def builds(tmp_path_factory):
-    return tmp_path_factory.mktemp("builds")
 
 
 def _nvcc(*args, cwd=None):
