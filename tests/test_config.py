@@ -35,6 +35,14 @@ def test_good_file_loads(tmp_path):
     assert d["b"].aliases == ("K1",) and d["b"].runner == ("qemu-riscv64",)
 
 
+def test_time_limit_floor_defaults_by_kind(tmp_path):
+    """slow_gflops scales time limits with the work: a CPU 0.2, an emulated device 0.02, a GPU 20
+    (the CPU floor would give a 4096^3 GEMM hours before a hung kernel is killed); set, it wins."""
+    gpu = "\n  g:\n    arch: x86_64\n    toolchain: cuda-nvcc\n    features: [cuda, sm_90a]\n"
+    d = load(tmp_path, GOOD + gpu + gpu.replace("g:", "h:").replace("sm_90a]", "sm_90a]\n    slow_gflops: 500"))
+    assert (d["a"].slow_gflops, d["g"].slow_gflops, d["h"].slow_gflops) == (0.2, 20.0, 500.0)
+
+
 @pytest.mark.parametrize("text, line, words", [
     (GOOD.replace("arch: riscv64", "arch: riscv64\n    transport: carrier-pigeon"), 7, ["transport", "carrier-pigeon"]),
     (GOOD.replace("    arch: x86_64\n", ""), 2, ["device 'a'", "arch"]),

@@ -347,20 +347,51 @@ def test_expert_cuda_candidates_compile_and_pass_the_gate(tmp_path, sm, op, dtyp
     from harness.cuda.generate import plan
     from harness.generate.base import Task
     from harness.generate.expert import ExpertGenerator
-    from harness.cuda.generate import factors
+    from harness.cuda.generate import EXPERT, factors
     cands = plan(op, dtype, sm, 4)
     assert cands
     gen = ExpertGenerator(points=4)
     first = gen.propose(Task(op, (256, 256, 256) if op == "gemm" else (1, 16, 28, 28, 16, 3, 3, 1, 1), dtype, ("g",)),
                         factors(_gpu(sm)), [])
     assert first is not None and first.source == cands[0][1] and first.label == f"expert-{cands[0][0]}"
+    # each template's default, then its highest-prior points: the biggest register tiles, where
+    # spills would show first (benchmarks/cuda_template_points.py builds every point)
+    templates_tried = {params["kernel_file"] for _, _, params in cands}
+    assert templates_tried == {f for f, lowest in EXPERT[(op, dtype)] if int(sm[3:5]) >= lowest}
     for label, source, _ in cands:
         b = build_cuda(source.encode(), "kernel.cu", _gpu(sm), TC, tmp_path, link=False)
         assert b.ok and (b.op, b.dtype) == (op, dtype), b.result.error
         if dtype == "f16":
             assert b.report.tensor_instructions > 0, label
         else:
+            assert b.report.tensor_instructions == 0, label
             assert sum(f.fma_instructions for f in b.report.functions) > 0, label
+        assert all(f.spill_stores == 0 for f in b.report.functions), label
+
+
+def test_cuda_template_points_render_and_the_tuner_reads_a_kernel_cu_folder(tmp_path):
+    """The templates' #define points are valid C for their space (every point renders, a point
+    outside it is refused), and a generated CUDA folder (kernel.cu) is a tuning target whose
+    points are rendered by the tuner's #define rewrite exactly as the expert renders them."""
+    from harness.cuda import templates
+    from harness.tune.evaluate import Target
+    for f in ("simt_f32.cu", "mma_sync_f16.cu"):
+        pts = templates.points(f)
+        assert len(pts) >= 16 and pts[0] == templates.space(f).defaults and len({json.dumps(p) for p in pts}) == len(pts)
+        for p in pts:
+            src = templates.render(f, p)
+            assert all(f"#define {k} {v}\n" in src for k, v in p.items())
+    with pytest.raises(ValueError):
+        templates.render("mma_sync_f16.cu", {"WM": 4, "WN": 4})            # 16 warps: outside the space
+    point = {"WM": 2, "WN": 2, "MI": 2, "NJ": 8, "BK": 64}
+    (tmp_path / "kernel.cu").write_text(templates.render("mma_sync_f16.cu"))
+    (tmp_path / "meta.json").write_text(json.dumps({"device": "h100", "shape": [256, 256, 256], "op": "gemm",
+                                                    "dtype": "f16", "generator": "expert", "primitive_set": "cuda"}))
+    (tmp_path / "params.json").write_text(json.dumps({"values": {"WM": 2, "WN": 4, "MI": 4, "NJ": 4, "BK": 32},
+                                                      "space": templates.space("mma_sync_f16.cu").to_json()}))
+    t = Target.load(tmp_path)
+    assert t.kernel_file == "kernel.cu" and t.op.dtype == "f16" and set(t.space.params) == set(point)
+    assert t.render(point) == templates.render("mma_sync_f16.cu", point)
 
 
 @no_gpu_here
@@ -373,7 +404,8 @@ def test_generate_without_a_gpu_fails_clearly_with_the_compile_only_report(lab):
     assert rec["device"] == "gpu90" and not rec["ok"] and "gpu90: CUDA is not available" in rec["error"]
     assert "SSH device" in rec["error"]
     report = "\n".join(rec["report"])
-    assert "expert-cuda-mma_sync_f16: ok" in report and "expert-cuda-wmma_f16: ok" in report and "HMMA" in report
+    assert "expert-cuda-mma_sync_f16-WM2-WN4-MI4-NJ4-BK32: ok" in report and "expert-cuda-wmma_f16: ok" in report \
+        and "HMMA" in report
     q = subprocess.run([sys.executable, "-m", "harness.cli", "generate", "128x128x128 f16 GEMM on gpu80",
                         "--devices-file", yaml, "--build-only"], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert q.returncode == 0, q.stdout + q.stderr

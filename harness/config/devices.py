@@ -167,7 +167,11 @@ def _device(path: Path, name: str, data, line: int) -> Device:
         aliases=tuple(r.str_list("aliases")),
         description=r.str("description"),
         timeout_s=r.float("timeout_s", default=10.0, minimum=0.1),
-        slow_gflops=r.float("slow_gflops", default=0.2 if not r.bool("emulated") else 0.02, minimum=1e-6),
+        # a GPU (features name cuda): 20 GFLOP/s, far below any CUDA GPU's slowest honest kernel, so
+        # 4096^3 gets seconds, not the CPU floor's hours, before a hung kernel is killed
+        slow_gflops=r.float("slow_gflops", minimum=1e-6,
+                            default=0.02 if r.bool("emulated") else
+                            20.0 if "cuda" in [f.lower() for f in r.str_list("features")] else 0.2),
         measure=dict(measure),
         env={str(k): str(v) for k, v in env.items()},
         sandbox=r.bool("sandbox", default=True),

@@ -5,8 +5,9 @@ system message and first message, and the compile-only report of a generated ker
   means nothing on a GPU; the SM count and clock arrive with each driver record).
 - Expert candidates are the verified kernel files in kernels/cuda/, per (op, dtype), best first:
   GEMM f16 mma.sync m16n8k16 + ldmatrix (sm_80+), then WMMA (sm_70+); GEMM f32 the FFMA register
-  tiling; conv2d f32 the implicit GEMM. They are fixed files (no tunable parameters yet), so the
-  tuning stage has nothing to search on a CUDA device and is skipped.
+  tiling; conv2d f32 the implicit GEMM. The mma.sync and FFMA kernels declare their tile sizes
+  as tunable #defines (harness/cuda/templates.py): the plan proposes their points, and the
+  tuning stage searches them on the one objective (paired time against cuBLAS/cuDNN).
 - The LLM writes one .cu file to the op's CUDA ABI with harness/cuda/prompts.py's hints (and the
   sm_90a WGMMA + TMA sketch), starting from the expert kernel.
 - Nothing can run without a GPU: `generate` then stops at the first candidate whose run fails
@@ -67,12 +68,18 @@ def factors(device: Device):
 
 
 def plan(op: str, dtype: str, sm: str, n: int) -> list[tuple[str, str, dict]]:
-    """The expert's candidates: (label, source, params) for the SM, best first."""
-    out = []
-    for f, lowest in EXPERT.get((op, dtype), []):
-        if sm_number(sm) >= lowest:
-            out.append((f"cuda-{Path(f).stem}", (KERNEL_DIR / f).read_text(), {"kernel_file": f}))
-    return out[:n]
+    """The expert's candidates for the SM: (label, source, params), each template's default point
+    first (every template the SM runs is tried), then the templates' other points by their prior
+    (harness/cuda/templates.py). params carries the point, so the tuner starts from it."""
+    from . import templates
+    files = [f for f, lowest in EXPERT.get((op, dtype), []) if sm_number(sm) >= lowest]
+    firsts, rests = [], []
+    for f in files:
+        pts = templates.points(f)
+        firsts.append((f, pts[0]))
+        rests += [(f, p) for p in pts[1:]]
+    return [(templates.label(f, p), templates.render(f, p), {**p, "kernel_file": f})
+            for f, p in (firsts + rests)[:n]]
 
 
 def system_message(op) -> str:

@@ -203,8 +203,10 @@ def generate_and_tune(lab, task, device_name: str, generator, store, *, rounds: 
     say = on_event or (lambda s: None)
     r = generate_on_device(lab, task, device_name, generator, store, rounds=rounds, campaign=campaign,
                            on_event=on_event, **generate_options)
-    if tune_budget > 0 and r.ok and r.folder is not None and (r.folder / "kernel.cu").is_file():
-        say(f"{device_name}: no tuning stage: the CUDA expert kernels have no tunable parameters yet")
+    fixed = r.ok and r.folder is not None and (r.folder / "kernel.cu").is_file() and \
+        (r.folder / "params.json").is_file() and "space" not in json.loads((r.folder / "params.json").read_text())
+    if tune_budget > 0 and r.ok and fixed:
+        say(f"{device_name}: no tuning stage: {r.folder / 'kernel.cu'} declares no tunable parameters")
     elif tune_budget > 0 and r.ok and r.folder is not None:
         say(f"{device_name}: tuning {r.folder} (mcts, {tune_budget} trials)")
         rc = tune_generated(r.folder, budget=tune_budget, devices_file=devices_file, pair_budget_s=tune_pair_budget_s)

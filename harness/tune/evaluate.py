@@ -58,6 +58,8 @@ class Target:
     def load(cls, folder: Path) -> "Target":
         folder = Path(folder)
         kf = folder / "kernel.c"
+        if not kf.is_file() and (folder / "kernel.cu").is_file():   # a CUDA device's kernel
+            kf = folder / "kernel.cu"
         if not kf.is_file():
             raise TargetError(f"{folder}: no kernel.c (expected a folder written by `tensorop generate`)")
         source = kf.read_text()
@@ -85,6 +87,12 @@ class Target:
                    # the kernel's own set (an alternative such as NEON beside SVE, or AMX tiles) before
                    # the device's primary one
                    (params.get("values") or {}).get("primitive_set") or meta.get("primitive_set"))
+
+    @property
+    def kernel_file(self) -> str:
+        """kernel.cu for a CUDA device's folder, else kernel.c."""
+        return "kernel.cu" if (self.folder / "kernel.cu").is_file() and not (self.folder / "kernel.c").is_file() \
+            else "kernel.c"
 
     @property
     def expert(self) -> bool:
@@ -169,7 +177,7 @@ class KernelEvaluator:
 
     def kernel(self, point: dict) -> Kernel:
         return Kernel(label=LABEL_PREFIX + Point(point).label(), source=self.target.render(point).encode(),
-                      name="kernel.c")
+                      name=self.target.kernel_file)
 
     def paired(self, a: Kernel, b: Kernel, budget_s: float) -> "objective.PairedRun":
         """Kernel a against kernel b on the target's device: paired, interleaved time."""
@@ -194,10 +202,10 @@ class KernelEvaluator:
     def versus_openblas(self, point: dict, budget_s: float | None = None) -> "objective.Ratio | None":
         """The chosen point re-measured with fresh inputs against OpenBLAS by the one objective
         (paired time on real devices; modelled cycles of fresh trials on emulated ones)."""
-        from ..baselines import BaselineUnavailable, baseline_kernel
+        from ..baselines import BaselineUnavailable, device_baseline
         device = self.lab.devices[self.target.device]
-        try:
-            ob = baseline_kernel(self.lab.ws, "openblas", device.arch, self.target.op)
+        try:    # a CUDA device: its vendor library (cuBLAS, cuDNN) in OpenBLAS's place
+            ob = device_baseline(self.lab.ws, "openblas", device, self.target.op)
         except BaselineUnavailable:
             return None
         if device.emulated:
@@ -220,7 +228,7 @@ class KernelEvaluator:
             except Exception as e:
                 out[i] = Evaluation(Point(p), None, "render_error", f"{type(e).__name__}: {e}")
                 continue
-            k = Kernel(label=LABEL_PREFIX + Point(p).label(), source=src.encode(), name="kernel.c")
+            k = Kernel(label=LABEL_PREFIX + Point(p).label(), source=src.encode(), name=self.target.kernel_file)
             jobs.append((i, Job(k, self.target.device, self.target.shape, self.target.op)))
         if jobs:
             trials = run_campaign(self.lab, [j for _, j in jobs], self.store, campaign=self.campaign,
@@ -295,7 +303,7 @@ def write_back(target: Target, result: SearchResult, trial: Trial | None, *, obj
     """Write the best point to the folder: kernel.c, params.json, meta.json (search summary)."""
     best = result.best
     src = target.render(best.point)
-    (target.folder / "kernel.c").write_text(src)
+    (target.folder / target.kernel_file).write_text(src)
     (target.folder / "params.json").write_text(json.dumps(
         {"values": {**dict(best.point), **({"primitive_set": target.primitive_set} if target.primitive_set else {})},
          "space": target.space.to_json()}, indent=2, default=str) + "\n")

@@ -1,13 +1,27 @@
 /* f16-in / f32-accumulate GEMM with PTX mma.sync.m16n8k16 and ldmatrix (tensor cores, HMMA);
- * tensorop CUDA ABI. Block tile 128 x 128 x 32, 8 warps (2 x 4), each warp 64 x 32 =
- * 4 x 4 mma tiles of 16 x 8; A fragments by ldmatrix.x4, B fragments by ldmatrix.x4.trans from
- * the row-major K x N tile. Shared tiles are padded by 8 halves (conflict-free ldmatrix). */
+ * tensorop CUDA ABI. WM x WN warps per block, each warp MI x NJ mma tiles of 16 x 8 (default: block
+ * tile 128 x 128 x 32, 8 warps of 64 x 32); A fragments by ldmatrix.x4, B fragments by
+ * ldmatrix.x4.trans from the row-major K x N tile. Shared tiles are padded by 8 halves
+ * (conflict-free ldmatrix). A template of the expert generator (harness/cuda/templates.py):
+ * the tuner rewrites the #define lines within the declared space; every point is compile-checked
+ * for sm_80 and sm_90a in tests (HMMA in the SASS, no spills). */
+/* tensorop-params
+{"params": {"WM": [2, 4], "WN": [2, 4], "MI": [2, 4], "NJ": [4, 8], "BK": [32, 64]},
+ "values": {"WM": 2, "WN": 4, "MI": 4, "NJ": 4, "BK": 32},
+ "constraints": ["MI * NJ <= 16", "WM * WN <= 8", "(WM * MI * 16 * (BK + 8) + BK * (WN * NJ * 8 + 8)) * 2 <= 49152"]}
+*/
+#define WM 2
+#define WN 4
+#define MI 4
+#define NJ 4
+#define BK 32
+
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
 
 namespace {
-constexpr int BM = 128, BN = 128, BK = 32, PAD = 8, THREADS = 256;
+constexpr int BM = WM * MI * 16, BN = WN * NJ * 8, PAD = 8, THREADS = WM * WN * 32;
 
 __device__ __forceinline__ void load_tile(__half *dst, int dld, const __half *src, int ld, int rows, int cols,
                                           int r0, int c0, int R, int C)
@@ -56,9 +70,9 @@ __global__ void __launch_bounds__(THREADS) mma_gemm(int M, int N, int K, const _
     __shared__ __align__(16) __half As[BM][BK + PAD];
     __shared__ __align__(16) __half Bs[BK][BN + PAD];
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const int wm = warp / 4, wn = warp % 4;           /* warp tile: rows wm*64.., cols wn*32.. */
+    const int wm = warp / WN, wn = warp % WN;         /* warp tile: rows wm*MI*16.., cols wn*NJ*8.. */
     const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
-    float acc[4][4][4] = {};
+    float acc[MI][NJ][4] = {};
 
     for (int k0 = 0; k0 < K; k0 += BK) {
         load_tile(&As[0][0], BK + PAD, A, lda, BM, BK, m0, k0, M, K);
@@ -66,24 +80,24 @@ __global__ void __launch_bounds__(THREADS) mma_gemm(int M, int N, int K, const _
         __syncthreads();
 #pragma unroll
         for (int kk = 0; kk < BK; kk += 16) {
-            uint32_t a[4][4], b[2][4];
+            uint32_t a[MI][4], b[NJ / 2][4];
 #pragma unroll
-            for (int i = 0; i < 4; i++)
-                ldmatrix_x4(a[i], &As[wm * 64 + i * 16 + (lane % 16)][kk + (lane / 16) * 8]);
+            for (int i = 0; i < MI; i++)
+                ldmatrix_x4(a[i], &As[wm * MI * 16 + i * 16 + (lane % 16)][kk + (lane / 16) * 8]);
 #pragma unroll
-            for (int j = 0; j < 2; j++)       /* two n8 tiles per ldmatrix.x4.trans */
-                ldmatrix_x4_trans(b[j], &Bs[kk + (lane % 16)][wn * 32 + j * 16 + (lane / 16) * 8]);
+            for (int j = 0; j < NJ / 2; j++)  /* two n8 tiles per ldmatrix.x4.trans */
+                ldmatrix_x4_trans(b[j], &Bs[kk + (lane % 16)][wn * NJ * 8 + j * 16 + (lane / 16) * 8]);
 #pragma unroll
-            for (int i = 0; i < 4; i++)
+            for (int i = 0; i < MI; i++)
 #pragma unroll
-                for (int j = 0; j < 4; j++)
+                for (int j = 0; j < NJ; j++)
                     mma16816(acc[i][j], a[i], b[j / 2][(j % 2) * 2], b[j / 2][(j % 2) * 2 + 1]);
         }
         __syncthreads();
     }
-    for (int i = 0; i < 4; i++)
-        for (int j = 0; j < 4; j++) {
-            int r = m0 + wm * 64 + i * 16 + lane / 4, c = n0 + wn * 32 + j * 8 + (lane % 4) * 2;
+    for (int i = 0; i < MI; i++)
+        for (int j = 0; j < NJ; j++) {
+            int r = m0 + wm * MI * 16 + i * 16 + lane / 4, c = n0 + wn * NJ * 8 + j * 8 + (lane % 4) * 2;
             for (int h = 0; h < 2; h++) {        /* c0,c1: row r; c2,c3: row r + 8 */
                 int rr = r + h * 8;
                 if (rr < M && c < N) C[(size_t)rr * ldc + c] = acc[i][j][2 * h];
