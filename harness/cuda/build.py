@@ -53,7 +53,8 @@ ABIS = (
     CudaAbi("tensorop_gemm_f16_cuda", "gemm", "f16", "cuda_gemm_driver.cu", ("-DTENSOROP_F16",)),
     CudaAbi("tensorop_conv2d_f32_cuda", "conv2d", "f32", "cuda_conv2d_driver.cu"),
 )
-DRIVER_HEADERS = ("tensorop_cuda.h", "tensorop_driver_common.h", "tensorop_cuda_driver.h", "tensorop_cuda_modes.h")
+DRIVER_HEADERS = ("tensorop_cuda.h", "tensorop_driver_common.h", "tensorop_cases.h", "tensorop_cuda_driver.h",
+                  "tensorop_cuda_modes.h")
 BUILD_FORMAT = "cuda-4"
 COMPILE_TIMEOUT_S = 300
 HARDEN = ("-Xlinker", "-z,relro", "-Xlinker", "-z,now")

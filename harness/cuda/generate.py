@@ -105,13 +105,10 @@ def first_message(task, hw) -> str:
 
 def check_source(code: str, op) -> str:
     """Early feedback on an LLM answer (the object gate is the defence): '' or why not."""
-    from ..generate.guards import _balanced, strip_comments_and_strings
-    if not code.strip():
-        return "the code block is empty"
-    bare = strip_comments_and_strings(code)
-    bal = _balanced(bare)
-    if bal:
-        return f"the code looks truncated or malformed ({bal}); send the complete kernel"
+    from ..generate.guards import malformed
+    bare, why = malformed(code)
+    if why:
+        return why
     if op.symbol not in bare:
         return f"the code does not define {op.symbol}: " + PROTOTYPES.get(op.symbol, "")
     return ""

@@ -30,25 +30,9 @@ void tensorop_conv2d_f32_b(int N, int C, int H, int W, int K, int R, int S,
 #define OP_KERNEL tensorop_conv2d_f32
 typedef void (*op_fn)(int, int, int, int, int, int, int, int, int, const float *, const float *, float *);
 
-typedef struct {
-    int N, C, H, W, K, R, S, stride, pad, P, Q;
-    uint64_t seed;
-} op_case;
+#define TENSOROP_CASE_CONV2D
+#include "tensorop_cases.h"     /* op_case, op_parse_case */
 
-static int op_parse_case(const char *s, op_case *c)
-{
-    unsigned long long seed;
-    if (sscanf(s, "%d,%d,%d,%d,%d,%d,%d,%d,%d,%llu", &c->N, &c->C, &c->H, &c->W, &c->K, &c->R, &c->S,
-               &c->stride, &c->pad, &seed) != 10)
-        return -1;
-    c->seed = seed;
-    if (c->N < 1 || c->C < 1 || c->H < 1 || c->W < 1 || c->K < 1 || c->R < 1 || c->S < 1 || c->stride < 1 ||
-        c->pad < 0 || c->H + 2 * c->pad < c->R || c->W + 2 * c->pad < c->S)
-        return -1;
-    c->P = (c->H + 2 * c->pad - c->R) / c->stride + 1;
-    c->Q = (c->W + 2 * c->pad - c->S) / c->stride + 1;
-    return 0;
-}
 
 static void op_sizes(const op_case *c, size_t in_bytes[], size_t *out_words)
 {

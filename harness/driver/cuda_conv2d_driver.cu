@@ -73,10 +73,8 @@ __global__ void fill_kernel(float *X, size_t n, uint64_t seed, uint64_t stream_)
 }
 
 /* ---- buffers ----------------------------------------------------------------------------- */
-typedef struct {
-    int N, C, H, W, K, R, S, stride, pad, P, Q;
-    uint64_t seed;
-} op_case;
+#define TENSOROP_CASE_CONV2D
+#include "tensorop_cases.h"     /* op_case, op_parse_case */
 
 typedef struct {
     float *xg, *wg, *yg;         /* allocations, guards included */
@@ -235,33 +233,11 @@ static verdict freivalds(const op_case *c, const buffers *b, uint64_t draw, doub
         residual_kernel<<<blocks_for((size_t)c->K), 256, 0, stream>>>(b->w, b->y, *c, s->y, draw, rep, s->acc);
         CK(cudaMemcpyAsync(acc, s->acc, sizeof acc, cudaMemcpyDeviceToHost, stream), "verify");
         CK(cudaStreamSynchronize(stream), "verify");
-        double rel = acc[1] > 0 ? sqrt(acc[0] / acc[1]) : sqrt(acc[0]);
-        if (!(rel <= worst)) worst = rel;
-        if (!(rel <= tol)) {
-            v.failed = 1;
-            v.rel_err = rel;
-            snprintf(v.why, sizeof v.why, "relative error %.3e > %.1e (output wrong or incomplete)", rel, tol);
+        if (projection_fails(acc, tol, &worst, &v))
             return v;
-        }
     }
     v.rel_err = worst;
     return v;
-}
-
-/* ---- request case (as conv2d_driver.c) ---------------------------------------------------- */
-static int op_parse_case(const char *s, op_case *c)
-{
-    unsigned long long seed;
-    if (sscanf(s, "%d,%d,%d,%d,%d,%d,%d,%d,%d,%llu", &c->N, &c->C, &c->H, &c->W, &c->K, &c->R, &c->S,
-               &c->stride, &c->pad, &seed) != 10)
-        return -1;
-    c->seed = seed;
-    if (c->N < 1 || c->C < 1 || c->H < 1 || c->W < 1 || c->K < 1 || c->R < 1 || c->S < 1 || c->stride < 1 ||
-        c->pad < 0 || c->H + 2 * c->pad < c->R || c->W + 2 * c->pad < c->S)
-        return -1;
-    c->P = (c->H + 2 * c->pad - c->R) / c->stride + 1;
-    c->Q = (c->W + 2 * c->pad - c->S) / c->stride + 1;
-    return 0;
 }
 
 static int write_output(const char *name, const buffers *b)

@@ -150,10 +150,8 @@ __global__ void residual_kernel(const in_t *A, int lda, const float *C, int ldc,
 }
 
 /* ---- buffers ----------------------------------------------------------------------------- */
-typedef struct {
-    int M, N, K, lda, ldb, ldc;
-    uint64_t seed;
-} op_case;
+#define TENSOROP_CASE_GEMM
+#include "tensorop_cases.h"     /* op_case, op_parse_case */
 
 typedef struct {
     in_t *A, *B;
@@ -230,29 +228,11 @@ static verdict freivalds(const op_case *c, const buffers *b, uint64_t draw, doub
             snprintf(v.why, sizeof v.why, "wrote %llu elements into the ldc padding of C (columns >= N)", bad);
             return v;
         }
-        double rel = acc[1] > 0 ? sqrt(acc[0] / acc[1]) : sqrt(acc[0]);
-        if (!(rel <= worst)) worst = rel;
-        if (!(rel <= tol)) {
-            v.failed = 1;
-            v.rel_err = rel;
-            snprintf(v.why, sizeof v.why, "relative error %.3e > %.1e (output wrong or incomplete)", rel, tol);
+        if (projection_fails(acc, tol, &worst, &v))
             return v;
-        }
     }
     v.rel_err = worst;
     return v;
-}
-
-/* ---- request case (as gemm_driver.c) ------------------------------------------------------ */
-static int op_parse_case(const char *s, op_case *c)
-{
-    unsigned long long seed;
-    if (sscanf(s, "%d,%d,%d,%d,%d,%d,%llu", &c->M, &c->N, &c->K, &c->lda, &c->ldb, &c->ldc, &seed) != 7)
-        return -1;
-    c->seed = seed;
-    if (c->M < 1 || c->N < 1 || c->K < 1 || c->lda < c->K || c->ldb < c->N || c->ldc < c->N)
-        return -1;
-    return 0;
 }
 
 static int write_output(const char *name, const buffers *b)

@@ -524,10 +524,6 @@ int main(void)
         fprintf(stderr, "tensorop driver: unknown mode '%s'\n", r.mode);
         return 2;
     }
-    if (fflush(chan) != 0) {
-        fprintf(stderr, "tensorop driver: cannot write the result channel\n");
-        return 4;
-    }
-    return rc;
+    return close_channel(chan, rc);
 }
 #endif

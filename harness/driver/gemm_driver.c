@@ -66,21 +66,9 @@ void CAT(GEMM_FN, _b)(int M, int N, int K, const in_t *A, int lda, const in_t *B
 #define OP_KERNEL GEMM_FN
 typedef void (*op_fn)(int, int, int, const in_t *, int, const in_t *, int, out_t *, int);
 
-typedef struct {
-    int M, N, K, lda, ldb, ldc;
-    uint64_t seed;
-} op_case;
+#define TENSOROP_CASE_GEMM
+#include "tensorop_cases.h"     /* op_case, op_parse_case */
 
-static int op_parse_case(const char *s, op_case *c)
-{
-    unsigned long long seed;
-    if (sscanf(s, "%d,%d,%d,%d,%d,%d,%llu", &c->M, &c->N, &c->K, &c->lda, &c->ldb, &c->ldc, &seed) != 7)
-        return -1;
-    c->seed = seed;
-    if (c->M < 1 || c->N < 1 || c->K < 1 || c->lda < c->K || c->ldb < c->N || c->ldc < c->N)
-        return -1;
-    return 0;
-}
 
 static void op_sizes(const op_case *c, size_t in_bytes[], size_t *out_words)
 {

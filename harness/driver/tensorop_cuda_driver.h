@@ -162,6 +162,20 @@ static unsigned long long digest(const T *X, size_t n, scratch_t *s)
 }
 
 
+/* One Freivalds projection judged: acc = (||C x - ref||^2, ||ref||^2). Returns 1 with v filled when
+   the relative error exceeds tol (NaN included); *worst keeps the largest error seen. */
+static int projection_fails(const double acc[2], double tol, double *worst, verdict *v)
+{
+    double rel = acc[1] > 0 ? sqrt(acc[0] / acc[1]) : sqrt(acc[0]);
+    if (!(rel <= *worst)) *worst = rel;
+    if (rel <= tol)
+        return 0;
+    v->failed = 1;
+    v->rel_err = rel;
+    snprintf(v->why, sizeof v->why, "relative error %.3e > %.1e (output wrong or incomplete)", rel, tol);
+    return 1;
+}
+
 /* n floats of device memory to the file `name` (the output the harness checks with NumPy) */
 static int write_device_floats(const char *name, const float *dev, size_t n)
 {

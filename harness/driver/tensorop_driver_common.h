@@ -60,6 +60,16 @@ static double median_ci_rel(const double *s, int n, double *scratch)
     return 0.5 * (scratch[hi] - scratch[lo]) / med;
 }
 
+/* The run's exit status once the result channel is flushed (4: it cannot be written). */
+static int close_channel(FILE *ch, int rc)
+{
+    if (fflush(ch) != 0) {
+        fprintf(stderr, "tensorop driver: cannot write the result channel\n");
+        return 4;
+    }
+    return rc;
+}
+
 #endif /* TENSOROP_DRIVER_COMMON_H */
 
 /* ---- the request (needs the op's op_case and op_parse_case) -------------------------------- */

@@ -95,14 +95,21 @@ def _signature_ok(bare: str, op) -> bool:
     return bool(m) and len(m.group(1).split(",")) == len(op.prototype.split("(", 1)[1].split(","))
 
 
-def check_c(code: str, op=None) -> str:
-    """The reason this C source is unacceptable, or "" (op: the kernel's operator, default GEMM f32)."""
+def malformed(code: str) -> tuple[str, str]:
+    """(the source without comments and strings, why it is empty or truncated, or "") for any
+    kernel language (C here, CUDA in harness/cuda/generate.py)."""
     if not code.strip():
-        return "the code block is empty"
+        return "", "the code block is empty"
     bare = strip_comments_and_strings(code)
     bal = _balanced(bare)
-    if bal:
-        return f"the code looks truncated or malformed ({bal}); send the complete kernel"
+    return bare, (f"the code looks truncated or malformed ({bal}); send the complete kernel" if bal else "")
+
+
+def check_c(code: str, op=None) -> str:
+    """The reason this C source is unacceptable, or "" (op: the kernel's operator, default GEMM f32)."""
+    bare, why = malformed(code)
+    if why:
+        return why
     if op is not None and op.symbol != SYMBOL:
         if not _signature_ok(bare, op):
             return (f"the code does not define {op.symbol} with the ABI's signature: "
