@@ -347,7 +347,7 @@ def test_expert_cuda_candidates_compile_and_pass_the_gate(tmp_path, sm, op, dtyp
     from harness.cuda.generate import plan
     from harness.generate.base import Task
     from harness.generate.expert import ExpertGenerator
-    from harness.cuda.generate import EXPERT, factors
+    from harness.cuda.generate import expert_files, factors
     cands = plan(op, dtype, sm, 4)
     assert cands
     gen = ExpertGenerator(points=4)
@@ -357,7 +357,7 @@ def test_expert_cuda_candidates_compile_and_pass_the_gate(tmp_path, sm, op, dtyp
     # each template's default, then its highest-prior points: the biggest register tiles, where
     # spills would show first (benchmarks/cuda_template_points.py builds every point)
     templates_tried = {params["kernel_file"] for _, _, params in cands}
-    assert templates_tried == {f for f, lowest in EXPERT[(op, dtype)] if int(sm[3:5]) >= lowest}
+    assert templates_tried == set(expert_files(op, dtype, sm))
     for label, source, _ in cands:
         b = build_cuda(source.encode(), "kernel.cu", _gpu(sm), TC, tmp_path, link=False)
         assert b.ok and (b.op, b.dtype) == (op, dtype), b.result.error

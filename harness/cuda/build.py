@@ -55,7 +55,7 @@ ABIS = (
 )
 DRIVER_HEADERS = ("tensorop_cuda.h", "tensorop_driver_common.h", "tensorop_cases.h", "tensorop_cuda_driver.h",
                   "tensorop_cuda_modes.h")
-BUILD_FORMAT = "cuda-4"
+BUILD_FORMAT = "cuda-5"
 COMPILE_TIMEOUT_S = 300
 HARDEN = ("-Xlinker", "-z,relro", "-Xlinker", "-z,now")
 
@@ -108,6 +108,46 @@ def defined_abi(obj: Path) -> list[CudaAbi]:
         symtab = ELFFile(f).get_section_by_name(".symtab")
         names = {s.name for s in symtab.iter_symbols() if s["st_shndx"] != "SHN_UNDEF"} if symtab else set()
     return [a for a in ABIS if a.symbol in names]
+
+
+# The CUDA driver API functions a kernel's host side may call (the gate's allow-list: TMA
+# descriptor encoders). They live in the NVIDIA driver's libcuda.so.1, which only a GPU machine
+# has; the link uses a stub of that library (what the CUDA toolkit's lib64/stubs/libcuda.so is
+# for), so a machine without a GPU links the same executable, and the GPU machine's real
+# libcuda.so.1 is what runs.
+DRIVER_API = ("cuTensorMapEncodeTiled", "cuTensorMapEncodeIm2col")
+
+
+def driver_api_used(obj: Path) -> list[str]:
+    """The CUDA driver API functions (DRIVER_API) the host object calls."""
+    with obj.open("rb") as f:
+        symtab = ELFFile(f).get_section_by_name(".symtab")
+        undefined = {s.name for s in symtab.iter_symbols() if s["st_shndx"] == "SHN_UNDEF"} if symtab else set()
+    return [n for n in DRIVER_API if n in undefined]
+
+
+def libcuda_stub(builds_dir: Path) -> Path:
+    """A link-time stub of libcuda.so.1 defining DRIVER_API (built once with the host C compiler,
+    cached by its content); never shipped or run."""
+    source = "".join(f"int {n}(void) {{ return 999; }}\n" for n in DRIVER_API).encode()
+    out = builds_dir / f"libcuda-stub-{_key(source)[:12]}" / "libcuda.so"
+    if out.is_file():
+        return out
+    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if cc is None:
+        raise RuntimeError("no host C compiler (cc) to build the link stub of libcuda.so.1")
+    work = Path(tempfile.mkdtemp(prefix="libcuda-", dir=builds_dir))
+    try:
+        (work / "stub.c").write_bytes(source)
+        p = subprocess.run([cc, "-shared", "-fPIC", "-Wl,-soname,libcuda.so.1", "stub.c", "-o", "libcuda.so"],
+                           cwd=work, capture_output=True, text=True, timeout=60)
+        if p.returncode != 0:
+            raise RuntimeError(f"building the libcuda.so.1 link stub failed: {p.stderr.strip()[:300]}")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(work / "libcuda.so", out)
+        return out
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _drivers_bytes() -> bytes:
@@ -214,7 +254,15 @@ def build_cuda(source: bytes, name: str, device: Device, tc: Toolchain, builds_d
                                          f"the CUDA timing driver does not compile: {_first_error(dtext)}"),
                              report, dtype, sm, op)
         rpath = ["-Xlinker", "-rpath,$ORIGIN"] if all_libs else []
-        rc, ltext = _nvcc_run([nvcc, *tc.ldflags, *arch, *HARDEN, *rpath, "driver.o", *objects, *all_libs,
+        driver_api = [n for o in objects for n in driver_api_used(work / o)]
+        stub = []
+        if driver_api:
+            try:
+                stub = [str(libcuda_stub(builds_dir))]
+            except (OSError, RuntimeError, subprocess.SubprocessError) as e:
+                return CudaBuild(BuildResult(Status.INTERNAL_ERROR, "".join(log), None, str(e)), report, dtype, sm, op)
+            log.append(f"links libcuda.so.1 (the NVIDIA driver) for {', '.join(dict.fromkeys(driver_api))}\n")
+        rc, ltext = _nvcc_run([nvcc, *tc.ldflags, *arch, *HARDEN, *rpath, "driver.o", *objects, *all_libs, *stub,
                                "-o", "driver"], work, tc)
         log.append(ltext)
         if rc != 0:

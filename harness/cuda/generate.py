@@ -29,12 +29,25 @@ from .prompts import prompt_section
 KERNEL_DIR = PACKAGE_DIR.parent / "kernels" / "cuda"
 KERNEL_NAME = "kernel.cu"
 
-# (op, dtype) -> [(file in kernels/cuda, lowest SM number it runs on)], best first
+# (op, dtype) -> [(file in kernels/cuda, the SMs it runs on: "sm_90a" exactly, or ">=80")], best first.
+# wgmma is sm_90a's alone (Blackwell's tensor cores are programmed another way).
 EXPERT = {
-    ("gemm", "f16"): [("mma_sync_f16.cu", 80), ("wmma_f16.cu", 70)],
-    ("gemm", "f32"): [("simt_f32.cu", 50)],
-    ("conv2d", "f32"): [("conv2d_implicit_gemm_f32.cu", 70)],
+    ("gemm", "f16"): [("wgmma_f16.cu", "sm_90a"), ("mma_sync_f16.cu", ">=80"), ("wmma_f16.cu", ">=70")],
+    ("gemm", "f32"): [("simt_f32.cu", ">=50")],
+    ("conv2d", "f32"): [("conv2d_implicit_gemm_f32.cu", ">=70")],
 }
+
+
+def runs_on(spec: str, sm: str) -> bool:
+    """Whether a kernel whose SM spec is `spec` ("sm_90a" or ">=80") runs on `sm`."""
+    if spec.startswith(">="):
+        return sm_number(sm) >= int(spec[2:])
+    return sm == spec
+
+
+def expert_files(op: str, dtype: str, sm: str) -> list[str]:
+    """The expert's kernel files for (op, dtype) that run on `sm`, best first."""
+    return [f for f, spec in EXPERT.get((op, dtype), []) if runs_on(spec, sm)]
 
 PROTOTYPES = {
     "tensorop_gemm_f32_cuda": 'extern "C" void tensorop_gemm_f32_cuda(int M, int N, int K, const float *A, int lda, '
@@ -72,7 +85,7 @@ def plan(op: str, dtype: str, sm: str, n: int) -> list[tuple[str, str, dict]]:
     first (every template the SM runs is tried), then the templates' other points by their prior
     (harness/cuda/templates.py). params carries the point, so the tuner starts from it."""
     from . import templates
-    files = [f for f, lowest in EXPERT.get((op, dtype), []) if sm_number(sm) >= lowest]
+    files = expert_files(op, dtype, sm)
     firsts, rests = [], []
     for f in files:
         pts = templates.points(f)

@@ -3,7 +3,9 @@
 them and the tuner (harness/tune/evaluate.py, Target.render's #define rewrite) searches them.
 
   gemm f32     simt_f32.cu                   FFMA register tiles: BM, BN, BK, TM, TN
-  gemm f16     mma_sync_f16.cu               mma.sync m16n8k16 + ldmatrix: WM x WN warps of MI x NJ tiles, BK
+  gemm f16     wgmma_f16.cu (sm_90a)         wgmma + TMA, warp-specialised: BN, STAGES, BMN (B read as is or
+                                             transposed first), GROUP_M (tile order)
+               mma_sync_f16.cu               mma.sync m16n8k16 + ldmatrix: WM x WN warps of MI x NJ tiles, BK
                wmma_f16.cu                   WMMA 16x16x16 (fixed tiles)
   conv2d f32   conv2d_implicit_gemm_f32.cu   FFMA implicit GEMM (picks its tile by the SM count)
 
@@ -51,6 +53,8 @@ def _prior(file: str, p: dict) -> float:
     the register and shared-memory limits the space's constraints declare."""
     if file == "mma_sync_f16.cu":
         return -(p["MI"] * p["NJ"] * 4 + p["WM"] * p["WN"] + p["BK"] / 32)
+    if file == "wgmma_f16.cu":
+        return -(p["BN"] / 32 + p["STAGES"] + p["GROUP_M"] / 16 + p["BMN"])
     if file == "simt_f32.cu":
         return -(p["TM"] * p["TN"] * 4 + p["BM"] * p["BN"] / 1024 + p["BK"] / 16)
     return 0.0

@@ -266,7 +266,10 @@ int main(void)
     if (de == cudaSuccess && ndev < 1) de = cudaErrorNoDevice;
     if (de != cudaSuccess) cuda_fail("cudaGetDeviceCount", de, g_mode);
     CK(cudaSetDeviceFlags(cudaDeviceScheduleBlockingSync), "cudaSetDeviceFlags");
-    CK(cudaStreamCreate(&stream), "cudaStreamCreate");
+    /* The legacy default stream, not a created one: work a kernel puts on any other stream it can
+       reach without creating one (cudaStreamPerThread; stream creation fails the object gate) is
+       ordered with it, so the events time that work too and settle() waits for it. */
+    stream = cudaStreamLegacy;
     cudaDeviceProp prop;
     CK(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
     describe_gpu(&prop);

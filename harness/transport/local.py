@@ -43,15 +43,18 @@ class LocalTransport(Transport):
         # directory already: its target is bound, not the link (bwrap cannot mount over it)
         libs = [Path(p).resolve() if Path(p).parent == artifact.executable.parent else p
                 for p in artifact.runtime_libs]
-        readable = [artifact.executable.parent, *libs, *runner_paths(prefix)]
+        # a vendor library loads its siblings (cuBLAS its Lt, cuDNN its engines) by name from its own
+        # directory: that directory is readable and searched, after the device's own LD_LIBRARY_PATH
+        lib_dirs = list(dict.fromkeys(str(Path(p).parent) for p in libs))
+        readable = [artifact.executable.parent, *libs, *lib_dirs, *runner_paths(prefix)]
         return self._execute(cmd, timeout_s=timeout_s, fetch=fetch, native=not prefix, stdin=stdin,
-                             readable=readable, gpu=is_cuda(self.device))
+                             readable=readable, gpu=is_cuda(self.device), lib_dirs=lib_dirs)
 
     def run_command(self, argv: list[str], *, timeout_s: float) -> RunResult:
         return self._execute(list(argv), timeout_s=timeout_s, fetch=(), native=True, sandbox=False)
 
     def _execute(self, cmd: list[str], *, timeout_s: float, fetch, native: bool, stdin: bytes = b"",
-                 readable=(), sandbox: bool | None = None, gpu: bool = False) -> RunResult:
+                 readable=(), sandbox: bool | None = None, gpu: bool = False, lib_dirs=()) -> RunResult:
         """gpu: a CUDA device's run: the GPU's device nodes and driver files in the sandbox, no
         address-space limit (harness/transport/gpu.py)."""
         sandbox = self.device.sandbox if sandbox is None else sandbox
@@ -71,6 +74,8 @@ class LocalTransport(Transport):
             limits = Limits(cpu_s=int(timeout_s) + 5,
                             address_space=Limits.address_space if native and not gpu else None, core=core)
             env = {**clean_environ(), **self.device.env}
+            if lib_dirs:
+                env["LD_LIBRARY_PATH"] = ":".join(x for x in (env.get("LD_LIBRARY_PATH", ""), *lib_dirs) if x)
             out_path, err_path = work / ".stdout", work / ".stderr"
             req_path, chan_path = work / ".request", work / ".channel"
             req_path.write_bytes(stdin)

@@ -1,6 +1,7 @@
 /* A conv2d "kernel" that hands the math to cuDNN. The prototypes are declared here (no cudnn.h
  * needed to compile it): what the object gate sees is the object's undefined cudnn* symbols,
- * and it rejects them (a library: the kernel must do the math itself). */
+ * and it rejects them (a library: the kernel must do the math itself).
+ * EXPECT: rejected */
 #include <cuda_runtime.h>
 
 extern "C" {

@@ -1,5 +1,6 @@
 /* Calls printf, malloc and assert on the device: the CUDA object gate rejects it
- * (device-side vprintf/malloc/free/__assertfail are calls into the CUDA runtime's syscalls). */
+ * (device-side vprintf/malloc/free/__assertfail are calls into the CUDA runtime's syscalls).
+ * EXPECT: rejected */
 #include <cassert>
 #include <cstdio>
 #include <cuda_runtime.h>

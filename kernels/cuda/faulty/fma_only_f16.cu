@@ -1,5 +1,6 @@
 /* An f16 GEMM that never touches the tensor cores: it converts to float and uses FFMA. Correct,
- * but `tensorop build` flags it: "no tensor-core instructions in SASS". */
+ * but `tensorop build` flags it: "no tensor-core instructions in SASS".
+ * EXPECT: ok */
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 

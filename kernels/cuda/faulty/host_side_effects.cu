@@ -1,6 +1,7 @@
 /* Host side of the ABI function reaches past the launch API: it creates its own stream (work
  * there would escape the driver's events) and synchronises the whole device, and exports an
- * extern "C" __global__ symbol. The CUDA object gate rejects it. */
+ * extern "C" __global__ symbol. The CUDA object gate rejects it.
+ * EXPECT: rejected */
 #include <cuda_runtime.h>
 
 extern "C" __global__ void exported(int M, int N, int K, const float *A, int lda, const float *B, int ldb,

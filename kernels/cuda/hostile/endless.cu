@@ -1,0 +1,25 @@
+/* TRICK (or bug): a kernel that never finishes on large shapes (a spin on memory nobody writes).
+ * The device's timeout must end the run and the process, and the trial is the kernel's timeout.
+ * EXPECT: timeout */
+#include <cuda_runtime.h>
+
+namespace {
+__global__ void __launch_bounds__(256) spin(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                                            float *C, int ldc)
+{
+    int r = blockIdx.y * 16 + threadIdx.x / 16, c = blockIdx.x * 16 + threadIdx.x % 16;
+    if (r >= M || c >= N) return;
+    float s = 0.0f;
+    for (int k = 0; k < K; k++) s = fmaf(A[(size_t)r * lda + k], B[(size_t)k * ldb + c], s);
+    volatile float *flag = C + (size_t)r * ldc + c;
+    if ((long)M * N >= (1L << 20))
+        while (*flag != 12345.0f) { }     /* C is poisoned (NaN): never true */
+    C[(size_t)r * ldc + c] = s;
+}
+}  // namespace
+
+extern "C" void tensorop_gemm_f32_cuda(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                                       float *C, int ldc, cudaStream_t stream)
+{
+    spin<<<dim3((N + 15) / 16, (M + 15) / 16), 256, 0, stream>>>(M, N, K, A, lda, B, ldb, C, ldc);
+}
