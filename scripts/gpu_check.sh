@@ -59,6 +59,8 @@ fi
   uname -a; nproc; command -v nvcc && nvcc --version | tail -2
   echo "python: $($PY --version 2>&1) at $(command -v $PY)"
   echo "bwrap: $(command -v bwrap) $(bwrap --version 2>&1)"
+  echo "nvcc: $(ls -la "$(command -v nvcc)") -> $(readlink -f "$(command -v nvcc)")"; ls -la /usr/local/ | grep -i cuda
+  findmnt -rn -o TARGET,SOURCE,FSTYPE,OPTIONS 2>/dev/null | grep -Ei "usr|cuda|nvidia|opt" | head -20
   echo "libcuda: $(ldconfig -p 2>/dev/null | grep libcuda.so.1 | head -2) LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
   $PY - <<'EOF'
 from harness.cuda import tools

@@ -91,7 +91,7 @@ def _nvcc_run(cmd: list[str], cwd: Path, tc: Toolchain) -> tuple[int, str]:
     from ..build import _run
     real = Path(cmd[0]).resolve()
     install = [real.parents[i] for i in (1, 2) if len(real.parents) > i and str(real.parents[i]) != "/"]
-    return _run(cmd, cwd, tc, readable_extra=install)
+    return _run([str(real), *cmd[1:]], cwd, tc, readable_extra=install)
 
 
 def _first_error(text: str) -> str:

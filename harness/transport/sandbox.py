@@ -79,6 +79,10 @@ def _base_args(bwrap: str) -> list[str]:
             args += ["--symlink", os.readlink(p), f"/{link}"]
         elif p.is_dir():
             args += ["--ro-bind", str(p), f"/{link}"]
+    # Debian's alternatives: links under /usr that lead through /etc/alternatives (a CUDA toolkit
+    # installed from NVIDIA's packages makes /usr/local/cuda one) must resolve inside too
+    if Path("/etc/alternatives").is_dir():
+        args += ["--ro-bind", "/etc/alternatives", "/etc/alternatives"]
     return args
 
 
