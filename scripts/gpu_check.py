@@ -281,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sm", default=None)
     ap.add_argument("--timeout", type=int, default=30, help="the device's run timeout (timeout_s)")
     ap.add_argument("--quick", action="store_true", help="shorter paired budgets")
+    ap.add_argument("--only", default="", help="comma-separated substrings of step names to run")
     ap.add_argument("--no-sandbox", action="store_true", help="run unconfined (only where bwrap cannot run)")
     a = ap.parse_args(argv)
     out = a.out.resolve()
@@ -295,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     results: list[StepResult] = []
     with (out / "steps.jsonl").open("w") as f:
         for step in plan(out, name, a.quick):
-            if step.group not in groups:
+            if step.group not in groups or (a.only and not any(o in step.name for o in a.only.split(","))):
                 continue
             left = a.deadline - (time.monotonic() - start)
             if left < 15:

@@ -262,8 +262,8 @@ def build_cuda(source: bytes, name: str, device: Device, tc: Toolchain, builds_d
             except (OSError, RuntimeError, subprocess.SubprocessError) as e:
                 return CudaBuild(BuildResult(Status.INTERNAL_ERROR, "".join(log), None, str(e)), report, dtype, sm, op)
             log.append(f"links libcuda.so.1 (the NVIDIA driver) for {', '.join(dict.fromkeys(driver_api))}\n")
-        rc, ltext = _nvcc_run([nvcc, *tc.ldflags, *arch, *HARDEN, *rpath, "driver.o", *objects, *all_libs, *stub,
-                               "-o", "driver"], work, tc)
+        rc, ltext = _nvcc_run([nvcc, *tc.ldflags, *arch, *HARDEN, *rpath, "driver.o", *objects,
+                               *(a for lib in all_libs for a in _link_arg(lib)), *stub, "-o", "driver"], work, tc)
         log.append(ltext)
         if rc != 0:
             return CudaBuild(BuildResult(Status.LINK_ERROR, "".join(log), None, _first_error(ltext)), report, dtype, sm,
@@ -280,6 +280,12 @@ def build_cuda(source: bytes, name: str, device: Device, tc: Toolchain, builds_d
     finally:
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _link_arg(lib: str) -> list[str]:
+    """A shared library on nvcc's link line: nvcc takes `x.so` and `x.a` but not a versioned name
+    (`libcudnn.so.9`: "Don't know what to do with"), which goes to the host linker as it is."""
+    return [lib] if lib.endswith((".so", ".a", ".o")) else ["-Xlinker", lib]
 
 
 def soname(lib: Path) -> str:
