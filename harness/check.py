@@ -48,6 +48,9 @@ def run_failure(run: RunResult, device: Device, phase: str) -> tuple[Status, str
         if cuda:
             return cuda
         tail = _tail(run.stderr)
+        if run.returncode == 127 and "libcuda.so.1" in run.stderr and "cuda" in device.toolchain:
+            return Status.DEVICE_ERROR, (f"{phase}: {device.name}: CUDA is not available: libcuda.so.1 (the NVIDIA "
+                                         f"driver, which the executable links for the driver API) is not there{NO_GPU_HINT}")
         if run.returncode == 127 and "error while loading shared libraries" in run.stderr:
             return Status.DEVICE_ERROR, (f"{phase}: {device.name} lacks a shared library the run needs: {tail}" +
                                          (f"; {CUDA_LIBRARY_HINT}" if "cuda" in device.toolchain else ""))
@@ -61,6 +64,9 @@ def run_failure(run: RunResult, device: Device, phase: str) -> tuple[Status, str
 
 CUDA_LIBRARY_HINT = ("install the vendor libraries on the GPU machine (`pip install nvidia-cudnn-cu13 nvidia-cublas`, "
                      "or the CUDA toolkit and cuDNN) and put their lib/ on LD_LIBRARY_PATH (devices.yaml `env`)")
+NO_GPU_HINT = ("; this machine has no usable NVIDIA GPU or driver (/dev/nvidia*, libcuda.so.1): run on the GPU "
+               "machine (an SSH device in devices.yaml), or build only (`tensorop build`, `bench --build-only`, "
+               "`generate --build-only`: the compile-only report)")
 NO_GPU_ERRORS = ("cudaErrorNoDevice", "cudaErrorInsufficientDriver", "cudaErrorNotSupported",
                  "cudaErrorSystemDriverMismatch", "cudaErrorDevicesUnavailable", "cudaErrorInitializationError",
                  "cudaErrorCompatNotSupportedOnDevice", "cudaErrorSystemNotReady")
@@ -81,9 +87,7 @@ def cuda_failure(run: RunResult, device: Device, phase: str) -> tuple[Status, st
     if rec.get("phase") == "setup":
         hint = ""
         if any(e in err for e in NO_GPU_ERRORS):
-            hint = ("; this machine has no usable NVIDIA GPU or driver (/dev/nvidia*, libcuda.so.1): run on the GPU "
-                    "machine (an SSH device in devices.yaml), or build only (`tensorop build`, `bench --build-only`, "
-                    "`generate --build-only`: the compile-only report)")
+            hint = NO_GPU_HINT
         return Status.DEVICE_ERROR, f"{phase}: {device.name}: CUDA is not available: {err}{hint}"
     gpu = rec.get("gpu") if isinstance(rec.get("gpu"), dict) else {}
     return Status.CRASH, f"{phase}: CUDA error while the kernel ran" + (f" on {gpu.get('name')}" if gpu.get("name")

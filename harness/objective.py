@@ -200,6 +200,12 @@ class Ratio:
         return {"against": self.against, "ratio": self.ratio, "ratio_ci95": list(self.ci95) if self.ci95 else None,
                 "p_value": self.p_value, "metric": self.metric, "pairs": self.n, "note": self.note or None}
 
+    @property
+    def baseline_name(self) -> str:
+        """Whom the ratio is against, as a user reads it ("OpenBLAS", "cuBLAS", a kernel file)."""
+        return {"openblas": "OpenBLAS", "cublas": "cuBLAS", "cudnn": "cuDNN", "naive": "the naive loop",
+                "": "OpenBLAS"}.get(self.against, self.against)
+
     def describe(self) -> str:
         if self.metric == "modelled_cycles":
             return f"{self.ratio:.2f}x (modelled cycles)"

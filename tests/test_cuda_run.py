@@ -410,3 +410,86 @@ def test_generate_without_a_gpu_fails_clearly_with_the_compile_only_report(lab):
                         "--devices-file", yaml, "--build-only"], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert q.returncode == 0, q.stdout + q.stderr
     assert "registers" in q.stdout and "tensor-core" in q.stdout and "occupancy" in q.stdout
+
+
+# ---- what the first run on a GPU (H200) showed, kept testable without one ---------------------
+def test_a_versioned_vendor_library_goes_to_the_host_linker():
+    """nvcc refuses `libcudnn.so.9` on its command line ("Don't know what to do with"): the
+    cuDNN-paired conv build failed to link on the H200 machine, whose cuDNN is a pip wheel's."""
+    from harness.cuda.build import _link_arg
+    assert _link_arg("/x/lib/libcudnn.so.9") == ["-Xlinker", "/x/lib/libcudnn.so.9"]
+    assert _link_arg("/x/lib64/libcublas.so.13.0.2") == ["-Xlinker", "/x/lib64/libcublas.so.13.0.2"]
+    assert _link_arg("/x/lib64/libcublas.so") == ["/x/lib64/libcublas.so"]
+
+
+def _needed(exe: Path) -> list[str]:
+    from elftools.elf.elffile import ELFFile
+    with exe.open("rb") as f:
+        dyn = ELFFile(f).get_section_by_name(".dynamic")
+        return [t.needed for t in dyn.iter_tags() if t.entry.d_tag == "DT_NEEDED"]
+
+
+def test_tma_kernel_links_the_driver_library_through_a_stub(lab):
+    """wgmma_f16.cu encodes TMA descriptors with cuTensorMapEncodeTiled (the NVIDIA driver's
+    libcuda.so.1, absent here): the link uses a stub, the executable needs libcuda.so.1, and a run
+    here is the machine's device_error naming that library, never the kernel's fault."""
+    from harness.cuda.build import build_cuda, driver_api_used
+    dev = lab.devices["gpu90"]
+    b = build_cuda((KERNELS / "wgmma_f16.cu").read_bytes(), "wgmma_f16.cu", dev, lab.toolchain(dev), lab.ws.builds)
+    assert b.ok, b.result.error
+    assert "links libcuda.so.1 (the NVIDIA driver) for cuTensorMapEncodeTiled" in b.result.log
+    assert "libcuda.so.1" in _needed(b.result.artifact.executable)
+    assert not any("libcuda" in str(p) for p in b.result.artifact.runtime_libs)       # the stub is never shipped
+    plain = build_cuda((KERNELS / "simt_f32.cu").read_bytes(), "simt_f32.cu", dev, lab.toolchain(dev), lab.ws.builds)
+    assert plain.ok and "libcuda.so.1" not in _needed(plain.result.artifact.executable)
+    kinds = {k for f in b.report.functions for k in f.tensor_ops}
+    assert b.report.tensor_instructions > 0 and kinds and all(k.startswith("HGMMA") for k in kinds), kinds
+    if not HAS_GPU:
+        t = _trial(lab, "gpu90", KERNELS / "wgmma_f16.cu", get_op("gemm", "f16"))
+        assert t.status is Status.DEVICE_ERROR and "gpu90: CUDA is not available: libcuda.so.1" in t.error, t.error
+
+
+@needs_cuda_tools
+def test_the_wgmma_family_is_planned_on_sm_90a_only():
+    from harness.cuda.generate import plan
+    assert plan("gemm", "f16", "sm_90a", 1)[0][2]["kernel_file"] == "wgmma_f16.cu"
+    assert all(p["kernel_file"] != "wgmma_f16.cu" for _, _, p in plan("gemm", "f16", "sm_80", 40))
+    assert all(p["kernel_file"] != "wgmma_f16.cu" for _, _, p in plan("gemm", "f16", "sm_100a", 40))
+
+
+def test_driver_failure_records_stay_json_when_the_error_is_infinite(tmp_path):
+    """A kernel that changed its inputs fails with an infinite relative error; the CUDA driver
+    printed it as `inf`, which is no JSON, and the harness called the run `rejected` ("result
+    channel line 1 is not a JSON record") instead of the kernel's wrong_answer. Both drivers now
+    print such a number as null (json_double in tensorop_driver_common.h)."""
+    src = tmp_path / "j.c"
+    src.write_text('#include "tensorop_driver_common.h"\nint main(void){char b[32];'
+                   'printf("[%s,%s,%s]\\n", json_double(INFINITY, b), json_double(NAN, b + 0), "0");'
+                   'printf("%s\\n", json_double(1.5e-7, b)); return 0;}\n')
+    exe = tmp_path / "j"
+    p = subprocess.run(["cc", "-O1", f"-I{DRIVER_DIR}", str(src), "-o", str(exe), "-lm"], capture_output=True,
+                       text=True)
+    assert p.returncode == 0, p.stderr
+    out = subprocess.run([str(exe)], capture_output=True, text=True).stdout.splitlines()
+    assert json.loads(out[0]) == [None, None, 0] and json.loads(out[1]) == pytest.approx(1.5e-7)
+    for driver in ("tensorop_cuda_driver.h", "driver_modes.h"):
+        text = (DRIVER_DIR / driver).read_text()
+        body = text[text.index("static void emit_failure"):]
+        body = body[:body.index("\n}\n")]
+        assert "json_double(v->rel_err" in body and "%.6e" not in body, driver
+
+
+def test_the_sandbox_resolves_links_through_etc_alternatives(tmp_path):
+    """On the H200 machine /usr/local/cuda is a link to /etc/alternatives/cuda: nvcc was `No such
+    file` inside bwrap until /etc/alternatives was readable there."""
+    from harness.transport.sandbox import SandboxUnavailable, sandbox_prefix
+    links = [p for p in (Path("/usr/bin/cc"), Path("/usr/bin/c++"), Path("/usr/bin/awk"), Path("/usr/bin/pager"))
+             if p.is_symlink() and str(Path(p).readlink()).startswith("/etc/alternatives/")]
+    if not links:
+        pytest.skip("no command here is a link through /etc/alternatives")
+    try:
+        prefix = sandbox_prefix(tmp_path)
+    except SandboxUnavailable as e:
+        pytest.skip(str(e))
+    p = subprocess.run([*prefix, "test", "-x", str(links[0])], capture_output=True, text=True)
+    assert p.returncode == 0, (links[0], p.stderr)

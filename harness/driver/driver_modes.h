@@ -109,12 +109,10 @@ static void flush_caches(unsigned char *buf, size_t bytes)
 static void emit_failure(const char *mode, const char *kernel, long sample, int callno, uint64_t seed,
                          const verdict *v)
 {
-    char err[32];   /* JSON has no NaN or infinity */
-    if (isfinite(v->rel_err)) snprintf(err, sizeof err, "%.6e", v->rel_err);
-    else snprintf(err, sizeof err, "null");
+    char err[32];
     fprintf(chan, "{\"tensorop\":\"driver\",\"op\":\"%s\",\"mode\":\"%s\",\"verified\":false,\"kernel\":\"%s\","
             "\"failed\":{\"sample\":%ld,\"call\":%d,\"seed\":%llu,\"rel_err\":%s,\"why\":\"%s\"}}\n",
-            OP_NAME, mode, kernel, sample, callno, (unsigned long long)seed, err, v->why);
+            OP_NAME, mode, kernel, sample, callno, (unsigned long long)seed, json_double(v->rel_err, err), v->why);
 }
 
 static int run_check(const request *r)

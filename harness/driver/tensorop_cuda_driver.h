@@ -206,9 +206,10 @@ static void flush_l2(void)
 
 static void emit_failure(const char *mode, const char *kernel, long sample, int call, uint64_t seed, const verdict *v)
 {
+    char err[32];
     fprintf(chan, "{\"tensorop\":\"driver\",\"mode\":\"%s\",\"verified\":false,\"gpu\":%s,\"kernel\":\"%s\","
-            "\"failed\":{\"sample\":%ld,\"call\":%d,\"seed\":%llu,\"rel_err\":%.6e,\"why\":\"%s\"}}\n",
-            mode, g_gpu, kernel, sample, call, (unsigned long long)seed, v->rel_err, v->why);
+            "\"failed\":{\"sample\":%ld,\"call\":%d,\"seed\":%llu,\"rel_err\":%s,\"why\":\"%s\"}}\n",
+            mode, g_gpu, kernel, sample, call, (unsigned long long)seed, json_double(v->rel_err, err), v->why);
 }
 
 /* Launch errors show at once, execution errors at the next synchronisation: both end the run. */

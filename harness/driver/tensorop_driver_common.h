@@ -27,6 +27,14 @@ typedef struct {
     char why[200];
 } verdict;
 
+/* A double as a JSON value in buf (at least 32 bytes): JSON has no NaN or infinity, so null. */
+static const char *json_double(double v, char *buf)
+{
+    if (isfinite(v)) snprintf(buf, 32, "%.6e", v);
+    else snprintf(buf, 32, "null");
+    return buf;
+}
+
 static double now(void)
 {
     struct timespec ts;

@@ -168,7 +168,8 @@ def generate(prompt: Optional[str] = typer.Argument(None, help=f"What to generat
                             f"{task.shape_text} (campaign {campaign})", console=out)
         for r in results:
             if r.ok:
-                ratio = f"{r.comparison.describe()} vs OpenBLAS" if r.comparison else "no OpenBLAS comparison"
+                ratio = (f"{r.comparison.describe()} vs {r.comparison.baseline_name}" if r.comparison
+                         else "no baseline comparison")
                 if r.comparison is not None and r.comparison.note:
                     ratio += f"; {r.comparison.note}"
                 t = getattr(r, "tuned", None)

@@ -251,7 +251,7 @@ def generate_on_device(lab: Lab, task: Task, device_name: str, generator: Genera
             res.history.append(fb)
             say(f"{device_name}: round {r} {cand.label}: {t.status}" +
                 (f" {t.gflops:.2f} GFLOP/s" + (" modelled" if t.emulated else "") if t.gflops else "") +
-                (f", {cmp.describe()} vs OpenBLAS" if cmp else "") +
+                (f", {cmp.describe()} vs {cmp.baseline_name}" if cmp else "") +
                 ("" if t.status is Status.OK else f": {t.error.splitlines()[0][:150] if t.error else ''}"))
             if _better(fb, best_fb):
                 best_fb, best_cand = fb, cand
