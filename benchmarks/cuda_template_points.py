@@ -1,4 +1,4 @@
-"""Compile every valid point of the CUDA expert templates (harness/cuda/templates.py) for sm_80
+"""Compile every valid point of the CUDA expert templates (harness/generate/templates/cuda.py) for sm_80
 and sm_90a, with the object gate and the compile-only report: a point must build, pass the gate,
 keep its tensor-core instructions (f16: HMMA in the SASS) or its FFMA-only f32 code, and not spill.
 No GPU needed. The suite checks the default and the highest-prior points (tests/test_cuda_run.py);
@@ -19,9 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.config.devices import Device  # noqa: E402
 from harness.config.toolchains import load_toolchains  # noqa: E402
-from harness.cuda import templates  # noqa: E402
-from harness.cuda.build import build_cuda  # noqa: E402
-from harness.cuda.generate import EXPERT  # noqa: E402
+from harness.generate.templates import cuda as templates  # noqa: E402
+from harness.backends.cuda.build import build_cuda  # noqa: E402
+from harness.generate.cuda import EXPERT  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

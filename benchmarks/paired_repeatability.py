@@ -1,7 +1,7 @@
 """How repeatable is one paired comparison on this machine? (issue 9's acceptance figure)
 
 Verifies a kernel and OpenBLAS once (the correctness gate), then repeats the same paired,
-interleaved comparison (harness.objective.paired) N times and prints each ratio with its 95% CI,
+interleaved comparison (harness.measure.compare.paired) N times and prints each ratio with its 95% CI,
 the spread of the ratios around their median, and whether each CI covers the other runs' ratios.
 
     .venv/bin/python benchmarks/paired_repeatability.py [--kernel F] [--shape 1024] [--runs 5] [--budget 30]
@@ -19,13 +19,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness import objective  # noqa: E402
-from harness.baselines import baseline_kernel  # noqa: E402
-from harness.lab import Lab  # noqa: E402
-from harness.measure import MeasureOptions  # noqa: E402
+from harness.measure import compare as objective  # noqa: E402
+from harness.measure.baselines import baseline_kernel  # noqa: E402
+from harness.config.lab import Lab  # noqa: E402
+from harness.core.measure_options import MeasureOptions  # noqa: E402
 from harness.ops import gemm  # noqa: E402
 from harness.transport import get_transport  # noqa: E402
-from harness.trial import Kernel, run_trial  # noqa: E402
+from harness.measure.runner import Kernel, run_trial  # noqa: E402
 
 
 def main() -> int:

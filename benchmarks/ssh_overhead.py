@@ -24,15 +24,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from harness.baselines import baseline_kernel  # noqa: E402
-from harness.campaign import Job, run_campaign  # noqa: E402
-from harness.lab import Lab  # noqa: E402
-from harness.records import Status  # noqa: E402
-from harness.store import Store  # noqa: E402
+from harness.measure.baselines import baseline_kernel  # noqa: E402
+from harness.campaign.scheduler import Job, run_campaign  # noqa: E402
+from harness.config.lab import Lab  # noqa: E402
+from harness.core.records import Status  # noqa: E402
+from harness.campaign.store import Store  # noqa: E402
 from harness.transport import get_transport  # noqa: E402
 from harness.transport.ssh import SSHTransport  # noqa: E402
-from harness.trial import MeasureOptions, run_trial  # noqa: E402
-from harness.workspace import Workspace  # noqa: E402
+from harness.measure.runner import MeasureOptions, run_trial  # noqa: E402
+from harness.core.workspace import Workspace  # noqa: E402
 from sshd_fixture import (NetnsHost, SSHKeys, SSHServer, can_make_netns, device_yaml, farm_guard_down,  # noqa: E402
                           farm_guard_up, free_port, have_sshd, remove_stale_farms)
 

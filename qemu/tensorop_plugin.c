@@ -3,7 +3,7 @@
  * Counts the guest instructions executed between a call to the marker function
  * `tensorop_region_begin` and a call to `tensorop_region_end` (both defined by the timing
  * driver), and optionally records the profile of the translation blocks (TBs) executed in
- * those regions, for the cycle model (harness/model/).  Process start-up, input generation
+ * those regions, for the cycle model (harness/measure/model/).  Process start-up, input generation
  * and output writing run outside the regions and are not counted.
  *
  * Options (-plugin libtensorop.so,key=value,...):

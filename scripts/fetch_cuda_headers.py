@@ -6,7 +6,7 @@ serves range requests, so `remotezip` reads the wheel's zip directory and then o
 we want. pip resolves the pinned wheel (its PEP 658 metadata: the wheel itself is not downloaded)
 and gives its address; nothing here names a registry host.
 
-Layout (harness/cuda/tools.py: library_include, library_lib):
+Layout (harness/backends/cuda/tools.py: library_include, library_lib):
     .cache/cuda-headers/cublas/include/*.h
     .cache/cuda-headers/cudnn/include/*.h
     .cache/cuda-headers/cudnn/lib/libcudnn.so.9    the 137 KB loader cuDNN 9 links through; it

@@ -189,7 +189,7 @@ def plan(out: Path, device: str, quick: bool) -> list[Step]:
 
 
 def run_step(step: Step, env: dict, logs: Path, remaining: float) -> StepResult:
-    cmd = [sys.executable, "-m", "harness.cli", *step.argv]
+    cmd = [sys.executable, "-m", "harness", *step.argv]
     before = clocks() if step.clocks else ""
     t0 = time.monotonic()
     timeout = max(10.0, min(step.timeout_s, remaining))

@@ -19,7 +19,7 @@ PY=${PYTHON:-python3}
 say() { echo "[gpu_check.sh] $*"; }
 
 # Python packages: whatever is missing comes from the carried wheels (no index there)
-if ! $PY -c "import harness.cli" 2>/dev/null; then
+if ! $PY -c "import harness.apps.cli" 2>/dev/null; then
   if ls .whl/*.whl >/dev/null 2>&1; then
     say "installing the carried wheels into /tmp/tensorop-site"
     $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/tensorop-site \
@@ -28,7 +28,7 @@ if ! $PY -c "import harness.cli" 2>/dev/null; then
   fi
 fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
-$PY -c "import harness.cli" || { say "tensorop does not import with $PY"; exit 2; }
+$PY -c "import harness.apps.cli" || { say "tensorop does not import with $PY"; exit 2; }
 
 # bubblewrap: the machine's, else the carried Debian package (with its libraries if missing)
 if ! command -v bwrap >/dev/null && ls .gpu/debs/*.deb >/dev/null 2>&1; then

@@ -133,7 +133,7 @@ if [ ! -f "$CACHE/qemu/libtensorop.so" ] || [ qemu/tensorop_plugin.c -nt "$CACHE
   log "building the QEMU instruction-count plugin"
   make -s -C qemu PLUGIN_INCLUDE="$QINC" OUT="$CACHE/qemu/libtensorop.so"
 fi
-# ---- 6. CUDA compiler and SASS tools (harness/cuda/tools.py finds them) ----------------------
+# ---- 6. CUDA compiler and SASS tools (harness/backends/cuda/tools.py finds them) ----------------------
 cuda_tool() {   # cuda_tool NAME: true when NAME is on PATH, in a CUDA install or in .venv's wheels
   command -v "$1" >/dev/null 2>&1 && return 0
   [ -x "/usr/local/cuda/bin/$1" ] && return 0

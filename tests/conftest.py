@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.lab import Lab
-from harness.workspace import Workspace
+from harness.config.lab import Lab
+from harness.core.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[1]
 FAULTY = REPO / "kernels" / "faulty"

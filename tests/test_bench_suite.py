@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from harness.generate.templates import SETS, render
-from harness.measure import MeasureOptions
-from harness.records import Status
-from harness.trial import Kernel, run_trial
+from harness.generate.templates.cpu_gemm import SETS, render
+from harness.core.measure_options import MeasureOptions
+from harness.core.records import Status
+from harness.measure.runner import Kernel, run_trial
 from harness.transport import get_transport
 
 from conftest import REPO, requires_qemu
@@ -45,7 +45,7 @@ def test_bench_suite_quick(workspace, tmp_path):
     rv64-qemu. The child runs this checkout's package, whatever the workspace root is."""
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    p = subprocess.run([sys.executable, "-m", "harness.cli", "bench-suite", "--quick", "--out", str(out)],
+    p = subprocess.run([sys.executable, "-m", "harness", "bench-suite", "--quick", "--out", str(out)],
                        capture_output=True, text=True, cwd=workspace.root, timeout=600, env=env)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     md = (out / "bench-quick.md").read_text()
@@ -93,7 +93,7 @@ def test_threaded_kernel_needs_a_task_that_allows_threads(lab):
 def test_suite_plan_covers_every_shape_once(lab):
     """Each device's shapes are split over its generated kernels without gap or overlap: host GEMM
     by M (the small-M path), conv2d the paper layers (host batch scaled), emulated 256-1024."""
-    from harness import bench_suite as bs
+    from harness.campaign import bench_suite as bs
     for name in ["host", "host-2t", *bs.EMULATED]:
         plans = bs.device_plan(lab, name)
         gemm = [s for p in plans if p.op == "gemm" for s in p.shapes]

@@ -12,7 +12,7 @@ FAST = ["--max-time", "0.1", "--min-samples", "3", "--max-samples", "6"]
 
 
 def cli(ws, *args):
-    return subprocess.run([sys.executable, "-m", "harness.cli", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "harness", *map(str, args)], capture_output=True, text=True,
                           cwd=ws.root, timeout=600)
 
 

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from harness.config.devices import load_devices
-from harness.measure import MeasureOptions
+from harness.core.measure_options import MeasureOptions
 
 from conftest import REPO
 from harness.config.toolchains import load_toolchain
@@ -74,7 +74,7 @@ def test_bad_toolchain_file(tmp_path):
 
 def test_cli_reports_broken_devices_file_without_traceback(workspace):
     (workspace.root / "devices.yaml").write_text(GOOD.replace("arch: x86_64", "arch: [x86_64]"))
-    p = subprocess.run([sys.executable, "-m", "harness.cli", "devices", "list"], capture_output=True, text=True,
+    p = subprocess.run([sys.executable, "-m", "harness", "devices", "list"], capture_output=True, text=True,
                        cwd=workspace.root)
     assert p.returncode == 2
     assert "devices.yaml:3:" in p.stderr and "arch" in p.stderr
@@ -93,7 +93,7 @@ def test_devices_check_reports_missing_toolchain_and_runner(workspace):
     toolchain: riscv64-clang
     runner: [qemu-riscv64-not-installed, -cpu, rv64]
 """)
-    p = subprocess.run([sys.executable, "-m", "harness.cli", "devices", "check"], capture_output=True, text=True,
+    p = subprocess.run([sys.executable, "-m", "harness", "devices", "check"], capture_output=True, text=True,
                        cwd=workspace.root)
     assert p.returncode == 1, p.stdout + p.stderr
     assert "riscv64-ghost-gcc-99" in p.stdout and "vendor tarball" in p.stdout
@@ -180,7 +180,7 @@ def test_board_names_resolve_honestly(lab, capsys):
 
 
 def test_a_configured_board_wins_over_emulation(workspace):
-    from harness.lab import Lab
+    from harness.config.lab import Lab
     text = (workspace.root / "devices.yaml").read_text()
     text = text.replace("devices:\n", "devices:\n  k1:\n    arch: riscv64\n    transport: ssh\n    host: bpi-f3.lab\n"
                         "    toolchain: riscv64-clang\n", 1)

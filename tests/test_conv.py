@@ -12,13 +12,13 @@ import pytest
 
 from conftest import EXAMPLES, REPO, requires_qemu
 from harness.generate.prompt import PromptError, parse_prompt
-from harness.measure import MeasureOptions
+from harness.core.measure_options import MeasureOptions
 from harness.ops import UnknownOp, all_ops, get_op
 from harness.ops import conv2d
 from harness.ops.inputs import POISON_BITS
-from harness.suites import get_suite, scaled_shapes
+from harness.ops.suites import get_suite, scaled_shapes
 from harness.transport import get_transport
-from harness.trial import Kernel, build_kernel, run_trial
+from harness.measure.runner import Kernel, build_kernel, run_trial
 
 CONV = get_op("conv2d", "f32")
 DEVICES = ["host", pytest.param("rv64-qemu", marks=requires_qemu), pytest.param("arm64-qemu", marks=requires_qemu)]
@@ -168,7 +168,7 @@ def test_shape_and_prompt_parsing(lab):
 
 
 def test_conv_help_names_the_shape_syntax():
-    p = subprocess.run([sys.executable, "-m", "harness.cli", "bench", "--help"], capture_output=True, text=True,
+    p = subprocess.run([sys.executable, "-m", "harness", "bench", "--help"], capture_output=True, text=True,
                        env={**os.environ, "COLUMNS": "200"})
     assert "NxCxHxW,KxRxS,s1,p1" in p.stdout and "paper-conv" in p.stdout
 
@@ -179,7 +179,7 @@ def test_paper_conv_suite_scaled_on_host(workspace):
     assert [s[0] for s in scaled_shapes(suite, 0.01, emulated=False)] == [1] * 7
     assert [s[0] for s in scaled_shapes(suite, 0.25, emulated=False)] == [16, 16, 16, 16, 16, 8, 8]
     assert all(s[0] == 1 for s in scaled_shapes(suite, 1.0, emulated=True))
-    p = subprocess.run([sys.executable, "-m", "harness.cli", "baseline", "openblas", "--suite", "paper-conv",
+    p = subprocess.run([sys.executable, "-m", "harness", "baseline", "openblas", "--suite", "paper-conv",
                         "--scale", "0.01", "-d", "host", "--max-time", "0.05", "--min-samples", "3",
                         "--max-samples", "3", "--json"], capture_output=True, text=True, timeout=900)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
@@ -191,7 +191,7 @@ def test_paper_conv_suite_scaled_on_host(workspace):
 @pytest.mark.parametrize("device", ["host", pytest.param("rv64-qemu", marks=requires_qemu)])
 def test_generate_conv_offline_end_to_end(workspace, device):
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "OPENAI_API_KEY")}
-    p = subprocess.run([sys.executable, "-m", "harness.cli", "generate", f"conv2d 1x8x10x10 k8 r3 s1 p1 on {device}",
+    p = subprocess.run([sys.executable, "-m", "harness", "generate", f"conv2d 1x8x10x10 k8 r3 s1 p1 on {device}",
                         "--rounds", "2", "--max-time", "0.2", "--min-samples", "3", "--max-samples", "5",
                         "--search-max-time", "0.2"], env=env, capture_output=True, text=True, timeout=900)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
@@ -230,8 +230,8 @@ def test_tuning_a_conv_folder_renders_conv_kernels(tmp_path, sketch):
     """`tensorop tune` (and generate's tuning stage) on an expert conv2d folder re-renders the conv
     template at each point: the conv ABI stays, the point's parameters are in the source (it once
     rendered the GEMM template, which the object gate rejected at every point)."""
-    from harness.generate.conv_templates import DIRECT_SEEDS, render_direct, render_im2col
-    from harness.generate.templates import SETS
+    from harness.generate.templates.conv import DIRECT_SEEDS, render_direct, render_im2col
+    from harness.generate.templates.cpu_gemm import SETS
     from harness.tune.evaluate import Target
     if sketch == "im2col":
         seed = SETS["avx2"].seeds[0]

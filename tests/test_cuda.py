@@ -13,10 +13,10 @@ import pytest
 
 from harness.config.devices import load_devices
 from harness.config.toolchains import load_toolchains
-from harness.cuda import device_sm, is_cuda, tools
-from harness.cuda.arch import SM, limits, occupancy
-from harness.cuda.inspect import parse_nvinfo, parse_ptxas, parse_sass
-from harness.records import Status
+from harness.backends.cuda import device_sm, is_cuda, tools
+from harness.backends.cuda.arch import SM, limits, occupancy
+from harness.backends.cuda.inspect import parse_nvinfo, parse_ptxas, parse_sass
+from harness.core.records import Status
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNELS = ROOT / "kernels" / "cuda"
@@ -60,7 +60,7 @@ def builds(tmp_path_factory):
 
 
 def _build(devices, builds, name: str, device: str = "h100", link: bool = False):
-    from harness.cuda.build import build_cuda
+    from harness.backends.cuda.build import build_cuda
     path = KERNELS / name
     return build_cuda(path.read_bytes(), path.name, devices[1][device], TC, builds, link=link)
 
@@ -122,7 +122,7 @@ ptxas info    : Used 255 registers, used 1 barriers, 8 bytes cumulative stack si
 
 
 def test_f16_inputs_are_the_f32_inputs_rounded():
-    from harness.cuda.gemm16 import matrix_f16
+    from harness.backends.cuda.gemm16 import matrix_f16
     from harness.ops.gemm import matrix
     a = matrix_f16(123, 0, 7, 5)
     assert a.dtype == np.float16 and np.array_equal(a, matrix(123, 0, 7, 5).astype(np.float16))
@@ -179,7 +179,7 @@ def test_host_gate_rejects_streams_sync_and_extern_c_kernels(devices, builds):
 
 @needs_cuda_tools
 def test_compile_error_is_reported(devices, builds, tmp_path):
-    from harness.cuda.build import build_cuda
+    from harness.backends.cuda.build import build_cuda
     b = build_cuda(b"extern \"C\" void tensorop_gemm_f32_cuda( {", "bad.cu", devices[1]["h100"], TC, builds, link=False)
     assert b.result.status is Status.COMPILE_ERROR and "error" in b.result.error.lower()
 
@@ -196,7 +196,7 @@ def test_timing_driver_compiles(tmp_path, flags):
 
 @needs_cuda_tools
 def test_cli_build_and_bench_build_only(devices):
-    cli = [sys.executable, "-m", "harness.cli"]
+    cli = [sys.executable, "-m", "harness"]
     p = subprocess.run([*cli, "build", str(KERNELS / "wmma_f16.cu"), str(KERNELS / "faulty" / "fma_only_f16.cu"),
                         "--device", "h100", "--devices-file", str(devices[0]), "--json"],
                        capture_output=True, text=True, cwd=ROOT)
@@ -214,7 +214,7 @@ def test_cli_build_and_bench_build_only(devices):
 
 
 def test_cuda_prompt_section_names_the_primitives():
-    from harness.cuda.prompts import prompt_section
+    from harness.generate.cuda_prompts import prompt_section
     text = prompt_section("sm_90a")
     assert "mma.sync" in text and "wgmma" in text and "tensorop_gemm_f16_cuda" in text
     assert "wgmma" not in prompt_section("sm_80").split("Hints:")[0]
@@ -223,7 +223,7 @@ def test_cuda_prompt_section_names_the_primitives():
 @needs_cuda_tools
 @pytest.mark.parametrize("flags", [[], ["-DTENSOROP_F16"]])
 def test_cublas_baseline_compiles(tmp_path, flags):
-    from harness.workspace import Workspace
+    from harness.core.workspace import Workspace
     nvcc = tools.nvcc(TC)
     include = tools.library_include("cublas", Workspace(ROOT).cache)   # a CUDA install, the wheel, or setup's fetch
     if include is None:

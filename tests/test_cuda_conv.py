@@ -19,10 +19,10 @@ from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 
 from harness.config.toolchains import load_toolchains
-from harness.cuda import tools
+from harness.backends.cuda import tools
 from harness.ops import conv2d
-from harness.records import Status
-from harness.workspace import Workspace
+from harness.core.records import Status
+from harness.core.workspace import Workspace
 from test_cuda import MISSING, builds, devices, needs_cuda_tools  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,7 +54,7 @@ def _defined(exe: Path) -> set[str]:
 
 # ---- pure parts -------------------------------------------------------------------------------
 def test_conv_abi_is_one_row_of_the_cuda_abi_table():
-    from harness.cuda.build import ABIS
+    from harness.backends.cuda.build import ABIS
     rows = {a.symbol: a for a in ABIS}
     conv = rows["tensorop_conv2d_f32_cuda"]
     assert (conv.op, conv.dtype, conv.driver, conv.defines) == ("conv2d", "f32", "cuda_conv2d_driver.cu", ())
@@ -65,7 +65,7 @@ def test_conv_abi_is_one_row_of_the_cuda_abi_table():
 
 
 def test_cuda_baselines_table():
-    from harness.baselines import CUDA_BASELINES, BaselineUnavailable, cuda_baseline
+    from harness.measure.baselines import CUDA_BASELINES, BaselineUnavailable, cuda_baseline
     assert CUDA_BASELINES[("conv2d", "f32")].name == "cudnn" and CUDA_BASELINES[("gemm", "f32")].name == "cublas"
     assert all((ROOT / "baselines" / b.file).is_file() for b in CUDA_BASELINES.values())
     with pytest.raises(BaselineUnavailable, match="no CUDA baseline for gemm_batched"):
@@ -132,7 +132,7 @@ def test_conv_driver_compiles(tmp_path, flags):
 @needs_cuda_tools
 def test_expert_kernel_report_has_no_spills():
     # unconfigured GPU names: the compile-only stand-ins for their SMs
-    p = subprocess.run([sys.executable, "-m", "harness.cli", "build", str(EXPERT), "--device", "H100", "--device",
+    p = subprocess.run([sys.executable, "-m", "harness", "build", str(EXPERT), "--device", "H100", "--device",
                         "A100", "--json", "--strict"],
                        capture_output=True, text=True, cwd=ROOT)
     assert p.returncode == 0, p.stdout + p.stderr
@@ -154,7 +154,7 @@ def test_expert_kernel_report_has_no_spills():
 
 @needs_cuda_tools
 def test_expert_kernel_links_with_the_conv_driver(devices, builds):
-    from harness.cuda.build import build_cuda
+    from harness.backends.cuda.build import build_cuda
     b = build_cuda(EXPERT.read_bytes(), EXPERT.name, devices[1]["h100"], TC, builds, link=True)
     assert b.ok, b.result.error
     assert (b.op, b.dtype, b.sm) == ("conv2d", "f32", "sm_90a")
@@ -167,7 +167,7 @@ def test_expert_kernel_links_with_the_conv_driver(devices, builds):
 
 @needs_cuda_tools
 def test_gate_rejects_a_conv_kernel_that_calls_cudnn(devices, builds):
-    from harness.cuda.build import build_cuda
+    from harness.backends.cuda.build import build_cuda
     path = KERNELS / "faulty" / "cudnn_conv2d.cu"
     b = build_cuda(path.read_bytes(), path.name, devices[1]["h100"], TC, builds, link=False)
     assert b.result.status is Status.REJECTED and b.op == "conv2d"
@@ -175,7 +175,7 @@ def test_gate_rejects_a_conv_kernel_that_calls_cudnn(devices, builds):
 
 
 def _baseline_or_skip(op: str, dtype: str, link: bool):
-    from harness.baselines import BaselineUnavailable, cuda_baseline
+    from harness.measure.baselines import BaselineUnavailable, cuda_baseline
     try:
         return cuda_baseline(WS, op, dtype, link=link)
     except BaselineUnavailable as e:
@@ -184,7 +184,7 @@ def _baseline_or_skip(op: str, dtype: str, link: bool):
 
 @needs_cuda_tools
 def test_cudnn_baseline_compiles_and_links_with_the_conv_driver(devices, builds):
-    from harness.cuda.build import build_cuda
+    from harness.backends.cuda.build import build_cuda
     bl = _baseline_or_skip("conv2d", "f32", link=False)
     p = _nvcc("-gencode", "arch=compute_90a,code=sm_90a", *bl.cflags, "-c", str(ROOT / "baselines" / bl.name),
               "-o", str(builds / "cudnn.o"))

@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.check import cuda_failure, run_failure
+from harness.measure.check import cuda_failure, run_failure
 from harness.config.devices import Device
-from harness.cuda import peak
-from harness.cuda.trial import cuda_op
+from harness.backends.cuda import peak
+from harness.backends.cuda.ops import cuda_op
 from harness.ops import gemm, get_op
-from harness.records import RunResult, Status, Trial
-from harness.transport.gpu import gpu_device_nodes, gpu_sandbox_args
+from harness.core.records import RunResult, Status, Trial
+from harness.sandbox.gpu import gpu_device_nodes, gpu_sandbox_args
 
 from test_cuda import MISSING, TC, needs_cuda_tools
 
@@ -78,8 +78,8 @@ def test_sandbox_binds_gpu_nodes_from_a_listing():
 def test_local_transport_gpu_args_and_limits_only_for_cuda_devices(monkeypatch, tmp_path):
     """A CUDA device's runs get the GPU binds and no address-space limit; a CPU device's do not."""
     import harness.transport.local as local
-    from harness.records import Artifact
-    from harness.workspace import Workspace
+    from harness.core.records import Artifact
+    from harness.core.workspace import Workspace
     seen = []
     monkeypatch.setattr(local, "sandbox_prefix", lambda work, readable, extra=(): seen.append(list(extra)) or [])
     monkeypatch.setattr(local, "gpu_sandbox_args", lambda: ["--dev-bind", "/dev/nvidia0", "/dev/nvidia0"])
@@ -132,7 +132,7 @@ def test_gpu_peak_check():
     # f32: FFMA, or 3xTF32 on tensor cores where that is faster (an honest f32 kernel may do it)
     assert peak.peak_gflops("sm_80", "f32", {"sms": 108, "clock_khz": 1410000})[0] == pytest.approx(341 * 108 * 1.41)
     assert "physical peak" in peak.check("sm_89", "f32", 200e3, {"sms": 128, "clock_khz": 2520000}, "4090")
-    from harness.objective import peak_check
+    from harness.measure.compare import peak_check
     t = Trial(device="g", op="gemm", shape=(4096, 4096, 4096), dtype="f16", kernel="k", source_hash="x",
               status=Status.OK, gflops=2e6, meta={"gpu": h100})
     assert "physical peak" in peak_check(_gpu(), t)
@@ -164,7 +164,7 @@ def test_cuda_error_records_are_classified():
 
 
 def test_cuda_prompt_for_the_llm():
-    from harness.cuda import generate as cg
+    from harness.generate import cuda as cg
     from harness.generate.base import Task
     task = Task("gemm", (4096, 4096, 4096), "f16", ("g",))
     hw = cg.factors(_gpu())
@@ -181,7 +181,7 @@ def test_cuda_prompt_for_the_llm():
 def gemm_inputs_host(tmp_path_factory):
     if MISSING[:1] == ["nvcc"]:
         pytest.skip("nvcc not installed")
-    from harness.cuda import tools
+    from harness.backends.cuda import tools
     out = {}
     for dt, flags in (("f32", []), ("f16", ["-DTENSOROP_F16"])):
         exe = tmp_path_factory.mktemp("gi") / f"gemm_inputs_{dt}"
@@ -213,8 +213,8 @@ def test_driver_gemm_inputs_match_numpy_bit_for_bit(gemm_inputs_host, tmp_path, 
 # ---- the trial path on a local CUDA device (no GPU here) -----------------------------------------
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    from harness.lab import Lab
-    from harness.transport.sandbox import SandboxUnavailable, _bwrap
+    from harness.config.lab import Lab
+    from harness.sandbox.bubblewrap import SandboxUnavailable, _bwrap
     if MISSING:
         pytest.skip(f"CUDA tools not installed ({', '.join(MISSING)})")
     try:
@@ -228,7 +228,7 @@ def lab(tmp_path_factory):
 
 def _trial(lab, device: str, kernel: Path, op, shape=(96, 80, 72), **kw):
     from harness.transport import get_transport
-    from harness.trial import Kernel, MeasureOptions, run_trial
+    from harness.measure.runner import Kernel, MeasureOptions, run_trial
     dev = lab.devices[device]
     with get_transport(dev, lab.ws) as tr:
         return run_trial(lab.ws, dev, lab.toolchain(dev), tr, Kernel.from_file(kernel, **kw), shape,
@@ -250,7 +250,7 @@ def test_conv_trial_and_cli_bench_reach_the_device(lab):
     t = _trial(lab, "gpu80", KERNELS / "conv2d_implicit_gemm_f32.cu", get_op("conv2d", "f32"),
                shape=(1, 8, 13, 11, 6, 3, 3, 1, 1))
     assert t.status is Status.DEVICE_ERROR and "CUDA is not available" in t.error
-    p = subprocess.run([sys.executable, "-m", "harness.cli", "bench", str(KERNELS / "mma_sync_f16.cu"), "--dtype",
+    p = subprocess.run([sys.executable, "-m", "harness", "bench", str(KERNELS / "mma_sync_f16.cu"), "--dtype",
                         "f16", "--shape", "128x96x64", "--device", "gpu90", "--devices-file",
                         str(lab.devices["gpu90"].source), "--json"], capture_output=True, text=True, cwd=ROOT)
     recs = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
@@ -280,9 +280,9 @@ def _defined(exe: Path) -> set[str]:
 
 
 def test_paired_build_kernel_vs_kernel_and_its_run(lab):
-    from harness import objective
+    from harness.measure import compare as objective
     from harness.transport import get_transport
-    from harness.trial import Kernel, build_kernel
+    from harness.measure.runner import Kernel, build_kernel
     dev = lab.devices["gpu90"]
     a, b = Kernel.from_file(KERNELS / "wmma_f16.cu"), Kernel.from_file(KERNELS / "mma_sync_f16.cu")
     op = cuda_op(get_op("gemm", "f16"))
@@ -307,11 +307,11 @@ def test_paired_build_kernel_vs_kernel_and_its_run(lab):
 
 
 def test_paired_build_against_the_vendor_baselines(lab):
-    from harness import objective
-    from harness.baselines import BaselineUnavailable, device_baseline
-    from harness.cuda import tools
+    from harness.measure import compare as objective
+    from harness.measure.baselines import BaselineUnavailable, device_baseline
+    from harness.backends.cuda import tools
     from harness.transport import get_transport
-    from harness.trial import Kernel
+    from harness.measure.runner import Kernel
     dev = lab.devices["gpu80"]
     if tools.library_lib("cublas", lab.ws.cache) is None:     # this machine: headers only, no 600 MB library
         with pytest.raises(BaselineUnavailable, match="libcublas.*(pip install nvidia-cublas|CUDA toolkit)"):
@@ -325,7 +325,7 @@ def test_paired_build_against_the_vendor_baselines(lab):
         pytest.skip(f"cuDNN loader not fetched: {e}")
     assert base.label == "cudnn" and base.allow_blas
     k = Kernel.from_file(KERNELS / "conv2d_implicit_gemm_f32.cu")
-    from harness.trial import build_kernel
+    from harness.measure.runner import build_kernel
     res = build_kernel(lab.ws, lab.toolchain(dev), k, partner=base, op=cuda_op(conv), device=dev)
     assert res.status is Status.OK, res.error
     exe = res.artifact.executable
@@ -343,11 +343,11 @@ def test_paired_build_against_the_vendor_baselines(lab):
 @pytest.mark.parametrize("sm", ["sm_80", "sm_90a"])
 @pytest.mark.parametrize("op,dtype", [("gemm", "f16"), ("gemm", "f32"), ("conv2d", "f32")])
 def test_expert_cuda_candidates_compile_and_pass_the_gate(tmp_path, sm, op, dtype):
-    from harness.cuda.build import build_cuda
-    from harness.cuda.generate import plan
+    from harness.backends.cuda.build import build_cuda
+    from harness.generate.cuda import plan
     from harness.generate.base import Task
     from harness.generate.expert import ExpertGenerator
-    from harness.cuda.generate import expert_files, factors
+    from harness.generate.cuda import expert_files, factors
     cands = plan(op, dtype, sm, 4)
     assert cands
     gen = ExpertGenerator(points=4)
@@ -373,7 +373,7 @@ def test_cuda_template_points_render_and_the_tuner_reads_a_kernel_cu_folder(tmp_
     """The templates' #define points are valid C for their space (every point renders, a point
     outside it is refused), and a generated CUDA folder (kernel.cu) is a tuning target whose
     points are rendered by the tuner's #define rewrite exactly as the expert renders them."""
-    from harness.cuda import templates
+    from harness.generate.templates import cuda as templates
     from harness.tune.evaluate import Target
     for f in ("simt_f32.cu", "mma_sync_f16.cu"):
         pts = templates.points(f)
@@ -397,7 +397,7 @@ def test_cuda_template_points_render_and_the_tuner_reads_a_kernel_cu_folder(tmp_
 @no_gpu_here
 def test_generate_without_a_gpu_fails_clearly_with_the_compile_only_report(lab):
     yaml = str(lab.devices["gpu90"].source)
-    p = subprocess.run([sys.executable, "-m", "harness.cli", "generate", "128x128x128 f16 GEMM on gpu90",
+    p = subprocess.run([sys.executable, "-m", "harness", "generate", "128x128x128 f16 GEMM on gpu90",
                         "--devices-file", yaml, "--json"], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert p.returncode == 1
     rec = json.loads(p.stdout.splitlines()[-1])
@@ -406,7 +406,7 @@ def test_generate_without_a_gpu_fails_clearly_with_the_compile_only_report(lab):
     report = "\n".join(rec["report"])
     assert "expert-cuda-mma_sync_f16-WM2-WN4-MI4-NJ4-BK32: ok" in report and "expert-cuda-wmma_f16: ok" in report \
         and "HMMA" in report
-    q = subprocess.run([sys.executable, "-m", "harness.cli", "generate", "128x128x128 f16 GEMM on gpu80",
+    q = subprocess.run([sys.executable, "-m", "harness", "generate", "128x128x128 f16 GEMM on gpu80",
                         "--devices-file", yaml, "--build-only"], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert q.returncode == 0, q.stdout + q.stderr
     assert "registers" in q.stdout and "tensor-core" in q.stdout and "occupancy" in q.stdout
@@ -416,7 +416,7 @@ def test_generate_without_a_gpu_fails_clearly_with_the_compile_only_report(lab):
 def test_a_versioned_vendor_library_goes_to_the_host_linker():
     """nvcc refuses `libcudnn.so.9` on its command line ("Don't know what to do with"): the
     cuDNN-paired conv build failed to link on the H200 machine, whose cuDNN is a pip wheel's."""
-    from harness.cuda.build import _link_arg
+    from harness.backends.cuda.build import _link_arg
     assert _link_arg("/x/lib/libcudnn.so.9") == ["-Xlinker", "/x/lib/libcudnn.so.9"]
     assert _link_arg("/x/lib64/libcublas.so.13.0.2") == ["-Xlinker", "/x/lib64/libcublas.so.13.0.2"]
     assert _link_arg("/x/lib64/libcublas.so") == ["/x/lib64/libcublas.so"]
@@ -433,7 +433,7 @@ def test_tma_kernel_links_the_driver_library_through_a_stub(lab):
     """wgmma_f16.cu encodes TMA descriptors with cuTensorMapEncodeTiled (the NVIDIA driver's
     libcuda.so.1, absent here): the link uses a stub, the executable needs libcuda.so.1, and a run
     here is the machine's device_error naming that library, never the kernel's fault."""
-    from harness.cuda.build import build_cuda, driver_api_used
+    from harness.backends.cuda.build import build_cuda, driver_api_used
     dev = lab.devices["gpu90"]
     b = build_cuda((KERNELS / "wgmma_f16.cu").read_bytes(), "wgmma_f16.cu", dev, lab.toolchain(dev), lab.ws.builds)
     assert b.ok, b.result.error
@@ -451,7 +451,7 @@ def test_tma_kernel_links_the_driver_library_through_a_stub(lab):
 
 @needs_cuda_tools
 def test_the_wgmma_family_is_planned_on_sm_90a_only():
-    from harness.cuda.generate import plan
+    from harness.generate.cuda import plan
     assert plan("gemm", "f16", "sm_90a", 1)[0][2]["kernel_file"] == "wgmma_f16.cu"
     assert all(p["kernel_file"] != "wgmma_f16.cu" for _, _, p in plan("gemm", "f16", "sm_80", 40))
     assert all(p["kernel_file"] != "wgmma_f16.cu" for _, _, p in plan("gemm", "f16", "sm_100a", 40))
@@ -482,7 +482,7 @@ def test_driver_failure_records_stay_json_when_the_error_is_infinite(tmp_path):
 def test_the_sandbox_resolves_links_through_etc_alternatives(tmp_path):
     """On the H200 machine /usr/local/cuda is a link to /etc/alternatives/cuda: nvcc was `No such
     file` inside bwrap until /etc/alternatives was readable there."""
-    from harness.transport.sandbox import SandboxUnavailable, sandbox_prefix
+    from harness.sandbox.bubblewrap import SandboxUnavailable, sandbox_prefix
     links = [p for p in (Path("/usr/bin/cc"), Path("/usr/bin/c++"), Path("/usr/bin/awk"), Path("/usr/bin/pager"))
              if p.is_symlink() and str(Path(p).readlink()).startswith("/etc/alternatives/")]
     if not links:

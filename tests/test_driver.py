@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from conftest import REPO, requires_qemu
-from harness import check
-from harness.measure import MeasureOptions
+from harness.measure import check
+from harness.core.measure_options import MeasureOptions
 from harness.ops import gemm
-from harness.records import RunResult
+from harness.core.records import RunResult
 from harness.transport import get_transport
-from harness.trial import Kernel, build_kernel, run_trial
+from harness.measure.runner import Kernel, build_kernel, run_trial
 
 # C = A (needs N == K): exposes the driver's input generator through the output file.
 COPY_A = b"""

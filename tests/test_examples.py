@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from conftest import EXAMPLES, requires_qemu
-from harness.examples import host_cpu_flags
+from harness.apps.examples import host_cpu_flags
 
 FAST = ["--max-time", "0.1", "--min-samples", "3", "--max-samples", "5"]
 CASES = [
@@ -22,7 +22,7 @@ CASES = [
 
 @pytest.mark.parametrize("kernel, device", CASES)
 def test_example_kernel_verified(workspace, kernel, device):
-    p = subprocess.run([sys.executable, "-m", "harness.cli", "bench", str(EXAMPLES / kernel), "-d", device,
+    p = subprocess.run([sys.executable, "-m", "harness", "bench", str(EXAMPLES / kernel), "-d", device,
                         "-s", "97x130x75", "-s", "128x128x128", "--json", *FAST],
                        capture_output=True, text=True, cwd=workspace.root, timeout=600)
     rows = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]

@@ -12,11 +12,11 @@ import time
 import pytest
 
 from conftest import requires_qemu
-from harness.baselines import baseline_kernel
-from harness.campaign import Job, run_campaign
-from harness.lab import Lab
-from harness.records import Status
-from harness.store import Store
+from harness.measure.baselines import baseline_kernel
+from harness.campaign.scheduler import Job, run_campaign
+from harness.config.lab import Lab
+from harness.core.records import Status
+from harness.campaign.store import Store
 from harness.transport.ssh import HOST_GRACE_S
 from sshd_fixture import (NetnsHost, SSHKeys, SSHServer, can_make_netns, device_yaml, farm_guard_down, farm_guard_up,
                           farm_net_conflict, have_sshd, remove_stale_farms)

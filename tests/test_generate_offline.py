@@ -12,8 +12,8 @@ import pytest
 from harness.generate.expert import ExpertGenerator
 from harness.generate.hardware import choose_sets, comprehend, hints_for
 from harness.generate.prompt import DEFAULT_PROMPT, PromptError, parse_prompt
-from harness.generate.templates import SETS, render
-from harness.tune.space import ParamSpace, SpaceError
+from harness.generate.templates.cpu_gemm import SETS, render
+from harness.core.space import ParamSpace, SpaceError
 
 from conftest import requires_qemu
 
@@ -51,7 +51,7 @@ def test_param_space_and_templates():
 
 
 def _sysfs_l1d() -> int | None:
-    """The host's L1 data cache size, read independently of harness.probe."""
+    """The host's L1 data cache size, read independently of harness.backends.cpu.probe."""
     from pathlib import Path
     for idx in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
         try:
@@ -66,7 +66,7 @@ def _sysfs_l1d() -> int | None:
 def host_primitive_set() -> str:
     """The set the host should get, worked out here from its cpuinfo flags (not by choose_sets)."""
     from harness.config.devices import native_arch
-    from harness.probe import host_cpu_flags
+    from harness.backends.cpu.probe import host_cpu_flags
     f, arch = host_cpu_flags(), native_arch()
     if arch == "x86_64":
         return "avx512" if "avx512f" in f else "avx2" if {"avx2", "fma"} <= f else "scalar"
@@ -76,7 +76,7 @@ def host_primitive_set() -> str:
 
 
 def test_comprehension_without_probe_probes_nothing(lab, monkeypatch):
-    import harness.probe as probe
+    import harness.backends.cpu.probe as probe
     monkeypatch.setattr(probe, "probe", lambda *a, **k: pytest.fail("comprehend(run_probe=False) probed"))
     hw = comprehend(lab, lab.device("host"), run_probe=False)
     assert hw.source.startswith("devices.yaml") and hw.caches == {}     # unknown, and said so
@@ -110,7 +110,7 @@ def test_vector_length_probe_and_vlen128(lab):
     assert hw.primitive_set == "rvv" and hw.vector_bits == 128 and hw.source.startswith("probe")
     # editing the runner's vlen (and nothing else) invalidates the cached profile: no --refresh needed
     import yaml
-    from harness.lab import Lab
+    from harness.config.lab import Lab
     p = lab.ws.devices_file
     data = yaml.safe_load(p.read_text())
     dev = data["devices"]["rv64-qemu-vlen128"]
@@ -125,7 +125,7 @@ def test_vector_length_probe_and_vlen128(lab):
 def test_generate_offline_end_to_end(workspace):
     """The CLI, no endpoint configured: expert generator on all three default devices."""
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "OPENAI_API_KEY")}
-    p = subprocess.run([sys.executable, "-m", "harness.cli", "generate",
+    p = subprocess.run([sys.executable, "-m", "harness", "generate",
                         "Generate a 96x80x72 GEMM on host, rv64-qemu and arm64-qemu", "--rounds", "2",
                         "--max-time", "0.2", "--min-samples", "3", "--max-samples", "5", "--search-max-time", "0.2"],
                        env=env, capture_output=True, text=True, timeout=600)

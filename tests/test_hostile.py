@@ -139,7 +139,7 @@ def _workspace(base: Path) -> Path:
 
 
 def _bench(base: Path, files, device: str, shape: str):
-    cmd = [sys.executable, "-m", "harness.cli", "bench", *map(str, files), "-s", shape, "-d", device,
+    cmd = [sys.executable, "-m", "harness", "bench", *map(str, files), "-s", shape, "-d", device,
            "--json", "--max-time", "0.15", "--min-samples", "3", "--max-samples", "20"]
     p = subprocess.run(cmd, capture_output=True, text=True, cwd=base / "ws", env=_env(base), timeout=600)
     rows = {json.loads(l)["kernel"]: json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")}
@@ -287,7 +287,7 @@ def qemu_run(tmp_path_factory):
     base = tmp_path_factory.mktemp("hostile_qemu")
     _workspace(base)
     files = [HOSTILE / n for n in QEMU]
-    cmd = [sys.executable, "-m", "harness.cli", "bench", *map(str, files), "-s", "64x64x64", "--json",
+    cmd = [sys.executable, "-m", "harness", "bench", *map(str, files), "-s", "64x64x64", "--json",
            "--max-time", "0.15", "--min-samples", "3", "--max-samples", "5"]
     for d in QEMU_DEVICES:
         cmd += ["-d", d]
@@ -311,7 +311,7 @@ def test_hostile_kernel_under_qemu(qemu_run, device, name):
 
 def test_paired_comparison_is_not_forged(tmp_path):
     _workspace(tmp_path)
-    cmd = [sys.executable, "-m", "harness.cli", "bench", str(HOSTILE / "sample_tamper_paired.c"), "-s", "64x64x64",
+    cmd = [sys.executable, "-m", "harness", "bench", str(HOSTILE / "sample_tamper_paired.c"), "-s", "64x64x64",
            "-d", "host", "--json", "--max-time", "0.15", "--against", "naive", "--budget", "2"]
     p = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path / "ws", env=_env(tmp_path), timeout=300)
     rows = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
@@ -323,7 +323,7 @@ def test_paired_comparison_is_not_forged(tmp_path):
 
 def _paired_ratio(tmp_path, kernel: Path):
     _workspace(tmp_path)
-    cmd = [sys.executable, "-m", "harness.cli", "bench", str(kernel), "-s", "64x64x64",
+    cmd = [sys.executable, "-m", "harness", "bench", str(kernel), "-s", "64x64x64",
            "-d", "host", "--json", "--max-time", "0.15", "--against", "naive", "--budget", "2"]
     p = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path / "ws", env=_env(tmp_path), timeout=300)
     rows = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
@@ -340,7 +340,7 @@ def test_paired_comparison_is_not_forged_by_predicted_seeds(tmp_path):
 def test_include_bomb_is_bounded(tmp_path):
     """red team 2, finding 2 (low): a self-including file holds the sandboxed compiler until its limit (60 s)."""
     _workspace(tmp_path)
-    cmd = [sys.executable, "-m", "harness.cli", "bench", str(HOSTILE / "r2_compile_bomb_include.c"), "-s", "64x64x64",
+    cmd = [sys.executable, "-m", "harness", "bench", str(HOSTILE / "r2_compile_bomb_include.c"), "-s", "64x64x64",
            "-d", "host", "--json"]
     start = time.monotonic()
     p = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path / "ws", env=_env(tmp_path), timeout=400)

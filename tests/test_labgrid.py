@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from harness.baselines import baseline_kernel
-from harness.campaign import Job, run_campaign
-from harness.lab import Lab
-from harness.records import Status
-from harness.store import Store
+from harness.measure.baselines import baseline_kernel
+from harness.campaign.scheduler import Job, run_campaign
+from harness.config.lab import Lab
+from harness.core.records import Status
+from harness.campaign.store import Store
 from sshd_fixture import SSHKeys, SSHServer, free_port, have_sshd
 
 BIN = Path(sys.executable).parent
@@ -120,7 +120,7 @@ def test_reserve_by_tags_acquire_run_release(workspace, lab_farm):
     assert not (workspace.root / "remote-lab" / "lock").exists()
     # devices check shows the coordinator and the places
     env = {**os.environ, "TENSOROP_HOME": str(workspace.root)}
-    p = subprocess.run([sys.executable, "-m", "harness.cli", "devices", "check", "-d", "k1-lab"], cwd=REPO, env=env,
+    p = subprocess.run([sys.executable, "-m", "harness", "devices", "check", "-d", "k1-lab"], cwd=REPO, env=env,
                        capture_output=True, text=True, timeout=120)
     assert addr in p.stdout and "k1-a" in p.stdout and "k1-b" in p.stdout, p.stdout + p.stderr
     assert p.returncode == 0, p.stdout + p.stderr

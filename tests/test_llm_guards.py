@@ -9,7 +9,7 @@ from harness.generate.guards import check_c, extract_code
 from harness.generate.llm import LLMClient, LLMConfig, SessionStore
 from harness.generate.llm_generator import LLMGenerator
 from harness.generate.loop import generate_on_device
-from harness.store import Store
+from harness.campaign.store import Store
 
 from fake_openai_server import FakeOpenAI
 from test_llm_feedback import BUDGET, CORRECT, answer

@@ -10,16 +10,16 @@ import numpy as np
 import pytest
 
 from conftest import REPO, requires_qemu
-from harness.generate import amx_templates
+from harness.generate.templates import amx as amx_templates
 from harness.generate.prompt import parse_prompt
-from harness.generate.templates import render
-from harness.measure import MeasureOptions
-from harness.objective import peak_check
+from harness.generate.templates.cpu_gemm import render
+from harness.core.measure_options import MeasureOptions
+from harness.measure.compare import peak_check
 from harness.ops import get_op
 from harness.ops.gemm import GemmCase
 from harness.ops.gemm_lowp import bf16_bits, f16_matrix, i8_matrix
 from harness.transport import get_transport
-from harness.trial import Kernel, build_kernel, run_trial
+from harness.measure.runner import Kernel, build_kernel, run_trial
 
 DRIVER = REPO / "harness" / "driver"
 DTYPES = ("f16", "bf16", "i8")
@@ -123,7 +123,7 @@ def test_inputs_bit_identical_to_numpy(lab, device, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_baselines_and_the_widening_expert_pass_the_gate(lab, dtype):
     for name in ("naive", "openblas"):
-        from harness.baselines import baseline_kernel
+        from harness.measure.baselines import baseline_kernel
         k = baseline_kernel(lab.ws, name, "x86_64", op=get_op("gemm", dtype))
         dev = lab.devices["host"]
         with get_transport(dev, lab.ws) as tr:
@@ -131,7 +131,7 @@ def test_baselines_and_the_widening_expert_pass_the_gate(lab, dtype):
                           op=get_op("gemm", dtype))
         assert t.status.value == "ok", (name, t.error)
     ps = "avx512" if "avx512f" in open("/proc/cpuinfo").read() else "scalar"
-    from harness.generate.templates import SETS
+    from harness.generate.templates.cpu_gemm import SETS
     for shape in SHAPES:
         t = trial(lab, "host", render(ps, dict(SETS[ps].seeds[0]), dtype=dtype), shape, dtype)
         assert t.status.value == "ok", (shape, t.error)
@@ -142,7 +142,7 @@ def test_baselines_and_the_widening_expert_pass_the_gate(lab, dtype):
 @pytest.mark.parametrize("device,ps,dtype", [("rv64-qemu", "rvv", "f16"), ("arm64-qemu", "sve", "i8"),
                                              ("a76-qemu", "neon", "bf16")])
 def test_widening_expert_kernels_pass_under_qemu(lab, device, ps, dtype):
-    from harness.generate.templates import SETS
+    from harness.generate.templates.cpu_gemm import SETS
     t = trial(lab, device, render(ps, dict(SETS[ps].seeds[0]), dtype=dtype), (19, 37, 45), dtype)
     assert t.status.value == "ok", t.error
     assert t.cycles and t.cycles > 0
@@ -215,7 +215,7 @@ def test_prompts_name_the_dtype(lab):
 
 
 def test_llama_suite_holds_the_projection_shapes():
-    from harness.suites import get_suite, scaled_shapes
+    from harness.ops.suites import get_suite, scaled_shapes
     s = get_suite("llama")
     shapes = set(s.shapes)
     for m in (1, 16, 128):     # Llama-7B q/k/v/o, gate/up, down; Llama-3-70B q/o, k/v (GQA), gate/up, down

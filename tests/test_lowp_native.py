@@ -1,4 +1,4 @@
-"""Native low-precision GEMM (harness/generate/native_lowp.py) on the emulated ARM and RISC-V
+"""Native low-precision GEMM (harness/generate/templates/lowp.py) on the emulated ARM and RISC-V
 devices: each set's kernels pass the gate (int8 exact, f16/bf16 at the f32 bound) at awkward
 shapes (M = 1, K = 1, K not a multiple of the k-groups; the gate adds 67x43x131, 131x97x257 padded
 and 3x5x2), the instruction is in the built object (disassembled, not searched for in the source),
@@ -10,15 +10,15 @@ import subprocess
 import pytest
 
 from conftest import requires_qemu
-from harness.generate import native_lowp
+from harness.generate.templates import lowp as native_lowp
 from harness.generate.expert import ExpertGenerator
 from harness.generate.hardware import comprehend
-from harness.measure import MeasureOptions
-from harness.model.mca import find_tool
+from harness.core.measure_options import MeasureOptions
+from harness.measure.model.mca import find_tool
 from harness.ops import get_op
-from harness.probe import _reconcile_isa, HardwareProfile, probe
+from harness.backends.cpu.probe import _reconcile_isa, HardwareProfile, probe
 from harness.transport import get_transport
-from harness.trial import Kernel, build_kernel, run_trial
+from harness.measure.runner import Kernel, build_kernel, run_trial
 
 FAST = dict(max_time_s=0.1, min_samples=2, max_samples=3)
 CASES = [("arm64-qemu", "neon-i8mm"), ("arm64-qemu", "neon-sdot"), ("arm64-qemu", "neon-bf16mmla"),
@@ -111,7 +111,7 @@ def test_probe_reads_the_emulated_cpus_isa(lab):
 
 
 def test_native_templates_declare_valid_spaces_and_check_the_dtype():
-    from harness.generate.templates import render
+    from harness.generate.templates.cpu_gemm import render
     ctx = {"vregs": 32, "lanes": 8, "l1d": 64 * 1024, "l2": 1024 * 1024}
     for name, s in native_lowp.SETS.items():
         assert all(s.space.valid(p, ctx) for p in s.seeds), name
@@ -124,7 +124,7 @@ def test_native_templates_declare_valid_spaces_and_check_the_dtype():
 @requires_qemu
 def test_the_widening_kernel_has_no_native_instruction(lab):
     """The object check can fail: the widening template's int8 kernel multiplies in f32 (fmla), no sdot/smmla."""
-    from harness.generate.templates import SETS, render
+    from harness.generate.templates.cpu_gemm import SETS, render
     text = disassembly(lab, "a76-qemu", render("neon", dict(SETS["neon"].seeds[0]), dtype="i8"), "i8")
     assert "fmla" in text and not re.search(r"\s(sdot|smmla)\s", text)
 
@@ -133,8 +133,8 @@ def test_the_widening_kernel_has_no_native_instruction(lab):
 def test_int8_widening_template_and_openblas_baseline_run_on_rv64_qemu(lab):
     """qemu-riscv64 7.2 aborts on the vfcvt.rtz.x.f.v clang vectorises an f32 -> int32 loop into;
     both int8 kernels that convert an f32 result keep that loop scalar and pass the exact gate."""
-    from harness.baselines import baseline_kernel
-    from harness.generate.templates import render
+    from harness.measure.baselines import baseline_kernel
+    from harness.generate.templates.cpu_gemm import render
     dev = lab.devices["rv64-qemu"]
     op = get_op("gemm", "i8")
     widening = Kernel("widening", render("rvv", {"MR": 3, "NV": 1, "LMUL": 8, "U": 1, "KC": 64, "MC": 48, "NC": 256}, dtype="i8").encode())

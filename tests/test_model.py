@@ -1,4 +1,4 @@
-"""Modelled cycles (harness/model/): the QEMU plugin's fd= record and blocks= profile, RVV vtype
+"""Modelled cycles (harness/measure/model/): the QEMU plugin's fd= record and blocks= profile, RVV vtype
 tracking, llvm-mca modelling, the validate command, and the devices.yaml fields. Real QEMU and
 real llvm-mca; every case runs in a few seconds."""
 from __future__ import annotations
@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.build import BuildRequest, build
+from harness.backends.cpu.build import BuildRequest, build
 from harness.config.yamlfile import ConfigError
 from harness.config.devices import load_devices
-from harness.model import mca, model_from_blocks, parse_blocks
-from harness.model.run import profile_artifact
+from harness.measure.model import mca, model_from_blocks, parse_blocks
+from harness.measure.model.run import profile_artifact
 
 from conftest import EXAMPLES, REPO, requires_qemu, write_devices
 
@@ -144,7 +144,7 @@ def _avx2_host() -> bool:
 @pytest.mark.skipif(not (shutil.which("qemu-x86_64") and _avx2_host()), reason="needs qemu-x86_64 and an AVX2 host")
 def test_validate_json_three_kernels(workspace):
     from typer.testing import CliRunner
-    from harness.cli import app
+    from harness.apps.cli import app
     ks = [str(VALIDATION / k) for k in ("naive_ijk.c", "loop_ikj.c", "avx2_expert.c")]
     r = CliRunner().invoke(app, ["model", "validate", *ks, "--shape", "32x32x32", "--json", "--max-time", "0.2"])
     lines = [json.loads(l) for l in r.output.strip().splitlines() if l.startswith("{")]

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.records import Artifact
+from harness.core.records import Artifact
 from harness.transport import get_transport
-from harness.transport.sandbox import SandboxUnavailable, sandbox_prefix
+from harness.sandbox.bubblewrap import SandboxUnavailable, sandbox_prefix
 
 ESCAPE = r"""
 #define _GNU_SOURCE

@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, requires_qemu
-from harness.baselines import baseline_kernel
-from harness.campaign import Job, run_campaign
-from harness.devlock import DeviceLock, LockError, lock_path
-from harness.lab import Lab
-from harness.records import Artifact, Status
-from harness.store import Store
+from harness.measure.baselines import baseline_kernel
+from harness.campaign.scheduler import Job, run_campaign
+from harness.campaign.locks import DeviceLock, LockError, lock_path
+from harness.config.lab import Lab
+from harness.core.records import Artifact, Status
+from harness.campaign.store import Store
 from harness.transport.ssh import SSHTransport
-from harness.trial import MeasureOptions, run_trial
+from harness.measure.runner import MeasureOptions, run_trial
 from sshd_fixture import SSHKeys, SSHServer, device_yaml, free_port, have_sshd
 
 pytestmark = pytest.mark.skipif(bool(have_sshd()), reason=have_sshd() or "ok")
@@ -188,7 +188,7 @@ def test_trial_session_killed_at_its_end(workspace, sshd, tmp_path):
 
 @requires_qemu
 def test_plugin_options_reach_qemu(workspace, sshd):
-    from harness.trial import build_kernel
+    from harness.measure.runner import build_kernel
     lab = _lab(workspace, sshd)
     dev = lab.devices["lb-rv"]
     b = build_kernel(lab.ws, lab.toolchain(dev), baseline_kernel(lab.ws, "naive", dev.arch))
@@ -211,14 +211,14 @@ def test_unknown_host_key_refused_then_trusted(workspace, sshd):
     assert "unknown host key" in r.device_error and "SHA256:" in r.device_error
     assert "tensorop devices trust lb" in r.device_error
     env = {**os.environ, "TENSOROP_HOME": str(workspace.root)}
-    p = subprocess.run([sys.executable, "-m", "harness.cli", "devices", "trust", "lb", "--yes"], cwd=REPO, env=env,
+    p = subprocess.run([sys.executable, "-m", "harness", "devices", "trust", "lb", "--yes"], cwd=REPO, env=env,
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     assert "SHA256:" in p.stdout and "recorded" in p.stdout
     assert f"[127.0.0.1]:{srv.port} ssh-ed25519 " in empty.read_text()
     with SSHTransport(lab.devices["lb"], lab.ws) as t:
         assert t.run_command(["true"], timeout_s=5).returncode == 0
-    p = subprocess.run([sys.executable, "-m", "harness.cli", "devices", "trust", "lb", "--yes"], cwd=REPO, env=env,
+    p = subprocess.run([sys.executable, "-m", "harness", "devices", "trust", "lb", "--yes"], cwd=REPO, env=env,
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and "already trusted" in p.stdout
 
@@ -396,17 +396,17 @@ def test_campaign_quarantines_unreachable_device_and_resumes(workspace, sshd):
 def test_devices_check_and_probe_over_ssh(workspace, sshd):
     lab = _lab(workspace, sshd)
     env = {**os.environ, "TENSOROP_HOME": str(workspace.root)}
-    p = subprocess.run([sys.executable, "-m", "harness.cli", "devices", "check", "-d", "lb", "-d", "lb-rv"], cwd=REPO,
+    p = subprocess.run([sys.executable, "-m", "harness", "devices", "check", "-d", "lb", "-d", "lb-rv"], cwd=REPO,
                        env=env, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stdout + p.stderr
     assert f"uname -m {os.uname().machine}" in p.stdout and "GB free" in p.stdout and "load" in p.stdout
-    p = subprocess.run([sys.executable, "-m", "harness.cli", "devices", "probe", "lb-rv", "--refresh"], cwd=REPO,
+    p = subprocess.run([sys.executable, "-m", "harness", "devices", "probe", "lb-rv", "--refresh"], cwd=REPO,
                        env=env, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     prof = json.loads(p.stdout)
     assert prof["arch"] == "riscv64" and prof["emulated"] and prof["vlen_bits"] == 256
     assert any("emulated" in n for n in prof["notes"])
-    from harness.probe import load_or_probe, profile_path
+    from harness.backends.cpu.probe import load_or_probe, profile_path
     prof = load_or_probe(lab, "lb", refresh=True)
     assert prof.cores >= 1 and prof.mem_bytes > 0 and prof.caches.get("l1d", 0) > 0 and prof.cache_line > 0
     assert profile_path(lab, lab.devices["lb"]).is_file()

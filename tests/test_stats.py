@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from harness import stats
+from harness.core import stats
 
 
 def test_median_ci_exact_ranks_n10():

@@ -46,7 +46,7 @@ def fast_devices(ws):
 
 
 def bench(ws, files, devices, shape="48x40x36", extra=()):
-    cmd = [sys.executable, "-m", "harness.cli", "bench", *map(str, files), "-s", shape, "--json",
+    cmd = [sys.executable, "-m", "harness", "bench", *map(str, files), "-s", shape, "--json",
            "--max-time", "0.1", "--min-samples", "3", "--max-samples", "5", *extra]
     for d in devices:
         cmd += ["-d", d]
@@ -115,7 +115,7 @@ def test_exit_code_zero_when_all_ok(workspace):
 def test_killed_campaign_keeps_finished_trials(workspace):
     """SIGKILL a campaign while its second kernel spins: the first trial is already on disk."""
     set_timeouts(workspace, emulated_s=60, native_s=60)
-    cmd = [sys.executable, "-m", "harness.cli", "bench", str(GOOD), str(FAULTY / "endless_loop.c"), "-s", "32",
+    cmd = [sys.executable, "-m", "harness", "bench", str(GOOD), str(FAULTY / "endless_loop.c"), "-s", "32",
            "-d", "host", "--json", "--max-time", "0.1", "--min-samples", "3"]
     proc = subprocess.Popen(cmd, cwd=workspace.root, stdout=subprocess.PIPE, text=True, start_new_session=True)
     first = proc.stdout.readline()
@@ -148,7 +148,7 @@ def test_campaign_id_printed_and_resume_replaces_device_errors(workspace):
     assert again.returncode == 0, again.stderr
     assert [r["status"] for r in rows] == ["ok"] and rows[0]["campaign"] == campaign
     assert "1 jobs in all" in again.stderr
-    table = subprocess.run([sys.executable, "-m", "harness.cli", "bench", str(GOOD), "-s", "16x8x4", "-d", "flaky",
+    table = subprocess.run([sys.executable, "-m", "harness", "bench", str(GOOD), "-s", "16x8x4", "-d", "flaky",
                             "--resume", campaign], capture_output=True, text=True, cwd=workspace.root, timeout=300)
     assert table.returncode == 0, table.stderr                # nothing left to run; the result set is all ok
     assert table.stdout.count("naive_gemm.c") == 1, table.stdout

@@ -7,9 +7,10 @@ import sqlite3
 
 import pytest
 
-from harness import records, store as store_mod
-from harness.records import Status, Summary, Trial
-from harness.store import SCHEMA_VERSION, Store, job_key
+from harness.core import records
+from harness.campaign import store as store_mod
+from harness.core.records import Status, Summary, Trial
+from harness.campaign.store import SCHEMA_VERSION, Store, job_key
 
 # The schema of tensorop's first databases (store.py before columns were derived), verbatim.
 SCHEMA_V1 = """

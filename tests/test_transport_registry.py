@@ -11,7 +11,7 @@ from importlib import resources
 import pytest
 
 from conftest import REPO
-from harness import scripts
+from harness.transport import scripts
 from harness.config.devices import TRANSPORTS
 from harness.transport import REGISTRY, get_transport, names, register, transport_class
 from harness.transport.base import Transport
@@ -19,7 +19,7 @@ from harness.transport.base import Transport
 
 @pytest.mark.parametrize("name", scripts.NAMES)
 def test_device_scripts_parse(name, tmp_path):
-    path = resources.files("harness.scripts").joinpath(name)
+    path = resources.files("harness.transport.scripts").joinpath(name)
     assert path.is_file(), f"{name} is not package data"
     text = scripts.script(name)
     assert text.startswith("#!/bin/sh\n")
@@ -39,8 +39,8 @@ def test_device_scripts_parse(name, tmp_path):
 
 def test_scripts_listed_as_package_data():
     text = (REPO / "pyproject.toml").read_text()
-    assert '"scripts/*.sh"' in text
-    on_disk = sorted(p.name for p in (REPO / "harness" / "scripts").glob("*.sh"))
+    assert '"transport/scripts/*.sh"' in text
+    on_disk = sorted(p.name for p in (REPO / "harness" / "transport" / "scripts").glob("*.sh"))
     assert on_disk == sorted(scripts.NAMES)
 
 
@@ -49,7 +49,7 @@ def test_registry_names_and_classes(workspace):
     for name in ("local", "ssh"):
         cls = transport_class(name)
         assert issubclass(cls, Transport) and cls.kind == name
-    from harness.lab import Lab
+    from harness.config.lab import Lab
     lab = Lab.load(workspace)
     with get_transport(lab.devices["host"], lab.ws) as t:
         assert t.kind == "local"

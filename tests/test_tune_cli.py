@@ -9,7 +9,7 @@ FAST = ["--max-time", "0.05"]
 
 
 def cli(ws, *args):
-    return subprocess.run([sys.executable, "-m", "harness.cli", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "harness", *map(str, args)], capture_output=True, text=True,
                           cwd=ws.root, timeout=300)
 
 
@@ -43,7 +43,7 @@ def test_tune_host_budget_resume_and_write_back(workspace):
     new_points = [json.dumps(l["point"], sort_keys=True) for l in lines[:-1]]
     old_points = [json.dumps(t["point"], sort_keys=True) for t in trials]
     assert not set(new_points) & set(old_points)
-    from harness.store import Store
+    from harness.campaign.store import Store
     with Store(workspace.database) as st:
         n = sum(1 for t in st.trials(campaign=summary["campaign"]))
     assert n == 6

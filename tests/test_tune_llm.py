@@ -6,7 +6,8 @@ import json
 from fake_openai_server import FakeOpenAI
 
 from harness.generate.llm import LLMClient, LLMConfig
-from harness.tune import mcts, synthetic as S
+from harness.tune.strategies import mcts
+from harness.tune import synthetic as S
 from harness.tune.moves import LLMMoveProposer, RuleMoveProposer
 
 

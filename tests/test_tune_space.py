@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from harness.generate.templates import SETS
-from harness.tune.space import ParamSpace, SpaceError, hardware_constraints, safe_eval
+from harness.generate.templates.cpu_gemm import SETS
+from harness.core.space import ParamSpace, SpaceError, hardware_constraints, safe_eval
 
 CTX = {"vregs": 32, "lanes": 16, "l1d": 49152, "l2": 2097152}
 

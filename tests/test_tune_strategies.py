@@ -7,8 +7,8 @@ import pytest
 
 from harness.tune import get, make_options, names, options_class, synthetic as S
 from harness.tune.base import Evaluation, Options, Point, plain_less
-from harness.tune.exhaustive import TooLarge
-from harness.tune.space import ParamSpace
+from harness.tune.strategies.exhaustive import TooLarge
+from harness.core.space import ParamSpace
 
 STRATEGIES = ["random", "mcts", "bayes"]
 

@@ -10,7 +10,7 @@
         features: [rvv1.0, vlen256]
         aliases: [RISC-V, rvv]
         timeout_s: 60                    # per run, on top of the expected run time
-        measure: {max_time_s: 5}         # overrides of harness.measure.MeasureOptions
+        measure: {max_time_s: 5}         # overrides of harness.core.measure_options.MeasureOptions
         env: {OPENBLAS_NUM_THREADS: "1"}
 
       k1:                                # a board over SSH (harness/transport/ssh.py)
@@ -39,15 +39,15 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..transport import names as transport_names
-from .yamlfile import ConfigError, FieldReader, LineDict, load_yaml, line_of
+from harness.transport import names as transport_names
+from harness.config.yamlfile import ConfigError, FieldReader, LineDict, load_yaml, line_of
 
 TRANSPORTS = transport_names()     # the registry in harness/transport/__init__.py
 DEVICE_FIELDS = {
     "arch", "transport", "emulated", "runner", "toolchain", "features", "aliases", "description",
     "timeout_s", "measure", "env", "host", "port", "user", "key", "workdir", "sandbox", "pin", "manuals",
     "slow_gflops", "threads",
-    # emulated devices: the llvm-mca model that gives their speed (harness/model/)
+    # emulated devices: the llvm-mca model that gives their speed (harness/measure/model/)
     "core_model", "mca_triple", "mca_attr", "clock_ghz",
     # ssh transport (harness/transport/ssh.py) and the farm (locks, faults):
     "ssh_config", "known_hosts", "connect_timeout_s", "keepalive_s", "link_timeout_s", "lock",
@@ -58,9 +58,9 @@ DEVICE_FIELDS = {
 
 
 def _measure_fields() -> dict[str, str]:
-    """Name -> type ("int" | "float" | "bool") of each harness.measure.MeasureOptions field."""
+    """Name -> type ("int" | "float" | "bool") of each harness.core.measure_options.MeasureOptions field."""
     from dataclasses import fields
-    from ..measure import MeasureOptions
+    from harness.core.measure_options import MeasureOptions
     return {f.name: str(f.type) for f in fields(MeasureOptions)}
 
 
@@ -253,7 +253,7 @@ def find_device(devices: dict[str, Device], text: str, notify=None) -> Device:
     for d in devices.values():
         if d.matches(text):
             return d
-    from .boards import board_named
+    from harness.config.boards import board_named
     board = board_named(text)
     if board is not None:
         if board.needs:

@@ -19,8 +19,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .devices import native_arch
-from .yamlfile import ConfigError, FieldReader, load_yaml
+from harness.config.devices import native_arch
+from harness.config.yamlfile import ConfigError, FieldReader, load_yaml
 
 KNOWN = {"name", "arch", "cc", "cflags", "ldflags", "install", "description", "env"}
 

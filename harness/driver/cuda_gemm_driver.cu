@@ -1,7 +1,7 @@
 /* tensorop timing driver for CUDA GEMM (harness-owned, never LLM-written).
  *
  * The CUDA twin of gemm_driver.c, with the same contract: the request on standard input, ONE
- * JSON record on file descriptor 3, stdout/stderr only shown. Built by harness/cuda/build.py
+ * JSON record on file descriptor 3, stdout/stderr only shown. Built by harness/backends/cuda/build.py
  * with nvcc for the device's sm_XX and linked with the kernel's object, which provides
  * (harness/driver/tensorop_cuda.h; device pointers, work enqueued on `stream`):
  *   f32 (default):       void tensorop_gemm_f32_cuda(int M, int N, int K, const float *A, int lda,

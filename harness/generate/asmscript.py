@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..transport.sandbox import Limits, SandboxUnavailable, sandbox_prefix
+from harness.sandbox.bubblewrap import Limits, SandboxUnavailable, sandbox_prefix
 
 OUTPUT = "kernel.S"
 PRELUDE = (

@@ -23,7 +23,7 @@ class Task:
 
     @property
     def the_op(self):
-        from ..ops import get_op
+        from harness.ops import get_op
         return get_op(self.op, self.dtype)
 
     @property
@@ -61,7 +61,7 @@ class Feedback:
     insns: int | None = None
     cycles: float | None = None      # emulated: modelled cycles per call
     median_s: float | None = None
-    vs_openblas: float | None = None   # >1 is faster than OpenBLAS (harness.objective: paired time, modelled cycles)
+    vs_openblas: float | None = None   # >1 is faster than OpenBLAS (harness.measure.compare: paired time, modelled cycles)
     basis: str = ""                  # "time" (paired) or "modelled_cycles"
     source_hash: str = ""
     trial_id: int | None = None

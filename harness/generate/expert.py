@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from itertools import islice
 
-from ..tune.simple import candidates, key
-from .base import Candidate, Feedback, Generator, Task
-from .hardware import HardwareFactors
-from .templates import SETS, fit_blocks, render
+from harness.generate.templates.points import candidates, key
+from harness.generate.base import Candidate, Feedback, Generator, Task
+from harness.generate.hardware import HardwareFactors
+from harness.generate.templates.cpu_gemm import SETS, fit_blocks, render
 
 
 class ExpertGenerator(Generator):
@@ -27,13 +27,13 @@ class ExpertGenerator(Generator):
         """The first n (primitive set, point) pairs: the primary set's best points, then a seed
         of each alternative set (so e.g. NEON is measured beside SVE). Low-precision GEMM on a
         device with AMX for its dtype: the AMX template's seeds first, then the widening template."""
-        from . import amx_templates
+        from harness.generate.templates import amx as amx_templates
         if amx_templates.available(dtype, hw.features) and hw.arch in ("x86_64", "amd64"):
             amx = [("amx", dict(p)) for p in amx_templates.SEEDS[:max(1, n - 1)]]
             if hw.threads > 1:
                 amx = [(s, {**p, "T": hw.threads}) for s, p in amx]
             return (amx + self.plan(hw, 1))[:n]
-        from . import native_lowp
+        from harness.generate.templates import lowp as native_lowp
         native = native_lowp.available(dtype, hw.arch, hw.features) if dtype != "f32" else []
         if native:      # the device's own low-precision instructions (native_lowp.py), then the widening template
             return self._plan_native(hw, n, native)
@@ -59,7 +59,7 @@ class ExpertGenerator(Generator):
         """Low-precision GEMM with native sets: the first preferred set's seeds, a seed of each other
         native set, and the widening template's best point (before a set that is not preferred, such as
         in-register FCVTL widening, which models slower than widening once while packing)."""
-        from .native_lowp import SETS as NATIVE
+        from harness.generate.templates.lowp import SETS as NATIVE
         ctx = hw.context()
         sets = [NATIVE[s] for s in names]
         first = [s for s in sets if s.prefer][:1]
@@ -93,9 +93,9 @@ class ExpertGenerator(Generator):
         return None
 
     def _propose_cuda(self, task: Task, hardware: HardwareFactors, history: list[Feedback]) -> Candidate | None:
-        """CUDA devices: the kernels of kernels/cuda/ for the op, dtype and SM (harness/cuda/generate.py)."""
+        """CUDA devices: the kernels of kernels/cuda/ for the op, dtype and SM (harness/generate/cuda.py)."""
         if self._queue is None:
-            from ..cuda.generate import plan
+            from harness.generate.cuda import plan
             self._queue = plan(task.op, task.dtype, hardware.arch, self.points)
         tried = {f.params.get("_key") for f in history}
         while self._queue:
@@ -111,7 +111,7 @@ class ExpertGenerator(Generator):
         if self._queue is None:
             if task.op != "conv2d":
                 return None
-            from .conv_templates import plan
+            from harness.generate.templates.conv import plan
             self._queue = plan(hardware, self.points)
         tried = {f.params.get("_key") for f in history}
         while self._queue:

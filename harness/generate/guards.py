@@ -97,7 +97,7 @@ def _signature_ok(bare: str, op) -> bool:
 
 def malformed(code: str) -> tuple[str, str]:
     """(the source without comments and strings, why it is empty or truncated, or "") for any
-    kernel language (C here, CUDA in harness/cuda/generate.py)."""
+    kernel language (C here, CUDA in harness/generate/cuda.py)."""
     if not code.strip():
         return "", "the code block is empty"
     bare = strip_comments_and_strings(code)

@@ -2,7 +2,7 @@
 instructions, cores) from its probe profile, devices.yaml and optional manual excerpts, plus
 the project's table of optimisation hints per primitive set (QiMeng-TensorOp, section 3.1).
 
-The factors are a view of the device's one profile record (harness.probe.HardwareProfile);
+The factors are a view of the device's one profile record (harness.backends.cpu.probe.HardwareProfile);
 this module probes nothing itself.
 """
 from __future__ import annotations
@@ -10,9 +10,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..config.devices import Device
-from ..probe import SIMD_BITS, VREGS, HardwareProfile, cached_profile, load_or_probe, profile_from_config
-from .native_lowp import canonical_features, lowp_instructions
+from harness.config.devices import Device
+from harness.backends.cpu.probe import (
+    SIMD_BITS,
+    VREGS,
+    HardwareProfile,
+    cached_profile,
+    load_or_probe,
+    profile_from_config,
+)
+from harness.generate.templates.lowp import canonical_features, lowp_instructions
 
 KiB = 1024
 
@@ -170,7 +177,7 @@ def choose_sets(arch: str, flags: set[str]) -> tuple[str, tuple[str, ...]]:
 
 
 # ----------------------------------------------------------------------------------------
-# from the profile (harness.probe) to the generator's factors
+# from the profile (harness.backends.cpu.probe) to the generator's factors
 
 def factors(profile: HardwareProfile, device: Device) -> HardwareFactors:
     """The generator's view of a HardwareProfile: the primitive set to write with and the figures
@@ -212,13 +219,13 @@ def read_manuals(lab, device: Device, limit: int = 4000) -> tuple[str, ...]:
 
 
 def comprehend(lab, device: Device, run_probe: bool = True) -> HardwareFactors:
-    """The device's hardware factors from its profile (harness.probe): probed (and cached per
+    """The device's hardware factors from its profile (harness.backends.cpu.probe): probed (and cached per
     configuration) when run_probe, else the cached profile or, without one, devices.yaml alone.
-    A failed probe raises harness.probe.ProbeError; there is no silent fallback. A CUDA device's
-    factors come from its SM (harness/cuda/generate.py), without a probe."""
-    from ..cuda import is_cuda
+    A failed probe raises harness.backends.cpu.probe.ProbeError; there is no silent fallback. A CUDA device's
+    factors come from its SM (harness/generate/cuda.py), without a probe."""
+    from harness.backends.cuda import is_cuda
     if is_cuda(device):
-        from ..cuda.generate import factors as cuda_factors
+        from harness.generate.cuda import factors as cuda_factors
         return cuda_factors(device)
     if run_probe:
         profile = load_or_probe(lab, device)

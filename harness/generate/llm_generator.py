@@ -8,11 +8,11 @@ OpenBLAS). Answers are checked by the guards; a rejection is fed back like any o
 """
 from __future__ import annotations
 
-from .asmscript import run_script, wrap_assembly
-from .base import Candidate, Feedback, Generator, Task
-from .guards import check_assembly, check_c, check_python, extract_code
-from .hardware import HardwareFactors, hints_text
-from .templates import SETS, render
+from harness.generate.asmscript import run_script, wrap_assembly
+from harness.generate.base import Candidate, Feedback, Generator, Task
+from harness.generate.guards import check_assembly, check_c, check_python, extract_code
+from harness.generate.hardware import HardwareFactors, hints_text
+from harness.generate.templates.cpu_gemm import SETS, render
 
 SYSTEM = """You are an expert in high-performance computing writing GEMM kernels with hardware primitives.
 Write one C file implementing exactly this ABI (row-major, C is overwritten):
@@ -47,13 +47,13 @@ def system_for(task: Task) -> str:
 
 def first_message(task: Task, hw: HardwareFactors) -> str:
     if task.op == "conv2d":
-        from .conv_templates import sketches
+        from harness.generate.templates.conv import sketches
         manuals = ("\n\nManual excerpts:\n" + "\n".join(hw.manuals)) if hw.manuals else ""
         return (f"{task.the_op.llm_task_line(task.shape)}, on device {hw.device}.\n\nHardware factors:\n"
                 f"{hw.summary()}{manuals}\n\nOptimisation hints:\n{hints_text(hw.primitive_set)}\n\n"
                 f"Two reference sketches (correct; improve on either):\n{sketches(hw)}\nWrite a faster kernel.")
-    from .amx_templates import SEEDS as AMX_SEEDS, available as amx_available
-    from .native_lowp import SETS as NATIVE, available as native_available
+    from harness.generate.templates.amx import SEEDS as AMX_SEEDS, available as amx_available
+    from harness.generate.templates.lowp import SETS as NATIVE, available as native_available
     native = [s for s in native_available(task.dtype, hw.arch, hw.features) if NATIVE[s].prefer] \
         if task.dtype != "f32" else []
     ps_name = "amx" if amx_available(task.dtype, hw.features) and hw.arch in ("x86_64", "amd64") else \
@@ -88,11 +88,11 @@ class LLMGenerator(Generator):
         self.session_id = getattr(getattr(client, "session", None), "id", None)
 
     def propose(self, task: Task, hardware: HardwareFactors, history: list[Feedback]) -> Candidate:
-        from .llm import request_hash
+        from harness.generate.llm import request_hash
         cuda = hardware.primitive_set == "cuda"
         if not self.messages:
-            if cuda:    # harness/cuda/generate.py: the CUDA ABI, prompts.py's hints, the expert kernel
-                from ..cuda import generate as cuda_gen
+            if cuda:    # harness/generate/cuda.py: the CUDA ABI, prompts.py's hints, the expert kernel
+                from harness.generate import cuda as cuda_gen
                 self.messages = [{"role": "system", "content": cuda_gen.system_message(task.the_op)},
                                  {"role": "user", "content": cuda_gen.first_message(task, hardware)}]
             else:
@@ -110,8 +110,8 @@ class LLMGenerator(Generator):
         label = f"llm-r{n}"
         op = task.the_op
         if cuda:
-            from ..cuda.generate import check_source
-            from ..cuda.trial import cuda_op
+            from harness.generate.cuda import check_source
+            from harness.backends.cuda.ops import cuda_op
             op = cuda_op(op)
         lang, code, reason = extract_code(ans.text, ans.finish_reason, op.symbol)
         if reason:
@@ -140,7 +140,7 @@ class LLMGenerator(Generator):
         reason = check_c(code, op)
         if reason:
             return Candidate(label=label, rejection=reason)
-        from ..tune.space import ParamSpace, SpaceError
+        from harness.core.space import ParamSpace, SpaceError
         params, notes = {}, ""
         try:
             sp = ParamSpace.from_source(code)

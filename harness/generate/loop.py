@@ -13,17 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .. import objective
-from ..baselines import BaselineUnavailable, device_baseline
-from ..cuda import device_sm, is_cuda
-from ..lab import Lab
-from ..records import Status, Trial
-from ..store import Store
-from ..transport import get_transport
-from ..trial import Kernel, MeasureOptions, run_trial
-from .base import Candidate, Feedback, Generator, Task
-from ..probe import ProbeError
-from .hardware import HardwareFactors, comprehend
+from harness.measure import compare as objective
+from harness.measure.baselines import BaselineUnavailable, device_baseline
+from harness.backends.cuda import device_sm, is_cuda
+from harness.config.lab import Lab
+from harness.core.records import Status, Trial
+from harness.campaign.store import Store
+from harness.transport import get_transport
+from harness.measure.runner import Kernel, MeasureOptions, run_trial
+from harness.generate.base import Candidate, Feedback, Generator, Task
+from harness.backends.cpu.probe import ProbeError
+from harness.generate.hardware import HardwareFactors, comprehend
 
 SEARCH_BUDGET = {"max_time_s": 0.5, "min_samples": 3, "max_samples": 10}
 SEARCH_BUDGET_EMULATED: dict = {}          # one profiled call: nothing to budget
@@ -278,10 +278,10 @@ def generate_on_device(lab: Lab, task: Task, device_name: str, generator: Genera
 
 def _compile_only(lab: Lab, device, first: Candidate, generator: Generator, task: Task, hw: HardwareFactors,
                   history: list[Feedback], round_: int, rounds: int) -> list[str]:
-    """CUDA without a GPU: the compile-only report (harness/cuda/command.py) of the candidate
+    """CUDA without a GPU: the compile-only report (harness/backends/compile_only.py) of the candidate
     that could not run and of the generator's remaining candidates (expert: the rest of its plan;
     an LLM is not asked again: it would get no measurement to improve on)."""
-    from ..cuda.generate import compile_report
+    from harness.generate.cuda import compile_report
     cands = [first]
     if getattr(generator, "name", "") == "expert":
         while len(cands) < rounds - round_ + 1:
@@ -302,8 +302,8 @@ def build_only(lab: Lab, task: Task, device_name: str, generator: Generator, rou
     """`generate --build-only`: the generator's candidates compiled, gated and inspected (the
     compile-only report on CUDA devices; the object gate and link on CPU ones), nothing run.
     Compile errors go back to the generator as feedback."""
-    from ..cuda.generate import compile_report
-    from ..cuda.command import build_one
+    from harness.generate.cuda import compile_report
+    from harness.backends.compile_only import build_one
     say = on_event or (lambda s: None)
     device = lab.devices[device_name]
     res = DeviceResult(device=device_name, task=task)
@@ -352,7 +352,7 @@ def write_result(lab: Lab, res: DeviceResult, generator: Generator, root: Path |
     (folder / ("kernel.cu" if res.hardware and res.hardware.primitive_set == "cuda" else "kernel.c")
      ).write_text(cand.source)
     params = {k: v for k, v in cand.params.items() if not k.startswith("_")}
-    from ..tune.space import ParamSpace, SpaceError
+    from harness.core.space import ParamSpace, SpaceError
     try:
         space = ParamSpace.from_source(cand.source)
         if space:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 
-from .base import Op, Verdict  # noqa: F401
+from harness.ops.base import Op, Verdict  # noqa: F401
 
 _MODULES = ("gemm", "gemm_lowp", "conv2d", "gemm_batched")
 _REGISTRY: dict[tuple[str, str], Op] = {}

@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..workspace import PACKAGE_DIR
+from harness.core.workspace import PACKAGE_DIR
 
 DRIVER_DIR = PACKAGE_DIR / "driver"
 BASELINE_DIR = PACKAGE_DIR.parent / "baselines"

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import DRIVER_DIR, Op, Verdict, f32_bound
-from .inputs import POISON_BITS, first_index, rel_frobenius, uniform
+from harness.ops.base import DRIVER_DIR, Op, Verdict, f32_bound
+from harness.ops.inputs import POISON_BITS, first_index, rel_frobenius, uniform
 
 SYNTAX = "NxCxHxW,KxRxS,sSTRIDE,pPAD (e.g. 1x64x56x56,64x3x3,s1,p1)"
 # The gate's extra cases: odd sizes, stride 1 and 2, pad 0, 1 and 3, R = S = 1, 3, 7, batches > 1.

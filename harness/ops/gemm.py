@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..workspace import PACKAGE_DIR
-from .base import Op, Verdict
-from .inputs import ranges, splitmix_one  # noqa: F401  (splitmix_one is part of this module's API)
+from harness.core.workspace import PACKAGE_DIR
+from harness.ops.base import Op, Verdict
+from harness.ops.inputs import ranges, splitmix_one  # noqa: F401  (splitmix_one is part of this module's API)
 
 NAME = "gemm"
 DTYPE = "f32"

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import DRIVER_DIR, Op, Verdict, f32_bound
-from .inputs import POISON_BITS, first_index, rel_frobenius, uniform
+from harness.ops.base import DRIVER_DIR, Op, Verdict, f32_bound
+from harness.ops.inputs import POISON_BITS, first_index, rel_frobenius, uniform
 
 
 @dataclass(frozen=True)

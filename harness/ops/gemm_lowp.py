@@ -23,9 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import Verdict
-from .gemm import GemmCase, GemmOp, verify as verify_gemm
-from .inputs import U, first_index, splitmix, uniform
+from harness.ops.base import Verdict
+from harness.ops.gemm import GemmCase, GemmOp, verify as verify_gemm
+from harness.ops.inputs import U, first_index, splitmix, uniform
 
 
 def f16_matrix(seed: int, stream: int, rows: int, cols: int) -> np.ndarray:

@@ -17,9 +17,9 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..config.devices import Device
-    from ..workspace import Workspace
-    from .base import Transport
+    from harness.config.devices import Device
+    from harness.core.workspace import Workspace
+    from harness.transport.base import Transport
 
 REGISTRY: dict[str, "str | type[Transport]"] = {
     "local": "harness.transport.local:LocalTransport",

@@ -11,9 +11,9 @@ import signal
 from abc import ABC, abstractmethod
 from pathlib import Path
 
-from ..config.devices import Device
-from ..records import Artifact, RunResult
-from ..workspace import Workspace
+from harness.config.devices import Device
+from harness.core.records import Artifact, RunResult
+from harness.core.workspace import Workspace
 
 MAX_CAPTURE = 1 << 20    # bytes of stdout/stderr kept from one run
 

@@ -38,10 +38,10 @@ import threading
 import time
 from typing import Callable
 
-from ..config.devices import Device
-from ..records import Artifact, RunResult
-from ..workspace import Workspace
-from .base import Transport
+from harness.config.devices import Device
+from harness.core.records import Artifact, RunResult
+from harness.core.workspace import Workspace
+from harness.transport.base import Transport
 
 DEFAULT_PORT = 20408
 POLL_S = 0.3
@@ -372,7 +372,7 @@ class LabgridTransport(Transport):
             raise
 
     def _connect(self, coord: Coordinator, place: str) -> None:
-        from .ssh import SSHTransport
+        from harness.transport.ssh import SSHTransport
         info = coord.places()[place]
         if not info.services:
             raise LabgridError(f"place {place} has no NetworkService resource (its matches: exporter/group/"

@@ -11,11 +11,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..records import Artifact, RunResult
-from .base import MAX_CAPTURE, Transport, runner_prefix, signal_name
-from ..cuda import is_cuda
-from .gpu import gpu_sandbox_args
-from .sandbox import Limits, SandboxUnavailable, runner_paths, sandbox_prefix
+from harness.core.records import Artifact, RunResult
+from harness.transport.base import MAX_CAPTURE, Transport, runner_prefix, signal_name
+from harness.backends.cuda import is_cuda
+from harness.sandbox.gpu import gpu_sandbox_args
+from harness.sandbox.bubblewrap import Limits, SandboxUnavailable, runner_paths, sandbox_prefix
 
 CHANNEL_FD = 3
 MAX_CHANNEL = 64 << 20
@@ -56,7 +56,7 @@ class LocalTransport(Transport):
     def _execute(self, cmd: list[str], *, timeout_s: float, fetch, native: bool, stdin: bytes = b"",
                  readable=(), sandbox: bool | None = None, gpu: bool = False, lib_dirs=()) -> RunResult:
         """gpu: a CUDA device's run: the GPU's device nodes and driver files in the sandbox, no
-        address-space limit (harness/transport/gpu.py)."""
+        address-space limit (harness/sandbox/gpu.py)."""
         sandbox = self.device.sandbox if sandbox is None else sandbox
         self.ws.scratch.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f"{self.device.name}-", dir=self.ws.scratch))

@@ -2,7 +2,8 @@
 
 Each strategy module defines NAME, an options dataclass (a subclass of base.Options) and
 `tune(space, evaluate, options=None, history=()) -> SearchResult`. The registry below finds
-them by scanning this package: adding a strategy is adding one file.
+them by scanning harness/tune/strategies/ (nothing else lives there): adding a strategy is adding
+one file.
 
     from harness.tune import get, names
     result = get("mcts").tune(space, evaluate, get("mcts").MCTSOptions(budget=60, seed=1))
@@ -14,9 +15,8 @@ import pkgutil
 from dataclasses import fields
 from types import ModuleType
 
-from .base import Evaluation, Options, Point, SearchResult   # noqa: F401  (the public records)
+from harness.tune.base import Evaluation, Options, Point, SearchResult   # noqa: F401  (the public records)
 
-_NOT_STRATEGIES = {"base", "space", "simple", "moves", "report", "command", "evaluate", "synthetic"}
 _REGISTRY: dict[str, ModuleType] | None = None
 
 
@@ -25,10 +25,11 @@ def registry() -> dict[str, ModuleType]:
     global _REGISTRY
     if _REGISTRY is None:
         reg = {}
-        for info in pkgutil.iter_modules(__path__):
-            if info.name in _NOT_STRATEGIES or info.name.startswith("_"):
+        from harness.tune import strategies
+        for info in pkgutil.iter_modules(strategies.__path__):
+            if info.name.startswith("_"):
                 continue
-            mod = importlib.import_module(f"{__name__}.{info.name}")
+            mod = importlib.import_module(f"{strategies.__name__}.{info.name}")
             if callable(getattr(mod, "tune", None)) and isinstance(getattr(mod, "NAME", None), str):
                 reg[mod.NAME] = mod
         _REGISTRY = dict(sorted(reg.items()))

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Protocol, Sequence
 
-from .space import ParamSpace, point_key
+from harness.core.space import ParamSpace, point_key
 
 
 class Point(dict):

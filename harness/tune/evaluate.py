@@ -1,6 +1,6 @@
 """The real evaluator: render a parameter point of a generated kernel folder, measure it
 through the campaign runner (compile ahead in parallel, device lock, quarantine, each trial
-committed before the next) and return the one objective (harness.objective.cost).
+committed before the next) and return the one objective (harness.measure.compare.cost).
 
     target = Target.load(Path("generated/host/gemm_64x64x64_f32"))
     ev = KernelEvaluator(lab, store, target, campaign="tune-...")
@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .. import objective
-from ..campaign import Job, run_campaign
-from ..records import Status, Trial
-from ..trial import Kernel
-from .base import Evaluation, Point, SearchResult, plain_less
-from .space import ParamSpace, SpaceError
+from harness.measure import compare as objective
+from harness.campaign.scheduler import Job, run_campaign
+from harness.core.records import Status, Trial
+from harness.measure.runner import Kernel
+from harness.tune.base import Evaluation, Point, SearchResult, plain_less
+from harness.core.space import ParamSpace, SpaceError
 
 LABEL_PREFIX = "tune:"
 KiB = 1024
@@ -51,7 +51,7 @@ class Target:
     @property
     def op(self):
         """The operator the folder's kernel implements (meta.json op/dtype; GEMM f32 before ops existed)."""
-        from ..ops import get_op
+        from harness.ops import get_op
         return get_op(self.meta.get("op") or "gemm", self.meta.get("dtype") or "f32")
 
     @classmethod
@@ -102,13 +102,13 @@ class Target:
         """The kernel source at `point`: the expert template re-rendered, or (for an LLM's
         kernel) its `#define NAME value` lines and parameter block rewritten."""
         if self.expert and self.op.name == "conv2d":
-            from ..generate.conv_templates import rerender
+            from harness.generate.templates.conv import rerender
             src = rerender(self.source, self.primitive_set, dict(point))
             if src is not None:
                 return src
         elif self.expert and self.primitive_set:
-            from ..generate.native_lowp import SETS as NATIVE
-            from ..generate.templates import SETS, render
+            from harness.generate.templates.lowp import SETS as NATIVE
+            from harness.generate.templates.cpu_gemm import SETS, render
             if self.primitive_set in SETS or self.primitive_set == "amx" or self.primitive_set in NATIVE:
                 return render(self.primitive_set, dict(point), dtype=self.meta.get("dtype") or "f32")
         src = self.source
@@ -134,7 +134,7 @@ class Target:
         if not hw:
             return ""
         try:
-            from ..generate.hardware import HardwareFactors
+            from harness.generate.hardware import HardwareFactors
             return HardwareFactors(**hw).summary()
         except Exception:
             return json.dumps(hw)[:1500]
@@ -158,7 +158,7 @@ FINAL_PAIR_BUDGET_S = 30.0  # paired timing of the chosen point against OpenBLAS
 
 
 class KernelEvaluator:
-    """evaluate(point) / evaluate_many(points) through harness.campaign.run_campaign."""
+    """evaluate(point) / evaluate_many(points) through harness.campaign.scheduler.run_campaign."""
 
     def __init__(self, lab, store, target: Target, *, campaign: str, overrides: dict | None = None,
                  on_trial: Callable[[Trial], None] | None = None, on_event: Callable[[str, str], None] | None = None,
@@ -181,7 +181,7 @@ class KernelEvaluator:
 
     def paired(self, a: Kernel, b: Kernel, budget_s: float) -> "objective.PairedRun":
         """Kernel a against kernel b on the target's device: paired, interleaved time."""
-        from ..transport import get_transport
+        from harness.transport import get_transport
         device = self.lab.devices[self.target.device]
         with get_transport(device, self.lab.ws) as tr:
             return objective.paired(self.lab.ws, device, self.lab.toolchain(device), tr, a, b, self.target.shape,
@@ -202,7 +202,7 @@ class KernelEvaluator:
     def versus_openblas(self, point: dict, budget_s: float | None = None) -> "objective.Ratio | None":
         """The chosen point re-measured with fresh inputs against OpenBLAS by the one objective
         (paired time on real devices; modelled cycles of fresh trials on emulated ones)."""
-        from ..baselines import BaselineUnavailable, device_baseline
+        from harness.measure.baselines import BaselineUnavailable, device_baseline
         device = self.lab.devices[self.target.device]
         try:    # a CUDA device: its vendor library (cuBLAS, cuDNN) in OpenBLAS's place
             ob = device_baseline(self.lab.ws, "openblas", device, self.target.op)

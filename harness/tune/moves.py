@@ -24,8 +24,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
-from .base import Evaluation
-from .space import Move, ParamSpace, point_key
+from harness.tune.base import Evaluation
+from harness.core.space import Move, ParamSpace, point_key
 
 
 class MoveProposer(Protocol):

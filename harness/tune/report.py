@@ -10,7 +10,7 @@ import statistics
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
-from .base import SearchResult
+from harness.tune.base import SearchResult
 
 Results = Mapping[str, Sequence[SearchResult]]
 

@@ -7,8 +7,8 @@ import hashlib
 import random
 from dataclasses import dataclass, field
 
-from .base import Evaluation, Point
-from .space import ParamSpace, point_key
+from harness.tune.base import Evaluation, Point
+from harness.core.space import ParamSpace, point_key
 
 
 def space() -> ParamSpace:

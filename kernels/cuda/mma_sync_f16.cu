@@ -2,7 +2,7 @@
  * tensorop CUDA ABI. WM x WN warps per block, each warp MI x NJ mma tiles of 16 x 8 (default: block
  * tile 128 x 128 x 32, 8 warps of 64 x 32); A fragments by ldmatrix.x4, B fragments by
  * ldmatrix.x4.trans from the row-major K x N tile. Shared tiles are padded by 8 halves
- * (conflict-free ldmatrix). A template of the expert generator (harness/cuda/templates.py):
+ * (conflict-free ldmatrix). A template of the expert generator (harness/generate/templates/cuda.py):
  * the tuner rewrites the #define lines within the declared space; every point is compile-checked
  * for sm_80 and sm_90a in tests (HMMA in the SASS, no spills). */
 /* tensorop-params

@@ -1,7 +1,7 @@
 /* f32 GEMM on the CUDA cores (FFMA): shared-memory tiles of BM x BN x BK, (BM/TM) x (BN/TN) threads,
  * each computing a TM x TN register tile; tensorop CUDA ABI. f32 has no tensor-core path that passes
  * the f32 error bound (TF32 rounds inputs to 10 mantissa bits), so no HMMA is expected here.
- * A template of the expert generator (harness/cuda/templates.py): the tuner rewrites the
+ * A template of the expert generator (harness/generate/templates/cuda.py): the tuner rewrites the
  * #define lines below within the declared space; every point of it is compile-checked in tests. */
 /* tensorop-params
 {"params": {"BM": [64, 128], "BN": [64, 128], "BK": [8, 16], "TM": [4, 8], "TN": [4, 8]},

@@ -16,8 +16,8 @@
  * Out-of-bounds parts of a tile (M, N and K tails) are zero-filled by TMA; C is stored with
  * bounds checks.
  *
- * Links with the CUDA driver library for cuTensorMapEncodeTiled (harness/cuda/build.py adds
- * libcuda when the object needs it). A template of the expert generator (harness/cuda/templates.py):
+ * Links with the CUDA driver library for cuTensorMapEncodeTiled (harness/backends/cuda/build.py adds
+ * libcuda when the object needs it). A template of the expert generator (harness/generate/templates/cuda.py):
  * the tuner rewrites the #define lines within the declared space. */
 /* tensorop-params
 {"params": {"BN": [128, 256], "STAGES": [3, 4, 5, 6], "BMN": [0, 1], "GROUP_M": [8, 16]},

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import paramiko
 
-from ...config.devices import Device
-from .errors import SSHError
+from harness.config.devices import Device
+from harness.transport.ssh.errors import SSHError
 
 
 def expand(path: str) -> str:

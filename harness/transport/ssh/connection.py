@@ -12,10 +12,10 @@ from typing import Callable
 
 import paramiko
 
-from ...config.devices import Device
-from .config import Endpoint, resolve_endpoint
-from .errors import SSHError, UnknownHostKey
-from .hostkeys import RecordingReject, fingerprint, is_known, load_known_hosts
+from harness.config.devices import Device
+from harness.transport.ssh.config import Endpoint, resolve_endpoint
+from harness.transport.ssh.errors import SSHError, UnknownHostKey
+from harness.transport.ssh.hostkeys import RecordingReject, fingerprint, is_known, load_known_hosts
 
 
 def tcp_socket(host: str, port: int, timeout: float, keepalive_s: float, link_timeout_s: float) -> socket.socket:

@@ -1,6 +1,6 @@
 """Running one command on the device: the channel loop (deadline on the host, stderr drained
 so the window never fills, a lost link noticed), and the wrapper protocol around trials
-(harness/scripts/ssh_wrapper.sh: run directory, request on stdin, channel on fd 3, time limit,
+(harness/transport/scripts/ssh_wrapper.sh: run directory, request on stdin, channel on fd 3, time limit,
 kill of the whole trial session at its end, and an exit trailer on stderr)."""
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import shlex
 import socket
 import time
 
-from ...records import RunResult
-from ...scripts import script
-from ..base import MAX_CAPTURE, signal_name
-from .connection import Connection
+from harness.core.records import RunResult
+from harness.transport.scripts import script
+from harness.transport.base import MAX_CAPTURE, signal_name
+from harness.transport.ssh.connection import Connection
 
 HOST_GRACE_S = 3.0          # the host waits this much longer than the device-side limit
 EXIT_TRAILER = "tensorop-exit:"
@@ -92,7 +92,7 @@ def exec_command(conn: Connection, command: str, deadline_s: float, stdin: bytes
 
 def wrapped(prev: str, rundir: str, keep: bool, limit_s: float, trial_id: str, links: list[tuple[str, str]],
             cmd: list[str], env: dict[str, str]) -> str:
-    """The command line that runs `cmd` under the wrapper (see harness/scripts/ssh_wrapper.sh)."""
+    """The command line that runs `cmd` under the wrapper (see harness/transport/scripts/ssh_wrapper.sh)."""
     env_args = [f"{k}={v}" for k, v in env.items()]
     argv = ["sh", "-c", script("ssh_wrapper.sh"), "sh", prev, rundir, "1" if keep else "0",
             str(max(1, math.ceil(limit_s))), trial_id,

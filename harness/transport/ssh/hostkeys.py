@@ -9,8 +9,8 @@ from pathlib import Path
 
 import paramiko
 
-from .config import Endpoint, expand
-from .errors import UnknownHostKey
+from harness.transport.ssh.config import Endpoint, expand
+from harness.transport.ssh.errors import UnknownHostKey
 
 
 def fingerprint(key: paramiko.PKey) -> str:

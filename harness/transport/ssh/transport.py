@@ -16,7 +16,7 @@ TCP_USER_TIMEOUT so a dead link surfaces as an error within `link_timeout_s` ins
 Uploads go to <workdir>/blobs/<sha256> once (uploads.py); each run gets <workdir>/runs/<id>/
 with hard links (so rpath $ORIGIN finds the shared libraries beside the executable), removed
 by the next run. A trial runs as the configured user in that directory under the wrapper
-(harness/scripts/ssh_wrapper.sh, exec.py): the request on its stdin, its fd 3 on a fresh
+(harness/transport/scripts/ssh_wrapper.sh, exec.py): the request on its stdin, its fd 3 on a fresh
 channel file, its own session, SIGKILL of the whole process group at the limit, and at the end
 of every trial the kill of every process that still carries the trial's marker variable (so a
 double-forked, setsid'ed leftover does not outlive it). The host keeps a deadline of its own on
@@ -29,14 +29,14 @@ import secrets
 import shlex
 from pathlib import Path
 
-from ...config.devices import Device
-from ...records import Artifact, RunResult
-from ...workspace import Workspace
-from ..base import MAX_CAPTURE, Transport, is_qemu
-from .connection import Connection
-from .errors import SSHError
-from .exec import channel_file, exec_command, new_trial_id, run_wrapped
-from .uploads import Blobs
+from harness.config.devices import Device
+from harness.core.records import Artifact, RunResult
+from harness.core.workspace import Workspace
+from harness.transport.base import MAX_CAPTURE, Transport, is_qemu
+from harness.transport.ssh.connection import Connection
+from harness.transport.ssh.errors import SSHError
+from harness.transport.ssh.exec import channel_file, exec_command, new_trial_id, run_wrapped
+from harness.transport.ssh.uploads import Blobs
 
 CHANNEL_LIMIT = 16 * MAX_CAPTURE
 

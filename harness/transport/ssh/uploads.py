@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from pathlib import Path
 
-from .connection import Connection
+from harness.transport.ssh.connection import Connection
 
 
 class Blobs:

@@ -1,0 +1,29 @@
+"""NVIDIA GPUs (issue 11, parts 4-5): the `cuda` primitive set and device kind.
+
+A CUDA device is a devices.yaml entry whose features name `cuda` and the SM it has (`sm_90a`,
+`sm_80`, ...) and whose toolchain is `cuda-nvcc`. Kernels (.cu, the ABI of
+harness/driver/tensorop_cuda.h) are compiled with nvcc on this host for that SM, their objects
+gated (harness/backends/cuda/gate.py), inspected (registers, spills, shared memory, occupancy estimate,
+tensor-core instructions in the SASS: harness/backends/cuda/inspect.py) and linked with the CUDA timing
+driver of the ABI they define (harness/driver/cuda_gemm_driver.cu, cuda_conv2d_driver.cu; the
+table is harness/backends/cuda/build.py ABIS). All of that works without a GPU.
+"""
+from __future__ import annotations
+
+import re
+
+from harness.config.devices import Device
+
+SM_RE = re.compile(r"^sm_(\d+)([af]?)$")
+
+
+def is_cuda(device: Device) -> bool:
+    return "cuda" in (f.lower() for f in device.features) or device.toolchain.startswith("cuda")
+
+
+def device_sm(device: Device) -> str | None:
+    """The device's SM as nvcc spells it ("sm_90a"), from its features; None when none is named."""
+    for f in device.features:
+        if SM_RE.match(f.lower()):
+            return f.lower()
+    return None

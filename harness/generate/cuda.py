@@ -1,0 +1,141 @@
+"""The `cuda` primitive set for `tensorop generate`: hardware factors, expert candidates, the LLM's
+system message and first message, and the compile-only report of a generated kernel.
+
+- Hardware factors come from devices.yaml's SM and harness/backends/cuda/arch.py (no probe: a CPU probe
+  means nothing on a GPU; the SM count and clock arrive with each driver record).
+- Expert candidates are the verified kernel files in kernels/cuda/, per (op, dtype), best first:
+  GEMM f16 mma.sync m16n8k16 + ldmatrix (sm_80+), then WMMA (sm_70+); GEMM f32 the FFMA register
+  tiling; conv2d f32 the implicit GEMM. The mma.sync and FFMA kernels declare their tile sizes
+  as tunable #defines (harness/generate/templates/cuda.py): the plan proposes their points, and the
+  tuning stage searches them on the one objective (paired time against cuBLAS/cuDNN).
+- The LLM writes one .cu file to the op's CUDA ABI with harness/generate/cuda_prompts.py's hints (and the
+  sm_90a WGMMA + TMA sketch), starting from the expert kernel.
+- Nothing can run without a GPU: `generate` then stops at the first candidate whose run fails
+  with "CUDA is not available" (a device_error naming the device) and gives the compile-only
+  report of the candidates (registers, spills, occupancy, tensor-core instructions), as
+  `generate --build-only` does without trying to run.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from harness.config.devices import Device
+from harness.core.workspace import PACKAGE_DIR
+from harness.backends.cuda import device_sm
+from harness.backends.cuda.arch import limits
+from harness.generate.cuda_prompts import prompt_section
+
+KERNEL_DIR = PACKAGE_DIR.parent / "kernels" / "cuda"
+KERNEL_NAME = "kernel.cu"
+
+# (op, dtype) -> [(file in kernels/cuda, the SMs it runs on: "sm_90a" exactly, or ">=80")], best first.
+# wgmma is sm_90a's alone (Blackwell's tensor cores are programmed another way).
+EXPERT = {
+    ("gemm", "f16"): [("wgmma_f16.cu", "sm_90a"), ("mma_sync_f16.cu", ">=80"), ("wmma_f16.cu", ">=70")],
+    ("gemm", "f32"): [("simt_f32.cu", ">=50")],
+    ("conv2d", "f32"): [("conv2d_implicit_gemm_f32.cu", ">=70")],
+}
+
+
+def runs_on(spec: str, sm: str) -> bool:
+    """Whether a kernel whose SM spec is `spec` ("sm_90a" or ">=80") runs on `sm`."""
+    if spec.startswith(">="):
+        return sm_number(sm) >= int(spec[2:])
+    return sm == spec
+
+
+def expert_files(op: str, dtype: str, sm: str) -> list[str]:
+    """The expert's kernel files for (op, dtype) that run on `sm`, best first."""
+    return [f for f, spec in EXPERT.get((op, dtype), []) if runs_on(spec, sm)]
+
+PROTOTYPES = {
+    "tensorop_gemm_f32_cuda": 'extern "C" void tensorop_gemm_f32_cuda(int M, int N, int K, const float *A, int lda, '
+                              'const float *B, int ldb, float *C, int ldc, cudaStream_t stream);',
+    "tensorop_gemm_f16_cuda": 'extern "C" void tensorop_gemm_f16_cuda(int M, int N, int K, const __half *A, int lda, '
+                              'const __half *B, int ldb, float *C, int ldc, cudaStream_t stream);',
+    "tensorop_conv2d_f32_cuda": 'extern "C" void tensorop_conv2d_f32_cuda(int N, int C, int H, int W, int K, int R, '
+                                'int S, int stride, int pad, const float *x, const float *w, float *y, '
+                                'cudaStream_t stream);',
+}
+
+
+def sm_number(sm: str) -> int:
+    digits = "".join(ch for ch in sm if ch.isdigit())
+    return int(digits) if digits else 0
+
+
+def factors(device: Device):
+    """HardwareFactors of a CUDA device (primitive set `cuda`)."""
+    from harness.generate.hardware import HardwareFactors
+    sm = device_sm(device) or "sm_80"
+    lim = limits(sm)
+    keys = [f"tensor cores: {lim.tensor_cores}" if lim else "tensor cores: unknown SM",
+            "FFMA (f32)", "ldmatrix, cp.async (sm_80+)"]
+    return HardwareFactors(device=device.name, arch=sm, primitive_set="cuda", vector_bits=0, vregs=255, lanes=32,
+                           caches={"smem_per_sm": lim.smem_per_sm} if lim else {}, cores=0, threads=1,
+                           cpu=f"NVIDIA GPU {sm}" + (f" (compute capability {lim.cc})" if lim else ""),
+                           key_instructions=tuple(keys), emulated=False,
+                           source="devices.yaml (CUDA: the SM's limits from harness/backends/cuda/arch.py; no probe)",
+                           features=tuple(device.features))
+
+
+def plan(op: str, dtype: str, sm: str, n: int) -> list[tuple[str, str, dict]]:
+    """The expert's candidates for the SM: (label, source, params), each template's default point
+    first (every template the SM runs is tried), then the templates' other points by their prior
+    (harness/generate/templates/cuda.py). params carries the point, so the tuner starts from it."""
+    from harness.generate.templates import cuda as templates
+    files = expert_files(op, dtype, sm)
+    firsts, rests = [], []
+    for f in files:
+        pts = templates.points(f)
+        firsts.append((f, pts[0]))
+        rests += [(f, p) for p in pts[1:]]
+    return [(templates.label(f, p), templates.render(f, p), {**p, "kernel_file": f})
+            for f, p in (firsts + rests)[:n]]
+
+
+def system_message(op) -> str:
+    proto = PROTOTYPES.get(op.symbol, op.symbol)
+    return ("You are an expert in high-performance GPU computing writing CUDA kernels for NVIDIA tensor cores.\n"
+            f"Write one CUDA C++ (.cu) file implementing exactly this ABI ({op.name} {op.dtype}):\n\n    {proto}\n\n"
+            "Device pointers, row-major (conv2d: x NCHW, w KCRS, y NKPQ, zero padding). Enqueue your kernels on "
+            "`stream` and return: no synchronisation, no other streams, no events, no cudaMalloc (cudaMallocAsync "
+            "on the stream for a workspace), no cuBLAS/cuDNN or other libraries, no printf/malloc/assert on the "
+            "device, no I/O or system calls on the host. Any sizes >= 1 and any leading dimensions must work. "
+            "Kernels in an anonymous namespace with __launch_bounds__. Answer with a short plan, then the "
+            "complete file in ONE ```cuda code block.")
+
+
+def first_message(task, hw) -> str:
+    op = task.the_op
+    sm = hw.arch
+    cands = plan(op.name, op.dtype, sm, 1)
+    sketch = f"A reference kernel (correct; improve on it):\n```cuda\n{cands[0][1]}```\n" if cands else ""
+    return (f"{op.llm_task_line(task.shape)}, on device {hw.device} ({sm}).\n\n{prompt_section(sm)}\n\n"
+            f"{sketch}Write a faster kernel.")
+
+
+def check_source(code: str, op) -> str:
+    """Early feedback on an LLM answer (the object gate is the defence): '' or why not."""
+    from harness.generate.guards import malformed
+    bare, why = malformed(code)
+    if why:
+        return why
+    if op.symbol not in bare:
+        return f"the code does not define {op.symbol}: " + PROTOTYPES.get(op.symbol, "")
+    return ""
+
+
+def compile_report(lab, device: Device, source: str, name: str = KERNEL_NAME) -> tuple[str, list[str]]:
+    """(status, lines) of the compile-only report of one generated kernel (harness/backends/compile_only.py)."""
+    from harness.backends.compile_only import build_one
+    with tempfile.TemporaryDirectory(dir=lab.ws.scratch if lab.ws.scratch.is_dir() else None) as d:
+        p = Path(d) / name
+        p.write_text(source)
+        rec = build_one(lab, device, p)
+    lines = rec.pop("_lines", [])
+    if rec.get("error"):
+        lines = [rec["error"], *lines]
+    warnings = (rec.get("report") or {}).get("warnings", [])
+    return rec["status"], [*lines, *(f"warning: {w}" for w in warnings if not any(w in l for l in lines))]

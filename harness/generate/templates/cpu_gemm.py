@@ -1,0 +1,715 @@
+"""Expert templates: Python functions that emit a complete GEMM f32 kernel (the sketch: a
+BLIS/Goto-style tiled, packed loop nest; plus a register-blocked micro-kernel written with the
+device's primitives) for given parameters, with the parameter space declared beside them.
+
+Primitive sets: rvv (RVV 1.0 __riscv_* intrinsics, VLEN-agnostic), sve (VL-agnostic), neon,
+avx512, avx2, scalar.
+
+Parameters (the same names for every primitive set):
+    MR   rows of the register tile (A values per k step)
+    NV   vector registers per row of the register tile; NR = NV * lanes(LMUL)
+    LMUL RVV register grouping (1, 2, 4, 8); 1 elsewhere
+    KC   k block (packed B micro-panel KC x NR should stay in L1)
+    MC   m block (packed A block MC x KC should stay in L2), rounded down to a multiple of MR
+    NC   n block (packed B block KC x NC stays in L2/L3), rounded down to a multiple of NR
+    U    k-loop unroll factor of the micro-kernel
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from harness.core.space import ParamSpace
+
+ABI = ("void tensorop_gemm_f32(int M, int N, int K, const float *A, int lda,\n"
+       "                       const float *B, int ldb, float *C, int ldc)")
+
+# Low-precision inputs (harness/ops/gemm_lowp.py) reuse the f32 micro-kernels: the packing routines
+# widen A and B to f32 as they copy them (the packed panels are f32 as before), so every primitive
+# set gets f16/bf16 GEMM with f32 accumulation. int8 products and sums are integers that f32 holds
+# exactly up to 2^24, so one k block (KC <= 1024: 1024 * 128 * 128 = 2^24) is exact in f32; each
+# block's tile goes through the f32 tile buffer and is added to the int32 C as integers.
+WIDEN = {
+    "f32": "static inline float widen(float x) { return x; }",
+    "f16": """static inline float widen(uint16_t h)      /* IEEE binary16 -> f32, exact (tensorop_lowp.h) */
+{
+    uint32_t e = (uint32_t)(h & 0x7fffu) << 13, s = (uint32_t)(h & 0x8000u) << 16, r;
+    float f;
+    memcpy(&f, &e, 4);
+    f *= 0x1p112f;
+    memcpy(&r, &f, 4);
+    if ((h & 0x7c00u) == 0x7c00u) r = e | 0x7f800000u;
+    r |= s;
+    memcpy(&f, &r, 4);
+    return f;
+}""",
+    "bf16": """static inline float widen(uint16_t b)      /* bfloat16 -> f32: the top half of its bits */
+{
+    uint32_t x = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &x, 4);
+    return f;
+}""",
+    "i8": "static inline float widen(int8_t x) { return (float)x; }",
+}
+C_TYPES = {"f32": ("float", "float"), "f16": ("uint16_t", "float"), "bf16": ("uint16_t", "float"),
+           "i8": ("int8_t", "int32_t")}
+
+
+def abi(dtype: str = "f32") -> str:
+    if dtype == "f32":
+        return ABI
+    ti, to = C_TYPES[dtype]
+    sym = f"tensorop_gemm_{dtype}"
+    return (f"void {sym}(int M, int N, int K, const {ti} *A, int lda,\n"
+            f"{' ' * (len(sym) + 6)}const {ti} *B, int ldb, {to} *C, int ldc)")
+
+
+@dataclass(frozen=True)
+class PrimitiveSet:
+    name: str
+    include: str
+    lanes: int                     # f32 lanes per (m1) vector register at the design VLEN, 1 for scalar
+    vregs: int
+    vla: bool                      # vector-length agnostic: NR known only at run time
+    space: ParamSpace
+    seeds: tuple[dict, ...]        # expert starting points, best-known first
+    cost: Callable[[dict], float]  # model: estimated instructions per FMA (lower is better)
+    description: str = ""
+    nrmax_expr: str = ""           # C constant bounding NR (VLA sets)
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _blocks(kc=(128, 192, 256, 384, 512), mc=(48, 64, 96, 112, 120, 128, 144, 168, 192, 240, 256),
+            nc=(256, 512, 1024, 2048, 4096)):
+    return {"KC": list(kc), "MC": list(mc), "NC": list(nc), "U": [1, 2, 4, 8]}
+
+
+def _cost_bcast(p, lanes):     # broadcast-A kernels: NV loads of B + MR loads/broadcasts of A per MR*NV FMAs
+    mr, nv, lm = p["MR"], p["NV"], p.get("LMUL", 1)
+    per_k = nv + mr + mr * nv + 1.0 / p["U"]
+    return per_k / (mr * nv * lanes * lm)
+
+
+def _cost_rvv_cycles(p, lanes):
+    """RVV: modelled cycles per f32 FMA on an in-order vector core whose per-op cost has a fixed
+    issue part and a part proportional to LMUL (fitted to llvm-mca's sifive-x280 model at 256^3:
+    per k step ~2.5 cycles per vector instruction + 1.25 x LMUL per register group; it predicts
+    3x1 LMUL8 50, 7x1 LMUL4 60, 7x2 LMUL2 80, 7x4 LMUL1 120 cycles per k step, modelled 51/66/85/120).
+    Counting instructions instead would make LMUL look free and MR irrelevant."""
+    mr, nv, lm = p["MR"], p["NV"], p.get("LMUL", 1)
+    vinsns = mr * nv + nv                       # vfmacc.vf + vle32 per k step
+    per_k = 2.5 * vinsns + 1.25 * lm * vinsns + 0.5 * mr + 1.0 / p["U"]
+    return per_k / (mr * nv * lanes * lm)
+
+
+def _cost_lane(p, lanes):      # FMA-by-lane kernels: A is loaded as vectors (MR/4 loads)
+    mr, nv = p["MR"], p["NV"]
+    per_k = nv + mr / 4 + mr * nv + 1.0 / p["U"]
+    return per_k / (mr * nv * lanes)
+
+
+SETS: dict[str, PrimitiveSet] = {}
+
+
+def _register(ps: PrimitiveSet):
+    SETS[ps.name] = ps
+
+
+_register(PrimitiveSet(
+    "avx512", "#include <immintrin.h>", 16, 32, False,
+    ParamSpace({"MR": [4, 6, 8, 10, 12, 14, 16], "NV": [1, 2, 3, 4], "LMUL": [1], **_blocks(),
+                "SM": [0, 16], "PF": [0, 2]},
+               ["MR * NV + NV + 1 <= vregs", "KC * NV * lanes * 4 <= l1d", "KC * MC * 4 <= l2",
+                "MC >= MR", "NC >= NV * lanes"]),
+    # 14 x 32: 28 accumulators cover FMA latency (4) x 2 pipes 3.5 times over; the expert fits KC to
+    # the L1 (fit_blocks: 384 on a 48 KiB L1, fewer C passes than 256); PF: A-panel and C-tile
+    # prefetch. Paired against OpenBLAS at 1024^3 on this host: KC 384 MC 112 PF 2 0.99x [0.98, 1.01],
+    # KC 256 MC 168 without PF 0.94x.
+    ({"MR": 14, "NV": 2, "LMUL": 1, "KC": 256, "MC": 112, "NC": 2048, "U": 4, "SM": 16, "PF": 2},
+     {"MR": 14, "NV": 2, "LMUL": 1, "KC": 256, "MC": 168, "NC": 2048, "U": 4, "SM": 16, "PF": 2},
+     {"MR": 6, "NV": 4, "LMUL": 1, "KC": 192, "MC": 96, "NC": 2048, "U": 4, "SM": 16, "PF": 2},
+     {"MR": 8, "NV": 3, "LMUL": 1, "KC": 256, "MC": 128, "NC": 2048, "U": 2, "SM": 16, "PF": 2},
+     {"MR": 12, "NV": 2, "LMUL": 1, "KC": 384, "MC": 192, "NC": 4096, "U": 2, "SM": 16, "PF": 2}),
+    lambda p: _cost_bcast(p, 16),
+    "AVX-512F: zmm accumulators, B rows loaded, A broadcast (embedded {1to16} operand), vfmadd231ps"))
+
+_register(PrimitiveSet(
+    "avx2", "#include <immintrin.h>", 8, 16, False,
+    ParamSpace({"MR": [2, 3, 4, 6, 8], "NV": [1, 2, 3], "LMUL": [1], **_blocks()},
+               ["MR * NV + NV + 1 <= vregs", "KC * NV * lanes * 4 <= l1d", "KC * MC * 4 <= l2",
+                "MC >= MR", "NC >= NV * lanes"]),
+    ({"MR": 6, "NV": 2, "LMUL": 1, "KC": 256, "MC": 96, "NC": 2048, "U": 4},
+     {"MR": 4, "NV": 3, "LMUL": 1, "KC": 256, "MC": 96, "NC": 2048, "U": 4},
+     {"MR": 8, "NV": 1, "LMUL": 1, "KC": 256, "MC": 128, "NC": 2048, "U": 4}),
+    lambda p: _cost_bcast(p, 8),
+    "AVX2+FMA: ymm accumulators, _mm256_broadcast_ss of A, _mm256_fmadd_ps"))
+
+_register(PrimitiveSet(
+    "scalar", "", 1, 16, False,
+    ParamSpace({"MR": [1, 2, 4, 6, 8], "NV": [1, 2, 4, 8, 16], "LMUL": [1], **_blocks()},
+               ["MR * NV <= 64", "KC * MC * 4 <= l2", "MC >= MR", "NC >= NV"]),
+    ({"MR": 4, "NV": 8, "LMUL": 1, "KC": 256, "MC": 64, "NC": 1024, "U": 1},
+     {"MR": 4, "NV": 4, "LMUL": 1, "KC": 256, "MC": 64, "NC": 1024, "U": 2},
+     {"MR": 2, "NV": 8, "LMUL": 1, "KC": 256, "MC": 64, "NC": 1024, "U": 2}),
+    lambda p: _cost_bcast(p, 1),
+    "portable C: scalar register tile (the compiler may vectorise it)"))
+
+_register(PrimitiveSet(
+    "neon", "#include <arm_neon.h>", 4, 32, False,
+    ParamSpace({"MR": [4, 8, 12, 16], "NV": [1, 2, 3, 4, 5, 6], "LMUL": [1], **_blocks()},
+               ["MR % 4 == 0", "MR * NV + NV + MR // 4 <= vregs", "KC * NV * lanes * 4 <= l1d",
+                "KC * MC * 4 <= l2", "MC >= MR", "NC >= NV * lanes"]),
+    # 4 x 16 first: 16 accumulators cover FMA latency (4) x pipes (2) twice over, NR = 16 divides the
+    # usual sizes (8 x 12 wastes a third of its last panel at 2^k), and it models fastest on the
+    # cortex-a76 core (256^3: 4.33e6 cycles vs 4.67e6 for 8 x 12; OpenBLAS 4.39e6).
+    ({"MR": 4, "NV": 4, "LMUL": 1, "KC": 256, "MC": 128, "NC": 1024, "U": 4},
+     {"MR": 8, "NV": 2, "LMUL": 1, "KC": 256, "MC": 128, "NC": 1024, "U": 4},
+     {"MR": 8, "NV": 3, "LMUL": 1, "KC": 256, "MC": 128, "NC": 1024, "U": 4},
+     {"MR": 12, "NV": 2, "LMUL": 1, "KC": 256, "MC": 96, "NC": 1024, "U": 4}),
+    lambda p: _cost_lane(p, 4),
+    "Advanced SIMD: 4-lane q accumulators, fmla by element (vfmaq_laneq_f32) with A as q vectors"))
+
+_register(PrimitiveSet(
+    "sve", "#include <arm_sve.h>", 8, 32, True,
+    ParamSpace({"MR": [4, 8, 12, 16], "NV": [1, 2, 3, 4], "LMUL": [1], **_blocks()},
+               ["MR % 4 == 0", "MR * NV + NV + MR // 4 <= vregs", "KC * NV * lanes * 4 <= l1d",
+                "KC * MC * 4 <= l2", "MC >= MR", "NC >= NV * lanes"]),
+    # 4 x 4 vectors first: models fastest on neoverse-v1 (SVE 256, 256^3: 1.09e6 cycles vs 1.17e6
+    # for 8 x 3; OpenBLAS 1.10e6), 2 FMAs/cycle in the hot loop, NR = 4 VL divides 2^k sizes.
+    ({"MR": 4, "NV": 4, "LMUL": 1, "KC": 256, "MC": 128, "NC": 1024, "U": 4},
+     {"MR": 8, "NV": 2, "LMUL": 1, "KC": 256, "MC": 128, "NC": 1024, "U": 4},
+     {"MR": 8, "NV": 3, "LMUL": 1, "KC": 256, "MC": 128, "NC": 1024, "U": 4},
+     {"MR": 12, "NV": 2, "LMUL": 1, "KC": 256, "MC": 96, "NC": 1024, "U": 4}),
+    lambda p: _cost_lane(p, 8),
+    "SVE (VL-agnostic): svmla_lane_f32 with A quads from svld1rq_f32, NR = NV * svcntw()",
+    nrmax_expr="(NV * 64)"))
+
+_register(PrimitiveSet(
+    "rvv", "#include <riscv_vector.h>", 8, 32, True,
+    ParamSpace({"MR": [1, 2, 3, 4, 5, 6, 7, 8, 12, 14, 15], "NV": [1, 2, 3, 4], "LMUL": [1, 2, 4, 8],
+                **_blocks()},
+               ["(MR * NV + NV) * LMUL <= vregs", "KC * NV * LMUL * lanes * 4 <= 2 * l1d",
+                "KC * MC * 4 <= l2", "MC >= MR", "NC >= NV * LMUL * lanes"]),
+    # ordered by modelled cycles (sifive-x280, 256^3, rv64-qemu): 3x1 LMUL 8 4.74e6 (U 2) / 4.75e6,
+    # 7x1 LMUL 4 5.35e6, 7x2 LMUL 2 6.80e6, 15x1 LMUL 2 7.52e6, 7x4 LMUL 1 9.44e6; OpenBLAS 7.04e6
+    ({"MR": 3, "NV": 1, "LMUL": 8, "KC": 256, "MC": 120, "NC": 1024, "U": 2},
+     {"MR": 3, "NV": 1, "LMUL": 8, "KC": 256, "MC": 120, "NC": 1024, "U": 1},
+     {"MR": 7, "NV": 1, "LMUL": 4, "KC": 256, "MC": 112, "NC": 1024, "U": 1},
+     {"MR": 7, "NV": 2, "LMUL": 2, "KC": 256, "MC": 112, "NC": 1024, "U": 1}),
+    lambda p: _cost_rvv_cycles(p, 8),
+    "RVV 1.0 (VLEN-agnostic): LMUL-grouped accumulators, vfmacc.vf with A scalars, "
+    "NR = NV * vsetvlmax(e32, LMUL)", nrmax_expr="(NV * LMUL * 32)"))
+
+
+def fit_blocks(ps: PrimitiveSet, point: dict, context: dict) -> dict:
+    """Size the k block from the hardware profile: the largest KC of the domain that keeps the
+    point valid (the set's constraints bound the KC x NR micro-panel of B by the L1 and the
+    MC x KC block of A by the L2), so a bigger L1 gets fewer passes over C."""
+    best = point
+    for kc in sorted(ps.space.params.get("KC", [])):
+        q = {**point, "KC": kc}
+        if kc > point.get("KC", 0) and ps.space.valid(q, context):
+            best = q
+    return best
+
+
+# ----------------------------------------------------------------------------------------
+# micro-kernels: return C text for
+#   static inline void ukernel(int kc, const float *restrict a, const float *restrict b,
+#                              float *restrict c, long ldc, int acc)
+# a: packed MR-row panel (a[k*MR + i]); b: packed NR-column panel (b[k*NR + j]);
+# c: MR x NR tile, row stride ldc; acc: add to c (later k blocks) instead of overwriting.
+
+def _names(mr, nv):
+    return [[f"c{i}_{j}" for j in range(nv)] for i in range(mr)]
+
+
+def _kloop(step: Callable[[int], list[str]], U: int, adv: str) -> list[str]:
+    out = ["    int k = 0;"]
+    if U > 1:
+        out.append(f"    for (; k + {U} <= kc; k += {U}) {{")
+        for u in range(U):
+            out.append("        {")
+            out += ["            " + s for s in step(u)]
+            out.append("        }")
+        out.append(f"        a += {U} * MR; b += {U} * {adv};")
+        out.append("    }")
+    out.append("    for (; k < kc; k++) {")
+    out += ["        " + s for s in step(0)]
+    out.append(f"        a += MR; b += {adv};")
+    out.append("    }")
+    return out
+
+
+def _uk_fixed(ps: PrimitiveSet, p: dict) -> str:
+    mr, nv, U = p["MR"], p["NV"], p["U"]
+    c = _names(mr, nv)
+    W = ps.lanes
+    if ps.name == "avx512":
+        T, zero, load, store, fma, add = "__m512", "_mm512_setzero_ps()", "_mm512_loadu_ps", "_mm512_storeu_ps", \
+            "_mm512_fmadd_ps", "_mm512_add_ps"
+        bc = lambda x: f"_mm512_set1_ps({x})"
+    elif ps.name == "avx2":
+        T, zero, load, store, fma, add = "__m256", "_mm256_setzero_ps()", "_mm256_loadu_ps", "_mm256_storeu_ps", \
+            "_mm256_fmadd_ps", "_mm256_add_ps"
+        bc = lambda x: f"_mm256_broadcast_ss(&{x})"
+    lines = [f"static inline void ukernel(int kc, const float *restrict a, const float *restrict b,",
+             f"                           float *restrict c, long ldc, int acc)", "{"]
+    if ps.name == "scalar":
+        for i in range(mr):
+            lines.append("    float " + ", ".join(f"{n} = 0.0f" for n in c[i]) + ";")
+
+        def step(u):
+            s = [f"const float b{j} = b[{u} * NR + {j}];" for j in range(nv)]
+            for i in range(mr):
+                s.append(f"{{ const float ai = a[{u} * MR + {i}]; " +
+                         " ".join(f"{c[i][j]} += ai * b{j};" for j in range(nv)) + " }")
+            return s
+        lines += _kloop(step, U, "NR")
+        for i in range(mr):
+            for j in range(nv):
+                lines.append(f"    c[{i} * ldc + {j}] = acc ? c[{i} * ldc + {j}] + {c[i][j]} : {c[i][j]};")
+        lines.append("}")
+        return "\n".join(lines)
+    if ps.name == "neon":
+        T, zero, load, store, add = "float32x4_t", "vdupq_n_f32(0.0f)", "vld1q_f32", "vst1q_f32", "vaddq_f32"
+    for i in range(mr):
+        lines.append(f"    {T} " + ", ".join(f"{n} = {zero}" for n in c[i]) + ";")
+
+    def step(u):
+        s = [f"const {T} b{j} = {load}(b + {u} * NR + {j * W});" for j in range(nv)]
+        if ps.name == "neon":
+            s += [f"const float32x4_t a{q} = vld1q_f32(a + {u} * MR + {4 * q});" for q in range(mr // 4)]
+            for i in range(mr):
+                for j in range(nv):
+                    s.append(f"{c[i][j]} = vfmaq_laneq_f32({c[i][j]}, b{j}, a{i // 4}, {i % 4});")
+        else:
+            if ps.name == "avx512" and p.get("PF", 0):   # the A panel streams from L2: fetch it ahead
+                s.append(f"_mm_prefetch((const char *)(a + ({u} + {8 * p['PF']}) * MR), _MM_HINT_T0);")
+            for i in range(mr):
+                s.append(f"{{ const {T} ai = {bc(f'a[{u} * MR + {i}]')}; " +
+                         " ".join(f"{c[i][j]} = {fma}(ai, b{j}, {c[i][j]});" for j in range(nv)) + " }")
+        return s
+    if ps.name == "avx512" and p.get("PF", 0):         # the C tile is read/written after the k loop
+        lines += [f"    _mm_prefetch((const char *)(c + {i} * ldc), _MM_HINT_T0);" for i in range(mr)]
+        lines += [f"    _mm_prefetch((const char *)(c + {i} * ldc + {nv * W - 1}), _MM_HINT_T0);" for i in range(mr)]
+    lines += _kloop(step, U, "NR")
+    lines += _epilogue(c, lambda i, j: f"c + {i} * ldc + {j * W}",
+                       add=lambda x, ptr: f"{add}({x}, {load}({ptr}))", store=lambda ptr, x: f"{store}({ptr}, {x})")
+    return "\n".join(lines)
+
+
+def _epilogue(c: list[list[str]], ptr, *, add, store) -> list[str]:
+    """Write the MR x NV accumulator tile back: add the old C first when `acc` (a later KC block)."""
+    cells = [(i, j) for i in range(len(c)) for j in range(len(c[0]))]
+    return ["    if (acc) {",
+            *(f"        {c[i][j]} = {add(c[i][j], ptr(i, j))};" for i, j in cells),
+            "    }",
+            *(f"    {store(ptr(i, j), c[i][j])};" for i, j in cells),
+            "}"]
+
+
+def _uk_sve(p: dict) -> str:
+    mr, nv, U = p["MR"], p["NV"], p["U"]
+    c = _names(mr, nv)
+    lines = ["static inline void ukernel(int kc, const float *restrict a, const float *restrict b,",
+             "                           float *restrict c, long ldc, int acc)", "{",
+             "    const svbool_t pg = svptrue_b32();", "    const long vl = (long)svcntw(), nr = NV * vl;"]
+    for i in range(mr):
+        lines.append("    svfloat32_t " + ", ".join(f"{n} = svdup_n_f32(0.0f)" for n in c[i]) + ";")
+
+    def step(u):
+        s = [f"const svfloat32_t b{j} = svld1_f32(pg, b + {u} * nr + {j} * vl);" for j in range(nv)]
+        s += [f"const svfloat32_t a{q} = svld1rq_f32(pg, a + {u} * MR + {4 * q});" for q in range(mr // 4)]
+        for i in range(mr):
+            for j in range(nv):
+                s.append(f"{c[i][j]} = svmla_lane_f32({c[i][j]}, b{j}, a{i // 4}, {i % 4});")
+        return s
+    lines += _kloop(step, U, "nr")
+    lines += _epilogue(c, lambda i, j: f"c + {i} * ldc + {j} * vl",
+                       add=lambda x, ptr: f"svadd_f32_x(pg, {x}, svld1_f32(pg, {ptr}))",
+                       store=lambda ptr, x: f"svst1_f32(pg, {ptr}, {x})")
+    return "\n".join(lines)
+
+
+def _uk_rvv(p: dict) -> str:
+    mr, nv, U, L = p["MR"], p["NV"], p["U"], p["LMUL"]
+    c = _names(mr, nv)
+    T, sfx = f"vfloat32m{L}_t", f"f32m{L}"
+    lines = ["static inline void ukernel(int kc, const float *restrict a, const float *restrict b,",
+             "                           float *restrict c, long ldc, int acc)", "{",
+             f"    const size_t vl = __riscv_vsetvlmax_e32m{L}();", "    const long nr = NV * (long)vl;"]
+    for i in range(mr):
+        lines.append(f"    {T} " + ", ".join(f"{n} = __riscv_vfmv_v_f_{sfx}(0.0f, vl)" for n in c[i]) + ";")
+
+    def step(u):
+        s = [f"const {T} b{j} = __riscv_vle32_v_{sfx}(b + {u} * nr + {j} * (long)vl, vl);" for j in range(nv)]
+        for i in range(mr):
+            s.append(f"{{ const float ai = a[{u} * MR + {i}]; " +
+                     " ".join(f"{c[i][j]} = __riscv_vfmacc_vf_{sfx}({c[i][j]}, ai, b{j}, vl);" for j in range(nv))
+                     + " }")
+        return s
+    lines += _kloop(step, U, "nr")
+    for i in range(mr):
+        for j in range(nv):
+            ptr = f"c + {i} * ldc + {j} * (long)vl"
+            lines.append(f"    if (acc) {c[i][j]} = __riscv_vfadd_vv_{sfx}({c[i][j]}, __riscv_vle32_v_{sfx}({ptr}, vl), vl);")
+            lines.append(f"    __riscv_vse32_v_{sfx}({ptr}, {c[i][j]}, vl);")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------
+# small M (LLM decoding: M = 1..SM): a GEMV-shaped path. Packing B would read and write all of
+# B once more for at most SM rows of work, so nothing is packed: A is read in place (broadcast
+# scalars), B is streamed once from memory (k-groups of KG rows, each row segment contiguous),
+# and a C chunk of M x nb floats stays in L1 while all of K passes through it ("axpy" form:
+# C[i, j:j+16] += sum_u A[i, k+u] * B[k+u, j:j+16]). N edges use AVX-512 masked loads and
+# stores, so there is no scalar tail. PF > 0 prefetches B rows PF k-groups ahead.
+
+def _sm_rows_avx512(m: int, kg: int, pf: int) -> list[str]:
+    """C[0:m, 0:nb] += A[0:m, 0:kb] * B[0:kb, 0:nb] for m rows (m <= 4), k-groups of kg."""
+    L = [f"static void sm_rows{m}(int kb, int nb, const in_t *restrict A, long lda, const in_t *restrict B, "
+         f"long ldb, float *restrict C, long ldc, int pf)", "{",
+         "    const int nfull = nb & ~15;",
+         "    const __mmask16 tail = (__mmask16)((1u << (nb & 15)) - 1u);",
+         "    int k = 0;"]
+
+    def body(g: int, masked: bool, pref: bool) -> list[str]:
+        ld = (lambda ptr: f"_mm512_maskz_loadu_ps(tail, {ptr})") if masked else (lambda ptr: f"_mm512_loadu_ps({ptr})")
+        ldb = (lambda ptr: f"LOADB_MASKED(tail, {ptr})") if masked else (lambda ptr: f"LOADB({ptr})")
+        out = [f"__m512 c{r} = {ld(f'C + {r} * ldc + j')};" for r in range(m)]
+        for u in range(g):
+            out.append(f"{{ const __m512 bv = {ldb(f'b{u} + j')}; " +
+                       " ".join(f"c{r} = _mm512_fmadd_ps(a{r}_{u}, bv, c{r});" for r in range(m)) + " }")
+            if pref:
+                out.append(f"_mm_prefetch((const char *)(b{u} + pfo + j), _MM_HINT_T0);")
+        st = (lambda r: f"_mm512_mask_storeu_ps(C + {r} * ldc + j, tail, c{r});") if masked else \
+            (lambda r: f"_mm512_storeu_ps(C + {r} * ldc + j, c{r});")
+        out += [st(r) for r in range(m)]
+        return out
+
+    def group(g: int) -> list[str]:
+        out = [f"const __m512 a{r}_{u} = _mm512_set1_ps(widen(A[{r} * lda + k + {u}]));" for r in range(m)
+               for u in range(g)]
+        out += [f"const in_t *b{u} = B + (long)(k + {u}) * ldb;" for u in range(g)]
+        if pf and g == kg:
+            out.append("const long pfo = (long)pf * KGRP * ldb;")
+            out.append("if (pf && k + (pf + 1) * KGRP <= kb) {")
+            out += ["    for (int j = 0; j < nfull; j += 16) {", *("        " + x for x in body(g, False, True)), "    }"]
+            out.append("} else {")
+            out += ["    for (int j = 0; j < nfull; j += 16) {", *("        " + x for x in body(g, False, False)), "    }"]
+            out.append("}")
+        else:
+            out += ["for (int j = 0; j < nfull; j += 16) {", *("    " + x for x in body(g, False, False)), "}"]
+        out += ["if (tail) {", "    const int j = nfull;", *("    " + x for x in body(g, True, False)), "}"]
+        return out
+
+    L.append(f"    for (; k + {kg} <= kb; k += {kg}) {{")
+    L += ["        " + x.replace("KGRP", str(kg)) for x in group(kg)]
+    L.append("    }")
+    L.append("    for (; k < kb; k++) {")
+    L += ["        " + x for x in group(1)]
+    L.append("    }")
+    L.append("}")
+    return L
+
+
+# 16 elements of a B row as f32 lanes (LOADB_MASKED: the first n of them, by mask, nothing read past)
+# Before a loop converting the f32 tile to int32 C (i8): qemu-riscv64 7.2 aborts translating the
+# vfcvt.rtz.x.f.v that clang's vectoriser emits for it; the conversion is M*N per K block, nothing
+# next to the M*N*K multiply-adds.
+NO_VECTORISE = "#if defined(__clang__)\n#pragma clang loop vectorize(disable) interleave(disable)\n#endif\n"
+
+SM_LOADS = {
+    "f32": "#define LOADB(p) _mm512_loadu_ps(p)\n#define LOADB_MASKED(m, p) _mm512_maskz_loadu_ps(m, p)",
+    "f16": "#define LOADB(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))\n"
+           "#define LOADB_MASKED(m, p) _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p))",
+    "bf16": "#define BF16_F32(v) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16))\n"
+            "#define LOADB(p) BF16_F32(_mm256_loadu_si256((const __m256i *)(p)))\n"
+            "#define LOADB_MASKED(m, p) BF16_F32(_mm256_maskz_loadu_epi16(m, p))",
+    "i8": "#define LOADB(p) _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p))))\n"
+          "#define LOADB_MASKED(m, p) _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p)))",
+}
+
+
+def _small_m_avx512(p: dict) -> str:
+    pf = p.get("PF", 0)
+    L = ["static float smbuf_[THREADS][4 * SM_NBMAX] __attribute__((aligned(64)));", ""]
+    for m in (1, 2, 3, 4):
+        L += _sm_rows_avx512(m, 8 if m <= 2 else 4, pf)
+        L.append("")
+    L += ["/* M <= SM: no packing; C chunk (M x nb) in L1, B streamed once, rows in groups of <= 4. */",
+          "static void gemm_small_m(int M, int N, int K, const in_t *A, long lda, const in_t *B, long ldb,",
+          "                         out_t *C, long ldc, int tid)", "{",
+          "    float *const smbuf = smbuf_[tid];",
+          "    /* one or two rows: the widest C chunk that fits, so each B row streams through",
+          "       in one long unit-stride run (what hardware prefetchers follow best); more rows: C chunk",
+          "       plus a k-group of B rows in L1, the k block of B reused from L1/L2 by every row group */",
+          "    long nbl = M <= 2 ? (SM_L1 / (long)sizeof(float)) / M : (SM_L1 / (long)sizeof(float)) / (M + 8);",
+          "    nbl &= ~15L;",
+          "    if (nbl < 64) nbl = 64;",
+          "    if (nbl > SM_NBMAX) nbl = SM_NBMAX;",
+          "    for (long jc = 0; jc < N; jc += nbl) {",
+          "        const int nb = (int)(N - jc < nbl ? N - jc : nbl);",
+          "        for (int pc = 0; pc < K; pc += SM_KB) {",
+          "            const int kb = K - pc < SM_KB ? K - pc : SM_KB;",
+          "            for (int i = 0; i < M; i += 4) {",
+          "                const int m = M - i < 4 ? M - i : 4;",
+          "                const in_t *a = A + (long)i * lda + pc;",
+          "                const in_t *b = B + (long)pc * ldb + jc;",
+          "                out_t *c = C + (long)i * ldc + jc;",
+          "                const int pf = i == 0 ? PF : 0;     /* the first row group brings B in */",
+          "                /* partial sums of this k block in an L1 buffer, then added to C: blocked",
+          "                   summation (error grows with sqrt(K/SM_KB) + sqrt(SM_KB), not K) */",
+          "                memset(smbuf, 0, (size_t)m * nb * sizeof(float));",
+          "                switch (m) {",
+          *(f"                case {m}: sm_rows{m}(kb, nb, a, lda, b, ldb, smbuf, nb, pf); break;" for m in (1, 2, 3, 4)),
+          "                }",
+          "                for (int r = 0; r < m; r++) {",
+          "                    out_t *cr = c + (long)r * ldc;",
+          "                    const float *t = smbuf + (long)r * nb;",
+          "                    /* (int8: a block's sums are integers below 64 * 128 * 128 = 2^20, exact) */",
+          "                    if (pc == 0) for (int j = 0; j < nb; j++) cr[j] = (out_t)t[j];",
+          "                    else for (int j = 0; j < nb; j++) cr[j] += (out_t)t[j];",
+          "                }",
+          "            }",
+          "        }",
+          "    }",
+          "}"]
+    return "\n".join(L)
+
+
+# ----------------------------------------------------------------------------------------
+# the sketch: blocking, packing, edge handling (shared by every primitive set)
+
+def _abi_body(T: int, align: str, dtype: str = "f32") -> str:
+    """The ABI function: the whole GEMM on the calling thread, or (T > 1 and enough work) N split
+    into T column ranges (multiples of `align`), one per thread, each with private buffers."""
+    head = (f"{abi(dtype)}\n{{\n    if (M <= 0 || N <= 0) return;\n    if (K <= 0) {{\n"
+            f"        for (int i = 0; i < M; i++) memset(C + (long)i * ldc, 0, (size_t)N * sizeof(out_t));\n"
+            f"        return;\n    }}\n")
+    if T <= 1:
+        return head + "    gemm_part(M, N, K, A, lda, B, ldb, C, ldc, 0);\n}\n"
+    return ("#include <pthread.h>\n"
+            "typedef struct { int M, N, K; const in_t *A; int lda; const in_t *B; int ldb; out_t *C; int ldc; int tid; } job_t;\n"
+            "static void *gemm_job(void *arg)\n{\n    const job_t *j = (const job_t *)arg;\n"
+            "    gemm_part(j->M, j->N, j->K, j->A, j->lda, j->B, j->ldb, j->C, j->ldc, j->tid);\n    return 0;\n}\n\n"
+            + head +
+            "    /* threads only where the work pays for starting them (~20 us each) */\n"
+            f"    long per = ((N + THREADS - 1) / THREADS + {align} - 1) / {align} * {align};\n"
+            "    if ((double)M * N * K < 4e6 || per >= N) {\n"
+            "        gemm_part(M, N, K, A, lda, B, ldb, C, ldc, 0);\n        return;\n    }\n"
+            "    job_t job[THREADS];\n    pthread_t th[THREADS];\n    int started[THREADS] = {0};\n    int nt = 0;\n"
+            "    for (long j0 = 0; j0 < N && nt < THREADS; j0 += per, nt++) {\n"
+            "        const int n = (int)(N - j0 < per ? N - j0 : per);\n"
+            "        job[nt] = (job_t){M, n, K, A, lda, B + j0, ldb, C + j0, ldc, nt};\n    }\n"
+            "    for (int t = 1; t < nt; t++)\n"
+            "        started[t] = pthread_create(&th[t], 0, gemm_job, &job[t]) == 0;\n"
+            "    gemm_job(&job[0]);\n"
+            "    for (int t = 1; t < nt; t++) {\n"
+            "        if (started[t]) pthread_join(th[t], 0);\n"
+            "        else gemm_job(&job[t]);        /* no thread: do its part here */\n    }\n}\n")
+
+
+def render(ps_name: str, p: dict, l1_bytes: int = 48 * 1024, dtype: str = "f32") -> str:
+    """The complete kernel source for primitive set `ps_name` at parameter point `p`, for GEMM
+    f32 or (dtype f16, bf16, i8) its low-precision variants (see WIDEN); "amx" is the AMX tile
+    template of bf16 and i8 (amx_templates.py); the native_lowp sets (neon-i8mm, rvv-i8, ...) are
+    the native low-precision templates of their dtype."""
+    if ps_name == "amx":
+        from harness.generate.templates.amx import render as render_amx
+        return render_amx(dtype, p)
+    from harness.generate.templates import lowp as native_lowp
+    if ps_name in native_lowp.SETS:     # native low-precision instructions (their dtype is the set's)
+        if native_lowp.SETS[ps_name].dtype != dtype:
+            raise ValueError(f"primitive set {ps_name!r} computes GEMM {native_lowp.SETS[ps_name].dtype}, not {dtype}")
+        return native_lowp.render(ps_name, p)
+    ps = SETS[ps_name]
+    p = {**p}
+    p.setdefault("LMUL", 1)
+    exact_int = dtype == "i8"
+    if exact_int:
+        p["KC"] = min(p["KC"], 1024)
+    mr, nv, L = p["MR"], p["NV"], p["LMUL"]
+    row_edge = ""
+    if ps.name == "rvv":
+        nr_setup = f"const long nr = NV * (long)__riscv_vsetvlmax_e32m{L}();"
+        uk = _uk_rvv(p)
+    elif ps.name == "sve":
+        nr_setup = "const long nr = NV * (long)svcntw();"
+        uk = _uk_sve(p)
+    else:
+        nr_setup = "const long nr = NR;"
+        uk = _uk_fixed(ps, p)
+        if ps.name in ("avx512", "avx2") and mr > 1 and not exact_int:
+            # M edges without a cliff: a micro-kernel per partial row count (A panel stride stays MR),
+            # so the last row tile computes only its rows, straight into C
+            parts = [_uk_fixed(ps, {**p, "MR": r}).replace("void ukernel(", f"void ukernel_r{r}(", 1)
+                     for r in range(1, mr)]
+            cases = "\n".join(f"    case {r}: ukernel_r{r}(kc, a, b, c, ldc, acc); break;" for r in range(1, mr))
+            uk += "\n\n" + "\n\n".join(parts) + (
+                "\n\nstatic void ukernel_rows(int m, int kc, const float *restrict a, const float *restrict b,"
+                "\n                         float *restrict c, long ldc, int acc)\n{\n    switch (m) {\n"
+                + cases + "\n    default: ukernel(kc, a, b, c, ldc, acc); break;\n    }\n}")
+            row_edge = ("                        } else if (n == nr) {\n"
+                        "                            ukernel_rows(m, kc, ap, bp, cp, ldc, acc);\n")
+    small = ""
+    if ps.name == "avx512":
+        p.setdefault("SM", 0)
+        p.setdefault("PF", 0)
+        if p["SM"]:
+            small = _small_m_avx512(p)
+    small_defs = "" if not small else (f"#define SM {p['SM']}\n#define PF {p['PF']}\n#define SM_KB 64\n#define SM_NBMAX 8192\n"
+                                       f"#define SM_L1 ({l1_bytes} / 2)\n{SM_LOADS[dtype]}\n")
+    small_call = "    if (M <= SM) { gemm_small_m(M, N, K, A, lda, B, ldb, C, ldc, tid); return; }" if small else ""
+    T = max(1, int(p.get("T", 1)))
+    nrmax = ps.nrmax_expr or "NR"
+    threads_abi = _abi_body(T, "NR" if not ps.vla else "64", dtype)
+    c_in, c_out = C_TYPES[dtype]
+    fixed_nr = "" if ps.vla else f"#define NR ({nv * ps.lanes})\n"
+    pstr = ", ".join(f"{k}={v}" for k, v in p.items())
+    if exact_int:     # int32 C: every tile through the f32 tile buffer, added as integers
+        full_tile = ("ukernel(kc, ap, bp, ctile, nr, 0);\n"
+                     "                            for (int i = 0; i < MR; i++)\n"
+                     f"{NO_VECTORISE}"
+                     "                                for (long j = 0; j < nr; j++)\n"
+                     "                                    cp[(long)i * ldc + j] = (acc ? cp[(long)i * ldc + j] : 0)"
+                     " + (int32_t)ctile[i * nr + j];")
+        edge_add = "(acc ? cp[(long)i * ldc + j] : 0) + (int32_t)ctile[i * nr + j]"
+        edge_pragma = NO_VECTORISE
+    else:
+        full_tile = "ukernel(kc, ap, bp, cp, ldc, acc);"
+        edge_pragma = ""
+        edge_add = "acc ? cp[(long)i * ldc + j] + ctile[i * nr + j]\n                                                                : ctile[i * nr + j]"
+    what = "GEMM f32" if dtype == "f32" else f"GEMM {dtype} ({c_in} inputs widened to f32 while packing, {c_out} C)"
+    return f"""/* {what} generated by tensorop's expert generator ({ps.name}).
+ *   C = A * B, row-major; A is MxK (lda), B is KxN (ldb), C is MxN (ldc); C is overwritten.
+ *   Micro-kernel: {ps.description}.
+ *   Register tile MR x NR = {mr} x {"NV*lanes" if ps.vla else nv * ps.lanes} ({mr * nv} accumulator registers{f" of LMUL {L}" if L > 1 else ""}).
+ *   Sketch (BLIS/Goto): for jc in N step NC / for pc in K step KC: pack B (NR-wide panels,
+ *   k-major, zero-padded) / for ic in M step MC: pack A (MR-row panels, k-major, zero-padded) /
+ *   for jr step NR / for ir step MR: micro-kernel.  The first K block stores C, later ones add.
+ *   Edge tiles are computed in full into a local buffer and only their m x n part is written,
+ *   so nothing outside C's M x N region is read or written.  Static packing buffers:
+ *   single-threaded, not re-entrant.  Parameters: {pstr}.
+ */
+{ps.space.block(p)}
+{ps.include}
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef {c_in} in_t;
+typedef {c_out} out_t;
+{WIDEN[dtype]}
+
+#define MR {mr}
+#define NV {nv}
+#define LMUL {L}
+#define KC {p["KC"]}
+#define MC {p["MC"]}
+#define NC {p["NC"]}
+{fixed_nr}#define NRMAX {nrmax}
+{small_defs}
+#define MC_BLK ((MC / MR) * MR)
+
+#define THREADS {T}
+static float packA_[THREADS][(MC_BLK + MR) * KC] __attribute__((aligned(64)));
+static float packB_[THREADS][(NC + NRMAX) * KC] __attribute__((aligned(64)));
+static float ctile_[THREADS][MR * NRMAX] __attribute__((aligned(64)));
+
+{uk}
+
+{small}
+
+/* A[0:mc, 0:kc] -> MR-row panels Ap[k*MR + i] (f32), rows past mc zero-filled. */
+static void pack_A(int mc, int kc, const in_t *restrict A, long lda, float *restrict Ap)
+{{
+    for (int p = 0; p < mc; p += MR) {{
+        const int m = mc - p < MR ? mc - p : MR;
+        if (m == MR) {{      /* full panel: k outer, the MR rows inner (unrolled): contiguous writes */
+            const in_t *s = A + (long)p * lda;
+            for (int k = 0; k < kc; k++)
+                for (int i = 0; i < MR; i++) Ap[(long)k * MR + i] = widen(s[(long)i * lda + k]);
+            Ap += (long)MR * kc;
+            continue;
+        }}
+        for (int i = 0; i < MR; i++) {{
+            float *d = Ap + i;
+            if (i < m) {{
+                const in_t *s = A + (long)(p + i) * lda;
+                for (int k = 0; k < kc; k++) d[(long)k * MR] = widen(s[k]);
+            }} else {{
+                for (int k = 0; k < kc; k++) d[(long)k * MR] = 0.0f;
+            }}
+        }}
+        Ap += (long)MR * kc;
+    }}
+}}
+
+/* B[0:kc, 0:nc] -> nr-column panels Bp[k*nr + j] (f32), columns past nc zero-filled. */
+static void pack_B(int kc, int nc, long nr, const in_t *restrict B, long ldb, float *restrict Bp)
+{{
+    for (int q = 0; q < nc; q += (int)nr) {{
+        const long w = nc - q < nr ? nc - q : nr;
+        const in_t *s = B + q;
+        if (w == nr) {{          /* full panel: an inline copy (a memcpy call per row costs more than it moves) */
+            for (int k = 0; k < kc; k++) {{
+                for (long j = 0; j < nr; j++) Bp[j] = widen(s[j]);
+                Bp += nr;
+                s += ldb;
+            }}
+            continue;
+        }}
+        for (int k = 0; k < kc; k++) {{
+            for (long j = 0; j < w; j++) Bp[j] = widen(s[j]);
+            for (long j = w; j < nr; j++) Bp[j] = 0.0f;
+            Bp += nr;
+            s += ldb;
+        }}
+    }}
+}}
+
+/* C[:, 0:N] of one thread's column range, with thread `tid`'s private buffers. */
+static void gemm_part(int M, int N, int K, const in_t *A, int lda, const in_t *B, int ldb, out_t *C, int ldc,
+                      int tid)
+{{
+    float *const packA = packA_[tid], *const packB = packB_[tid], *const ctile = ctile_[tid];
+{small_call}
+    {nr_setup}
+    long nc_blk = (NC / nr) * nr;
+    if (nc_blk < nr) nc_blk = nr;
+    for (long jc = 0; jc < N; jc += nc_blk) {{
+        const int nc = (int)(N - jc < nc_blk ? N - jc : nc_blk);
+        for (int pc = 0; pc < K; pc += KC) {{
+            const int kc = K - pc < KC ? K - pc : KC;
+            const int acc = pc > 0;
+            pack_B(kc, nc, nr, B + (long)pc * ldb + jc, ldb, packB);
+            for (int ic = 0; ic < M; ic += MC_BLK) {{
+                const int mc = M - ic < MC_BLK ? M - ic : MC_BLK;
+                pack_A(mc, kc, A + (long)ic * lda + pc, lda, packA);
+                for (long jr = 0; jr < nc; jr += nr) {{
+                    const long n = nc - jr < nr ? nc - jr : nr;
+                    const float *bp = packB + jr * kc;
+                    for (int ir = 0; ir < mc; ir += MR) {{
+                        const int m = mc - ir < MR ? mc - ir : MR;
+                        const float *ap = packA + (long)ir * kc;
+                        out_t *cp = C + (long)(ic + ir) * ldc + jc + jr;
+                        if (m == MR && n == nr) {{
+                            {full_tile}
+{row_edge}                        }} else {{
+                            ukernel(kc, ap, bp, ctile, nr, 0);
+                            for (int i = 0; i < m; i++)
+{edge_pragma}                                for (long j = 0; j < n; j++)
+                                    cp[(long)i * ldc + j] = {edge_add};
+                        }}
+                    }}
+                }}
+            }}
+        }}
+    }}
+}}
+{threads_abi}
+"""

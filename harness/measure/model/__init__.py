@@ -1,0 +1,16 @@
+"""Modelled cycles for emulated devices (DESIGN.md, "Measurement and the one objective").
+
+The QEMU plugin (qemu/tensorop_plugin.c, `blocks=FILE`) records the translation blocks executed
+inside the kernel region; llvm-mca gives each block's steady-state cycles on the device's core
+model (devices.yaml `core_model`); modelled cycles = sum of count x block cycles.
+
+    profile.py   parse the plugin's block profile
+    mca.py       llvm-mc disassembly and llvm-mca timing, batched and cached on disk
+    cycles.py    model_from_blocks(...) -> ModelResult
+    run.py       run a built artifact under the device's QEMU with the plugin (subprocess)
+    validate.py  `tensorop model validate`: the model against native timings on this host
+"""
+from harness.measure.model.cycles import ModelResult, model_from_blocks
+from harness.measure.model.profile import Block, Profile, parse_blocks
+
+__all__ = ["ModelResult", "model_from_blocks", "Block", "Profile", "parse_blocks"]

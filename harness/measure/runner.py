@@ -1,0 +1,243 @@
+"""One trial: build -> gate (object file) -> check (correctness) -> measure -> one stored row.
+
+Measuring depends on the device (DESIGN.md, the one objective):
+- real devices: a calibrated, verified timing run (every timed call checked, one sample checked
+  in full), its samples summarised by harness.core.stats; the cores the run used are measured;
+- emulated devices: ONE verified call under the QEMU plugin, whose executed blocks give the
+  modelled cycles (harness.measure.model); no timing repetitions (wall time under QEMU is the
+  emulator's), the instruction count kept as a secondary figure.
+A result beyond the device's physical peak is `suspicious` (harness.measure.compare.peak_check).
+
+Every failure becomes a status on the Trial (records.Status); nothing a kernel does can stop the
+run for other kernels or devices, and a bug of ours is `internal_error`.
+"""
+from __future__ import annotations
+
+import math
+import secrets
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from harness.measure import check, compare as objective
+from harness.core import stats
+from harness.backends.cpu.build import BuildRequest, build, source_hash
+from harness.config.devices import Device
+from harness.config.toolchains import Toolchain
+from harness.backends.cuda import is_cuda
+from harness.ops import Op, default_op
+from harness.core.records import Artifact, BuildResult, Status, Trial
+from harness.transport.base import Transport
+from harness.core.workspace import Workspace
+from harness.core.measure_options import MeasureOptions, UnknownOption  # noqa: F401 (UnknownOption is re-exported)
+
+BLOCKS_FILE = "tensorop-blocks.txt"
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """A kernel to measure: C source implementing the op's ABI function."""
+
+    label: str
+    source: bytes
+    name: str = "kernel.c"
+    allow_blas: bool = False             # the harness's own baselines only: the object gate is skipped
+    libs: tuple[Path, ...] = ()
+    relax: tuple[str, ...] = ()          # object-gate rules relaxed for a trusted user kernel (bench --trust)
+    cflags: tuple[str, ...] = ()         # the kernel's own compiler flags (a CUDA baseline's -I of its library)
+
+    @classmethod
+    def from_file(cls, path: Path, label: str | None = None, relax: tuple[str, ...] = ()) -> "Kernel":
+        return cls(label=label or path.name, source=path.read_bytes(), name=path.name, relax=relax)
+
+    @property
+    def hash(self) -> str:
+        return source_hash(self.source)
+
+    def build_request(self, toolchain: Toolchain, extra_cflags: tuple[str, ...] = (), threads: int = 1,
+                      op: Op | None = None) -> BuildRequest:
+        return BuildRequest(source=self.source, toolchain=toolchain, name=self.name,
+                            extra_cflags=(*extra_cflags, *self.cflags),
+                            libs=self.libs, allow_blas=self.allow_blas, relax=self.relax, threads=threads, op=op)
+
+
+def _timeouts(device: Device, shape, opts: MeasureOptions, check_flops: float, op: Op | None = None
+              ) -> tuple[float, float]:
+    """Time limits: the device's fixed allowance plus the work at a conservative floor on
+    throughput (device.slow_gflops), so a big shape on a slow device is not cut short while
+    an endless loop on a small one is killed within seconds. The timed phase also pays for
+    regenerating and verifying inputs (O(MK+KN+MN) per call)."""
+    op = op or default_op()
+    per_call = op.flops(shape) / (device.slow_gflops * 1e9)
+    t_check = device.timeout_s + check_flops / (device.slow_gflops * 1e9)
+    overhead = 60e-9 * op.io_elements(shape)
+    sample = max(per_call, opts.min_sample_s) + opts.max_sets * overhead
+    t_time = device.timeout_s + (2 + opts.warmup) * (per_call + overhead) + 2 * opts.max_time_s + \
+        (4 + max(opts.min_samples, 3)) * sample * 1.5
+    return t_check, t_time
+
+
+def build_kernel(ws: Workspace, toolchain: Toolchain, kernel: Kernel, extra_cflags: tuple[str, ...] = (),
+                 partner: Kernel | None = None, op: Op | None = None, threads: int = 1,
+                 device: Device | None = None) -> BuildResult:
+    """threads > 1: the task allows that many threads (objective.threads_allowed of the device).
+    A CUDA device's kernels are built by harness/backends/cuda/build.py (harness/backends/cuda/ops.py)."""
+    if device is not None and is_cuda(device):
+        from harness.backends.cuda.ops import build_for_trial
+        return build_for_trial(ws, device, toolchain, kernel, op, partner, extra_cflags)
+    return build(kernel.build_request(toolchain, extra_cflags, threads, op=op), ws.builds,
+                 partner.build_request(toolchain, extra_cflags, threads, op=op) if partner else None)
+
+
+def new_trial(device: Device, kernel: Kernel, shape, campaign: str = "", opts: MeasureOptions | None = None,
+              op: Op | None = None) -> Trial:
+    op = op or default_op()
+    return Trial(device=device.name, op=op.name, shape=tuple(shape), dtype=op.dtype, kernel=kernel.label,
+                 source_hash=kernel.hash, status=Status.INTERNAL_ERROR, arch=device.arch, emulated=device.emulated,
+                 transport=device.transport, campaign=campaign, flushed=bool(opts and opts.flush),
+                 meta={"measure": asdict(opts) if opts else None, "kernel_file": kernel.name, "env": dict(device.env),
+                       **({"trusted_rules": list(kernel.relax)} if kernel.relax else {})})
+
+
+def run_trial(ws: Workspace, device: Device, toolchain: Toolchain | None, transport: Transport, kernel: Kernel,
+              shape: tuple[int, ...], opts: MeasureOptions, *, campaign: str = "",
+              extra_cflags: tuple[str, ...] = (), prebuilt: BuildResult | None = None,
+              op: Op | None = None) -> Trial:
+    op = op or default_op()
+    if is_cuda(device):
+        from harness.backends.cuda.ops import cuda_op
+        op = cuda_op(op)
+    trial = new_trial(device, kernel, shape, campaign, opts, op)
+    try:
+        if toolchain is None:
+            trial.status = Status.DEVICE_ERROR
+            trial.error = f"device {device.name}: toolchain {device.toolchain!r} is not defined in toolchains/"
+            return trial
+        trial.toolchain = toolchain.name
+        b = prebuilt or build_kernel(ws, toolchain, kernel, extra_cflags, op=op,
+                                     threads=objective.threads_allowed(device), device=device)
+        trial.build_log = b.log
+        if b.status is not Status.OK:
+            trial.status, trial.error = b.status, b.error
+            return trial
+        art = b.artifact
+        trial.toolchain_version, trial.cflags = art.toolchain_version, art.cflags
+        return _check_and_measure(ws, device, transport, art, shape, opts, trial, op)
+    except Exception as e:  # a bug of ours must not stop the campaign; keep the evidence
+        trial.status = Status.INTERNAL_ERROR
+        trial.error = f"internal error: {e!r}\n{traceback.format_exc(limit=5)}"
+        return trial
+
+
+def _check_and_measure(ws: Workspace, device: Device, transport: Transport, art: Artifact, shape,
+                       opts: MeasureOptions, trial: Trial, op: Op) -> Trial:
+    seeds = [secrets.randbits(62) for _ in range(op.seeds_needed + 1)]
+    cases = op.check_cases(shape, seeds[:-1])
+    t_check, t_time = _timeouts(device, shape, opts, sum(op.flops(op.case_shape(c)) for c in cases), op)
+    trial.meta["seeds"] = seeds
+
+    # 1. correctness gate: every case, fresh seeds; a kernel that fails is never timed
+    result, run, failure = check.gate(transport, art, device, shape, seeds[:-1], t_check, op=op)
+    trial.command = run.command if run else ()
+    trial.max_rel_err = result.max_rel_err
+    if not result.ok:
+        trial.status, trial.error = failure or Status.WRONG_ANSWER, result.detail
+        return trial
+
+    # 2. measure: verified timed calls (real devices) or one profiled call (emulated devices)
+    tcase = op.timing_case(shape, seeds[-1])
+    tol = op.timing_tolerance(tcase)
+    if device.emulated:
+        req = op.request("profile", [tcase], tol=tol)
+        run = transport.run(art, [], timeout_s=t_time, stdin=req, fetch=["pick.bin", BLOCKS_FILE],
+                            plugin=("fd=3", f"blocks={BLOCKS_FILE}"))
+    else:
+        req = op.request("time", [tcase], tol=tol, threads=objective.threads_allowed(device),
+                         pick=secrets.randbelow(opts.max_samples),
+                           **opts.request_options())
+        run = transport.run(art, [], timeout_s=t_time, stdin=req, fetch=["pick.bin"])
+    trial.command = run.command
+    phase = "profiled call" if device.emulated else "timing run"
+    failure = check.run_failure(run, device, phase)
+    if failure:
+        trial.status, trial.error = failure
+        return trial
+    recs = check.read_channel(run, want_plugin=device.emulated)
+    if recs.error:
+        trial.status, trial.error = Status.REJECTED, f"{phase}: {recs.error}"
+        return trial
+    crashed = check.worker_crash(recs.driver, phase)
+    if crashed:
+        trial.status, trial.error = Status.CRASH, crashed
+        return trial
+    verdict = check.timed_verdict(recs.driver, tcase, run.files.get("pick.bin"), profile=device.emulated, op=op)
+    if verdict.max_rel_err is not None and math.isfinite(verdict.max_rel_err):
+        trial.max_rel_err = max(trial.max_rel_err or 0.0, verdict.max_rel_err)
+    if not verdict.ok:
+        trial.status, trial.error = Status.WRONG_ANSWER, f"{phase}: {verdict.detail}"
+        trial.max_rel_err = verdict.max_rel_err if verdict.max_rel_err is not None else math.inf
+        return trial
+    trial.meta["check_cases"] = result.cases + 1
+    if device.emulated:
+        return _modelled(ws, device, run, recs, shape, trial, op)
+    return _timed(device, run, recs.driver, shape, trial, op)
+
+
+def _timed(device: Device, run, rec: dict, shape, trial: Trial, op: Op) -> Trial:
+    samples = rec.get("samples")
+    if not isinstance(samples, list) or not samples or not all(isinstance(x, (int, float)) for x in samples):
+        trial.status, trial.error = Status.REJECTED, "timing run: the record holds no valid samples"
+        return trial
+    trial.samples = tuple(float(x) for x in samples)
+    if isinstance(rec.get("gpu"), dict):     # a CUDA driver's GPU (the peak check's SM count and clock)
+        trial.meta["gpu"] = rec["gpu"]
+    trial.inner_loops = int(rec.get("inner_loops", 0))
+    trial.flushed = bool(rec.get("flushed", False))
+    trial.summary = stats.summarize(trial.samples)
+    trial.gflops = op.flops(shape) / trial.summary.median / 1e9 if trial.summary.median > 0 else math.inf
+    wall, cpu = float(rec.get("wall_s") or rec.get("sampling_s") or 0), float(rec.get("cpu_s") or 0)
+    cores = cpu / wall if wall > 0 else 0.0
+    trial.meta.update({"stop": rec.get("stop"), "sampling_s": rec.get("sampling_s"), "cpu_s": cpu,
+                       "cores_used": round(cores, 3), "run_wall_s": run.wall_s, "timed_calls": rec.get("calls"),
+                       "handshake_s": rec.get("handshake_s"), "seccomp": rec.get("seccomp")})
+    allowed = objective.threads_allowed(device)
+    if cores > allowed + 0.3:
+        trial.status = Status.REJECTED
+        trial.error = (f"timing run: used {cores:.2f} cores (CPU time {cpu:.3f} s over {wall:.3f} s wall); "
+                       f"the task allows {allowed}")
+        return trial
+    return _limits(device, trial)
+
+
+def _modelled(ws: Workspace, device: Device, run, recs: check.Records, shape, trial: Trial, op: Op) -> Trial:
+    plugin = recs.plugin
+    if plugin.get("forged"):
+        trial.status = Status.REJECTED
+        trial.error = (f"profiled call: the kernel called the counting markers itself ({plugin['forged']} time(s)); "
+                       "only the driver may")
+        return trial
+    regions = int(plugin.get("regions") or 0)
+    if regions != 1:
+        trial.status = Status.REJECTED
+        trial.error = f"profiled call: the plugin saw {regions} kernel regions, expected exactly 1"
+        return trial
+    trial.insns = int(plugin.get("insns") or 0) or None
+    trial.meta["run_wall_s"] = run.wall_s
+    model = objective.modelled(ws, device, run.files.get(BLOCKS_FILE), regions)
+    trial.meta["model"] = model.meta
+    if model.error:
+        trial.status, trial.error = Status.DEVICE_ERROR, f"cycle model: {model.error}"
+        return trial
+    trial.cycles, trial.model = model.cycles, model.name
+    if trial.cycles:
+        trial.gflops = op.flops(shape) / trial.cycles * objective.clock_ghz(device)
+    return _limits(device, trial)
+
+
+def _limits(device: Device, trial: Trial) -> Trial:
+    over = objective.peak_check(device, trial)
+    if over:
+        trial.status, trial.error = Status.SUSPICIOUS, over
+    else:
+        trial.status = Status.OK
+    return trial
