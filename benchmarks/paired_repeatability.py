@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from harness.measure import compare as objective  # noqa: E402
-from harness.measure.baselines import baseline_kernel  # noqa: E402
+from harness.backends import baseline_kernel  # noqa: E402
 from harness.config.lab import Lab  # noqa: E402
 from harness.core.measure_options import MeasureOptions  # noqa: E402
 from harness.ops import gemm  # noqa: E402

@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from harness.measure.baselines import baseline_kernel  # noqa: E402
+from harness.backends import baseline_kernel  # noqa: E402
 from harness.campaign.scheduler import Job, run_campaign  # noqa: E402
 from harness.config.lab import Lab  # noqa: E402
 from harness.core.records import Status  # noqa: E402

@@ -11,7 +11,8 @@ import pytest
 from harness.generate.templates.cpu_gemm import SETS, render
 from harness.core.measure_options import MeasureOptions
 from harness.core.records import Status
-from harness.measure.runner import Kernel, run_trial
+from harness.core.records import Kernel
+from harness.measure.runner import run_trial
 from harness.transport import get_transport
 
 from conftest import REPO, requires_qemu

@@ -18,7 +18,8 @@ from harness.ops import conv2d
 from harness.ops.inputs import POISON_BITS
 from harness.ops.suites import get_suite, scaled_shapes
 from harness.transport import get_transport
-from harness.measure.runner import Kernel, build_kernel, run_trial
+from harness.core.records import Kernel
+from harness.measure.runner import build_kernel, run_trial
 
 CONV = get_op("conv2d", "f32")
 DEVICES = ["host", pytest.param("rv64-qemu", marks=requires_qemu), pytest.param("arm64-qemu", marks=requires_qemu)]

@@ -13,7 +13,7 @@ import pytest
 
 from harness.config.devices import load_devices
 from harness.config.toolchains import load_toolchains
-from harness.backends.cuda import device_sm, is_cuda, tools
+from harness.backends.cuda import tools
 from harness.backends.cuda.arch import SM, limits, occupancy
 from harness.backends.cuda.inspect import parse_nvinfo, parse_ptxas, parse_sass
 from harness.core.records import Status
@@ -68,14 +68,14 @@ def _build(devices, builds, name: str, device: str = "h100", link: bool = False)
 # ---- pure parts -------------------------------------------------------------------------------
 def test_device_kind_and_sm(devices):
     devs = devices[1]
-    assert is_cuda(devs["h100"]) and not is_cuda(devs["host"])
-    assert device_sm(devs["h100"]) == "sm_90a" and device_sm(devs["a100"]) == "sm_80"
+    assert devs["h100"].cuda and not devs["host"].cuda
+    assert devs["h100"].sm == "sm_90a" and devs["a100"].sm == "sm_80"
 
 
 def test_shipped_devices_yaml_keeps_gpu_examples_commented():
     text = (ROOT / "devices.yaml").read_text()
     assert "# h100:" in text and "# local-gpu:" in text
-    assert not any(is_cuda(d) for d in load_devices(ROOT / "devices.yaml").values())
+    assert not any(d.cuda for d in load_devices(ROOT / "devices.yaml").values())
 
 
 def test_occupancy_matches_the_calculator():

@@ -65,7 +65,8 @@ def test_conv_abi_is_one_row_of_the_cuda_abi_table():
 
 
 def test_cuda_baselines_table():
-    from harness.measure.baselines import CUDA_BASELINES, BaselineUnavailable, cuda_baseline
+    from harness.backends.cuda.baselines import CUDA_BASELINES, cuda_baseline
+    from harness.backends import BaselineUnavailable
     assert CUDA_BASELINES[("conv2d", "f32")].name == "cudnn" and CUDA_BASELINES[("gemm", "f32")].name == "cublas"
     assert all((ROOT / "baselines" / b.file).is_file() for b in CUDA_BASELINES.values())
     with pytest.raises(BaselineUnavailable, match="no CUDA baseline for gemm_batched"):
@@ -175,7 +176,8 @@ def test_gate_rejects_a_conv_kernel_that_calls_cudnn(devices, builds):
 
 
 def _baseline_or_skip(op: str, dtype: str, link: bool):
-    from harness.measure.baselines import BaselineUnavailable, cuda_baseline
+    from harness.backends import BaselineUnavailable
+    from harness.backends.cuda.baselines import cuda_baseline
     try:
         return cuda_baseline(WS, op, dtype, link=link)
     except BaselineUnavailable as e:

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.measure.check import cuda_failure, run_failure
+from harness.backends.cuda.failures import cuda_failure
+from harness.measure.check import run_failure
 from harness.config.devices import Device
 from harness.backends.cuda import peak
 from harness.backends.cuda.ops import cuda_op
@@ -132,7 +133,7 @@ def test_gpu_peak_check():
     # f32: FFMA, or 3xTF32 on tensor cores where that is faster (an honest f32 kernel may do it)
     assert peak.peak_gflops("sm_80", "f32", {"sms": 108, "clock_khz": 1410000})[0] == pytest.approx(341 * 108 * 1.41)
     assert "physical peak" in peak.check("sm_89", "f32", 200e3, {"sms": 128, "clock_khz": 2520000}, "4090")
-    from harness.measure.compare import peak_check
+    from harness.measure.limits import peak_check
     t = Trial(device="g", op="gemm", shape=(4096, 4096, 4096), dtype="f16", kernel="k", source_hash="x",
               status=Status.OK, gflops=2e6, meta={"gpu": h100})
     assert "physical peak" in peak_check(_gpu(), t)
@@ -228,7 +229,8 @@ def lab(tmp_path_factory):
 
 def _trial(lab, device: str, kernel: Path, op, shape=(96, 80, 72), **kw):
     from harness.transport import get_transport
-    from harness.measure.runner import Kernel, MeasureOptions, run_trial
+    from harness.core.records import Kernel
+    from harness.measure.runner import MeasureOptions, run_trial
     dev = lab.devices[device]
     with get_transport(dev, lab.ws) as tr:
         return run_trial(lab.ws, dev, lab.toolchain(dev), tr, Kernel.from_file(kernel, **kw), shape,
@@ -282,7 +284,8 @@ def _defined(exe: Path) -> set[str]:
 def test_paired_build_kernel_vs_kernel_and_its_run(lab):
     from harness.measure import compare as objective
     from harness.transport import get_transport
-    from harness.measure.runner import Kernel, build_kernel
+    from harness.core.records import Kernel
+    from harness.measure.runner import build_kernel
     dev = lab.devices["gpu90"]
     a, b = Kernel.from_file(KERNELS / "wmma_f16.cu"), Kernel.from_file(KERNELS / "mma_sync_f16.cu")
     op = cuda_op(get_op("gemm", "f16"))
@@ -308,10 +311,10 @@ def test_paired_build_kernel_vs_kernel_and_its_run(lab):
 
 def test_paired_build_against_the_vendor_baselines(lab):
     from harness.measure import compare as objective
-    from harness.measure.baselines import BaselineUnavailable, device_baseline
+    from harness.backends import BaselineUnavailable, device_baseline
     from harness.backends.cuda import tools
     from harness.transport import get_transport
-    from harness.measure.runner import Kernel
+    from harness.core.records import Kernel
     dev = lab.devices["gpu80"]
     if tools.library_lib("cublas", lab.ws.cache) is None:     # this machine: headers only, no 600 MB library
         with pytest.raises(BaselineUnavailable, match="libcublas.*(pip install nvidia-cublas|CUDA toolkit)"):

@@ -13,7 +13,9 @@ from harness.core.measure_options import MeasureOptions
 from harness.ops import gemm
 from harness.core.records import RunResult
 from harness.transport import get_transport
-from harness.measure.runner import Kernel, build_kernel, run_trial
+from harness.core.records import Kernel
+from harness.measure.runner import build_kernel, run_trial
+from harness.core import channel
 
 # C = A (needs N == K): exposes the driver's input generator through the output file.
 COPY_A = b"""
@@ -72,7 +74,7 @@ def test_timed_calls_are_verified_and_sampling_rotates_input_sets(lab):
                        min_samples=8, max_samples=400, max_time_s=5, rel_ci=0.05, max_sets=8)
     with get_transport(dev, lab.ws) as t:
         run = t.run(art, [], timeout_s=30, stdin=req, fetch=["pick.bin"])
-    recs = check.read_channel(run, want_plugin=False)
+    recs = channel.read_channel(run, want_plugin=False)
     out = recs.driver
     assert not recs.error and out["verified"] is True
     assert 2 <= out["inner_loops"] <= 8                          # a tiny GEMM: several calls, each on its own set
@@ -87,10 +89,10 @@ def test_timed_calls_are_verified_and_sampling_rotates_input_sets(lab):
 def test_the_channel_is_read_strictly():
     one = b'{"tensorop":"driver","mode":"check","cases":1}\n'
     ok = RunResult(0, "", "", 0.1, channel=one)
-    assert check.read_channel(ok, want_plugin=False).driver["cases"] == 1
+    assert channel.read_channel(ok, want_plugin=False).driver["cases"] == 1
     for bad in (one * 2, one + b"garbage\n", b"", b'{"tensorop":"kernel"}\n' + one, b"\xff\xfe"):
-        assert check.read_channel(RunResult(0, "", "", 0.1, channel=bad), want_plugin=False).error, bad
-    assert check.read_channel(ok, want_plugin=True).error == "the QEMU plugin wrote no record"
+        assert channel.read_channel(RunResult(0, "", "", 0.1, channel=bad), want_plugin=False).error, bad
+    assert channel.read_channel(ok, want_plugin=True).error == "the QEMU plugin wrote no record"
 
 
 @requires_qemu

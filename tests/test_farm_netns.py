@@ -12,7 +12,7 @@ import time
 import pytest
 
 from conftest import requires_qemu
-from harness.measure.baselines import baseline_kernel
+from harness.backends.cpu.baselines import baseline_kernel
 from harness.campaign.scheduler import Job, run_campaign
 from harness.config.lab import Lab
 from harness.core.records import Status

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from harness.measure.baselines import baseline_kernel
+from harness.backends.cpu.baselines import baseline_kernel
 from harness.campaign.scheduler import Job, run_campaign
 from harness.config.lab import Lab
 from harness.core.records import Status

@@ -14,12 +14,13 @@ from harness.generate.templates import amx as amx_templates
 from harness.generate.prompt import parse_prompt
 from harness.generate.templates.cpu_gemm import render
 from harness.core.measure_options import MeasureOptions
-from harness.measure.compare import peak_check
+from harness.measure.limits import peak_check
 from harness.ops import get_op
 from harness.ops.gemm import GemmCase
 from harness.ops.gemm_lowp import bf16_bits, f16_matrix, i8_matrix
 from harness.transport import get_transport
-from harness.measure.runner import Kernel, build_kernel, run_trial
+from harness.core.records import Kernel
+from harness.measure.runner import build_kernel, run_trial
 
 DRIVER = REPO / "harness" / "driver"
 DTYPES = ("f16", "bf16", "i8")
@@ -123,7 +124,7 @@ def test_inputs_bit_identical_to_numpy(lab, device, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_baselines_and_the_widening_expert_pass_the_gate(lab, dtype):
     for name in ("naive", "openblas"):
-        from harness.measure.baselines import baseline_kernel
+        from harness.backends.cpu.baselines import baseline_kernel
         k = baseline_kernel(lab.ws, name, "x86_64", op=get_op("gemm", dtype))
         dev = lab.devices["host"]
         with get_transport(dev, lab.ws) as tr:

@@ -18,7 +18,8 @@ from harness.measure.model.mca import find_tool
 from harness.ops import get_op
 from harness.backends.cpu.probe import _reconcile_isa, HardwareProfile, probe
 from harness.transport import get_transport
-from harness.measure.runner import Kernel, build_kernel, run_trial
+from harness.core.records import Kernel
+from harness.measure.runner import build_kernel, run_trial
 
 FAST = dict(max_time_s=0.1, min_samples=2, max_samples=3)
 CASES = [("arm64-qemu", "neon-i8mm"), ("arm64-qemu", "neon-sdot"), ("arm64-qemu", "neon-bf16mmla"),
@@ -133,7 +134,7 @@ def test_the_widening_kernel_has_no_native_instruction(lab):
 def test_int8_widening_template_and_openblas_baseline_run_on_rv64_qemu(lab):
     """qemu-riscv64 7.2 aborts on the vfcvt.rtz.x.f.v clang vectorises an f32 -> int32 loop into;
     both int8 kernels that convert an f32 result keep that loop scalar and pass the exact gate."""
-    from harness.measure.baselines import baseline_kernel
+    from harness.backends.cpu.baselines import baseline_kernel
     from harness.generate.templates.cpu_gemm import render
     dev = lab.devices["rv64-qemu"]
     op = get_op("gemm", "i8")

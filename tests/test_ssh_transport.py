@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, requires_qemu
-from harness.measure.baselines import baseline_kernel
+from harness.backends.cpu.baselines import baseline_kernel
 from harness.campaign.scheduler import Job, run_campaign
 from harness.campaign.locks import DeviceLock, LockError, lock_path
 from harness.config.lab import Lab

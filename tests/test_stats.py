@@ -52,20 +52,43 @@ def test_ci_converged_rule():
     assert not stats.ci_converged(tight[:5], rel=0.01)   # too few for a 95% interval
 
 
-def test_compare_detects_known_ratio():
+def test_paired_ratio_detects_a_known_ratio():
+    """A is 1.5x faster than B (B's times are 1.5x A's): median(B)/median(A) = 1.5 with a paired
+    bootstrap CI around it and a tiny Mann-Whitney p."""
     rng = np.random.default_rng(3)
-    b = rng.lognormal(0, 0.02, size=40)
-    a = 1.5 * rng.lognormal(0, 0.02, size=40)
-    c = stats.compare(a, b)
-    assert c.ratio == pytest.approx(1.5, rel=0.02)
-    assert c.ci_lo < 1.5 < c.ci_hi
-    assert c.p_value < 1e-6 and c.significant
+    a = rng.lognormal(0, 0.02, size=40)
+    b = 1.5 * a * rng.lognormal(0, 0.01, size=40)
+    r = stats.paired_ratio(a, b, against="b")
+    assert r.ratio == pytest.approx(float(np.median(b) / np.median(a)))
+    assert r.ratio == pytest.approx(1.5, rel=0.02)
+    assert r.ci95[0] < r.ratio < r.ci95[1] and r.ci95[1] - r.ci95[0] < 0.05
+    assert r.p_value < 1e-6 and r.significant and r.metric == "time" and r.n == 40 and r.against == "b"
 
 
-def test_compare_same_distribution_not_significant():
+def test_paired_ratio_matches_scipy_on_known_data():
+    """The interval is scipy.stats.bootstrap's paired BCa interval of median(B)/median(A), and the
+    p-value scipy's two-sided Mann-Whitney U, on the same data."""
+    from scipy import stats as sps
+    rng = np.random.default_rng(5)
+    a = rng.normal(10, 0.5, size=30)
+    b = a * rng.normal(1.1, 0.02, size=30)
+    r = stats.paired_ratio(a, b, resamples=2000, seed=0)
+    ref = sps.bootstrap((a, b), lambda x, y, axis=-1: np.median(y, axis=axis) / np.median(x, axis=axis),
+                        paired=True, vectorized=True, n_resamples=2000, method="BCa",
+                        random_state=np.random.default_rng(0)).confidence_interval
+    assert r.ci95 == pytest.approx((ref.low, ref.high))
+    assert r.p_value == pytest.approx(sps.mannwhitneyu(a, b, alternative="two-sided").pvalue)
+
+
+def test_paired_ratio_of_one_distribution_is_not_significant():
     rng = np.random.default_rng(4)
     a = rng.normal(10, 1, size=40)
     b = rng.normal(10, 1, size=40)
-    c = stats.compare(a, b)
-    assert c.ci_lo < 1.0 < c.ci_hi
-    assert c.p_value > 0.05
+    r = stats.paired_ratio(a, b)
+    assert r.ci95[0] < 1.0 < r.ci95[1]
+    assert r.p_value > 0.05 and not r.significant
+
+
+def test_paired_ratio_with_too_few_pairs_has_no_interval():
+    r = stats.paired_ratio([1.0, 1.1], [2.0, 2.1])
+    assert r.ci95 is None and r.p_value is None and "too few" in r.note

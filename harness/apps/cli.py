@@ -11,20 +11,16 @@ import typer
 from rich.console import Console
 
 from harness.campaign import report as rep
-from harness.measure.baselines import (
-    CUDA_NAMES,
-    NAMES as BASELINES,
-    BaselineUnavailable,
-    baseline_kernel,
-    device_baseline,
-)
+from harness.backends.cuda.baselines import CUDA_NAMES
+from harness.backends.cpu.baselines import NAMES as BASELINES, baseline_kernel
+from harness.backends import BaselineUnavailable, device_baseline
 from harness.campaign.scheduler import Job, new_campaign_id, run_campaign
 from harness.config.yamlfile import ConfigError
 from harness.config.lab import Lab
-from harness.ops import Op, UnknownOp, get_op, names as op_names
+from harness.ops import Op, UnknownOp, get_op
 from harness.core.records import Status, Trial
 from harness.campaign.store import Store
-from harness.measure.runner import Kernel
+from harness.core.records import Kernel
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Generate, verify and measure tensor operators on real and emulated devices.")
@@ -234,7 +230,7 @@ def _compare_against(lab: Lab, store: Store, trials: list[Trial], jobs: list[Job
             elif cmp is not None and cmp.note:
                 err.print(f"[yellow]{t.device}: {cmp.note}[/yellow]", highlight=False)
         if cmp is not None:
-            cmp = objective.Ratio(cmp.ratio, cmp.ci95, cmp.p_value, cmp.metric, cmp.n, against.label, cmp.note)
+            cmp = stats.Ratio(cmp.ratio, cmp.ci95, cmp.p_value, cmp.metric, cmp.n, against.label, cmp.note)
             store.set_meta(t, paired=cmp.to_json()) if t.id is not None else t.meta.update(paired=cmp.to_json())
         if as_json:
             print(json.dumps({**t.to_json(), **(cmp.to_json() if cmp else {"against": against.label, "ratio": None,
@@ -513,6 +509,7 @@ from harness.measure.model.validate import model_app as _model_app  # noqa: E402
 app.add_typer(_model_app, name="model")
 
 from harness.apps.bench_suite import bench_suite as _bench_suite  # noqa: E402
+from harness.core import stats
 app.command(name="bench-suite")(_bench_suite)
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from harness.config.devices import Device, native_arch
 from harness.backends.cpu.probe import host_cpu_flags
-from harness.measure.runner import Kernel
+from harness.core.records import Kernel
 from harness.core.workspace import PACKAGE_DIR
 
 EXAMPLES_DIR = PACKAGE_DIR.parent / "kernels" / "examples"

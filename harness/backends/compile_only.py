@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from harness.backends import backend_for
 from harness.config.devices import Device
 from harness.config.yamlfile import ConfigError
 from harness.config.lab import Lab
 from harness.core.records import Status
-from harness.backends.cuda import is_cuda
 
 # GPU names -> the SM nvcc should target (compile-only stand-ins for unconfigured GPUs)
 GPU_SM = {
@@ -48,20 +48,8 @@ def build_one(lab: Lab, device: Device, kernel: Path, *, threads: int | None = N
     if tc is None:
         return {**rec, "status": Status.DEVICE_ERROR.value,
                 "error": f"toolchain {device.toolchain!r} is not defined in toolchains/"}
-    if is_cuda(device):
-        from harness.backends.cuda.build import build_cuda
-        b = build_cuda(kernel.read_bytes(), kernel.name, device, tc, lab.ws.builds, link=True, relax=relax,
-                       threads=threads, dynamic_smem=dynamic_smem, extra_cflags=cflags)
-        rec.update(status=b.result.status.value, error=b.result.error, sm=b.sm, op=b.op, dtype=b.dtype,
-                   report=b.report.to_json() if b.report else None, log=b.result.log,
-                   executable=str(b.result.artifact.executable) if b.result.artifact else None)
-        rec["_lines"] = b.report.lines() if b.report else []
-        return rec
-    from harness.measure.runner import Kernel, build_kernel
-    b = build_kernel(lab.ws, tc, Kernel.from_file(kernel, relax=relax), tuple(cflags))
-    rec.update(status=b.status.value, error=b.error, log=b.log,
-               executable=str(b.artifact.executable) if b.artifact else None)
-    rec["_lines"] = ["object gate passed; linked with the timing driver"] if b.status is Status.OK else []
+    rec.update(backend_for(device).compile_only(lab.ws, device, tc, kernel, threads=threads, dynamic_smem=dynamic_smem,
+                                                relax=relax, cflags=cflags))
     return rec
 
 

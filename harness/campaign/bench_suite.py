@@ -67,11 +67,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from harness.measure import compare as objective
-from harness.measure.baselines import baseline_kernel
+from harness.backends.cpu.baselines import baseline_kernel
 from harness.ops import get_op
 from harness.core.records import Artifact, Status
 from harness.ops.suites import get_suite, scaled_shapes
-from harness.measure.runner import Kernel, MeasureOptions, run_trial
+from harness.core.records import Kernel
+from harness.measure.runner import MeasureOptions, run_trial
 
 SQUARE = [(n, n, n) for n in (256, 512, 1024, 2048)]
 # LLM inference (MxNxK): M tokens against 4096x4096 (attention projections), 4096->11008 (MLP up,
@@ -213,7 +214,7 @@ def device_plan(lab, name: str, quick: bool = False) -> list[KernelPlan]:
     if quick:
         return [KernelPlan("gemm", "all", QUICK_HOST[0], tuple(QUICK_HOST)),
                 conv_plan(batch_one=True, layers=(QUICK_CONV_LAYER,), tune_layer=QUICK_CONV_LAYER)]
-    if objective.threads_allowed(dev) > 1:
+    if dev.threads_allowed > 1:
         return gemm_plans(THREADED_SHAPES, TUNE_GEMM_BLOCKED, TUNE_GEMM_SMALL_M)
     return gemm_plans(SQUARE + LLM, TUNE_GEMM_BLOCKED, TUNE_GEMM_SMALL_M) + [conv_plan(batch_one=False)]
 
@@ -678,8 +679,8 @@ def run_suite(lab, *, quick: bool = False, devices: list[str] | None = None, bud
             log(f"{n}: {errors[n]}")
 
     emu_names = [n for n in names if lab.devices[n].emulated]
-    host_names = [n for n in names if not lab.devices[n].emulated and objective.threads_allowed(lab.devices[n]) == 1]
-    threaded_names = [n for n in names if not lab.devices[n].emulated and objective.threads_allowed(lab.devices[n]) > 1]
+    host_names = [n for n in names if not lab.devices[n].emulated and lab.devices[n].threads_allowed == 1]
+    threaded_names = [n for n in names if not lab.devices[n].emulated and lab.devices[n].threads_allowed > 1]
 
     def emu_worker():          # the emulated devices on the second core, while the host is timed
         if host_names and emu_names and not plans:

@@ -5,7 +5,7 @@ import shutil
 from dataclasses import dataclass
 
 from harness.measure import check
-from harness.measure.baselines import baseline_kernel, openblas_lib
+from harness.backends.cpu.baselines import baseline_kernel, openblas_lib
 from harness.config.devices import Device
 from harness.config.lab import Lab
 from harness.ops import gemm

@@ -24,7 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from harness.measure import compare as objective
+from harness.backends import backend_for
 from harness.config.devices import Device
 from harness.campaign.locks import DeviceLock, LockError, lock_path
 from harness.config.lab import Lab
@@ -32,7 +32,8 @@ from harness.ops import Op, default_op
 from harness.core.records import Status, Trial
 from harness.campaign.store import Store, job_key
 from harness.transport import get_transport, transport_class
-from harness.measure.runner import Kernel, MeasureOptions, build_kernel, run_trial
+from harness.core.records import Kernel
+from harness.measure.runner import MeasureOptions, build_kernel, run_trial
 
 
 @dataclass(frozen=True)
@@ -58,9 +59,8 @@ def unfinished(store: Store, campaign: str, jobs: list[Job]) -> list[Job]:
 
 
 def _build_key(k: Kernel, tc, op: Op | None = None, threads: int = 1, device: Device | None = None) -> tuple:
-    from harness.backends.cuda import device_sm, is_cuda
-    sm = device_sm(device) if device is not None and is_cuda(device) else None   # a CUDA build is per SM
-    return (k.hash, k.name, k.allow_blas, k.libs, k.relax, k.cflags, tc.name, (op or default_op()).key, threads, sm)
+    extra = backend_for(device).build_key(device) if device is not None else ()
+    return (k.hash, k.name, k.allow_blas, k.libs, k.relax, k.cflags, tc.name, (op or default_op()).key, threads, extra)
 
 
 def _lane(device: Device) -> str:
@@ -112,7 +112,7 @@ def run_campaign(lab: Lab, jobs: Iterable[Job], store: Store, *, campaign: str |
     for j in jobs:
         tc = lab.toolchain(lab.devices[j.device])
         if tc is not None:
-            threads = objective.threads_allowed(lab.devices[j.device])
+            threads = lab.devices[j.device].threads_allowed
             key = _build_key(j.kernel, tc, j.op, threads, lab.devices[j.device])
             if key not in builds:
                 builds[key] = pool.submit(build_kernel, lab.ws, tc, j.kernel, extra_cflags, None, j.the_op, threads,
@@ -231,7 +231,7 @@ def run_campaign(lab: Lab, jobs: Iterable[Job], store: Store, *, campaign: str |
                     tc = lab.toolchain(device)
                     prebuilt = None
                     if tc is not None:
-                        f = builds.get(_build_key(j.kernel, tc, j.op, objective.threads_allowed(device), device))
+                        f = builds.get(_build_key(j.kernel, tc, j.op, device.threads_allowed, device))
                         if f is not None:
                             try:
                                 prebuilt = f.result()   # a failed build is a result too: no second compile

@@ -87,6 +87,11 @@ DEFAULT_CORE_MODELS = {
 }
 
 
+SM_RE = re.compile(r"^sm_(\d+)([af]?)$")
+VECTOR_RE = re.compile(r"(?:vlen|sve)=?(\d{3,4})")
+DEFAULT_CLOCK_GHZ = 1.6     # nominal clock of an emulated device without `clock_ghz`
+
+
 @dataclass(frozen=True)
 class Device:
     name: str
@@ -135,6 +140,40 @@ class Device:
     def matches(self, text: str) -> bool:
         t = text.strip().lower()
         return t == self.name.lower() or any(t == a.lower() for a in self.aliases)
+
+    # ---- facts derived from the entry, one home each ----------------------------------------
+    @property
+    def cuda(self) -> bool:
+        """An NVIDIA GPU: features name `cuda` or the toolchain is nvcc (harness/backends/cuda/)."""
+        return "cuda" in (f.lower() for f in self.features) or self.toolchain.startswith("cuda")
+
+    @property
+    def sm(self) -> str | None:
+        """A CUDA device's SM as nvcc spells it ("sm_90a"), from its features; None when none is named."""
+        for f in self.features:
+            if SM_RE.match(f.lower()):
+                return f.lower()
+        return None
+
+    @property
+    def threads_allowed(self) -> int:
+        """Cores a kernel may use (the task's thread count)."""
+        return max(1, int(self.threads or 1))
+
+    @property
+    def nominal_clock_ghz(self) -> float:
+        """The clock that turns modelled cycles into modelled GFLOP/s (clock_ghz, else 1.6 GHz)."""
+        return float(self.clock_ghz or DEFAULT_CLOCK_GHZ)
+
+    @property
+    def declared_vector_bits(self) -> int:
+        """A vector length named in the entry (features such as vlen256 or sve256, or the runner's
+        vlen=256); 0 when none is."""
+        for f in (*self.features, *self.runner):
+            m = VECTOR_RE.search(str(f).lower())
+            if m:
+                return int(m.group(1))
+        return 0
 
 
 def native_arch() -> str:

@@ -1,11 +1,12 @@
 """Plain records passed between the steps of the data flow (see DESIGN.md).
 
-Builder -> Artifact -> Transport -> RunResult -> Checker -> CheckResult -> Stats -> Trial -> Store.
+Kernel -> Builder -> Artifact -> Transport -> RunResult -> Checker -> CheckResult -> Stats -> Trial -> Store.
 Errors are values here (a `Status` plus text), never exceptions leaking out of a trial.
 """
 from __future__ import annotations
 
 import enum
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,3 +166,28 @@ class Trial:
             "command": list(self.command),
             "paired": self.meta.get("paired"),
         }
+
+
+def source_hash(source: bytes) -> str:
+    return hashlib.sha256(source).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """A kernel to measure: C source implementing the op's ABI function."""
+
+    label: str
+    source: bytes
+    name: str = "kernel.c"
+    allow_blas: bool = False             # the harness's own baselines only: the object gate is skipped
+    libs: tuple[Path, ...] = ()
+    relax: tuple[str, ...] = ()          # object-gate rules relaxed for a trusted user kernel (bench --trust)
+    cflags: tuple[str, ...] = ()         # the kernel's own compiler flags (a CUDA baseline's -I of its library)
+
+    @classmethod
+    def from_file(cls, path: Path, label: str | None = None, relax: tuple[str, ...] = ()) -> "Kernel":
+        return cls(label=label or path.name, source=path.read_bytes(), name=path.name, relax=relax)
+
+    @property
+    def hash(self) -> str:
+        return source_hash(self.source)

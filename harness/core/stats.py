@@ -4,7 +4,8 @@
   min, mean, std, CV and the Tukey outlier count.
 - `ci_converged(samples, rel)`: the adaptive-sampling stopping rule (CI half-width <= rel x median).
   The C driver applies the same rule with the normal approximation of the binomial ranks.
-- `compare(a, b)`: ratio of medians a/b with a bootstrap 95% CI and a Mann-Whitney U p-value.
+- `paired_ratio(a, b)`: the speed of A over B from paired samples, median(B)/median(A), with a paired
+  bootstrap 95% CI and a Mann-Whitney U p (`Ratio`): the only ratio of times tensorop reports.
 """
 from __future__ import annotations
 
@@ -68,32 +69,68 @@ def ci_converged(samples, rel: float = 0.01, level: float = 0.95) -> bool:
     return achieved >= level and med > 0 and (hi - lo) / 2 <= rel * med
 
 
+# ---- comparisons -------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Comparison:
-    ratio: float              # median(a) / median(b)
-    ci_lo: float
-    ci_hi: float
-    p_value: float            # two-sided Mann-Whitney U
-    n_a: int
-    n_b: int
+class Ratio:
+    """Speed of A over B: > 1 means A is faster. For time, median(B) / median(A) of paired
+    samples; for modelled cycles, cycles(B) / cycles(A)."""
+
+    ratio: float
+    ci95: tuple[float, float] | None
+    p_value: float | None
+    metric: str
+    n: int = 0
+    against: str = ""
+    note: str = ""
 
     @property
     def significant(self) -> bool:
-        return self.p_value < 0.05
+        if self.metric == "modelled_cycles":
+            return self.ratio != 1.0
+        return self.ci95 is not None and (self.ci95[0] > 1.0 or self.ci95[1] < 1.0) and \
+            (self.p_value is not None and self.p_value < 0.05)
+
+    def to_json(self) -> dict:
+        return {"against": self.against, "ratio": self.ratio, "ratio_ci95": list(self.ci95) if self.ci95 else None,
+                "p_value": self.p_value, "metric": self.metric, "pairs": self.n, "note": self.note or None}
+
+    @property
+    def baseline_name(self) -> str:
+        """Whom the ratio is against, as a user reads it ("OpenBLAS", "cuBLAS", a kernel file)."""
+        return {"openblas": "OpenBLAS", "cublas": "cuBLAS", "cudnn": "cuDNN", "naive": "the naive loop",
+                "": "OpenBLAS"}.get(self.against, self.against)
+
+    def describe(self) -> str:
+        if self.metric == "modelled_cycles":
+            return f"{self.ratio:.2f}x (modelled cycles)"
+        ci = f" [{self.ci95[0]:.3f}, {self.ci95[1]:.3f}]" if self.ci95 else ""
+        return f"{self.ratio:.3f}x{ci} (paired time, p={self.p_value:.2g}, n={self.n})"
 
 
-def compare(a, b, level: float = 0.95, resamples: int = 4000, seed: int = 0) -> Comparison:
-    """Ratio of medians a/b (for times: > 1 means a is slower) with a percentile-bootstrap CI
-    (fixed seed, so the same data always gives the same interval) and a Mann-Whitney U test."""
-    a = np.asarray(a, dtype=float)
-    b = np.asarray(b, dtype=float)
-    ratio = float(np.median(a) / np.median(b))
-    if len(a) < 2 or len(b) < 2:
-        return Comparison(ratio, math.nan, math.nan, math.nan, len(a), len(b))
-    rng = np.random.default_rng(seed)
-    ra = np.median(rng.choice(a, size=(resamples, len(a)), replace=True), axis=1)
-    rb = np.median(rng.choice(b, size=(resamples, len(b)), replace=True), axis=1)
-    boot = ra / rb
-    lo, hi = np.percentile(boot, [100 * (1 - level) / 2, 100 * (1 + level) / 2])
+def paired_ratio(samples_a, samples_b, against: str = "", resamples: int = 2000, seed: int = 0) -> Ratio:
+    """Ratio of medians median(B)/median(A) over paired samples with a paired bootstrap 95% CI
+    (scipy.stats.bootstrap, BCa where it can, else percentile) and a Mann-Whitney U p."""
+    a = np.asarray(samples_a, dtype=float)
+    b = np.asarray(samples_b, dtype=float)
+    n = min(len(a), len(b))
+    a, b = a[:n], b[:n]
+    ratio = float(np.median(b) / np.median(a))
+    if n < 3:
+        return Ratio(ratio, None, None, "time", n, against, "too few pairs for a CI")
+
+    def stat(x, y, axis=-1):
+        return np.median(y, axis=axis) / np.median(x, axis=axis)
+
+    ci = None
+    for method in ("BCa", "percentile"):
+        try:
+            res = sps.bootstrap((a, b), stat, paired=True, vectorized=True, n_resamples=resamples,
+                                confidence_level=0.95, method=method, random_state=np.random.default_rng(seed))
+            lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+            if math.isfinite(lo) and math.isfinite(hi):
+                ci = (lo, hi)
+                break
+        except Exception:
+            continue
     p = float(sps.mannwhitneyu(a, b, alternative="two-sided").pvalue)
-    return Comparison(ratio, float(lo), float(hi), p, len(a), len(b))
+    return Ratio(ratio, ci, p, "time", n, against)

@@ -22,7 +22,6 @@ from pathlib import Path
 
 from harness.config.devices import Device
 from harness.core.workspace import PACKAGE_DIR
-from harness.backends.cuda import device_sm
 from harness.backends.cuda.arch import limits
 from harness.generate.cuda_prompts import prompt_section
 
@@ -68,7 +67,7 @@ def sm_number(sm: str) -> int:
 def factors(device: Device):
     """HardwareFactors of a CUDA device (primitive set `cuda`)."""
     from harness.generate.hardware import HardwareFactors
-    sm = device_sm(device) or "sm_80"
+    sm = device.sm or "sm_80"
     lim = limits(sm)
     keys = [f"tensor cores: {lim.tensor_cores}" if lim else "tensor cores: unknown SM",
             "FFMA (f32)", "ldmatrix, cp.async (sm_80+)"]

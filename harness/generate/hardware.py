@@ -223,8 +223,7 @@ def comprehend(lab, device: Device, run_probe: bool = True) -> HardwareFactors:
     configuration) when run_probe, else the cached profile or, without one, devices.yaml alone.
     A failed probe raises harness.backends.cpu.probe.ProbeError; there is no silent fallback. A CUDA device's
     factors come from its SM (harness/generate/cuda.py), without a probe."""
-    from harness.backends.cuda import is_cuda
-    if is_cuda(device):
+    if device.cuda:
         from harness.generate.cuda import factors as cuda_factors
         return cuda_factors(device)
     if run_probe:

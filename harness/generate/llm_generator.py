@@ -13,6 +13,7 @@ from harness.generate.base import Candidate, Feedback, Generator, Task
 from harness.generate.guards import check_assembly, check_c, check_python, extract_code
 from harness.generate.hardware import HardwareFactors, hints_text
 from harness.generate.templates.cpu_gemm import SETS, render
+from harness.backends.cuda import CudaBackend
 
 SYSTEM = """You are an expert in high-performance computing writing GEMM kernels with hardware primitives.
 Write one C file implementing exactly this ABI (row-major, C is overwritten):
@@ -28,6 +29,8 @@ written with the device's intrinsics. Declare the tunable parameters in a block
 /* tensorop-params {"params": {"MR": [...], ...}, "values": {...}, "constraints": ["..."]} */.
 Answer with a short plan, then the complete kernel in ONE ```c code block. (Alternatively, a ```python
 script that writes GNU assembly defining tensorop_gemm_f32 to kernel.S in the current directory.)"""
+
+CUDA = CudaBackend()
 
 
 def system_for(task: Task) -> str:
@@ -111,8 +114,7 @@ class LLMGenerator(Generator):
         op = task.the_op
         if cuda:
             from harness.generate.cuda import check_source
-            from harness.backends.cuda.ops import cuda_op
-            op = cuda_op(op)
+            op = CUDA.op(op)
         lang, code, reason = extract_code(ans.text, ans.finish_reason, op.symbol)
         if reason:
             return Candidate(label=label, rejection=reason)

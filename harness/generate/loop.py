@@ -14,16 +14,17 @@ from pathlib import Path
 from typing import Callable
 
 from harness.measure import compare as objective
-from harness.measure.baselines import BaselineUnavailable, device_baseline
-from harness.backends.cuda import device_sm, is_cuda
+from harness.backends import BaselineUnavailable, device_baseline
 from harness.config.lab import Lab
 from harness.core.records import Status, Trial
 from harness.campaign.store import Store
 from harness.transport import get_transport
-from harness.measure.runner import Kernel, MeasureOptions, run_trial
+from harness.core.records import Kernel
+from harness.measure.runner import MeasureOptions, run_trial
 from harness.generate.base import Candidate, Feedback, Generator, Task
 from harness.backends.cpu.probe import ProbeError
 from harness.generate.hardware import HardwareFactors, comprehend
+from harness.core import stats
 
 SEARCH_BUDGET = {"max_time_s": 0.5, "min_samples": 3, "max_samples": 10}
 SEARCH_BUDGET_EMULATED: dict = {}          # one profiled call: nothing to budget
@@ -43,7 +44,7 @@ class DeviceResult:
     openblas: Trial | None = None
     vs_openblas: float | None = None
     basis: str = ""
-    comparison: "objective.Ratio | None" = None
+    comparison: "stats.Ratio | None" = None
     tuned: dict | None = None          # the tuning stage's outcome (generate's last stage)
     folder: Path | None = None
     wall_s: float = 0.0
@@ -79,7 +80,7 @@ def trim_build_log(log: str, limit: int = MAX_LOG_CHARS) -> str:
 
 
 def compare_to_baseline(ctx: "_Ctx", t: Trial, kernel: Kernel, base: Trial | None,
-                        budget_s: float) -> objective.Ratio | None:
+                        budget_s: float) -> stats.Ratio | None:
     """The one objective's verdict of `t` against OpenBLAS: modelled cycles on emulated devices,
     a paired interleaved measurement on real ones. None when either is not ok."""
     if not base or t.status is not Status.OK or base.status is not Status.OK or ctx.openblas is None:
@@ -94,7 +95,7 @@ def compare_to_baseline(ctx: "_Ctx", t: Trial, kernel: Kernel, base: Trial | Non
 
 
 def feedback_from(round_: int, cand: Candidate, t: Trial, base: Trial | None,
-                  cmp: objective.Ratio | None = None) -> Feedback:
+                  cmp: stats.Ratio | None = None) -> Feedback:
     fb = Feedback(round=round_, label=cand.label, status=t.status.value, params=cand.params,
                   source_hash=t.source_hash, trial_id=t.id)
     if t.status in (Status.COMPILE_ERROR, Status.LINK_ERROR):
@@ -179,8 +180,8 @@ def generate_on_device(lab: Lab, task: Task, device_name: str, generator: Genera
         say(f"{device_name}: {res.error}")
         return res
     res.hardware = hw
-    cuda = is_cuda(device)
-    what = (f"{device_sm(device) or 'unknown SM'}" if cuda else
+    cuda = device.cuda
+    what = (f"{device.sm or 'unknown SM'}" if cuda else
             f"{hw.vector_bits} bit vectors, {hw.vregs} registers")
     say(f"{device_name}: {hw.primitive_set} ({what}) via {hw.source}")
     tc = lab.toolchain(device)
@@ -200,7 +201,7 @@ def generate_on_device(lab: Lab, task: Task, device_name: str, generator: Genera
         ctx = _Ctx(lab, device, tc, transport, None, op)
 
         def trial(kernel: Kernel, opts: MeasureOptions, base: Trial | None = None,
-                  pair_s: float = 0.0) -> tuple[Trial, objective.Ratio | None]:
+                  pair_s: float = 0.0) -> tuple[Trial, stats.Ratio | None]:
             """Measure, compare with OpenBLAS by the one objective, then store (comparison included)."""
             t = run_trial(lab.ws, device, tc, transport, kernel, shape, opts, campaign=campaign, op=op)
             cmp = compare_to_baseline(ctx, t, kernel, base, pair_s) if base is not None else None
@@ -321,7 +322,7 @@ def build_only(lab: Lab, task: Task, device_name: str, generator: Generator, rou
         if cand.rejected:
             res.history.append(Feedback(round=r, label=cand.label, status="rejected", message=cand.rejection))
             continue
-        if is_cuda(device):
+        if device.cuda:
             status, rep = compile_report(lab, device, cand.source)
         else:
             import tempfile

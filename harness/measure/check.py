@@ -13,20 +13,13 @@
 """
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 
 from harness.config.devices import Device
 from harness.ops import Op, default_op
 from harness.core.records import Artifact, CheckResult, RunResult, Status
 from harness.transport.base import Transport
-
-
-@dataclass(frozen=True)
-class Records:
-    driver: dict | None
-    plugin: dict | None
-    error: str = ""          # set when the channel breaks the protocol
+from harness.core.channel import read_channel
+from harness.backends import backend_for
 
 
 def _tail(text: str, limit: int = 400) -> str:
@@ -44,82 +37,18 @@ def run_failure(run: RunResult, device: Device, phase: str) -> tuple[Status, str
         tail = _tail(run.stderr)
         return Status.CRASH, f"{phase}: killed by {run.signal}" + (f"; stderr: {tail}" if tail else "")
     if run.returncode != 0:
-        cuda = cuda_failure(run, device, phase)
-        if cuda:
-            return cuda
+        special = backend_for(device).classify_failure(run, device, phase)
+        if special:
+            return special
         tail = _tail(run.stderr)
-        if run.returncode == 127 and "libcuda.so.1" in run.stderr and "cuda" in device.toolchain:
-            return Status.DEVICE_ERROR, (f"{phase}: {device.name}: CUDA is not available: libcuda.so.1 (the NVIDIA "
-                                         f"driver, which the executable links for the driver API) is not there{NO_GPU_HINT}")
         if run.returncode == 127 and "error while loading shared libraries" in run.stderr:
-            return Status.DEVICE_ERROR, (f"{phase}: {device.name} lacks a shared library the run needs: {tail}" +
-                                         (f"; {CUDA_LIBRARY_HINT}" if "cuda" in device.toolchain else ""))
+            return Status.DEVICE_ERROR, f"{phase}: {device.name} lacks a shared library the run needs: {tail}"
         if run.returncode == 127 and "not found" in run.stderr.lower() and phase == "check":
             return Status.DEVICE_ERROR, f"{phase}: cannot run on {device.name}: {tail}"
         if run.returncode == 5 and "no result channel" in run.stderr:
             return Status.INTERNAL_ERROR, f"{phase}: the transport gave the driver no result channel"
         return Status.CRASH, f"{phase}: exited with status {run.returncode}" + (f"; stderr: {tail}" if tail else "")
     return None
-
-
-CUDA_LIBRARY_HINT = ("install the vendor libraries on the GPU machine (`pip install nvidia-cudnn-cu13 nvidia-cublas`, "
-                     "or the CUDA toolkit and cuDNN) and put their lib/ on LD_LIBRARY_PATH (devices.yaml `env`)")
-NO_GPU_HINT = ("; this machine has no usable NVIDIA GPU or driver (/dev/nvidia*, libcuda.so.1): run on the GPU "
-               "machine (an SSH device in devices.yaml), or build only (`tensorop build`, `bench --build-only`, "
-               "`generate --build-only`: the compile-only report)")
-NO_GPU_ERRORS = ("cudaErrorNoDevice", "cudaErrorInsufficientDriver", "cudaErrorNotSupported",
-                 "cudaErrorSystemDriverMismatch", "cudaErrorDevicesUnavailable", "cudaErrorInitializationError",
-                 "cudaErrorCompatNotSupportedOnDevice", "cudaErrorSystemNotReady")
-
-
-def cuda_failure(run: RunResult, device: Device, phase: str) -> tuple[Status, str] | None:
-    """A CUDA driver that stopped on a CUDA error (exit 6) wrote one record with `cuda_error` and
-    the `phase` it was in: "setup" (no driver, no GPU, the device busy: before any kernel call,
-    so the machine's fault) is a device_error naming the device; "run" (an illegal address, a
-    launch failure while the kernel's calls ran) is the kernel's crash. None for anything else."""
-    if not run.channel:
-        return None
-    recs = read_channel(run, want_plugin=False)
-    rec = recs.driver
-    if recs.error or not isinstance(rec, dict) or not rec.get("cuda_error"):
-        return None
-    err = str(rec["cuda_error"])[:400]
-    if rec.get("phase") == "setup":
-        hint = ""
-        if any(e in err for e in NO_GPU_ERRORS):
-            hint = NO_GPU_HINT
-        return Status.DEVICE_ERROR, f"{phase}: {device.name}: CUDA is not available: {err}{hint}"
-    gpu = rec.get("gpu") if isinstance(rec.get("gpu"), dict) else {}
-    return Status.CRASH, f"{phase}: CUDA error while the kernel ran" + (f" on {gpu.get('name')}" if gpu.get("name")
-                                                                        else "") + f": {err}"
-
-
-def read_channel(run: RunResult, want_plugin: bool) -> Records:
-    driver = plugin = None
-    try:
-        text = run.channel.decode("utf-8")
-    except UnicodeDecodeError:
-        return Records(None, None, "the result channel holds bytes that are not text")
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            return Records(None, None, f"result channel line {n} is not a JSON record")
-        who = rec.get("tensorop") if isinstance(rec, dict) else None
-        if who == "driver" and driver is None:
-            driver = rec
-        elif who == "plugin" and plugin is None and want_plugin:
-            plugin = rec
-        else:
-            return Records(None, None, f"result channel line {n}: unexpected or repeated record "
-                                       f"({str(who)[:20]!r}); the channel must hold exactly one record of each")
-    if driver is None:
-        return Records(None, None, "the driver wrote no result record")
-    if want_plugin and plugin is None:
-        return Records(driver, None, "the QEMU plugin wrote no record")
-    return Records(driver, plugin)
 
 
 def gate(transport: Transport, artifact: Artifact, device: Device, shape: tuple[int, ...],
@@ -129,9 +58,8 @@ def gate(transport: Transport, artifact: Artifact, device: Device, shape: tuple[
     the check run itself failed (crash, timeout, device) or broke the channel protocol."""
     op = op or default_op()
     cases = op.check_cases(shape, seeds)
-    from harness.measure.compare import threads_allowed
     run = transport.run(artifact, [], timeout_s=timeout_s,
-                        stdin=op.request("check", cases, threads=threads_allowed(device)),
+                        stdin=op.request("check", cases, threads=device.threads_allowed),
                         fetch=[f"c{i}.bin" for i in range(len(cases))])
     failure = run_failure(run, device, "check")
     if failure:
@@ -151,23 +79,6 @@ def gate(transport: Transport, artifact: Artifact, device: Device, shape: tuple[
         if not v.ok:
             return CheckResult(False, v.rel_err, v.detail, len(cases)), run, None
     return CheckResult(True, worst, "", len(cases)), run, None
-
-
-def worker_crash(rec: dict, phase: str) -> str:
-    """'' unless the driver's timing worker (the process that runs the kernel) died; else why."""
-    crash = rec.get("crash")
-    if not isinstance(crash, dict):
-        return ""
-    sig, code = crash.get("signal") or 0, crash.get("exit")
-    if sig:
-        try:
-            import signal as _signal
-            name = _signal.Signals(int(sig)).name
-        except (ValueError, TypeError):
-            name = f"signal {sig}"
-        why = " (a system call the worker's seccomp filter forbids)" if name == "SIGSYS" else ""
-        return f"{phase}: the kernel's process was killed by {name}{why}"
-    return f"{phase}: the kernel's process exited with status {code} while timed"
 
 
 def timed_verdict(rec: dict, case, pick_raw: bytes | None, profile: bool = False, op: Op | None = None) -> CheckResult:

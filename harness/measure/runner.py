@@ -16,77 +16,35 @@ from __future__ import annotations
 import math
 import secrets
 import traceback
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import asdict
 
-from harness.measure import check, compare as objective
+from harness.measure import check
 from harness.core import stats
-from harness.backends.cpu.build import BuildRequest, build, source_hash
+from harness.backends import backend_for
+from harness.backends.cpu import CpuBackend
 from harness.config.devices import Device
 from harness.config.toolchains import Toolchain
-from harness.backends.cuda import is_cuda
 from harness.ops import Op, default_op
-from harness.core.records import Artifact, BuildResult, Status, Trial
+from harness.core.records import Artifact, BuildResult, Kernel, Status, Trial
 from harness.transport.base import Transport
 from harness.core.workspace import Workspace
 from harness.core.measure_options import MeasureOptions, UnknownOption  # noqa: F401 (UnknownOption is re-exported)
+from harness.core import channel
+from harness.measure import limits
+from harness.measure.model.outcome import modelled
 
+CPU = CpuBackend()
 BLOCKS_FILE = "tensorop-blocks.txt"
-
-
-@dataclass(frozen=True)
-class Kernel:
-    """A kernel to measure: C source implementing the op's ABI function."""
-
-    label: str
-    source: bytes
-    name: str = "kernel.c"
-    allow_blas: bool = False             # the harness's own baselines only: the object gate is skipped
-    libs: tuple[Path, ...] = ()
-    relax: tuple[str, ...] = ()          # object-gate rules relaxed for a trusted user kernel (bench --trust)
-    cflags: tuple[str, ...] = ()         # the kernel's own compiler flags (a CUDA baseline's -I of its library)
-
-    @classmethod
-    def from_file(cls, path: Path, label: str | None = None, relax: tuple[str, ...] = ()) -> "Kernel":
-        return cls(label=label or path.name, source=path.read_bytes(), name=path.name, relax=relax)
-
-    @property
-    def hash(self) -> str:
-        return source_hash(self.source)
-
-    def build_request(self, toolchain: Toolchain, extra_cflags: tuple[str, ...] = (), threads: int = 1,
-                      op: Op | None = None) -> BuildRequest:
-        return BuildRequest(source=self.source, toolchain=toolchain, name=self.name,
-                            extra_cflags=(*extra_cflags, *self.cflags),
-                            libs=self.libs, allow_blas=self.allow_blas, relax=self.relax, threads=threads, op=op)
-
-
-def _timeouts(device: Device, shape, opts: MeasureOptions, check_flops: float, op: Op | None = None
-              ) -> tuple[float, float]:
-    """Time limits: the device's fixed allowance plus the work at a conservative floor on
-    throughput (device.slow_gflops), so a big shape on a slow device is not cut short while
-    an endless loop on a small one is killed within seconds. The timed phase also pays for
-    regenerating and verifying inputs (O(MK+KN+MN) per call)."""
-    op = op or default_op()
-    per_call = op.flops(shape) / (device.slow_gflops * 1e9)
-    t_check = device.timeout_s + check_flops / (device.slow_gflops * 1e9)
-    overhead = 60e-9 * op.io_elements(shape)
-    sample = max(per_call, opts.min_sample_s) + opts.max_sets * overhead
-    t_time = device.timeout_s + (2 + opts.warmup) * (per_call + overhead) + 2 * opts.max_time_s + \
-        (4 + max(opts.min_samples, 3)) * sample * 1.5
-    return t_check, t_time
 
 
 def build_kernel(ws: Workspace, toolchain: Toolchain, kernel: Kernel, extra_cflags: tuple[str, ...] = (),
                  partner: Kernel | None = None, op: Op | None = None, threads: int = 1,
                  device: Device | None = None) -> BuildResult:
-    """threads > 1: the task allows that many threads (objective.threads_allowed of the device).
-    A CUDA device's kernels are built by harness/backends/cuda/build.py (harness/backends/cuda/ops.py)."""
-    if device is not None and is_cuda(device):
-        from harness.backends.cuda.ops import build_for_trial
-        return build_for_trial(ws, device, toolchain, kernel, op, partner, extra_cflags)
-    return build(kernel.build_request(toolchain, extra_cflags, threads, op=op), ws.builds,
-                 partner.build_request(toolchain, extra_cflags, threads, op=op) if partner else None)
+    """The device's backend builds the kernel (the CPU backend when no device is named);
+    threads > 1: the task allows that many threads (device.threads_allowed)."""
+    backend = backend_for(device) if device is not None else CPU
+    return backend.build(ws, device, toolchain, kernel, backend.op(op or default_op()), partner=partner,
+                         extra_cflags=extra_cflags, threads=threads)
 
 
 def new_trial(device: Device, kernel: Kernel, shape, campaign: str = "", opts: MeasureOptions | None = None,
@@ -103,10 +61,7 @@ def run_trial(ws: Workspace, device: Device, toolchain: Toolchain | None, transp
               shape: tuple[int, ...], opts: MeasureOptions, *, campaign: str = "",
               extra_cflags: tuple[str, ...] = (), prebuilt: BuildResult | None = None,
               op: Op | None = None) -> Trial:
-    op = op or default_op()
-    if is_cuda(device):
-        from harness.backends.cuda.ops import cuda_op
-        op = cuda_op(op)
+    op = backend_for(device).op(op or default_op())
     trial = new_trial(device, kernel, shape, campaign, opts, op)
     try:
         if toolchain is None:
@@ -115,7 +70,7 @@ def run_trial(ws: Workspace, device: Device, toolchain: Toolchain | None, transp
             return trial
         trial.toolchain = toolchain.name
         b = prebuilt or build_kernel(ws, toolchain, kernel, extra_cflags, op=op,
-                                     threads=objective.threads_allowed(device), device=device)
+                                     threads=device.threads_allowed, device=device)
         trial.build_log = b.log
         if b.status is not Status.OK:
             trial.status, trial.error = b.status, b.error
@@ -133,7 +88,7 @@ def _check_and_measure(ws: Workspace, device: Device, transport: Transport, art:
                        opts: MeasureOptions, trial: Trial, op: Op) -> Trial:
     seeds = [secrets.randbits(62) for _ in range(op.seeds_needed + 1)]
     cases = op.check_cases(shape, seeds[:-1])
-    t_check, t_time = _timeouts(device, shape, opts, sum(op.flops(op.case_shape(c)) for c in cases), op)
+    t_check, t_time = limits.timeouts(device, shape, opts, sum(op.flops(op.case_shape(c)) for c in cases), op)
     trial.meta["seeds"] = seeds
 
     # 1. correctness gate: every case, fresh seeds; a kernel that fails is never timed
@@ -152,7 +107,7 @@ def _check_and_measure(ws: Workspace, device: Device, transport: Transport, art:
         run = transport.run(art, [], timeout_s=t_time, stdin=req, fetch=["pick.bin", BLOCKS_FILE],
                             plugin=("fd=3", f"blocks={BLOCKS_FILE}"))
     else:
-        req = op.request("time", [tcase], tol=tol, threads=objective.threads_allowed(device),
+        req = op.request("time", [tcase], tol=tol, threads=device.threads_allowed,
                          pick=secrets.randbelow(opts.max_samples),
                            **opts.request_options())
         run = transport.run(art, [], timeout_s=t_time, stdin=req, fetch=["pick.bin"])
@@ -162,11 +117,11 @@ def _check_and_measure(ws: Workspace, device: Device, transport: Transport, art:
     if failure:
         trial.status, trial.error = failure
         return trial
-    recs = check.read_channel(run, want_plugin=device.emulated)
+    recs = channel.read_channel(run, want_plugin=device.emulated)
     if recs.error:
         trial.status, trial.error = Status.REJECTED, f"{phase}: {recs.error}"
         return trial
-    crashed = check.worker_crash(recs.driver, phase)
+    crashed = channel.worker_crash(recs.driver, phase)
     if crashed:
         trial.status, trial.error = Status.CRASH, crashed
         return trial
@@ -200,7 +155,7 @@ def _timed(device: Device, run, rec: dict, shape, trial: Trial, op: Op) -> Trial
     trial.meta.update({"stop": rec.get("stop"), "sampling_s": rec.get("sampling_s"), "cpu_s": cpu,
                        "cores_used": round(cores, 3), "run_wall_s": run.wall_s, "timed_calls": rec.get("calls"),
                        "handshake_s": rec.get("handshake_s"), "seccomp": rec.get("seccomp")})
-    allowed = objective.threads_allowed(device)
+    allowed = device.threads_allowed
     if cores > allowed + 0.3:
         trial.status = Status.REJECTED
         trial.error = (f"timing run: used {cores:.2f} cores (CPU time {cpu:.3f} s over {wall:.3f} s wall); "
@@ -209,7 +164,7 @@ def _timed(device: Device, run, rec: dict, shape, trial: Trial, op: Op) -> Trial
     return _limits(device, trial)
 
 
-def _modelled(ws: Workspace, device: Device, run, recs: check.Records, shape, trial: Trial, op: Op) -> Trial:
+def _modelled(ws: Workspace, device: Device, run, recs: channel.Records, shape, trial: Trial, op: Op) -> Trial:
     plugin = recs.plugin
     if plugin.get("forged"):
         trial.status = Status.REJECTED
@@ -223,19 +178,19 @@ def _modelled(ws: Workspace, device: Device, run, recs: check.Records, shape, tr
         return trial
     trial.insns = int(plugin.get("insns") or 0) or None
     trial.meta["run_wall_s"] = run.wall_s
-    model = objective.modelled(ws, device, run.files.get(BLOCKS_FILE), regions)
+    model = modelled(ws, device, run.files.get(BLOCKS_FILE), regions)
     trial.meta["model"] = model.meta
     if model.error:
         trial.status, trial.error = Status.DEVICE_ERROR, f"cycle model: {model.error}"
         return trial
     trial.cycles, trial.model = model.cycles, model.name
     if trial.cycles:
-        trial.gflops = op.flops(shape) / trial.cycles * objective.clock_ghz(device)
+        trial.gflops = op.flops(shape) / trial.cycles * device.nominal_clock_ghz
     return _limits(device, trial)
 
 
 def _limits(device: Device, trial: Trial) -> Trial:
-    over = objective.peak_check(device, trial)
+    over = limits.peak_check(device, trial)
     if over:
         trial.status, trial.error = Status.SUSPICIOUS, over
     else:

@@ -22,6 +22,7 @@ An op declares:
 """
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,7 @@ class Op:
     baseline_defines: tuple[str, ...] = ()        # macros defined above a baseline's source (one file, many dtypes)
     seeds_needed: int = 5
     output_bytes_per_element: int = 4
+    backend: str = ""                    # "" (the CPU ABI) or the backend whose variant this is ("cuda")
 
     @property
     def key(self) -> str:
@@ -75,7 +77,19 @@ class Op:
         return self.symbol + "_b"
 
     def __repr__(self) -> str:
-        return f"<op {self.key}>"
+        return f"<op {self.key}{' ' + self.backend if self.backend else ''}>"
+
+    def variant(self, backend: str, *, symbol: str, driver_source: Path, driver_defines: tuple[str, ...] = (),
+                error_bound=None) -> "Op":
+        """This op as another backend runs it: the same shapes, cases, inputs and float64 reference
+        with that backend's ABI symbol and timing driver and, given `error_bound` (the relative
+        error bound as a function of the reduction depth), its own bound. A copy; the op is unchanged."""
+        v = copy.copy(self)
+        v.backend, v.symbol, v.driver_source, v.driver_defines = backend, symbol, driver_source, tuple(driver_defines)
+        if error_bound is not None:
+            v.rel_error_bound = lambda case: error_bound(v.depth(v.case_shape(case)))
+            v.timing_tolerance = lambda case: 3.0 * v.rel_error_bound(case)
+        return v
 
     # ---- shapes ----
     def parse_shape(self, text: str) -> tuple[int, ...]:

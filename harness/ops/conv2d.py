@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.ops.base import DRIVER_DIR, Op, Verdict, f32_bound
+from harness.ops.base import DRIVER_DIR, Op, Verdict
 from harness.ops.inputs import POISON_BITS, first_index, rel_frobenius, uniform
 
 SYNTAX = "NxCxHxW,KxRxS,sSTRIDE,pPAD (e.g. 1x64x56x56,64x3x3,s1,p1)"

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from harness.core.records import Artifact, RunResult
 from harness.transport.base import MAX_CAPTURE, Transport, runner_prefix, signal_name
-from harness.backends.cuda import is_cuda
 from harness.sandbox.gpu import gpu_sandbox_args
 from harness.sandbox.bubblewrap import Limits, SandboxUnavailable, runner_paths, sandbox_prefix
 
@@ -48,7 +47,7 @@ class LocalTransport(Transport):
         lib_dirs = list(dict.fromkeys(str(Path(p).parent) for p in libs))
         readable = [artifact.executable.parent, *libs, *lib_dirs, *runner_paths(prefix)]
         return self._execute(cmd, timeout_s=timeout_s, fetch=fetch, native=not prefix, stdin=stdin,
-                             readable=readable, gpu=is_cuda(self.device), lib_dirs=lib_dirs)
+                             readable=readable, gpu=self.device.cuda, lib_dirs=lib_dirs)
 
     def run_command(self, argv: list[str], *, timeout_s: float) -> RunResult:
         return self._execute(list(argv), timeout_s=timeout_s, fetch=(), native=True, sandbox=False)

@@ -16,16 +16,17 @@ import hashlib
 import json
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from harness.measure import compare as objective
 from harness.campaign.scheduler import Job, run_campaign
 from harness.core.records import Status, Trial
-from harness.measure.runner import Kernel
+from harness.core.records import Kernel
 from harness.tune.base import Evaluation, Point, SearchResult, plain_less
 from harness.core.space import ParamSpace, SpaceError
+from harness.core import stats
 
 LABEL_PREFIX = "tune:"
 KiB = 1024
@@ -199,10 +200,10 @@ class KernelEvaluator:
             return None
         return run.ratio.ratio > 1.0 and run.ratio.significant
 
-    def versus_openblas(self, point: dict, budget_s: float | None = None) -> "objective.Ratio | None":
+    def versus_openblas(self, point: dict, budget_s: float | None = None) -> "stats.Ratio | None":
         """The chosen point re-measured with fresh inputs against OpenBLAS by the one objective
         (paired time on real devices; modelled cycles of fresh trials on emulated ones)."""
-        from harness.measure.baselines import BaselineUnavailable, device_baseline
+        from harness.backends import BaselineUnavailable, device_baseline
         device = self.lab.devices[self.target.device]
         try:    # a CUDA device: its vendor library (cuBLAS, cuDNN) in OpenBLAS's place
             ob = device_baseline(self.lab.ws, "openblas", device, self.target.op)
@@ -299,7 +300,7 @@ def state_file(results_dir: Path, target: Target, strategy: str, seed: int) -> P
 
 
 def write_back(target: Target, result: SearchResult, trial: Trial | None, *, objective_name: str,
-               campaign: str, vs_openblas: "objective.Ratio | None" = None) -> Path:
+               campaign: str, vs_openblas: "stats.Ratio | None" = None) -> Path:
     """Write the best point to the folder: kernel.c, params.json, meta.json (search summary)."""
     best = result.best
     src = target.render(best.point)

@@ -70,10 +70,6 @@ def _core_header() -> bytes:
     return b"".join(p.read_bytes() for p in sorted(DRIVER_DIR.glob("*.h")))
 
 
-def source_hash(source: bytes) -> str:
-    return hashlib.sha256(source).hexdigest()[:16]
-
-
 def _paths_in(args: list[str]) -> list[Path]:
     """Absolute paths named by compiler arguments (-I/x, -L/x, --sysroot=/x, /x/lib.so, ...)."""
     out = []

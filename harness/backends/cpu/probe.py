@@ -212,15 +212,6 @@ def load_or_probe(lab, device, refresh: bool = False) -> HardwareProfile:
     return prof
 
 
-def _config_vector_bits(device: Device) -> int:
-    """A vector length named in devices.yaml (features like vlen256/sve256, or the runner's vlen=)."""
-    for f in (*device.features, *device.runner):
-        m = re.search(r"(?:vlen|sve)=?(\d{3,4})", str(f).lower())
-        if m:
-            return int(m.group(1))
-    return 0
-
-
 def _set_vector(prof: HardwareProfile, kind: str, bits: int) -> None:
     prof.vector_kind, prof.vector_bits, prof.vregs = kind, bits, VREGS.get(kind, 0)
     if kind == "rvv":
@@ -233,9 +224,9 @@ def _vector_from_features(prof: HardwareProfile, device: Device) -> None:
     """Fill the vector fields from feature names (cpuinfo flags or devices.yaml features)."""
     f = {x.lower() for x in prof.features}
     if device.arch.startswith("riscv") and any(x.startswith("rvv") or x in ("v", "zve32f") for x in f):
-        _set_vector(prof, "rvv", _config_vector_bits(device))
+        _set_vector(prof, "rvv", device.declared_vector_bits)
     elif device.arch == "aarch64" and any(x.startswith("sve") for x in f):
-        _set_vector(prof, "sve", _config_vector_bits(device))
+        _set_vector(prof, "sve", device.declared_vector_bits)
     elif "avx512f" in f or "avx512" in f:
         _set_vector(prof, "avx512", SIMD_BITS["avx512"])
     elif "avx2" in f:

@@ -10,20 +10,6 @@ table is harness/backends/cuda/build.py ABIS). All of that works without a GPU.
 """
 from __future__ import annotations
 
-import re
+from harness.backends.cuda.backend import CudaBackend  # noqa: E402
 
-from harness.config.devices import Device
-
-SM_RE = re.compile(r"^sm_(\d+)([af]?)$")
-
-
-def is_cuda(device: Device) -> bool:
-    return "cuda" in (f.lower() for f in device.features) or device.toolchain.startswith("cuda")
-
-
-def device_sm(device: Device) -> str | None:
-    """The device's SM as nvcc spells it ("sm_90a"), from its features; None when none is named."""
-    for f in device.features:
-        if SM_RE.match(f.lower()):
-            return f.lower()
-    return None
+__all__ = ["CudaBackend"]

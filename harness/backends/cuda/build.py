@@ -26,7 +26,7 @@ from harness.config.devices import Device
 from harness.config.toolchains import Toolchain
 from harness.core.records import Artifact, BuildResult, Status
 from harness.core.workspace import PACKAGE_DIR
-from harness.backends.cuda import device_sm, tools
+from harness.backends.cuda import tools
 from harness.backends.cuda.arch import limits, nvcc_arch_flags
 from harness.backends.cuda.gate import check_device_code, check_host_object
 from harness.backends.cuda.inspect import CompileReport, inspect_object, parse_nvinfo, parse_sass, _run
@@ -176,7 +176,7 @@ def build_cuda(source: bytes, name: str, device: Device, tc: Toolchain, builds_d
     and the driver is built with -DTENSOROP_PAIR. Shared libraries (`libs`: a baseline's vendor
     library) are linked, placed beside the driver (found through its run path $ORIGIN) and
     listed as the artifact's runtime libraries, so transports ship them with it."""
-    sm = device_sm(device)
+    sm = device.sm
     if sm is None:
         return CudaBuild(BuildResult(Status.DEVICE_ERROR, "", None,
                                      f"device {device.name}: no sm_XX in its features (e.g. features: "

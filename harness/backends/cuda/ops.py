@@ -14,7 +14,6 @@ Everything else (the correctness gate, verified timing, statistics, the store) i
 """
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 from harness.config.devices import Device
@@ -37,48 +36,15 @@ def supported() -> str:
     return ", ".join(f"{a.op} {a.dtype}" for a in ABIS)
 
 
-_CLASSES: dict[type, type] = {}
-
-
-def _cuda_class(cls: type) -> type:
-    if cls in _CLASSES:
-        return _CLASSES[cls]
-
-    class CudaOp(cls):  # type: ignore[misc, valid-type]
-        cuda = True
-
-        def rel_error_bound(self, case):
-            if self.dtype == "f16":
-                return gemm16.rel_error_bound(self.depth(self.case_shape(case)))
-            return super().rel_error_bound(case)
-
-        def timing_tolerance(self, case):
-            return 3.0 * self.rel_error_bound(case)
-
-        def verify(self, case, raw: bytes):
-            if self.dtype == "f16":    # the f16 op's inputs and reference, the tensor-core bound
-                from harness.ops.gemm import verify as verify_gemm
-                return verify_gemm(case, raw, ref=self.reference(case), bound=self.rel_error_bound(case))
-            return super().verify(case, raw)
-
-    CudaOp.__name__ = CudaOp.__qualname__ = f"Cuda{cls.__name__}"
-    _CLASSES[cls] = CudaOp
-    return CudaOp
-
-
 def cuda_op(op: Op | None) -> Op:
     """The op as a CUDA device runs it (see the module docstring); the op itself when it has no
-    CUDA ABI (the build then says so) or is already a CUDA op."""
+    CUDA ABI (the build then says so) or is already the CUDA variant."""
     op = op or default_op()
     abi = abi_for(op)
-    if abi is None or getattr(op, "cuda", False):
+    if abi is None or op.backend == "cuda":
         return op
-    c = copy.copy(op)
-    c.__class__ = _cuda_class(type(op))
-    c.symbol = abi.symbol
-    c.driver_source = abi.driver_source
-    c.driver_defines = abi.defines
-    return c
+    return op.variant("cuda", symbol=abi.symbol, driver_source=abi.driver_source, driver_defines=abi.defines,
+                      error_bound=gemm16.rel_error_bound if op.dtype == "f16" else None)
 
 
 def build_for_trial(ws, device: Device, tc: Toolchain, kernel, op: Op | None = None, partner=None,

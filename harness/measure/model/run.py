@@ -15,6 +15,7 @@ from harness.core.records import Artifact
 from harness.transport import get_transport
 from harness.transport.base import is_qemu
 from harness.core.workspace import Workspace
+from harness.core import channel
 
 BLOCKS_FILE = "tensorop-blocks.txt"
 
@@ -48,7 +49,7 @@ def profile_artifact(ws: Workspace, device: Device, artifact: Artifact, shape: t
     failure = check.run_failure(run, device, "profiled call")
     if failure:
         return ProfileRun(False, failure[1], wall_s=run.wall_s, command=run.command)
-    recs = check.read_channel(run, want_plugin=True)
+    recs = channel.read_channel(run, want_plugin=True)
     if recs.error:
         return ProfileRun(False, recs.error, wall_s=run.wall_s, command=run.command)
     verdict = check.timed_verdict(recs.driver, case, run.files.get("pick.bin"), profile=True)

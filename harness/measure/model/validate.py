@@ -30,8 +30,9 @@ MISORDER_FACTOR = 1.5
 
 
 def _kernel(ws, name: str, arch: str):
-    from harness.measure.baselines import BaselineUnavailable, NAMES, baseline_kernel
-    from harness.measure.runner import Kernel
+    from harness.backends import BaselineUnavailable
+    from harness.backends.cpu.baselines import NAMES, baseline_kernel
+    from harness.core.records import Kernel
     if name in NAMES and not Path(name).exists():
         return baseline_kernel(ws, name, arch)
     p = Path(name)
@@ -44,7 +45,7 @@ def validate_kernels(lab, names: list[str], shape: tuple[int, int, int], *, host
                      emulated: str = "x86-qemu", max_time_s: float | None = None) -> list[dict]:
     """One record per kernel: kernel, status, measured_s, cycles, implied_ghz, insns, model,
     coverage, error. Failures are records, never exceptions."""
-    from harness.measure.baselines import BaselineUnavailable
+    from harness.backends import BaselineUnavailable
     from harness.ops import gemm
     from harness.core.records import Status
     from harness.transport import get_transport

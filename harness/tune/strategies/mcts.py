@@ -19,7 +19,7 @@ from typing import Any, Iterable
 
 from harness.tune.base import Evaluate, Evaluation, Options, Point, Run, SearchResult, drive
 from harness.tune.moves import MoveProposer, RuleMoveProposer
-from harness.core.space import Move, ParamSpace, point_key
+from harness.core.space import Move, ParamSpace
 
 NAME = "mcts"
 

@@ -1,44 +1,18 @@
-"""Baselines measured through the same driver, gate and statistics as any kernel:
-OpenBLAS 0.3.34 (the scipy-openblas32 wheel of the device's architecture, fetched by setup
-into .cache/openblas/<arch>/) and a naive C triple loop; on CUDA devices the vendor library
-per (op, dtype), CUDA_BASELINES: cuBLAS for GEMM, cuDNN for conv2d."""
+"""A CUDA device's baselines: the vendor library per (op, dtype), CUDA_BASELINES (cuBLAS for
+GEMM, cuDNN for conv2d), built from baselines/*.cu (trusted: the object gate skipped) with the
+library's headers and linked against it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.ops import Op, default_op
-from harness.measure.runner import Kernel
+from harness.backends.base import BaselineUnavailable
+from harness.backends.cuda import tools
+from harness.core.records import Kernel
 from harness.core.workspace import PACKAGE_DIR, Workspace
+from harness.ops import Op
 
 BASELINE_DIR = PACKAGE_DIR.parent / "baselines"
-OPENBLAS_LIB = "libscipy_openblas.so"
-NAMES = ("openblas", "naive")
-
-
-class BaselineUnavailable(Exception):
-    pass
-
-
-def openblas_lib(ws: Workspace, arch: str) -> Path:
-    return ws.cache / "openblas" / arch / OPENBLAS_LIB
-
-
-def baseline_kernel(ws: Workspace, name: str, arch: str, op: Op | None = None) -> Kernel:
-    """The op's baseline `name` (Op.baselines: a C file in baselines/, and whether it links OpenBLAS)."""
-    op = op or default_op()
-    if name not in op.baselines:
-        raise BaselineUnavailable(f"no baseline {name!r} for {op.name} {op.dtype}; known: "
-                                  f"{', '.join(op.baselines) or 'none'}")
-    src, blas = op.baseline_path(name)
-    source = "".join(f"#define {m} 1\n" for m in op.baseline_defines).encode() + src.read_bytes()
-    if not blas:
-        return Kernel(label=name, source=source, name=src.name)
-    lib = openblas_lib(ws, arch)
-    if not lib.is_file():
-        raise BaselineUnavailable(f"OpenBLAS for {arch} not found at {lib}; run `make setup`")
-    return Kernel(label=name, source=source, name=src.name, allow_blas=True, libs=(lib,))
-
 
 # ---- CUDA devices: the vendor library per (op, dtype) ------------------------------------------
 @dataclass(frozen=True)
@@ -73,7 +47,6 @@ def cuda_baseline(ws: Workspace, op: str, dtype: str, *, link: bool = True) -> C
     """The CUDA baseline of (op, dtype): cuBLAS for GEMM, cuDNN for conv2d. Its headers come from a
     CUDA install, the full wheels or setup's header fetch (.cache/cuda-headers/); linking needs the
     library itself (cuDNN's small loader, which setup fetches, is enough to link)."""
-    from harness.backends.cuda import tools
     bl = CUDA_BASELINES.get((op, dtype))
     if bl is None:
         raise BaselineUnavailable(f"no CUDA baseline for {op} {dtype}; known: "
@@ -104,14 +77,9 @@ def cuda_baseline_kernel(ws: Workspace, op: Op, *, link: bool = True) -> Kernel:
                   cflags=b.cflags)
 
 
-def device_baseline(ws: Workspace, name: str, device, op: Op | None = None) -> Kernel:
-    """Baseline `name` for `device`: on a CPU device baseline_kernel; on a CUDA device the vendor
-    library of the op (CUDA_BASELINES), asked for as `vendor`, its own name (cublas, cudnn) or
+def device_baseline(ws: Workspace, name: str, device, op: Op) -> Kernel:
+    """The vendor library of the op, asked for as `vendor`, its own name (cublas, cudnn) or
     `openblas` (the vendor library plays OpenBLAS's part there); `naive` has no CUDA version."""
-    from harness.backends.cuda import is_cuda
-    op = op or default_op()
-    if not is_cuda(device):
-        return baseline_kernel(ws, name, device.arch, op)
     bl = CUDA_BASELINES.get((op.name, op.dtype))
     if name == "naive" or bl is None or (name in ("cublas", "cudnn") and name != bl.name) or \
             name not in (*CUDA_NAMES, "openblas"):

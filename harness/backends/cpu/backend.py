@@ -1,0 +1,51 @@
+"""The CPU backend (harness/backends/base.py): C kernels for CPU devices."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.backends.base import Backend
+from harness.backends.cpu import baselines, peak
+from harness.backends.cpu.build import BuildRequest, build
+from harness.config.devices import Device
+from harness.config.toolchains import Toolchain
+from harness.core.records import BuildResult, Kernel, Status, Trial
+from harness.core.workspace import Workspace
+from harness.ops import Op
+
+
+def build_request(kernel: Kernel, toolchain: Toolchain, op: Op, extra_cflags: tuple[str, ...] = (),
+                  threads: int = 1) -> BuildRequest:
+    return BuildRequest(source=kernel.source, toolchain=toolchain, name=kernel.name,
+                        extra_cflags=(*extra_cflags, *kernel.cflags), libs=kernel.libs, allow_blas=kernel.allow_blas,
+                        relax=kernel.relax, threads=threads, op=op)
+
+
+class CpuBackend(Backend):
+    name = "cpu"
+    kernel_file = "kernel.c"
+    baseline_names = baselines.NAMES
+
+    def build(self, ws: Workspace, device: Device, toolchain: Toolchain, kernel: Kernel, op: Op, *,
+              partner: Kernel | None = None, extra_cflags: tuple[str, ...] = (), threads: int = 1) -> BuildResult:
+        return build(build_request(kernel, toolchain, op, extra_cflags, threads), ws.builds,
+                     build_request(partner, toolchain, op, extra_cflags, threads) if partner else None)
+
+    def compile_only(self, ws: Workspace, device: Device, toolchain: Toolchain, path: Path, *,
+                     threads: int | None = None, dynamic_smem: int = 0, relax: tuple[str, ...] = (),
+                     cflags: tuple[str, ...] = ()) -> dict:
+        from harness.ops import default_op
+        b = self.build(ws, device, toolchain, Kernel.from_file(path, relax=relax), default_op(),
+                       extra_cflags=tuple(cflags))
+        return {"status": b.status.value, "error": b.error, "log": b.log,
+                "executable": str(b.artifact.executable) if b.artifact else None,
+                "_lines": ["object gate passed; linked with the timing driver"] if b.status is Status.OK else []}
+
+    def peak_check(self, device: Device, trial: Trial) -> str:
+        return peak.peak_check(device, trial)
+
+    def baseline(self, ws: Workspace, name: str, device: Device, op: Op) -> Kernel:
+        return baselines.baseline_kernel(ws, name, device.arch, op)
+
+    def describe(self, device: Device) -> str:
+        return device.arch
+
