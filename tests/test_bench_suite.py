@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from harness.generate.templates.cpu_gemm import SETS, render
+from harness.generate.templates.cpu_gemm import SETS
+from harness.generate.templates.registry import render
 from harness.core.measure_options import MeasureOptions
 from harness.core.records import Status
 from harness.core.records import Kernel

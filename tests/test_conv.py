@@ -233,7 +233,7 @@ def test_tuning_a_conv_folder_renders_conv_kernels(tmp_path, sketch):
     rendered the GEMM template, which the object gate rejected at every point)."""
     from harness.generate.templates.conv import DIRECT_SEEDS, render_direct, render_im2col
     from harness.generate.templates.cpu_gemm import SETS
-    from harness.tune.evaluate import Target
+    from harness.generate.folder import KernelFolder as Target
     if sketch == "im2col":
         seed = SETS["avx2"].seeds[0]
         src, point, needle = render_im2col("avx2", seed), {**seed, "KC": 128}, "KC=128"

@@ -347,10 +347,11 @@ def test_paired_build_against_the_vendor_baselines(lab):
 @pytest.mark.parametrize("op,dtype", [("gemm", "f16"), ("gemm", "f32"), ("conv2d", "f32")])
 def test_expert_cuda_candidates_compile_and_pass_the_gate(tmp_path, sm, op, dtype):
     from harness.backends.cuda.build import build_cuda
-    from harness.generate.cuda import plan
+    from harness.generate.templates.cuda import plan
     from harness.generate.base import Task
     from harness.generate.expert import ExpertGenerator
-    from harness.generate.cuda import expert_files, factors
+    from harness.generate.cuda import factors
+    from harness.generate.templates.cuda import expert_files
     cands = plan(op, dtype, sm, 4)
     assert cands
     gen = ExpertGenerator(points=4)
@@ -377,7 +378,7 @@ def test_cuda_template_points_render_and_the_tuner_reads_a_kernel_cu_folder(tmp_
     outside it is refused), and a generated CUDA folder (kernel.cu) is a tuning target whose
     points are rendered by the tuner's #define rewrite exactly as the expert renders them."""
     from harness.generate.templates import cuda as templates
-    from harness.tune.evaluate import Target
+    from harness.generate.folder import KernelFolder as Target
     for f in ("simt_f32.cu", "mma_sync_f16.cu"):
         pts = templates.points(f)
         assert len(pts) >= 16 and pts[0] == templates.space(f).defaults and len({json.dumps(p) for p in pts}) == len(pts)
@@ -454,7 +455,7 @@ def test_tma_kernel_links_the_driver_library_through_a_stub(lab):
 
 @needs_cuda_tools
 def test_the_wgmma_family_is_planned_on_sm_90a_only():
-    from harness.generate.cuda import plan
+    from harness.generate.templates.cuda import plan
     assert plan("gemm", "f16", "sm_90a", 1)[0][2]["kernel_file"] == "wgmma_f16.cu"
     assert all(p["kernel_file"] != "wgmma_f16.cu" for _, _, p in plan("gemm", "f16", "sm_80", 40))
     assert all(p["kernel_file"] != "wgmma_f16.cu" for _, _, p in plan("gemm", "f16", "sm_100a", 40))

@@ -12,7 +12,8 @@ import pytest
 from harness.generate.expert import ExpertGenerator
 from harness.generate.hardware import choose_sets, comprehend, hints_for
 from harness.generate.prompt import DEFAULT_PROMPT, PromptError, parse_prompt
-from harness.generate.templates.cpu_gemm import SETS, render
+from harness.generate.templates.cpu_gemm import SETS
+from harness.generate.templates.registry import render
 from harness.core.space import ParamSpace, SpaceError
 
 from conftest import requires_qemu

@@ -141,8 +141,8 @@ def test_campaign_spreads_over_both_boards(workspace, lab_farm):
 def _holder(workspace, place: str, hold_s: float) -> subprocess.Popen:
     code = textwrap.dedent(f"""
         import time
-        from harness.lab import Lab
-        from harness.workspace import Workspace
+        from harness.config.lab import Lab
+        from harness.core.workspace import Workspace
         from harness.transport import get_transport
         lab = Lab.load(Workspace.discover({str(workspace.root)!r}))
         t = get_transport(lab.devices["k1-lab"], lab.ws)

@@ -12,7 +12,7 @@ import pytest
 from conftest import REPO, requires_qemu
 from harness.generate.templates import amx as amx_templates
 from harness.generate.prompt import parse_prompt
-from harness.generate.templates.cpu_gemm import render
+from harness.generate.templates.registry import render
 from harness.core.measure_options import MeasureOptions
 from harness.measure.limits import peak_check
 from harness.ops import get_op
@@ -232,7 +232,7 @@ def test_llama_suite_holds_the_projection_shapes():
 def test_tuning_re_renders_the_kernels_own_template(tmp_path):
     """A generated folder records the device's primary set (avx512) in meta.json and the kernel's own
     (here AMX tiles, i8) in params.json: the tuner renders its points with the kernel's own."""
-    from harness.tune.evaluate import Target
+    from harness.generate.folder import KernelFolder as Target
     point = dict(amx_templates.SEEDS[0])
     (tmp_path / "kernel.c").write_text(amx_templates.render("i8", point))
     (tmp_path / "meta.json").write_text(json.dumps({"device": "host", "shape": [64, 64, 64], "generator": "expert",

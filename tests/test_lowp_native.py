@@ -112,7 +112,7 @@ def test_probe_reads_the_emulated_cpus_isa(lab):
 
 
 def test_native_templates_declare_valid_spaces_and_check_the_dtype():
-    from harness.generate.templates.cpu_gemm import render
+    from harness.generate.templates.registry import render
     ctx = {"vregs": 32, "lanes": 8, "l1d": 64 * 1024, "l2": 1024 * 1024}
     for name, s in native_lowp.SETS.items():
         assert all(s.space.valid(p, ctx) for p in s.seeds), name
@@ -125,7 +125,8 @@ def test_native_templates_declare_valid_spaces_and_check_the_dtype():
 @requires_qemu
 def test_the_widening_kernel_has_no_native_instruction(lab):
     """The object check can fail: the widening template's int8 kernel multiplies in f32 (fmla), no sdot/smmla."""
-    from harness.generate.templates.cpu_gemm import SETS, render
+    from harness.generate.templates.cpu_gemm import SETS
+    from harness.generate.templates.registry import render
     text = disassembly(lab, "a76-qemu", render("neon", dict(SETS["neon"].seeds[0]), dtype="i8"), "i8")
     assert "fmla" in text and not re.search(r"\s(sdot|smmla)\s", text)
 
@@ -135,7 +136,7 @@ def test_int8_widening_template_and_openblas_baseline_run_on_rv64_qemu(lab):
     """qemu-riscv64 7.2 aborts on the vfcvt.rtz.x.f.v clang vectorises an f32 -> int32 loop into;
     both int8 kernels that convert an f32 result keep that loop scalar and pass the exact gate."""
     from harness.backends.cpu.baselines import baseline_kernel
-    from harness.generate.templates.cpu_gemm import render
+    from harness.generate.templates.registry import render
     dev = lab.devices["rv64-qemu"]
     op = get_op("gemm", "i8")
     widening = Kernel("widening", render("rvv", {"MR": 3, "NV": 1, "LMUL": 8, "U": 1, "KC": 64, "MC": 48, "NC": 256}, dtype="i8").encode())

@@ -301,9 +301,9 @@ def test_hung_device_cannot_hang_a_run(workspace, sshd):
 def _hold_lock(workspace, lease: int, hold_s: float) -> subprocess.Popen:
     code = textwrap.dedent(f"""
         import sys, time
-        from harness.lab import Lab
-        from harness.workspace import Workspace
-        from harness.devlock import DeviceLock, lock_path
+        from harness.config.lab import Lab
+        from harness.core.workspace import Workspace
+        from harness.campaign.locks import DeviceLock, lock_path
         from harness.transport.ssh import SSHTransport
         lab = Lab.load(Workspace.discover({str(workspace.root)!r}))
         t = SSHTransport(lab.devices["lb"], lab.ws)

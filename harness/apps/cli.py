@@ -14,7 +14,8 @@ from harness.campaign import report as rep
 from harness.backends.cuda.baselines import CUDA_NAMES
 from harness.backends.cpu.baselines import NAMES as BASELINES, baseline_kernel
 from harness.backends import BaselineUnavailable, device_baseline
-from harness.campaign.scheduler import Job, new_campaign_id, run_campaign
+from harness.campaign.scheduler import Campaign, Job, new_campaign_id
+from harness.apps.progress import DeviceProgress
 from harness.config.yamlfile import ConfigError
 from harness.config.lab import Lab
 from harness.ops import Op, UnknownOp, get_op
@@ -165,42 +166,42 @@ def _execute(lab: Lab, jobs: list[Job], as_json: bool, overrides: dict, cflags: 
         def on_term(signum, frame):   # kill (SIGTERM) ends the run like Ctrl-C: with the resume hint
             raise KeyboardInterrupt
         old_term = signal.signal(signal.SIGTERM, on_term)
+
+        def on_event(device: str, text: str):
+            err.print(f"[yellow]{device}:[/yellow] {text}", highlight=False)
         try:
-            if as_json:
-                def on_event(device: str, text: str):
-                    err.print(f"[yellow]{device}:[/yellow] {text}", highlight=False)
-                trials = run_campaign(lab, jobs, store, campaign=campaign, overrides=overrides, extra_cflags=cflags,
-                                      on_trial=on_trial, on_event=on_event, resume=bool(resume))
-            else:   # live progress, one line per device (harness/apps/progress.py)
-                from harness.apps.progress import DeviceProgress
-                with DeviceProgress(jobs, err) as prog:
-                    trials = run_campaign(lab, jobs, store, campaign=campaign, overrides=overrides,
-                                          extra_cflags=cflags, on_start=prog.on_start, on_trial=prog.on_trial,
-                                          on_event=prog.on_event, resume=bool(resume))
+            with Campaign(lab, store, campaign=campaign, overrides=overrides, extra_cflags=cflags) as c:
+                if as_json:
+                    c.on_event = on_event
+                    trials = c.run(jobs, on_trial=on_trial, resume=bool(resume))
+                else:   # live progress, one line per device (harness/apps/progress.py)
+                    with DeviceProgress(jobs, err) as prog:
+                        c.on_event = prog.on_event
+                        trials = c.run(jobs, on_start=prog.on_start, on_trial=prog.on_trial, resume=bool(resume))
+                    c.on_event = on_event
+                if resume:   # the result set: the latest trial of each job (a re-run replaces a device_error)
+                    trials = store.campaign_trials(campaign)
+                    err.print(f"campaign {campaign}: resumed; {len(trials)} jobs in all", highlight=False)
+                if against:
+                    _compare_against(c, trials, jobs, against, as_json, target, budget_s)
         except KeyboardInterrupt:
             err.print(f"interrupted: the finished trials of campaign {campaign} are stored; continue with\n"
                       f"  {_resume_hint(campaign)}", highlight=False)
             return 130
         finally:
             signal.signal(signal.SIGTERM, old_term)
-        if resume:   # the result set: the latest trial of each job (a re-run replaces a device_error)
-            trials = store.campaign_trials(campaign)
-            err.print(f"campaign {campaign}: resumed; {len(trials)} jobs in all", highlight=False)
-        if against:
-            _compare_against(lab, store, trials, jobs, against, as_json, target, budget_s, cflags)
         if not as_json:
             rows = rep.with_ratios(trials, store.baselines())
             rep.print_table(rows, title=f"{title} (campaign {campaign})", console=out)
     return 0 if trials and all(t.status is Status.OK for t in trials) else 1
 
 
-def _compare_against(lab: Lab, store: Store, trials: list[Trial], jobs: list[Job], against_by_device: dict[str, Kernel],
-                     as_json: bool, target: float, budget_s: float, cflags: tuple[str, ...]) -> None:
-    """After the campaign: each kernel against `against` on each device and shape, by the one
-    objective (paired interleaved time on real devices, modelled cycles on emulated ones)."""
-    from harness.measure import compare as objective
-    from harness.transport import get_transport
-    from harness.measure.runner import MeasureOptions
+def _compare_against(c: Campaign, trials: list[Trial], jobs: list[Job], against_by_device: dict[str, Kernel],
+                     as_json: bool, target: float, budget_s: float) -> None:
+    """After the campaign's trials: each kernel against `against` on each device and shape, by the
+    one objective (Campaign.compare: paired interleaved time on real devices, modelled cycles on
+    emulated ones)."""
+    store = c.store
     kernels = {j.kernel.hash: j.kernel for j in jobs}
     base = {(t.device, t.shape): t for t in trials
             if t.device in against_by_device and t.source_hash == against_by_device[t.device].hash}
@@ -214,20 +215,18 @@ def _compare_against(lab: Lab, store: Store, trials: list[Trial], jobs: list[Job
         cmp, note = None, ""
         if b is None or t.status is not Status.OK or b.status is not Status.OK:
             note = f"no comparison: {t.kernel} is {t.status}" + (f", {against.label} is {b.status}" if b else "")
-        elif t.emulated:
-            cmp = objective.modelled_ratio(t, b)
-            note = "" if cmp else "no modelled cycles"
         else:
-            device = lab.devices[t.device]
-            err.print(f"[dim]{t.device}: pairing {t.kernel} with {against.label} (interleaved) ...[/dim]", highlight=False)
-            with get_transport(device, lab.ws) as tr:
-                run = objective.paired(lab.ws, device, lab.toolchain(device), tr, kernels[t.source_hash], against,
-                                       t.shape, target=target, budget_s=budget_s,
-                                       opts=MeasureOptions.for_device(device), op=get_op(t.op, t.dtype))
+            if not t.emulated:
+                err.print(f"[dim]{t.device}: pairing {t.kernel} with {against.label} (interleaved) ...[/dim]",
+                          highlight=False)
+            run = c.compare(t.device, kernels[t.source_hash], against, t.shape, get_op(t.op, t.dtype),
+                            trials=(t, b), target=target, budget_s=budget_s)
             cmp = run.ratio
             if run.status is not Status.OK:
                 note = f"paired run: {run.status}: {run.error}"
-            elif cmp is not None and cmp.note:
+            elif cmp is None:
+                note = run.error or "no comparison"
+            elif cmp.note:
                 err.print(f"[yellow]{t.device}: {cmp.note}[/yellow]", highlight=False)
         if cmp is not None:
             cmp = stats.Ratio(cmp.ratio, cmp.ci95, cmp.p_value, cmp.metric, cmp.n, against.label, cmp.note)
@@ -505,7 +504,7 @@ def devices_probe(name: str = typer.Argument(..., help="Device name or alias."),
 
 from harness.apps.tune import tune as _tune  # noqa: E402
 app.command(name="tune")(_tune)
-from harness.measure.model.validate import model_app as _model_app  # noqa: E402
+from harness.apps.model import model_app as _model_app  # noqa: E402
 app.add_typer(_model_app, name="model")
 
 from harness.apps.bench_suite import bench_suite as _bench_suite  # noqa: E402

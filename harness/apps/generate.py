@@ -10,6 +10,7 @@ from typing import List, Optional
 import typer
 from rich.console import Console
 
+from harness.generate.pipeline import generate_and_tune
 from harness.generate.prompt import DEFAULT_PROMPT, PromptError, parse_prompt, parse_with_llm
 
 out = Console(width=None if sys.stdout.isatty() else 200)
@@ -133,7 +134,7 @@ def generate(prompt: Optional[str] = typer.Argument(None, help=f"What to generat
             gen = LLMGenerator(client, scratch=lab.ws.scratch) if use_llm else ExpertGenerator(points=n_rounds)
             try:
                 r = generate_and_tune(lab, task, d, gen, store, rounds=n_rounds, campaign=campaign,
-                                      tune_budget=tune_budget, devices_file=devices_file,
+                                      tune_budget=tune_budget,
                                       on_event=lambda s: err.print(f"[dim]{s}[/dim]", highlight=False),
                                       search_overrides=search, final_overrides=final)
             except LLMError as e:
@@ -191,27 +192,3 @@ def generate(prompt: Optional[str] = typer.Argument(None, help=f"What to generat
     raise typer.Exit(0 if ok else 1)
 
 
-def generate_and_tune(lab, task, device_name: str, generator, store, *, rounds: int, campaign: str,
-                      tune_budget: int, devices_file: Optional[Path] = None, on_event=None,
-                      tune_pair_budget_s: Optional[float] = None, **generate_options):
-    """`generate`'s pipeline on one device: the generate loop (generate.loop.generate_on_device:
-    candidates verified and measured, the best written to its folder), then its tuning stage
-    (`tune_generated`: MCTS on the one objective, `tune_budget` trials; 0: none) on that folder.
-    Returns the loop's DeviceResult with `tuned` set when the tuning stage ran; the kernel is the
-    folder's kernel.c. generate_options go to generate_on_device (root, overrides, pair budgets)."""
-    from harness.apps.tune import tune_generated
-    from harness.generate.loop import generate_on_device
-    say = on_event or (lambda s: None)
-    r = generate_on_device(lab, task, device_name, generator, store, rounds=rounds, campaign=campaign,
-                           on_event=on_event, **generate_options)
-    fixed = r.ok and r.folder is not None and (r.folder / "kernel.cu").is_file() and \
-        (r.folder / "params.json").is_file() and "space" not in json.loads((r.folder / "params.json").read_text())
-    if tune_budget > 0 and r.ok and fixed:
-        say(f"{device_name}: no tuning stage: {r.folder / 'kernel.cu'} declares no tunable parameters")
-    elif tune_budget > 0 and r.ok and r.folder is not None:
-        say(f"{device_name}: tuning {r.folder} (mcts, {tune_budget} trials)")
-        rc = tune_generated(r.folder, budget=tune_budget, devices_file=devices_file, pair_budget_s=tune_pair_budget_s)
-        meta = json.loads((r.folder / "meta.json").read_text())
-        r.tuned = {"exit": rc, "written": "tune" in meta, "vs_openblas": meta.get("vs_openblas"),
-                   "candidate": meta.get("candidate"), "budget": tune_budget}
-    return r

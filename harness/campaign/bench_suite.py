@@ -66,13 +66,13 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from harness.measure import compare as objective
 from harness.backends.cpu.baselines import baseline_kernel
 from harness.ops import get_op
 from harness.core.records import Artifact, Status
 from harness.ops.suites import get_suite, scaled_shapes
 from harness.core.records import Kernel
-from harness.measure.runner import MeasureOptions, run_trial
+from harness.campaign.scheduler import Campaign, Job, new_campaign_id
+from harness.campaign.store import Store
 
 SQUARE = [(n, n, n) for n in (256, 512, 1024, 2048)]
 # LLM inference (MxNxK): M tokens against 4096x4096 (attention projections), 4096->11008 (MLP up,
@@ -249,7 +249,7 @@ def pipeline_kernel(lab, device, plan: KernelPlan, *, tune_budget: int, rounds: 
     the same pipeline (generate.command.generate_and_tune), into generated/bench-suite/."""
     from harness.campaign.scheduler import new_campaign_id
     from harness.generate.base import Task
-    from harness.apps.generate import generate_and_tune
+    from harness.generate.pipeline import generate_and_tune
     from harness.generate.expert import ExpertGenerator
     from harness.campaign.store import Store
     t0 = time.monotonic()
@@ -263,7 +263,7 @@ def pipeline_kernel(lab, device, plan: KernelPlan, *, tune_budget: int, rounds: 
     with Store(lab.ws.database) as store:
         r = generate_and_tune(lab, task, device.name, ExpertGenerator(points=rounds), store, rounds=rounds,
                               campaign="bench-suite-" + new_campaign_id(), tune_budget=tune_budget,
-                              devices_file=devices_file, on_event=log, root=lab.ws.generated / SUITE_KERNELS,
+                              on_event=log, root=lab.ws.generated / SUITE_KERNELS,
                               tune_pair_budget_s=QUICK_TUNE_PAIR_S if quick else None,
                               **(QUICK_PAIRS if quick else {}))
     sk.wall_s = round(time.monotonic() - t0, 1)
@@ -319,10 +319,10 @@ class Budgets:
     quick: bool = False
 
 
-def measure_kernel(lab, device, tr, sk: SuiteKernel, shapes, *, budget_s: float, others_for, opts,
-                   log=print) -> list[Row]:
+def measure_kernel(c: Campaign, device, sk: SuiteKernel, shapes, *, budget_s: float, others_for,
+                   overrides: dict, log=print) -> list[Row]:
     """The kernel's full trial at each shape beside the other kernels (others_for(shape): name ->
-    Kernel), then each comparison by the one objective."""
+    Kernel), then each comparison by the one objective (Campaign.compare)."""
     op = get_op(sk.op, "f32")
     metric = "modelled_cycles" if device.emulated else "time"
     rows = []
@@ -330,25 +330,21 @@ def measure_kernel(lab, device, tr, sk: SuiteKernel, shapes, *, budget_s: float,
         t0 = time.monotonic()
         row = Row(device.name, shape, metric, sk.label, op=sk.op)
         others = others_for(shape)
-        tg = run_trial(lab.ws, device, lab.toolchain(device), tr, sk.kernel, shape, opts, op=op)
+        trials = c.run([Job(k, device.name, shape, op) for k in (sk.kernel, *others.values())], overrides=overrides)
+        tg, tos = trials[0], dict(zip(others, trials[1:]))
         _record(row, "generated", tg)
-        tos = {}
-        for name, k in others.items():
-            tos[name] = run_trial(lab.ws, device, lab.toolchain(device), tr, k, shape, opts, op=op)
-            _record(row, name, tos[name])
+        for name, t in tos.items():
+            _record(row, name, t)
         for name, k in others.items():
             tb = tos[name]
             if tg.status is not Status.OK or tb.status is not Status.OK:
                 continue
-            if device.emulated:
-                r = objective.modelled_ratio(tg, tb)
-            else:
-                run = objective.paired(lab.ws, device, lab.toolchain(device), tr, sk.kernel, k, shape, target=0.02,
-                                       budget_s=budget_s if name == "openblas" else budget_s / 2, opts=opts, op=op)
-                r = run.ratio
-                if run.status is not Status.OK:
-                    row.status[f"paired-{name}"] = f"{run.status.value}: {run.error[:160]}"
-                    r = None
+            run = c.compare(device.name, sk.kernel, k, shape, op, trials=(tg, tb), target=0.02,
+                            budget_s=budget_s if name == "openblas" else budget_s / 2)
+            r = run.ratio
+            if run.status is not Status.OK:
+                row.status[f"paired-{name}"] = f"{run.status.value}: {run.error[:160]}"
+                r = None
             if r is not None:
                 row.vs[name] = r.to_json()
         rows.append(row)
@@ -362,9 +358,8 @@ def measure_device(lab, device, plans: list[KernelPlan], *, budgets: Budgets, wi
     """Each plan's kernel (generate + tuning, or the untuned first point with budgets.tune == 0)
     measured at its shapes beside OpenBLAS, the naive loop (short calls only) and, for GEMM with
     --before, the kernel before issue 12."""
-    from harness.transport import get_transport
     rows, kernels = [], []
-    opts = MeasureOptions.for_device(device, **({} if device.emulated else {"max_time_s": 2.0, "max_samples": 30}))
+    overrides = {} if device.emulated else {"max_time_s": 2.0, "max_samples": 30}
     for plan in plans:
         op = get_op(plan.op, "f32")
         if budgets.tune > 0:
@@ -390,9 +385,9 @@ def measure_device(lab, device, plans: list[KernelPlan], *, budgets: Budgets, wi
             if bk is not None:
                 o["before"] = bk
             return o
-        with get_transport(device, lab.ws) as tr:
-            rows += measure_kernel(lab, device, tr, sk, plan.shapes, budget_s=budgets.pair_s, others_for=others_for,
-                                   opts=opts, log=log)
+        with Store(lab.ws.database) as store, Campaign(lab, store, campaign="bench-suite-" + new_campaign_id()) as c:
+            rows += measure_kernel(c, device, sk, plan.shapes, budget_s=budgets.pair_s, others_for=others_for,
+                                   overrides=overrides, log=log)
     return rows, kernels
 
 

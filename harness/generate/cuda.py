@@ -24,29 +24,12 @@ from harness.config.devices import Device
 from harness.core.workspace import PACKAGE_DIR
 from harness.backends.cuda.arch import limits
 from harness.generate.cuda_prompts import prompt_section
+from harness.generate.templates import cuda as templates
+from harness.generate.factors import HardwareFactors
 
 KERNEL_DIR = PACKAGE_DIR.parent / "kernels" / "cuda"
 KERNEL_NAME = "kernel.cu"
 
-# (op, dtype) -> [(file in kernels/cuda, the SMs it runs on: "sm_90a" exactly, or ">=80")], best first.
-# wgmma is sm_90a's alone (Blackwell's tensor cores are programmed another way).
-EXPERT = {
-    ("gemm", "f16"): [("wgmma_f16.cu", "sm_90a"), ("mma_sync_f16.cu", ">=80"), ("wmma_f16.cu", ">=70")],
-    ("gemm", "f32"): [("simt_f32.cu", ">=50")],
-    ("conv2d", "f32"): [("conv2d_implicit_gemm_f32.cu", ">=70")],
-}
-
-
-def runs_on(spec: str, sm: str) -> bool:
-    """Whether a kernel whose SM spec is `spec` ("sm_90a" or ">=80") runs on `sm`."""
-    if spec.startswith(">="):
-        return sm_number(sm) >= int(spec[2:])
-    return sm == spec
-
-
-def expert_files(op: str, dtype: str, sm: str) -> list[str]:
-    """The expert's kernel files for (op, dtype) that run on `sm`, best first."""
-    return [f for f, spec in EXPERT.get((op, dtype), []) if runs_on(spec, sm)]
 
 PROTOTYPES = {
     "tensorop_gemm_f32_cuda": 'extern "C" void tensorop_gemm_f32_cuda(int M, int N, int K, const float *A, int lda, '
@@ -59,14 +42,8 @@ PROTOTYPES = {
 }
 
 
-def sm_number(sm: str) -> int:
-    digits = "".join(ch for ch in sm if ch.isdigit())
-    return int(digits) if digits else 0
-
-
 def factors(device: Device):
     """HardwareFactors of a CUDA device (primitive set `cuda`)."""
-    from harness.generate.hardware import HardwareFactors
     sm = device.sm or "sm_80"
     lim = limits(sm)
     keys = [f"tensor cores: {lim.tensor_cores}" if lim else "tensor cores: unknown SM",
@@ -77,21 +54,6 @@ def factors(device: Device):
                            key_instructions=tuple(keys), emulated=False,
                            source="devices.yaml (CUDA: the SM's limits from harness/backends/cuda/arch.py; no probe)",
                            features=tuple(device.features))
-
-
-def plan(op: str, dtype: str, sm: str, n: int) -> list[tuple[str, str, dict]]:
-    """The expert's candidates for the SM: (label, source, params), each template's default point
-    first (every template the SM runs is tried), then the templates' other points by their prior
-    (harness/generate/templates/cuda.py). params carries the point, so the tuner starts from it."""
-    from harness.generate.templates import cuda as templates
-    files = expert_files(op, dtype, sm)
-    firsts, rests = [], []
-    for f in files:
-        pts = templates.points(f)
-        firsts.append((f, pts[0]))
-        rests += [(f, p) for p in pts[1:]]
-    return [(templates.label(f, p), templates.render(f, p), {**p, "kernel_file": f})
-            for f, p in (firsts + rests)[:n]]
 
 
 def system_message(op) -> str:
@@ -109,7 +71,7 @@ def system_message(op) -> str:
 def first_message(task, hw) -> str:
     op = task.the_op
     sm = hw.arch
-    cands = plan(op.name, op.dtype, sm, 1)
+    cands = templates.plan(op.name, op.dtype, sm, 1)
     sketch = f"A reference kernel (correct; improve on it):\n```cuda\n{cands[0][1]}```\n" if cands else ""
     return (f"{op.llm_task_line(task.shape)}, on device {hw.device} ({sm}).\n\n{prompt_section(sm)}\n\n"
             f"{sketch}Write a faster kernel.")

@@ -12,7 +12,7 @@ from harness.generate.asmscript import run_script, wrap_assembly
 from harness.generate.base import Candidate, Feedback, Generator, Task
 from harness.generate.guards import check_assembly, check_c, check_python, extract_code
 from harness.generate.hardware import HardwareFactors, hints_text
-from harness.generate.templates.cpu_gemm import SETS, render
+from harness.generate.templates import registry
 from harness.backends.cuda import CudaBackend
 
 SYSTEM = """You are an expert in high-performance computing writing GEMM kernels with hardware primitives.
@@ -49,20 +49,12 @@ def system_for(task: Task) -> str:
 
 
 def first_message(task: Task, hw: HardwareFactors) -> str:
+    ps_name, sketch = registry.reference(hw, task.op, task.dtype)
     if task.op == "conv2d":
-        from harness.generate.templates.conv import sketches
         manuals = ("\n\nManual excerpts:\n" + "\n".join(hw.manuals)) if hw.manuals else ""
         return (f"{task.the_op.llm_task_line(task.shape)}, on device {hw.device}.\n\nHardware factors:\n"
                 f"{hw.summary()}{manuals}\n\nOptimisation hints:\n{hints_text(hw.primitive_set)}\n\n"
-                f"Two reference sketches (correct; improve on either):\n{sketches(hw)}\nWrite a faster kernel.")
-    from harness.generate.templates.amx import SEEDS as AMX_SEEDS, available as amx_available
-    from harness.generate.templates.lowp import SETS as NATIVE, available as native_available
-    native = [s for s in native_available(task.dtype, hw.arch, hw.features) if NATIVE[s].prefer] \
-        if task.dtype != "f32" else []
-    ps_name = "amx" if amx_available(task.dtype, hw.features) and hw.arch in ("x86_64", "amd64") else \
-        native[0] if native else hw.primitive_set
-    seed = dict(AMX_SEEDS[0]) if ps_name == "amx" else NATIVE[ps_name].seeds[0] if native else SETS[ps_name].seeds[0]
-    sketch = render(ps_name, seed, dtype=task.dtype)
+                f"Two reference sketches (correct; improve on either):\n{sketch}\nWrite a faster kernel.")
     manuals = ("\n\nManual excerpts:\n" + "\n".join(hw.manuals)) if hw.manuals else ""
     return (f"Task: {task.op} {task.dtype}, M={task.shape[0]} N={task.shape[1]} K={task.shape[2]}, "
             f"on device {hw.device}.\n\nHardware factors:\n{hw.summary()}{manuals}\n\n"

@@ -1,11 +1,11 @@
 """The generate loop: comprehend the hardware, ask the generator for candidates, verify and
-measure each with run_trial, feed the results back, keep the best verified kernel, re-measure
-it beside OpenBLAS, and write generated/<device>/<op>_<shape>_<dtype>/.
+measure each through the campaign (harness/campaign/scheduler.py: the device's lock, quarantine,
+storage), compare each with the device's baseline by the one objective (Campaign.compare), feed
+the results back, keep the best verified kernel, re-measure it beside the baseline, and write
+generated/<device>/<op>_<shape>_<dtype>/ (harness/generate/folder.py).
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import re
 import time
@@ -13,18 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from harness.measure import compare as objective
-from harness.backends import BaselineUnavailable, device_baseline
-from harness.config.lab import Lab
-from harness.core.records import Status, Trial
-from harness.campaign.store import Store
-from harness.transport import get_transport
-from harness.core.records import Kernel
-from harness.measure.runner import MeasureOptions, run_trial
-from harness.generate.base import Candidate, Feedback, Generator, Task
+from harness.backends import BaselineUnavailable, backend_for, device_baseline
 from harness.backends.cpu.probe import ProbeError
-from harness.generate.hardware import HardwareFactors, comprehend
+from harness.campaign.scheduler import Campaign, Job
+from harness.campaign.store import Store
+from harness.config.lab import Lab
 from harness.core import stats
+from harness.core.records import Kernel, Status, Trial
+from harness.generate.base import Candidate, Feedback, Generator, Task
+from harness.generate.factors import HardwareFactors
+from harness.generate.folder import write_generated
+from harness.generate.hardware import comprehend
 
 SEARCH_BUDGET = {"max_time_s": 0.5, "min_samples": 3, "max_samples": 10}
 SEARCH_BUDGET_EMULATED: dict = {}          # one profiled call: nothing to budget
@@ -79,18 +78,17 @@ def trim_build_log(log: str, limit: int = MAX_LOG_CHARS) -> str:
     return text[:limit] + ("\n[... more errors trimmed]" if len(text) > limit else "")
 
 
-def compare_to_baseline(ctx: "_Ctx", t: Trial, kernel: Kernel, base: Trial | None,
-                        budget_s: float) -> stats.Ratio | None:
-    """The one objective's verdict of `t` against OpenBLAS: modelled cycles on emulated devices,
-    a paired interleaved measurement on real ones. None when either is not ok."""
-    if not base or t.status is not Status.OK or base.status is not Status.OK or ctx.openblas is None:
+def compare_to_baseline(c: Campaign, t: Trial, kernel: Kernel, baseline: Kernel | None, base: Trial | None,
+                        op, budget_s: float) -> stats.Ratio | None:
+    """The one objective's verdict of `t` against the baseline (Campaign.compare: modelled cycles
+    on emulated devices, a paired interleaved measurement on real ones), stored with the trial.
+    None when either is not ok."""
+    if not base or baseline is None or t.status is not Status.OK or base.status is not Status.OK:
         return None
-    if t.emulated:
-        return objective.modelled_ratio(t, base)
-    run = objective.paired(ctx.lab.ws, ctx.device, ctx.toolchain, ctx.transport, kernel, ctx.openblas, t.shape,
-                           budget_s=budget_s, op=ctx.op)
+    run = c.compare(t.device, kernel, baseline, t.shape, op, trials=(t, base), budget_s=budget_s)
     if run.ratio is not None:
-        t.meta["paired"] = run.ratio.to_json()
+        c.store.set_meta(t, paired=run.ratio.to_json()) if t.id is not None else t.meta.update(
+            paired=run.ratio.to_json())
     return run.ratio
 
 
@@ -148,27 +146,13 @@ def _better(fb: Feedback, best: Feedback | None) -> bool:
     return (fb.median_s or float("inf")) < (best.median_s or float("inf"))
 
 
-@dataclass
-class _Ctx:
-    lab: Lab
-    device: object
-    toolchain: object
-    transport: object
-    openblas: Kernel | None
-    op: object = None
-
-
-def sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 def generate_on_device(lab: Lab, task: Task, device_name: str, generator: Generator, store: Store, *,
                        rounds: int, campaign: str, search_overrides: dict | None = None,
                        final_overrides: dict | None = None, on_event: Callable[[str], None] | None = None,
                        write: bool = True, root: Path | None = None, search_pair_s: float = SEARCH_PAIR_S,
                        final_pair_s: float = FINAL_PAIR_S) -> DeviceResult:
     """root: where the kernel folder goes (default generated/); search_pair_s, final_pair_s:
-    seconds of paired timing against OpenBLAS per candidate and for the chosen one (real devices)."""
+    seconds of paired timing against the baseline per candidate and for the chosen one (real devices)."""
     say = on_event or (lambda s: None)
     t0 = time.monotonic()
     device = lab.devices[device_name]
@@ -180,45 +164,33 @@ def generate_on_device(lab: Lab, task: Task, device_name: str, generator: Genera
         say(f"{device_name}: {res.error}")
         return res
     res.hardware = hw
-    cuda = device.cuda
-    what = (f"{device.sm or 'unknown SM'}" if cuda else
-            f"{hw.vector_bits} bit vectors, {hw.vregs} registers")
+    backend = backend_for(device)
+    what = backend.describe(device) if hw.primitive_set == "cuda" else \
+        f"{hw.vector_bits} bit vectors, {hw.vregs} registers"
     say(f"{device_name}: {hw.primitive_set} ({what}) via {hw.source}")
-    tc = lab.toolchain(device)
     search = dict(SEARCH_BUDGET_EMULATED if device.emulated else SEARCH_BUDGET)
     search.update(search_overrides or {})
-    sopts = MeasureOptions.for_device(device, **search)
-    fopts = MeasureOptions.for_device(device, **(final_overrides or {}))
-    shape = task.shape
-    op = task.the_op
-    kname = "kernel.cu" if cuda else "kernel.c"
-    try:
-        transport = get_transport(device, lab.ws)
-    except Exception as e:
-        res.error = f"no transport for {device_name}: {e}"
-        return res
-    with transport:
-        ctx = _Ctx(lab, device, tc, transport, None, op)
+    final = dict(final_overrides or {})
+    shape, op, kname = task.shape, task.the_op, backend.kernel_file
+    with Campaign(lab, store, campaign=campaign, on_event=lambda d, text: say(f"{d}: {text}")) as c:
 
-        def trial(kernel: Kernel, opts: MeasureOptions, base: Trial | None = None,
+        def trial(kernel: Kernel, overrides: dict, baseline: Kernel | None = None, base: Trial | None = None,
                   pair_s: float = 0.0) -> tuple[Trial, stats.Ratio | None]:
-            """Measure, compare with OpenBLAS by the one objective, then store (comparison included)."""
-            t = run_trial(lab.ws, device, tc, transport, kernel, shape, opts, campaign=campaign, op=op)
-            cmp = compare_to_baseline(ctx, t, kernel, base, pair_s) if base is not None else None
-            store.add(t)
+            """Measure (stored by the campaign), then compare with the baseline by the one objective."""
+            t = c.run([Job(kernel, device_name, shape, op)], overrides=overrides)[0]
+            cmp = compare_to_baseline(c, t, kernel, baseline, base, op, pair_s) if base is not None else None
             res.trials.append(t)
             return t, cmp
 
         base = None
         try:
             ob = device_baseline(lab.ws, "openblas", device, op)   # a CUDA device: its vendor library
-            base, _ = trial(ob, sopts)
+            base, _ = trial(ob, search)
             say(f"{device_name}: {ob.label} {base.status}" + (f" {base.gflops:.2f} GFLOP/s" if base.gflops else "")
                 + (f" (modelled, {base.cycles:,.0f} cycles)" if base.cycles else ""))
         except BaselineUnavailable as e:
             ob = None
-            say(f"{device_name}: no {'vendor-library' if cuda else 'OpenBLAS'} baseline ({e})")
-        ctx.openblas = ob
+            say(f"{device_name}: no baseline ({e})")
 
         best_fb: Feedback | None = None
         best_cand: Candidate | None = None
@@ -239,8 +211,8 @@ def generate_on_device(lab: Lab, task: Task, device_name: str, generator: Genera
             if cand.notes:
                 say(f"{device_name}: round {r} {cand.label}: note: {cand.notes}")
             k = Kernel(label=f"gen:{cand.label or f'round{r}'}", source=cand.source.encode(), name=kname)
-            t, cmp = trial(k, sopts, base, search_pair_s)
-            if cuda and t.status is Status.DEVICE_ERROR:
+            t, cmp = trial(k, search, ob, base, search_pair_s)
+            if t.status is Status.DEVICE_ERROR and hw.primitive_set == "cuda":
                 # the GPU (or its driver, or a library) is not there: no later candidate can run either
                 res.error = t.error
                 say(f"{device_name}: round {r} {cand.label}: built, but cannot run: {t.error}")
@@ -262,18 +234,18 @@ def generate_on_device(lab: Lab, task: Task, device_name: str, generator: Genera
             res.wall_s = time.monotonic() - t0
             return res
         res.best = best_cand
-        # re-measure the best verified candidate and OpenBLAS with the final budget
-        say(f"{device_name}: re-measuring the best candidate ({best_cand.label}) and OpenBLAS")
+        # re-measure the best verified candidate and the baseline with the final budget
+        say(f"{device_name}: re-measuring the best candidate ({best_cand.label}) and {ob.label if ob else 'no baseline'}")
         fk = Kernel(label="generated", source=best_cand.source.encode(), name=kname)
         if ob is not None:
-            res.openblas, _ = trial(ob, fopts)
-        final, res.comparison = trial(fk, fopts, res.openblas, final_pair_s)
-        res.final = final
+            res.openblas, _ = trial(ob, final)
+        final_t, res.comparison = trial(fk, final, ob, res.openblas, final_pair_s)
+        res.final = final_t
         if res.comparison is not None:
             res.vs_openblas, res.basis = res.comparison.ratio, res.comparison.metric
     res.wall_s = time.monotonic() - t0
     if write and res.ok:
-        res.folder = write_result(lab, res, generator, root)
+        res.folder = write_generated(lab, res, generator, root)
     return res
 
 
@@ -345,53 +317,3 @@ def build_only(lab: Lab, task: Task, device_name: str, generator: Generator, rou
     return res
 
 
-def write_result(lab: Lab, res: DeviceResult, generator: Generator, root: Path | None = None) -> Path:
-    """The kernel folder root/<device>/<op>_<shape>_<dtype>/ (root: generated/ by default)."""
-    task, cand, final = res.task, res.best, res.final
-    folder = (root or lab.ws.generated) / res.device / task.folder
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / ("kernel.cu" if res.hardware and res.hardware.primitive_set == "cuda" else "kernel.c")
-     ).write_text(cand.source)
-    params = {k: v for k, v in cand.params.items() if not k.startswith("_")}
-    from harness.core.space import ParamSpace, SpaceError
-    try:
-        space = ParamSpace.from_source(cand.source)
-        if space:
-            params = {"values": {**space.defaults, **params}, "space": space.to_json()}
-    except SpaceError as e:
-        res.warnings.append(f"{res.device}: params.json has no parameter space: the kernel's "
-                            f"tensorop-params block is invalid: {e}")
-    (folder / "params.json").write_text(json.dumps(params, indent=2, default=str) + "\n")
-    ob = res.openblas
-    meta = {
-        "device": res.device,
-        "arch": final.arch,
-        "emulated": final.emulated,
-        "toolchain": final.toolchain,
-        "toolchain_version": final.toolchain_version,
-        "cflags": list(final.cflags),
-        "op": task.op, "shape": list(task.shape), "dtype": task.dtype,
-        **generator.describe(),
-        "prompt": task.prompt,
-        "prompt_sha256": sha(task.prompt),
-        "request_hashes": list(getattr(generator, "request_hashes", [])),
-        "session": getattr(generator, "session_id", None),
-        "replay_mismatches": getattr(getattr(generator, "client", None), "mismatches", None),
-        "primitive_set": res.hardware.primitive_set if res.hardware else None,
-        "hardware": res.hardware.to_json() if res.hardware else None,
-        "candidate": cand.label,
-        "candidate_notes": cand.notes,
-        "source_sha256": sha(cand.source),
-        "measured": final.to_json(),
-        "openblas": ob.to_json() if ob else None,
-        "vs_openblas": res.comparison.to_json() if res.comparison else None,
-        "ratio_basis": res.basis,
-        "rounds": [{"round": f.round, "label": f.label, "status": f.status, "gflops": f.gflops, "insns": f.insns,
-                    "cycles": f.cycles, "vs_openblas": f.vs_openblas, "basis": f.basis, "trial_id": f.trial_id}
-                   for f in res.history],
-        "warnings": res.warnings,
-        "wall_s": round(res.wall_s, 2),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    (folder / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
-    return folder

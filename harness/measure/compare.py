@@ -1,13 +1,16 @@
 """The one objective: how fast is a trial, and is it faster than another (DESIGN.md).
 
-Every "faster" in tensorop (bench --against, generate, the tuners, report) comes from here:
+Every "faster" in tensorop (bench --against, generate, the tuners, report, the bench suite) comes
+from `compare` here, called by the campaign (harness/campaign/scheduler.py Campaign.compare),
+which holds the device's lane and lock:
 - real devices: time. A trial's own figure is its median seconds per call; comparing two
   kernels is a *paired* measurement (`paired`): both linked into one driver, timed interleaved
   sample by sample (alternating which goes first, same fresh inputs, one pinned core), the ratio
-  of medians with a paired bootstrap 95% CI and a Mann-Whitney p. An unpaired ratio of two
-  trials measured at different times is never reported.
+  of medians with a paired bootstrap 95% CI and a Mann-Whitney p (harness/core/stats.py). An
+  unpaired ratio of two trials measured at different times is never reported.
 - emulated devices: modelled cycles per call (QEMU plugin profile + llvm-mca core model);
   deterministic, so a ratio of cycles needs no CI. An instruction count is never a speed.
+`cost(trial)` is a single trial's figure (lower is faster) for the tuners.
 The physical limits (a figure beyond the device's peak is `suspicious`) are harness/measure/limits.py.
 """
 from __future__ import annotations
@@ -17,13 +20,16 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-
-from harness.config.devices import Device
-from harness.ops import Op, default_op
-from harness.core.records import Status, Trial
 from harness.backends import backend_for
+from harness.config.devices import Device
 from harness.core import channel
+from harness.core.measure_options import MeasureOptions
+from harness.core.records import Kernel, Status, Trial
 from harness.core.stats import Ratio, paired_ratio
+from harness.measure import check
+from harness.measure.runner import build_kernel
+from harness.ops import Op, default_op
+from harness.ops.inputs import splitmix_one
 
 
 def metric(trial: Trial) -> str:
@@ -47,7 +53,9 @@ def modelled_ratio(a: Trial, b: Trial) -> Ratio | None:
 
 
 @dataclass
-class PairedRun:
+class Comparison:
+    """The verdict of one kernel against another: the ratio (> 1: A is faster) or, when none could
+    be made, the status and why. On real devices with the paired run's raw samples."""
     ratio: Ratio | None
     status: Status
     error: str = ""
@@ -60,22 +68,18 @@ class PairedRun:
 
 def paired(ws, device: Device, toolchain, transport, a, b, shape, *, target: float = 0.02,
            budget_s: float = 60.0, round_samples: int = 20, round_time_s: float = 2.0,
-           max_rounds: int = 40, opts=None, op: Op | None = None) -> PairedRun:
+           max_rounds: int = 40, opts=None, op: Op | None = None) -> Comparison:
     """Time kernel `a` against kernel `b` (harness.measure.runner.Kernel) interleaved in one driver until
     the ratio's 95% CI half-width is at most `target` of the ratio, or the budget is spent.
     Both kernels must already have passed the correctness gate (their own trials)."""
-    from harness.measure import check
-    from harness.measure.runner import MeasureOptions, build_kernel
-
     started = time.monotonic()
     op = backend_for(device).op(op or default_op())
     b_res = build_kernel(ws, toolchain, a, partner=b, op=op, threads=device.threads_allowed, device=device)
     if b_res.status is not Status.OK:
-        return PairedRun(None, b_res.status, f"paired build: {b_res.error}")
+        return Comparison(None, b_res.status, f"paired build: {b_res.error}")
     opts = opts or MeasureOptions.for_device(device)
-    out = PairedRun(None, Status.OK)
+    out = Comparison(None, Status.OK)
     base = secrets.randbits(62)
-    from harness.ops.inputs import splitmix_one
     while out.rounds < max_rounds:
         case = op.timing_case(shape, splitmix_one(base, 9, out.rounds))
         tol = op.timing_tolerance(case)
@@ -122,3 +126,21 @@ def paired(ws, device: Device, toolchain, transport, a, b, shape, *, target: flo
                           f"the machine is too noisy for a +-{100 * target:g}% CI within the budget: "
                           f"reached +-{100 * half:.1f}%")
     return out
+
+
+def compare(ws, device: Device, toolchain, transport, a: Kernel, a_trial: Trial | None, b: Kernel,
+            b_trial: Trial | None, shape, *, op: Op | None = None, target: float = 0.02, budget_s: float = 60.0,
+            opts: MeasureOptions | None = None) -> Comparison:
+    """THE answer to "is A faster than B" (DESIGN.md, the one objective), for every caller:
+    on an emulated device the ratio of the two trials' modelled cycles; on a real device a paired,
+    interleaved run of both kernels (`paired`). Both kernels must have passed their own trials
+    (a_trial and b_trial, when given, must be ok)."""
+    for k, t in ((a, a_trial), (b, b_trial)):
+        if t is not None and t.status is not Status.OK:
+            return Comparison(None, t.status, f"no comparison: {k.label} is {t.status}")
+    if device.emulated:
+        if a_trial is None or b_trial is None:
+            return Comparison(None, Status.INTERNAL_ERROR, "modelled cycles compare two measured trials")
+        r = modelled_ratio(a_trial, b_trial)
+        return Comparison(r, Status.OK) if r else Comparison(None, Status.OK, "no modelled cycles")
+    return paired(ws, device, toolchain, transport, a, b, shape, target=target, budget_s=budget_s, opts=opts, op=op)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import signal
 from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import Callable
 
 from harness.config.devices import Device
 from harness.core.records import Artifact, RunResult
@@ -19,11 +20,44 @@ MAX_CAPTURE = 1 << 20    # bytes of stdout/stderr kept from one run
 
 
 class Transport(ABC):
-    """One device's way of running things. Instances may hold a connection; call close()."""
+    """One device's way of running things. Instances may hold a connection; call close().
+
+    Capabilities the campaign relies on (harness/campaign/scheduler.py), declared here with the
+    defaults of a transport that serves one fixed machine:
+      lanes(device, ws)   how many boards could serve the device at once (labgrid: the matching
+                          places); each lane gets its own transport instance
+      pooled              True when a transport takes a board from a shared pool per turn: the
+                          campaign calls open() before each trial and close() to give it back
+      open()              take a board (or connect); raises with the reason when none can be had
+      still_ours()        the board is still this transport's (a lab can take it away)
+      place, board        which board is held ({} when none): stored with each trial
+      on_event            set by the campaign: progress text (waiting for a board, reconnecting)
+      keep_waiting        set by the campaign: whether trials still wait for this device
+    """
+
+    pooled: bool = False
 
     def __init__(self, device: Device, ws: Workspace):
         self.device = device
         self.ws = ws
+        self.place: str | None = None
+        self.board: dict = {}
+        self.on_event: Callable[[str], None] | None = None
+        self.keep_waiting: Callable[[], bool] = lambda: True
+
+    @classmethod
+    def lanes(cls, device: Device, ws: Workspace) -> int:
+        return 1
+
+    def open(self) -> None:
+        pass
+
+    def still_ours(self) -> bool:
+        return True
+
+    def say(self, text: str) -> None:
+        if self.on_event is not None:
+            self.on_event(text)
 
     @abstractmethod
     def run(self, artifact: Artifact, args: list[str], *, timeout_s: float,

@@ -283,13 +283,10 @@ class Coordinator:
 
 class LabgridTransport(Transport):
     kind = "labgrid"
+    pooled = True                # a board of the lab's pool per turn (Transport: capabilities)
 
     def __init__(self, device: Device, ws: Workspace):
         super().__init__(device, ws)
-        self.on_event: Callable[[str], None] | None = None      # progress while waiting for a place
-        self.keep_waiting: Callable[[], bool] = lambda: True     # the campaign stops waiting lanes when done
-        self.place: str | None = None
-        self.board: dict = {}                                    # place, address, hostname: for trial meta
         self.ssh = None
         self._token: str | None = None
         self._coord: Coordinator | None = None
@@ -305,10 +302,6 @@ class LabgridTransport(Transport):
             return 1
 
     # ---- acquiring a place -----------------------------------------------------------------
-    def _say(self, text: str) -> None:
-        if self.on_event is not None:
-            self.on_event(text)
-
     def open(self, wait_s: float | None = None) -> None:
         """Reserve, wait for and acquire a place, and connect to its NetworkService.
         Raises LabgridError (with who holds what) when none comes within wait_s."""
@@ -316,7 +309,7 @@ class LabgridTransport(Transport):
             return
         wait_s = self.device.lock_wait_s if wait_s is None else wait_s
         coord = self._coord = Coordinator.get(coordinator_address(self.device), self.device.connect_timeout_s)
-        coord.reap_dead_owners(self._say)
+        coord.reap_dead_owners(self.say)
         start = time.monotonic()
         place = self._wait_for_place(coord, start, wait_s)
         try:
@@ -324,7 +317,7 @@ class LabgridTransport(Transport):
         except BaseException:
             self._release()
             raise
-        self._say(f"acquired place {place} ({self.board.get('hostname', '?')}) after "
+        self.say(f"acquired place {place} ({self.board.get('hostname', '?')}) after "
                   f"{time.monotonic() - start:.1f} s")
 
     def _wait_for_place(self, coord: Coordinator, start: float, wait_s: float) -> str:
@@ -363,7 +356,7 @@ class LabgridTransport(Transport):
                                        f"{_who(coord, dev)}")
                 if waited - last_note >= 5.0 or last_note == 0.0:
                     last_note = waited or 1e-9
-                    self._say(f"waiting for a place matching {_wanted(dev)}: {_who(coord, dev)}")
+                    self.say(f"waiting for a place matching {_wanted(dev)}: {_who(coord, dev)}")
                 time.sleep(POLL_S)
         except BaseException:
             if self._token:

@@ -112,6 +112,15 @@ class SearchResult:
                 "best": self.best.to_json() if self.best else None, "wall_s": round(self.wall_s, 3),
                 "stopped": self.stopped, "statuses": by_status, "notes": self.notes}
 
+    def search_summary(self, objective_name: str, campaign: str) -> dict:
+        """The summary meta.json keeps of a search (harness/generate/folder.py write_tuned)."""
+        s = self.summary()
+        bsf = self.best_so_far()
+        return {**s, "objective": objective_name, "campaign": campaign,
+                "best_so_far": bsf[-50:] if len(bsf) > 50 else bsf,
+                "history": [{"trial": e.trial, "point": dict(e.point), "cost": e.cost, "status": e.status,
+                             "trial_id": e.trial_id} for e in self.history][-200:]}
+
 
 Evaluate = Callable[[Point], Evaluation]
 

@@ -22,6 +22,7 @@ the widening templates.
 from __future__ import annotations
 
 from harness.core.space import ParamSpace
+from harness.generate.templates.abi_c import abi_body
 
 DTYPES = {"bf16": {"need": {"amx_tile", "amx_bf16"}, "in": "uint16_t", "out": "float", "kp": 2,
                    "dp": "_tile_dpbf16ps", "what": "bf16 x bf16 -> f32 (TDPBF16PS)"},
@@ -100,7 +101,6 @@ def render(dtype: str, p: dict) -> str:
     nc = max(32, p["NC"] // 32 * 32)
     kload = ("_mm512_maskz_loadu_epi16((__mmask32)(km), (const void *)(ptr))" if kp == 2
              else "_mm512_maskz_loadu_epi8(km, (const void *)(ptr))")
-    from harness.generate.templates.cpu_gemm import _abi_body
     params = ", ".join(f"{k}={v}" for k, v in {**p, "KC": kc, "MC": mc, "NC": nc}.items())
     zero_or_load = "\n".join(
         f"    if (acc) _tile_loadd({t}, C + {r} * 16 * ldc + {c} * 16, ldc * 4); else _tile_zero({t});"
@@ -214,5 +214,5 @@ static void gemm_part(int M, int N, int K, const in_t *A, int lda, const in_t *B
     }}
     _tile_release();
 }}
-{_abi_body(T, "32", dtype)}
+{abi_body(T, "32", dtype)}
 """

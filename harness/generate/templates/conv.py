@@ -19,7 +19,8 @@ from itertools import islice
 from harness.ops.conv2d import OP as CONV
 from harness.generate.templates.points import candidates
 from harness.core.space import ParamSpace
-from harness.generate.templates.cpu_gemm import ABI as GEMM_ABI, SETS, render as render_gemm
+from harness.generate.templates.abi_c import ABI as GEMM_ABI
+from harness.generate.templates.cpu_gemm import SETS, render as render_gemm
 
 DIRECT_SPACE = ParamSpace({"KB": [4, 8, 16, 32, 64], "QB": [1, 2, 3, 4, 6, 8]},
                           ["KB * QB <= 2 * vregs * lanes", "KB >= lanes", "KB % lanes == 0 or lanes == 1"])

@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from harness.core.space import ParamSpace
+from harness.generate.templates.abi_c import C_TYPES, abi_body
 
-ABI = ("void tensorop_gemm_f32(int M, int N, int K, const float *A, int lda,\n"
-       "                       const float *B, int ldb, float *C, int ldc)")
 
 # Low-precision inputs (harness/ops/gemm_lowp.py) reuse the f32 micro-kernels: the packing routines
 # widen A and B to f32 as they copy them (the packed panels are f32 as before), so every primitive
@@ -52,17 +51,6 @@ WIDEN = {
 }""",
     "i8": "static inline float widen(int8_t x) { return (float)x; }",
 }
-C_TYPES = {"f32": ("float", "float"), "f16": ("uint16_t", "float"), "bf16": ("uint16_t", "float"),
-           "i8": ("int8_t", "int32_t")}
-
-
-def abi(dtype: str = "f32") -> str:
-    if dtype == "f32":
-        return ABI
-    ti, to = C_TYPES[dtype]
-    sym = f"tensorop_gemm_{dtype}"
-    return (f"void {sym}(int M, int N, int K, const {ti} *A, int lda,\n"
-            f"{' ' * (len(sym) + 6)}const {ti} *B, int ldb, {to} *C, int ldc)")
 
 
 @dataclass(frozen=True)
@@ -484,48 +472,11 @@ def _small_m_avx512(p: dict) -> str:
 # ----------------------------------------------------------------------------------------
 # the sketch: blocking, packing, edge handling (shared by every primitive set)
 
-def _abi_body(T: int, align: str, dtype: str = "f32") -> str:
-    """The ABI function: the whole GEMM on the calling thread, or (T > 1 and enough work) N split
-    into T column ranges (multiples of `align`), one per thread, each with private buffers."""
-    head = (f"{abi(dtype)}\n{{\n    if (M <= 0 || N <= 0) return;\n    if (K <= 0) {{\n"
-            f"        for (int i = 0; i < M; i++) memset(C + (long)i * ldc, 0, (size_t)N * sizeof(out_t));\n"
-            f"        return;\n    }}\n")
-    if T <= 1:
-        return head + "    gemm_part(M, N, K, A, lda, B, ldb, C, ldc, 0);\n}\n"
-    return ("#include <pthread.h>\n"
-            "typedef struct { int M, N, K; const in_t *A; int lda; const in_t *B; int ldb; out_t *C; int ldc; int tid; } job_t;\n"
-            "static void *gemm_job(void *arg)\n{\n    const job_t *j = (const job_t *)arg;\n"
-            "    gemm_part(j->M, j->N, j->K, j->A, j->lda, j->B, j->ldb, j->C, j->ldc, j->tid);\n    return 0;\n}\n\n"
-            + head +
-            "    /* threads only where the work pays for starting them (~20 us each) */\n"
-            f"    long per = ((N + THREADS - 1) / THREADS + {align} - 1) / {align} * {align};\n"
-            "    if ((double)M * N * K < 4e6 || per >= N) {\n"
-            "        gemm_part(M, N, K, A, lda, B, ldb, C, ldc, 0);\n        return;\n    }\n"
-            "    job_t job[THREADS];\n    pthread_t th[THREADS];\n    int started[THREADS] = {0};\n    int nt = 0;\n"
-            "    for (long j0 = 0; j0 < N && nt < THREADS; j0 += per, nt++) {\n"
-            "        const int n = (int)(N - j0 < per ? N - j0 : per);\n"
-            "        job[nt] = (job_t){M, n, K, A, lda, B + j0, ldb, C + j0, ldc, nt};\n    }\n"
-            "    for (int t = 1; t < nt; t++)\n"
-            "        started[t] = pthread_create(&th[t], 0, gemm_job, &job[t]) == 0;\n"
-            "    gemm_job(&job[0]);\n"
-            "    for (int t = 1; t < nt; t++) {\n"
-            "        if (started[t]) pthread_join(th[t], 0);\n"
-            "        else gemm_job(&job[t]);        /* no thread: do its part here */\n    }\n}\n")
-
 
 def render(ps_name: str, p: dict, l1_bytes: int = 48 * 1024, dtype: str = "f32") -> str:
     """The complete kernel source for primitive set `ps_name` at parameter point `p`, for GEMM
-    f32 or (dtype f16, bf16, i8) its low-precision variants (see WIDEN); "amx" is the AMX tile
-    template of bf16 and i8 (amx_templates.py); the native_lowp sets (neon-i8mm, rvv-i8, ...) are
-    the native low-precision templates of their dtype."""
-    if ps_name == "amx":
-        from harness.generate.templates.amx import render as render_amx
-        return render_amx(dtype, p)
-    from harness.generate.templates import lowp as native_lowp
-    if ps_name in native_lowp.SETS:     # native low-precision instructions (their dtype is the set's)
-        if native_lowp.SETS[ps_name].dtype != dtype:
-            raise ValueError(f"primitive set {ps_name!r} computes GEMM {native_lowp.SETS[ps_name].dtype}, not {dtype}")
-        return native_lowp.render(ps_name, p)
+    f32 or (dtype f16, bf16, i8) its low-precision variants (see WIDEN). AMX and the native
+    low-precision sets are other families (registry.render chooses)."""
     ps = SETS[ps_name]
     p = {**p}
     p.setdefault("LMUL", 1)
@@ -566,7 +517,7 @@ def render(ps_name: str, p: dict, l1_bytes: int = 48 * 1024, dtype: str = "f32")
     small_call = "    if (M <= SM) { gemm_small_m(M, N, K, A, lda, B, ldb, C, ldc, tid); return; }" if small else ""
     T = max(1, int(p.get("T", 1)))
     nrmax = ps.nrmax_expr or "NR"
-    threads_abi = _abi_body(T, "NR" if not ps.vla else "64", dtype)
+    threads_abi = abi_body(T, "NR" if not ps.vla else "64", dtype)
     c_in, c_out = C_TYPES[dtype]
     fixed_nr = "" if ps.vla else f"#define NR ({nv * ps.lanes})\n"
     pstr = ", ".join(f"{k}={v}" for k, v in p.items())

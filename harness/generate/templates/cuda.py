@@ -71,3 +71,46 @@ def points(file: str) -> list[dict]:
 
 def label(file: str, point: dict) -> str:
     return "cuda-" + Path(file).stem + "".join(f"-{k}{v}" for k, v in point.items())
+
+
+# ---- the expert's CUDA candidates per (op, dtype, SM) ------------------------------------------
+# (op, dtype) -> [(file in kernels/cuda, the SMs it runs on: "sm_90a" exactly, or ">=80")], best first.
+# wgmma is sm_90a's alone (Blackwell's tensor cores are programmed another way).
+EXPERT = {
+    ("gemm", "f16"): [("wgmma_f16.cu", "sm_90a"), ("mma_sync_f16.cu", ">=80"), ("wmma_f16.cu", ">=70")],
+    ("gemm", "f32"): [("simt_f32.cu", ">=50")],
+    ("conv2d", "f32"): [("conv2d_implicit_gemm_f32.cu", ">=70")],
+}
+
+
+def runs_on(spec: str, sm: str) -> bool:
+    """Whether a kernel whose SM spec is `spec` ("sm_90a" or ">=80") runs on `sm`."""
+    if spec.startswith(">="):
+        return sm_number(sm) >= int(spec[2:])
+    return sm == spec
+
+
+def expert_files(op: str, dtype: str, sm: str) -> list[str]:
+    """The expert's kernel files for (op, dtype) that run on `sm`, best first."""
+    return [f for f, spec in EXPERT.get((op, dtype), []) if runs_on(spec, sm)]
+
+
+def sm_number(sm: str) -> int:
+    digits = "".join(ch for ch in sm if ch.isdigit())
+    return int(digits) if digits else 0
+
+
+def plan(op: str, dtype: str, sm: str, n: int) -> list[tuple[str, str, dict]]:
+    """The expert's candidates for the SM: (label, source, params), each template's default point
+    first (every template the SM runs is tried), then the templates' other points by their prior
+    (harness/generate/templates/cuda.py). params carries the point, so the tuner starts from it."""
+    files = expert_files(op, dtype, sm)
+    firsts, rests = [], []
+    for f in files:
+        pts = points(f)
+        firsts.append((f, pts[0]))
+        rests += [(f, p) for p in pts[1:]]
+    return [(label(f, p), render(f, p), {**p, "kernel_file": f})
+            for f, p in (firsts + rests)[:n]]
+
+

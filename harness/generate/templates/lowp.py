@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from harness.core.space import ParamSpace
-from harness.generate.templates.cpu_gemm import C_TYPES, _abi_body, abi
+from harness.generate.templates.abi_c import C_TYPES, abi, abi_body
 
 # Linux /proc/cpuinfo and HWCAP names -> the feature names devices.yaml and the sets use
 FEATURE_ALIASES = {"asimddp": "dotprod", "asimdfhm": "fhm", "fp16fml": "fhm", "asimdhp": "fp16", "fphp": "fp16",
@@ -501,7 +501,7 @@ TARGET static void gemm_part(int M, int N, int K, const in_t *A, int lda, const 
         }}
     }}
 }}
-{_abi_body(T, "64" if s.vla else "NR", s.dtype)}"""
+{abi_body(T, "64" if s.vla else "NR", s.dtype)}"""
 
 
 __all__ = ["SETS", "NativeSet", "available", "canonical_features", "render", "abi"]

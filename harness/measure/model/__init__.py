@@ -8,7 +8,8 @@ model (devices.yaml `core_model`); modelled cycles = sum of count x block cycles
     mca.py       llvm-mc disassembly and llvm-mca timing, batched and cached on disk
     cycles.py    model_from_blocks(...) -> ModelResult
     run.py       run a built artifact under the device's QEMU with the plugin (subprocess)
-    validate.py  `tensorop model validate`: the model against native timings on this host
+    outcome.py   one trial's modelled cycles (the runner calls modelled())
+(`tensorop model validate`, the model against native timings on this host: harness/campaign/model_validation.py)
 """
 from harness.measure.model.cycles import ModelResult, model_from_blocks
 from harness.measure.model.profile import Block, Profile, parse_blocks
