@@ -15,7 +15,7 @@ from harness.config.lab import Lab
 from harness.config.yamlfile import ConfigError
 from harness.ops import gemm
 
-model_app = typer.Typer(no_args_is_help=True, help="The cycle model of emulated devices (llvm-mca).")
+model_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown", help="The cycle model of emulated devices (llvm-mca).")
 
 
 @model_app.command("validate")

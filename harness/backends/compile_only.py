@@ -8,7 +8,6 @@ still gets the compile-only report for its SM, with a notice: nothing can run th
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from harness.backends import backend_for
@@ -51,44 +50,3 @@ def build_one(lab: Lab, device: Device, kernel: Path, *, threads: int | None = N
     rec.update(backend_for(device).compile_only(lab.ws, device, tc, kernel, threads=threads, dynamic_smem=dynamic_smem,
                                                 relax=relax, cflags=cflags))
     return rec
-
-
-def run(lab: Lab, kernels: list[Path], device_names: list[str], *, as_json: bool, out, err, threads=None,
-        dynamic_smem: int = 0, relax: tuple[str, ...] = (), cflags: tuple[str, ...] = (), strict: bool = False) -> int:
-    notes: list[str] = []
-    devices = []
-    for n in device_names:
-        try:
-            devices.append(resolve(lab, n, notes.append))
-        except ConfigError as e:
-            err.print(f"[red]error:[/red] {e}", highlight=False)
-            return 2
-    for n in notes:
-        err.print(f"note: {n}", highlight=False, markup=False)
-    rc = 0
-    for k in kernels:
-        if not k.is_file():
-            err.print(f"[red]error:[/red] no such kernel file: {k}")
-            return 2
-        for d in devices:
-            rec = build_one(lab, d, k, threads=threads, dynamic_smem=dynamic_smem, relax=relax, cflags=cflags)
-            lines = rec.pop("_lines")
-            warnings = (rec.get("report") or {}).get("warnings", [])
-            if rec["status"] != Status.OK.value or (strict and warnings):
-                rc = 1
-            if as_json:
-                rec.pop("log", None)
-                print(json.dumps(rec), flush=True)
-                continue
-            head = f"{d.name}" + (f" ({rec['sm']}, {rec['dtype']})" if rec.get("sm") else "") + f" {k}: {rec['status']}"
-            style = "green" if rec["status"] == Status.OK.value and not warnings else \
-                "yellow" if rec["status"] == Status.OK.value else "red"
-            out.print(f"[{style}]{head}[/{style}]", highlight=False)
-            if rec.get("error"):
-                out.print(f"  {rec['error']}", highlight=False, markup=False)
-            for line in lines:
-                out.print(f"  {line}", highlight=False, markup=False)
-            if rec.get("executable"):
-                out.print(f"  artifact: {rec['executable']}", highlight=False)
-    return rc
-
