@@ -95,7 +95,7 @@ def test_threaded_kernel_needs_a_task_that_allows_threads(lab):
 def test_suite_plan_covers_every_shape_once(lab):
     """Each device's shapes are split over its generated kernels without gap or overlap: host GEMM
     by M (the small-M path), conv2d the paper layers (host batch scaled), emulated 256-1024."""
-    from harness.campaign import bench_suite as bs
+    from harness.apps.bench_suite import plan as bs
     for name in ["host", "host-2t", *bs.EMULATED]:
         plans = bs.device_plan(lab, name)
         gemm = [s for p in plans if p.op == "gemm" for s in p.shapes]

@@ -10,15 +10,12 @@ from typing import List, Optional
 import typer
 from rich.console import Console
 
-from harness.generate.pipeline import generate_and_tune
+from harness.generate.pipeline import EXPERT_ROUNDS, LLM_ROUNDS, TUNE_BUDGET, generate_and_tune
 from harness.generate.prompt import DEFAULT_PROMPT, PromptError, parse_prompt, parse_with_llm
 
 out = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
-EXPERT_ROUNDS = 4
-LLM_ROUNDS = 6
-TUNE_BUDGET = 8          # MCTS trials after generation (`--tune-budget`)
 
 
 def generate(prompt: Optional[str] = typer.Argument(None, help=f"What to generate (default: {DEFAULT_PROMPT!r})."),

@@ -39,10 +39,10 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from harness.transport import names as transport_names
+from harness.config.transports import names as transport_names
 from harness.config.yamlfile import ConfigError, FieldReader, LineDict, load_yaml, line_of
 
-TRANSPORTS = transport_names()     # the registry in harness/transport/__init__.py
+TRANSPORTS = transport_names()     # the registry in harness/config/transports.py
 DEVICE_FIELDS = {
     "arch", "transport", "emulated", "runner", "toolchain", "features", "aliases", "description",
     "timeout_s", "measure", "env", "host", "port", "user", "key", "workdir", "sandbox", "pin", "manuals",

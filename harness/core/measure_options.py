@@ -7,10 +7,6 @@ ranks); harness.core.stats reports the exact interval of what was measured.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from harness.config.devices import Device
 
 
 class UnknownOption(ValueError):
@@ -39,9 +35,9 @@ class MeasureOptions:
         return {f.name for f in fields(cls)}
 
     @classmethod
-    def for_device(cls, device: "Device", **overrides) -> "MeasureOptions":
-        """The device's `measure:` options with the caller's overrides; an unknown name is an
-        error (devices.yaml is validated at load time; this catches callers' typos)."""
+    def for_device(cls, device, **overrides) -> "MeasureOptions":
+        """The `measure:` options of `device` (a harness.config.devices.Device) with the caller's
+        overrides; an unknown name is an error (devices.yaml is validated at load time; this catches callers' typos)."""
         names = cls.names()
         unknown = sorted(k for k, v in {**device.measure, **overrides}.items() if k not in names and v is not None)
         if unknown:

@@ -10,6 +10,10 @@ from typing import Optional
 from harness.generate.loop import generate_on_device
 from harness.tune.session import TuneError, tune_folder
 
+EXPERT_ROUNDS = 4        # candidates per device of the expert generator (`--rounds`)
+LLM_ROUNDS = 6           # of an LLM
+TUNE_BUDGET = 8          # MCTS trials after generation (`--tune-budget`)
+
 def generate_and_tune(lab, task, device_name: str, generator, store, *, rounds: int, campaign: str,
                       tune_budget: int, on_event=None,
                       tune_pair_budget_s: Optional[float] = None, **generate_options):

@@ -1,4 +1,5 @@
-"""`tensorop bench-suite`: the command-line face of harness.campaign.bench_suite."""
+"""`tensorop bench-suite` (`make bench`): generated kernels vs OpenBLAS vs naive (measure.py says
+what and why; plan.py the plan, micro.py the host's roofline, render.py the report)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,7 +10,9 @@ import sys
 import typer
 from rich.console import Console
 
-from harness.campaign.bench_suite import TUNE_BUDGET
+from harness.apps.bench_suite.measure import run_suite
+from harness.apps.bench_suite.plan import TUNE_BUDGET
+from harness.config.lab import Lab
 
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
@@ -30,8 +33,6 @@ def bench_suite(quick: bool = typer.Option(False, "--quick", help="Smoke test (~
     """Generated (`generate` + its tuning stage) vs OpenBLAS vs naive, GEMM and the paper's conv2d
     layers, on host (paired) and emulated cores (modelled cycles): results/bench.md, bench.json,
     bench.png, roofline.png."""
-    from harness.campaign.bench_suite import run_suite
-    from harness.config.lab import Lab
     lab = Lab.load(devices_file=devices_file)
     res = run_suite(lab, quick=quick, devices=device or None, budget_s=budget, with_before=before, out_dir=out,
                     tune_budget=tune_budget, devices_file=devices_file,

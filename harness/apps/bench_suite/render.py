@@ -1,0 +1,147 @@
+"""The bench suite's report: results/bench.md (the table, the generated kernels, the tuning note)
+and the charts (bench.png: each row's ratios with their CIs; roofline.png: the host's rows under
+its measured FMA and bandwidth roofs, the 2-thread rows under a 2-core roof)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.apps.bench_suite.plan import (
+    SMALL_M, TUNE_GEMM_BLOCKED, TUNE_GEMM_EMU, TUNE_GEMM_SMALL_M, Budgets, Row, SuiteKernel, _fmt_shape,
+)
+from harness.ops import get_op
+
+def _ratio_text(v: dict | None) -> str:
+    if not v:
+        return "-"
+    if v["metric"] == "modelled_cycles":
+        return f"{v['ratio']:.3f}x (modelled)"
+    ci = v.get("ratio_ci95")
+    return f"{v['ratio']:.2f}x [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else f"{v['ratio']:.2f}x"
+
+
+# ---- reporting -----------------------------------------------------------------------------
+def kernels_markdown(kernels: list[SuiteKernel]) -> list[str]:
+    """The generated kernels: how each was made, for which rows, and its ratio at its tuning shape."""
+    if not kernels:
+        return []
+    out = ["Generated kernels (`kernel` column above):", "",
+           "| device | kernel | op | used for | made by | chosen point | at its tuning shape vs OpenBLAS |",
+           "|---|---|---|---|---|---|---|"]
+    for k in kernels:
+        at = _ratio_text(k.at_tune_shape) + (" (paired)" if k.at_tune_shape and
+                                               k.at_tune_shape.get("metric") == "time" else "")
+        out.append(f"| {k.device} | {k.label} | {k.op} | {k.role} | {k.made_by} | "
+                   f"{k.point or k.error[:80]} | {at if k.at_tune_shape else '-'} |")
+    return out + [""]
+
+
+def to_markdown(rows: list[Row], micro: dict, meta: dict, kernels: list[SuiteKernel] | None = None) -> str:
+    out = ["# tensorop benchmark suite", "",
+           f"Command: `{meta['command']}` ({meta['date']}, {meta['wall_s']:.0f} s wall). "
+           f"Generated = {meta['generated']}. OpenBLAS {meta['openblas']} single-threaded "
+           "(host-2t: 2 threads); conv2d's OpenBLAS is im2col + OpenBLAS SGEMM.",
+           "Host ratios are **paired** (both kernels in one driver, interleaved; ratio of medians, "
+           "bootstrap 95% CI); > 1 means the generated kernel is faster. Emulated ratios are **modelled "
+           "cycles** (QEMU block profile + llvm-mca core model; deterministic, no CI). GFLOP/s columns are "
+           "each kernel's own trial: on the host unpaired (indicative only), on emulated devices modelled "
+           "at the device's nominal clock.", ""]
+    if meta.get("tuning"):
+        out += [f"Tuning: {meta['tuning']}", ""]
+    if meta.get("left_out"):
+        out += ["Left out: " + "; ".join(f"{d} 1024x1024x1024: {why}" for d, why in meta["left_out"].items()) + ".", ""]
+    if micro and "error" not in micro:
+        out += [f"Host roofline (our micro-benchmarks, 1 core): peak FMA {micro['peak_gflops']:.0f} GFLOP/s, "
+                f"streaming read {micro['dram_gbs']:.1f} GB/s (DRAM), {micro['l2_gbs']:.0f} GB/s (L2).", ""]
+    has_before = any("before" in r.vs for r in rows)
+    head = ["device", "op", "shape", "kernel", "metric", "gen GFLOP/s", "OpenBLAS GFLOP/s", "naive GFLOP/s",
+            "gen vs OpenBLAS", "gen vs naive"] + (["after vs before"] if has_before else [])
+    out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        g = lambda k: f"{r.gflops[k]:.1f}" if k in r.gflops else ("-" if k not in r.status else r.status[k][:20])
+        cells = [r.device, r.op, _fmt_shape(r.shape, r.op), r.kernel, "paired time" if r.metric == "time" else "modelled",
+                 g("generated"), g("openblas"), g("naive"), _ratio_text(r.vs.get("openblas")),
+                 _ratio_text(r.vs.get("naive"))] + ([_ratio_text(r.vs.get("before"))] if has_before else [])
+        out.append("| " + " | ".join(cells) + " |")
+    out += [""] + kernels_markdown(kernels or [])
+    fails = [(r, k, v) for r in rows for k, v in r.status.items() if not v.startswith("ok")]
+    if fails:
+        out += ["Failures:", ""] + [f"- {r.device} {_fmt_shape(r.shape, r.op)} {k}: {v}" for r, k, v in fails]
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def charts(rows: list[Row], micro: dict, out_dir: Path, stem: str = "bench") -> list[Path]:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    paths = []
+    rs = [r for r in rows if "openblas" in r.vs]
+    if rs:
+        fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(rs)), 4.6))
+        xs = range(len(rs))
+        vals = [r.vs["openblas"]["ratio"] for r in rs]
+        lo = [v - (r.vs["openblas"]["ratio_ci95"] or [v, v])[0] for v, r in zip(vals, rs)]
+        hi = [(r.vs["openblas"]["ratio_ci95"] or [v, v])[1] - v for v, r in zip(vals, rs)]
+        colors = ["tab:blue" if r.metric == "time" else "tab:orange" for r in rs]
+        ax.bar(xs, vals, color=colors, yerr=[lo, hi], capsize=3)
+        ax.axhline(1.0, color="k", lw=0.8)
+        ax.set_xticks(list(xs))
+        ax.set_xticklabels([f"{r.device}\n{_fmt_shape(r.shape, r.op)}" for r in rs], rotation=70, fontsize=6)
+        ax.set_ylabel("speed vs OpenBLAS (>1: generated faster)")
+        ax.set_title("generated vs OpenBLAS: host paired time (blue, 95% CI), emulated modelled cycles (orange)",
+                     fontsize=8)
+        fig.tight_layout()
+        p = out_dir / f"{stem}.png"
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        paths.append(p)
+    gemm = get_op("gemm", "f32")
+    host = [r for r in rows if r.metric == "time" and r.gflops and r.op == "gemm"]
+    if host and micro and "error" not in micro:
+        fig, ax = plt.subplots(figsize=(6.5, 4.5))
+        peak, bw = micro["peak_gflops"], micro["dram_gbs"]
+        import numpy as np
+        ai = np.logspace(-1, 3, 200)
+        threads = sorted({r.threads for r in host})
+        for t in threads:      # one compute roof per thread count: the micro-benchmark's peak is one core's
+            style = "k-" if t == 1 else "k--"
+            ax.loglog(ai, np.minimum(peak * t, bw * ai), style, lw=1.2,
+                      label=f"roof, {t} core{'s' if t > 1 else ''}: {peak * t:.0f} GFLOP/s, {bw:.0f} GB/s")
+        if micro.get("l2_gbs"):
+            ax.loglog(ai, np.minimum(peak, micro["l2_gbs"] * ai), "k:", lw=0.8, label=f"L2 {micro['l2_gbs']:.0f} GB/s")
+        marks = {"generated": ("o", "tab:blue"), "openblas": ("s", "tab:green"), "naive": ("x", "tab:red")}
+        for t in threads:
+            for name, (m, c) in marks.items():
+                pts = [(gemm.flops(r.shape) / (4.0 * (r.shape[0] * r.shape[2] + r.shape[2] * r.shape[1] +
+                                                       r.shape[0] * r.shape[1])), r.gflops[name])
+                       for r in host if name in r.gflops and r.threads == t]
+                if pts:
+                    ax.loglog(*zip(*pts), m, color=c, label=name + (f" ({t} threads)" if t > 1 else ""), ms=6,
+                              mfc="none" if (m != "x" and t == 1) else None, alpha=1.0 if t == 1 else 0.6)
+        ax.set_xlabel("arithmetic intensity, FLOP per compulsory DRAM byte")
+        ax.set_ylabel("GFLOP/s (each kernel's own trial)")
+        ax.set_title("host roofline (SGEMM; multi-thread points under their own roof)", fontsize=9)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        p = out_dir / ("roofline.png" if stem == "bench" else f"{stem}-roofline.png")
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        paths.append(p)
+    return paths
+
+
+def tuning_note(budgets: Budgets) -> str:
+    """The meta line that states how the generated kernels were made (bench.md's header)."""
+    if budgets.tune <= 0:
+        return "none (--tune-budget 0): the expert generator's first plan point per device and op, untuned."
+    if budgets.quick:
+        return (f"--quick: `generate` ({budgets.rounds} candidates, short paired budgets) + MCTS {budgets.tune} "
+                "trials, once per device and op at the first shape of the row group, reused for its shapes.")
+    return (f"each generated kernel is what `tensorop generate \"<op> <shape> on <device>\" --tune-budget "
+            f"{budgets.tune}` gives: {budgets.rounds} expert candidates compared with OpenBLAS by the one objective, "
+            f"then MCTS on the one objective, {budgets.tune} trials; made once per device and kernel at a tuning "
+            f"shape and reused for that kernel's shapes (a full trial, gate included, at every shape): GEMM "
+            f"M > {SMALL_M} at {_fmt_shape(TUNE_GEMM_BLOCKED)}, GEMM M <= {SMALL_M} (the expert kernel's small-M "
+            f"path) at {_fmt_shape(TUNE_GEMM_SMALL_M)}, emulated GEMM at {_fmt_shape(TUNE_GEMM_EMU)}, conv2d at the "
+            f"64x56x56 -> 64 3x3 layer (batch as run). See the table of generated kernels below.")
+
+
