@@ -12,6 +12,15 @@ from rich.console import Console
 
 from harness.generate.pipeline import EXPERT_ROUNDS, LLM_ROUNDS, TUNE_BUDGET, generate_and_tune
 from harness.generate.prompt import DEFAULT_PROMPT, PromptError, parse_prompt, parse_with_llm
+from harness.campaign import report as rep
+from harness.campaign.scheduler import new_campaign_id
+from harness.config.yamlfile import ConfigError
+from harness.config.lab import Lab
+from harness.campaign.store import Store
+from harness.generate.expert import ExpertGenerator
+from harness.generate.llm import LLMClient, LLMConfig, LLMError, ReplayClient, SessionStore
+from harness.generate.llm_generator import LLMGenerator
+from harness.generate.loop import build_only as build_candidates
 
 out = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
@@ -44,14 +53,6 @@ def generate(prompt: Optional[str] = typer.Argument(None, help=f"What to generat
     """Generate a verified, measured kernel from a one-line prompt (LLM or built-in expert), then
     tune its parameters (MCTS on the one objective). On a CUDA device without a GPU nothing can
     run: it stops with the device error and gives the compile-only report of the candidates."""
-    from harness.campaign import report as rep
-    from harness.campaign.scheduler import new_campaign_id
-    from harness.config.yamlfile import ConfigError
-    from harness.config.lab import Lab
-    from harness.campaign.store import Store
-    from harness.generate.expert import ExpertGenerator
-    from harness.generate.llm import LLMClient, LLMConfig, LLMError, ReplayClient, SessionStore
-    from harness.generate.llm_generator import LLMGenerator
 
     t_start = time.monotonic()
     try:
@@ -110,7 +111,6 @@ def generate(prompt: Optional[str] = typer.Argument(None, help=f"What to generat
     campaign = "generate-" + new_campaign_id()
     results = []
     if build_only:
-        from harness.generate.loop import build_only as build_candidates
         ok = True
         for d in task.devices:
             gen = LLMGenerator(client, scratch=lab.ws.scratch) if use_llm else ExpertGenerator(points=n_rounds)

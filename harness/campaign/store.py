@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from harness.core.records import Status, Summary, Trial
+from harness.backends.cpu.probe import host_cpu_model
 
 # 1: the hand-written schema (no user_version set, so it reads as 0); 2: columns derived from Trial.
 SCHEMA_VERSION = 2
@@ -108,7 +109,6 @@ INDEXES = ("CREATE INDEX IF NOT EXISTS trials_by_key ON trials (device, op, shap
 
 def host_metadata() -> dict:
     """What the host was doing: CPU model, load, time. Stored with every trial."""
-    from harness.backends.cpu.probe import host_cpu_model
     try:
         load = os.getloadavg()
     except OSError:

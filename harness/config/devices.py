@@ -41,6 +41,8 @@ from pathlib import Path
 
 from harness.config.transports import names as transport_names
 from harness.config.yamlfile import ConfigError, FieldReader, LineDict, load_yaml, line_of
+from harness.core.measure_options import MeasureOptions
+from harness.config.boards import board_named
 
 TRANSPORTS = transport_names()     # the registry in harness/config/transports.py
 DEVICE_FIELDS = {
@@ -60,7 +62,6 @@ DEVICE_FIELDS = {
 def _measure_fields() -> dict[str, str]:
     """Name -> type ("int" | "float" | "bool") of each harness.core.measure_options.MeasureOptions field."""
     from dataclasses import fields
-    from harness.core.measure_options import MeasureOptions
     return {f.name: str(f.type) for f in fields(MeasureOptions)}
 
 
@@ -292,7 +293,6 @@ def find_device(devices: dict[str, Device], text: str, notify=None) -> Device:
     for d in devices.values():
         if d.matches(text):
             return d
-    from harness.config.boards import board_named
     board = board_named(text)
     if board is not None:
         if board.needs:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
+from harness.ops import get_op
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,6 @@ class Task:
 
     @property
     def the_op(self):
-        from harness.ops import get_op
         return get_op(self.op, self.dtype)
 
     @property

@@ -26,6 +26,8 @@ from harness.backends.cuda.arch import limits
 from harness.generate.cuda_prompts import prompt_section
 from harness.generate.templates import cuda as templates
 from harness.generate.factors import HardwareFactors
+from harness.generate.guards import malformed
+from harness.backends.compile_only import build_one
 
 KERNEL_DIR = PACKAGE_DIR.parent / "kernels" / "cuda"
 KERNEL_NAME = "kernel.cu"
@@ -79,7 +81,6 @@ def first_message(task, hw) -> str:
 
 def check_source(code: str, op) -> str:
     """Early feedback on an LLM answer (the object gate is the defence): '' or why not."""
-    from harness.generate.guards import malformed
     bare, why = malformed(code)
     if why:
         return why
@@ -90,7 +91,6 @@ def check_source(code: str, op) -> str:
 
 def compile_report(lab, device: Device, source: str, name: str = KERNEL_NAME) -> tuple[str, list[str]]:
     """(status, lines) of the compile-only report of one generated kernel (harness/backends/compile_only.py)."""
-    from harness.backends.compile_only import build_one
     with tempfile.TemporaryDirectory(dir=lab.ws.scratch if lab.ws.scratch.is_dir() else None) as d:
         p = Path(d) / name
         p.write_text(source)

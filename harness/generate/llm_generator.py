@@ -14,6 +14,10 @@ from harness.generate.guards import check_assembly, check_c, check_python, extra
 from harness.generate.hardware import HardwareFactors, hints_text
 from harness.generate.templates import registry
 from harness.backends.cuda import CudaBackend
+from harness.generate.llm import request_hash
+from harness.core.space import ParamSpace, SpaceError
+from harness.generate.cuda import check_source
+from harness.generate import cuda as cuda_gen
 
 SYSTEM = """You are an expert in high-performance computing writing GEMM kernels with hardware primitives.
 Write one C file implementing exactly this ABI (row-major, C is overwritten):
@@ -83,11 +87,9 @@ class LLMGenerator(Generator):
         self.session_id = getattr(getattr(client, "session", None), "id", None)
 
     def propose(self, task: Task, hardware: HardwareFactors, history: list[Feedback]) -> Candidate:
-        from harness.generate.llm import request_hash
         cuda = hardware.primitive_set == "cuda"
         if not self.messages:
             if cuda:    # harness/generate/cuda.py: the CUDA ABI, prompts.py's hints, the expert kernel
-                from harness.generate import cuda as cuda_gen
                 self.messages = [{"role": "system", "content": cuda_gen.system_message(task.the_op)},
                                  {"role": "user", "content": cuda_gen.first_message(task, hardware)}]
             else:
@@ -105,7 +107,6 @@ class LLMGenerator(Generator):
         label = f"llm-r{n}"
         op = task.the_op
         if cuda:
-            from harness.generate.cuda import check_source
             op = CUDA.op(op)
         lang, code, reason = extract_code(ans.text, ans.finish_reason, op.symbol)
         if reason:
@@ -134,7 +135,6 @@ class LLMGenerator(Generator):
         reason = check_c(code, op)
         if reason:
             return Candidate(label=label, rejection=reason)
-        from harness.core.space import ParamSpace, SpaceError
         params, notes = {}, ""
         try:
             sp = ParamSpace.from_source(code)

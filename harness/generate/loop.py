@@ -24,6 +24,8 @@ from harness.generate.base import Candidate, Feedback, Generator, Task
 from harness.generate.factors import HardwareFactors
 from harness.generate.folder import write_generated
 from harness.generate.hardware import comprehend
+from harness.generate.cuda import compile_report
+from harness.backends.compile_only import build_one
 
 SEARCH_BUDGET = {"max_time_s": 0.5, "min_samples": 3, "max_samples": 10}
 SEARCH_BUDGET_EMULATED: dict = {}          # one profiled call: nothing to budget
@@ -254,7 +256,6 @@ def _compile_only(lab: Lab, device, first: Candidate, generator: Generator, task
     """CUDA without a GPU: the compile-only report (harness/backends/compile_only.py) of the candidate
     that could not run and of the generator's remaining candidates (expert: the rest of its plan;
     an LLM is not asked again: it would get no measurement to improve on)."""
-    from harness.generate.cuda import compile_report
     cands = [first]
     if getattr(generator, "name", "") == "expert":
         while len(cands) < rounds - round_ + 1:
@@ -275,8 +276,6 @@ def build_only(lab: Lab, task: Task, device_name: str, generator: Generator, rou
     """`generate --build-only`: the generator's candidates compiled, gated and inspected (the
     compile-only report on CUDA devices; the object gate and link on CPU ones), nothing run.
     Compile errors go back to the generator as feedback."""
-    from harness.generate.cuda import compile_report
-    from harness.backends.compile_only import build_one
     say = on_event or (lambda s: None)
     device = lab.devices[device_name]
     res = DeviceResult(device=device_name, task=task)

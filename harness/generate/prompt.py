@@ -14,6 +14,8 @@ from harness.config.yamlfile import ConfigError
 from harness.ops import all_ops, get_op
 from harness.ops import gemm
 from harness.generate.base import Task
+from harness.config.boards import all_labels
+from harness.config.devices import find_device
 
 DEFAULT_PROMPT = "Generate a 256x256x256 f32 GEMM on host, rv64-qemu and arm64-qemu"
 OPS = {"gemm": "gemm", "sgemm": "gemm", "matmul": "gemm", "matrix multiplication": "gemm",
@@ -37,8 +39,6 @@ def match_devices(text: str, devices: dict[str, Device], notify=None) -> list[st
     in order of appearance; the longest label wins where labels overlap. A board that is not
     configured resolves to its closest emulated device (notice to `notify`) or raises PromptError
     saying what it needs."""
-    from harness.config.boards import all_labels
-    from harness.config.devices import find_device
     labels = []
     for d in devices.values():
         for label in (d.name, *d.aliases):
@@ -106,7 +106,6 @@ def parse_prompt(text: str, devices: dict[str, Device], default_devices: tuple[s
     # device labels may contain digits (rv64, K1): take them out before reading the shape
     devs = match_devices(text, devices, notify)
     stripped = text
-    from harness.config.boards import all_labels
     for label in sorted([l for d in devices.values() for l in (d.name, *d.aliases)] + [l for l, _ in all_labels()],
                         key=len, reverse=True):
         stripped = re.sub(r"(?<![\w-])" + re.escape(label) + r"(?![\w-])", " ", stripped, flags=re.I)
@@ -160,7 +159,6 @@ def parse_with_llm(text: str, devices: dict[str, Device], llm) -> Task | None:
         names = []
         for label in data.get("devices") or []:
             try:
-                from harness.config.devices import find_device
                 names.append(find_device(devices, str(label)).name)
             except ConfigError:
                 return None

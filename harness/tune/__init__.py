@@ -16,6 +16,7 @@ from dataclasses import fields
 from types import ModuleType
 
 from harness.tune.base import Evaluation, Options, Point, SearchResult   # noqa: F401  (the public records)
+from harness.tune import strategies
 
 _REGISTRY: dict[str, ModuleType] | None = None
 
@@ -25,7 +26,6 @@ def registry() -> dict[str, ModuleType]:
     global _REGISTRY
     if _REGISTRY is None:
         reg = {}
-        from harness.tune import strategies
         for info in pkgutil.iter_modules(strategies.__path__):
             if info.name.startswith("_"):
                 continue

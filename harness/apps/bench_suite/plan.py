@@ -19,6 +19,7 @@ from harness.generate.pipeline import generate_and_tune
 from harness.generate.templates.registry import render
 from harness.ops import get_op
 from harness.ops.suites import get_suite, scaled_shapes
+from harness.generate.templates.conv import plan
 
 SQUARE = [(n, n, n) for n in (256, 512, 1024, 2048)]
 
@@ -200,7 +201,6 @@ def generated_kernel(lab, device, op: str = "gemm") -> Kernel:
     untuned: the suite's kernel with --tune-budget 0."""
     hw = comprehend(lab, device, run_probe=True)
     if op == "conv2d":
-        from harness.generate.templates.conv import plan
         name, source, _ = plan(hw, 1)[0]
         return Kernel(label=f"expert-{name}", source=source.encode(), name="kernel.c")
     ps, point = ExpertGenerator().plan(hw, 1)[0]

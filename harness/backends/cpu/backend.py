@@ -11,6 +11,7 @@ from harness.config.toolchains import Toolchain
 from harness.core.records import BuildResult, Kernel, Status, Trial
 from harness.core.workspace import Workspace
 from harness.ops import Op
+from harness.ops import default_op
 
 
 def build_request(kernel: Kernel, toolchain: Toolchain, op: Op, extra_cflags: tuple[str, ...] = (),
@@ -33,7 +34,6 @@ class CpuBackend(Backend):
     def compile_only(self, ws: Workspace, device: Device, toolchain: Toolchain, path: Path, *,
                      threads: int | None = None, dynamic_smem: int = 0, relax: tuple[str, ...] = (),
                      cflags: tuple[str, ...] = ()) -> dict:
-        from harness.ops import default_op
         b = self.build(ws, device, toolchain, Kernel.from_file(path, relax=relax), default_op(),
                        extra_cflags=tuple(cflags))
         return {"status": b.status.value, "error": b.error, "log": b.log,

@@ -83,7 +83,7 @@ def _paths_in(args: list[str]) -> list[Path]:
     return out
 
 
-def _run(cmd: list[str], cwd: Path, tc: Toolchain, readable_extra=()) -> tuple[int, str]:
+def run_compiler(cmd: list[str], cwd: Path, tc: Toolchain, readable_extra=()) -> tuple[int, str]:
     """Run a compiler step. Kernel sources are untrusted too (`.incbin "/any/file"`, `#include`
     of host files): the compiler runs in the sandbox, seeing the system (/usr), its own install,
     the harness's driver sources and the paths its arguments name, and nothing else of the host."""
@@ -139,7 +139,7 @@ def build(req: BuildRequest, builds_dir: Path, partner: BuildRequest | None = No
                 return failed
             objects.append(f"{stem}.o")
         defines = ["-DTENSOROP_PAIR"] if partner else []
-        rc, text = _run([cc, *tc.cflags, *defines, *op.driver_defines, f"-I{DRIVER_DIR}", "-c",
+        rc, text = run_compiler([cc, *tc.cflags, *defines, *op.driver_defines, f"-I{DRIVER_DIR}", "-c",
                          str(op.driver_source), "-o", "driver.o"], work, tc)
         log.append(text)
         if rc != 0:
@@ -147,7 +147,7 @@ def build(req: BuildRequest, builds_dir: Path, partner: BuildRequest | None = No
                                f"the timing driver does not compile with {tc.name}: {_first_error(text)}")
         libs = list(dict.fromkeys(str(p) for u, _, _ in units for p in u.libs))
         threads = ["-pthread"] if any(u.threads > 1 for u, _, _ in units) else []
-        rc, text = _run([cc, *tc.ldflags, *HARDEN_LDFLAGS, *threads, "driver.o", *objects, *libs, "-lm",
+        rc, text = run_compiler([cc, *tc.ldflags, *HARDEN_LDFLAGS, *threads, "driver.o", *objects, *libs, "-lm",
                          "-Wl,-rpath,$ORIGIN", "-o", "driver"], work, tc)
         log.append(text)
         if rc != 0:
@@ -188,7 +188,7 @@ def _compile(cc: str, req: BuildRequest, symbol: str, stem: str, work: Path, log
     abi = req.the_op.symbol
     rename = [f"-D{abi}={symbol}"] if symbol != abi else []
     cflags = [*req.toolchain.cflags, *req.extra_cflags, *rename, f"-I{DRIVER_DIR}"]
-    rc, text = _run([cc, *cflags, "-c", str(src.relative_to(work)), "-o", f"{stem}.o"], work, req.toolchain)
+    rc, text = run_compiler([cc, *cflags, "-c", str(src.relative_to(work)), "-o", f"{stem}.o"], work, req.toolchain)
     log.append(text)
     if rc != 0:
         return BuildResult(Status.COMPILE_ERROR, "".join(log), None, _first_error(text))

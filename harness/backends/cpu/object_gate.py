@@ -91,7 +91,7 @@ def check_object(obj: Path, policy: Policy) -> GateResult:
     try:
         with obj.open("rb") as f:
             elf = ELFFile(f)
-            found = _scan(elf, policy, obj)
+            found = scan_code(elf, policy, obj)
     except (ELFError, OSError, struct.error) as e:
         return GateResult(False, (f"cannot read the kernel's object file: {e}",))
     relaxed = tuple(r for r in policy.relax if r in RULES)
@@ -99,7 +99,7 @@ def check_object(obj: Path, policy: Policy) -> GateResult:
     return GateResult(not kept, kept, relaxed)
 
 
-def _scan(elf: ELFFile, policy: Policy, obj: Path | None = None) -> list[tuple[str, str]]:
+def scan_code(elf: ELFFile, policy: Policy, obj: Path | None = None) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     machine = elf["e_machine"]
     symtab = next((s for s in elf.iter_sections() if isinstance(s, SymbolTableSection)), None)

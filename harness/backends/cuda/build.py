@@ -29,7 +29,8 @@ from harness.core.workspace import PACKAGE_DIR
 from harness.backends.cuda import tools
 from harness.backends.cuda.arch import limits, nvcc_arch_flags
 from harness.backends.cuda.gate import check_device_code, check_host_object
-from harness.backends.cuda.inspect import CompileReport, inspect_object, parse_nvinfo, parse_sass, _run
+from harness.backends.cuda.inspect import CompileReport, inspect_object, parse_nvinfo, parse_sass, run_tool
+from harness.backends.cpu.build import run_compiler
 
 HEADER_DIR = PACKAGE_DIR / "driver"
 
@@ -86,12 +87,11 @@ class CudaBuild:
 
 
 def _nvcc_run(cmd: list[str], cwd: Path, tc: Toolchain) -> tuple[int, str]:
-    """nvcc in the same sandbox as every kernel compiler (harness.backends.cpu.build._run), with its whole
+    """nvcc in the same sandbox as every kernel compiler (harness.backends.cpu.build.run_compiler), with its whole
     installation readable (a CUDA toolkit directory, or the NVIDIA wheels beside each other)."""
-    from harness.backends.cpu.build import _run
     real = Path(cmd[0]).resolve()
     install = [real.parents[i] for i in (1, 2) if len(real.parents) > i and str(real.parents[i]) != "/"]
-    return _run([str(real), *cmd[1:]], cwd, tc, readable_extra=install)
+    return run_compiler([str(real), *cmd[1:]], cwd, tc, readable_extra=install)
 
 
 def _first_error(text: str) -> str:
@@ -217,8 +217,8 @@ def build_cuda(source: bytes, name: str, device: Device, tc: Toolchain, builds_d
             return CudaBuild(BuildResult(Status.REJECTED, "".join(log) + msg + "\n", None, msg), sm=sm)
         abi = found[0]
         dtype, op = abi.dtype, abi.op
-        nvinfo = parse_nvinfo(_run([cuobjdump, "-elf", str(obj)]))
-        kernels = set(parse_sass(_run([cuobjdump, "-sass", str(obj)]))) | set(nvinfo)
+        nvinfo = parse_nvinfo(run_tool([cuobjdump, "-elf", str(obj)]))
+        kernels = set(parse_sass(run_tool([cuobjdump, "-sass", str(obj)]))) | set(nvinfo)
         if not allow_blas:
             for verdict in (check_host_object(obj, abi.symbol, kernels, relax), check_device_code(nvinfo, relax)):
                 if verdict.relaxed:
@@ -321,8 +321,8 @@ def _pair_partner(partner: CudaUnit, abi: CudaAbi, nvcc: str, tc: Toolchain, cfl
                f"{' and '.join(a.symbol for a in found) or 'no tensorop CUDA ABI function'}, not {abi.symbol}")
         return BuildResult(Status.REJECTED, "".join(log) + msg + "\n", None, msg)
     if not partner.allow_blas:
-        nvinfo = parse_nvinfo(_run([cuobjdump, "-elf", str(obj)]))
-        kernels = set(parse_sass(_run([cuobjdump, "-sass", str(obj)]))) | set(nvinfo)
+        nvinfo = parse_nvinfo(run_tool([cuobjdump, "-elf", str(obj)]))
+        kernels = set(parse_sass(run_tool([cuobjdump, "-sass", str(obj)]))) | set(nvinfo)
         for verdict in (check_host_object(obj, abi.symbol, kernels, partner.relax),
                         check_device_code(nvinfo, partner.relax)):
             if not verdict.ok:

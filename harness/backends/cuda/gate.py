@@ -22,7 +22,8 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 from elftools.elf.relocation import RelocationSection
 
-from harness.backends.cpu.object_gate import RULES, GateResult, Policy, _scan
+from harness.backends.cpu.object_gate import RULES, GateResult, Policy, scan_code
+from harness.backends.cuda.inspect import demangle
 
 CUDA_HOST_ALLOWED = frozenset({
     # nvcc's registration and launch machinery
@@ -97,7 +98,7 @@ def check_host_object(obj: Path, abi_symbol: str, kernel_names: set[str], relax:
     policy = Policy(abi_symbol=abi_symbol, extra_symbols=tuple(CUDA_HOST_ALLOWED))
     try:
         with obj.open("rb") as f:
-            found = _scan(ELFFile(f), policy)
+            found = scan_code(ELFFile(f), policy)
     except (ELFError, OSError, struct.error) as e:
         return GateResult(False, (f"cannot read the kernel's object file: {e}",))
     ctor_ok = None
@@ -132,9 +133,8 @@ def check_host_object(obj: Path, abi_symbol: str, kernel_names: set[str], relax:
 
 def check_device_code(nvinfo: dict[str, dict], relax: tuple[str, ...] = ()) -> GateResult:
     """No externs in the device code (from the cubin's .nv.info EIATTR_EXTERNS of every function)."""
-    from harness.backends.cuda.inspect import _demangle
     out = []
-    pretty = _demangle(list(nvinfo))
+    pretty = demangle(list(nvinfo))
     for fn, info in nvinfo.items():
         for ext in info.get("externs", []):
             why = DEVICE_EXTERN_WHY.get(ext, "a call out of the kernel")

@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 from harness.backends.cuda.arch import Occupancy, limits, occupancy
+from harness.backends.cuda.tools import find_tool
 
 # SASS opcodes that run on the tensor cores (HFMA2.MMA is an HFMA2 issued on the MMA pipe: not one).
 TENSOR_OPS = ("HMMA", "HGMMA", "IMMA", "IGMMA", "BMMA", "BGMMA", "DMMA", "QMMA", "QGMMA", "OMMA",
@@ -171,7 +172,7 @@ def parse_nvinfo(text: str) -> dict[str, dict]:
     return out
 
 
-def _demangle(names: list[str]) -> dict[str, str]:
+def demangle(names: list[str]) -> dict[str, str]:
     filt = shutil.which("c++filt")
     if not filt or not names:
         return {}
@@ -182,10 +183,9 @@ def _demangle(names: list[str]) -> dict[str, str]:
         return {}
 
 
-def _run(cmd: list[str]) -> str:
+def run_tool(cmd: list[str]) -> str:
     """Run a CUDA binary tool; cuobjdump -sass needs nvdisasm on PATH."""
     import os
-    from harness.backends.cuda.tools import find_tool
     dirs = [os.path.dirname(cmd[0])]
     nvdisasm = find_tool("nvdisasm")
     if nvdisasm:
@@ -205,13 +205,13 @@ def inspect_object(obj: str, sm: str, ptxas_log: str, cuobjdump: str | None, dty
     sass: dict[str, list[str]] = {}
     info: dict[str, dict] = {}
     if cuobjdump:
-        sass = parse_sass(_run([cuobjdump, "-sass", obj]))
-        info = parse_nvinfo(_run([cuobjdump, "-elf", obj]))
+        sass = parse_sass(run_tool([cuobjdump, "-sass", obj]))
+        info = parse_nvinfo(run_tool([cuobjdump, "-elf", obj]))
         rep.sass = True
     else:
         rep.notes.append("cuobjdump not found: SASS not inspected (tensor-core instructions unknown)")
     names = list(dict.fromkeys([*ptx, *sass]))
-    pretty = _demangle(names)
+    pretty = demangle(names)
     lim = limits(sm)
     if lim is None:
         rep.notes.append(f"no SM limits known for {sm}: no occupancy estimate")

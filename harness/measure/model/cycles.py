@@ -12,6 +12,7 @@ from pathlib import Path
 
 from harness.measure.model import mca
 from harness.measure.model.profile import Profile, ProfileError, parse_blocks
+from harness.core.workspace import Workspace
 
 FALLBACK_CPI = 1.0
 
@@ -42,7 +43,6 @@ class ModelResult:
 
 
 def default_cache_dir() -> Path:
-    from harness.core.workspace import Workspace
     return Workspace.discover().cache / "mca"
 
 
