@@ -7,15 +7,14 @@ from typing import List, Optional
 
 import typer
 
-from harness.apps.common import err, fail, load_lab, op_of, resolve_devices
-from harness.apps.jobs import execute, overrides, shapes_for
+from harness.apps.common import err, fail, load_lab
+from harness.apps.jobs import execute, overrides, task_shapes
 from harness.apps.options import (
     ConfigOpt, DeviceOpt, DtypeOpt, FlushOpt, JsonOpt, MaxSamplesOpt, MaxTimeOpt, MinSamplesOpt, OpOpt, RelCiOpt,
     ScaleOpt, ShapesOpt, SuiteOpt, WarmupOpt,
 )
 from harness.backends import BASELINE_NAMES, BaselineUnavailable, device_baseline
 from harness.campaign.scheduler import Job
-from harness.ops.suites import SUITES
 
 
 def baseline(name: str = typer.Argument(..., help="openblas | naive (CUDA devices: vendor | cublas | cudnn)"), op: str = OpOpt, dtype: str = DtypeOpt,
@@ -29,12 +28,7 @@ def baseline(name: str = typer.Argument(..., help="openblas | naive (CUDA device
     lab = load_lab(devices_file)
     if name not in BASELINE_NAMES:
         fail(f"unknown baseline {name!r}; known: {', '.join(BASELINE_NAMES)}")
-    if suite and op == "gemm":
-        if suite in SUITES:
-            op, dtype = SUITES[suite].op, (dtype if SUITES[suite].allows(dtype) else SUITES[suite].dtype)
-    o = op_of(op, dtype)
-    devs = resolve_devices(lab, device)
-    per_dev = shapes_for(o, shape, suite, scale, devs, lab)
+    o, devs, per_dev = task_shapes(lab, op, dtype, shape, suite, scale, device)
     jobs = []
     for d in devs:
         try:

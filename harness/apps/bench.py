@@ -8,8 +8,8 @@ from typing import List, Optional
 import typer
 
 from harness.apps.build import build_files
-from harness.apps.common import err, fail, load_lab, op_of, resolve_devices
-from harness.apps.jobs import execute, overrides, shapes_for
+from harness.apps.common import err, fail, load_lab
+from harness.apps.jobs import execute, overrides, task_shapes
 from harness.apps.options import (
     ConfigOpt, DeviceOpt, DtypeOpt, FlushOpt, JsonOpt, MaxSamplesOpt, MaxTimeOpt, MinSamplesOpt, OpOpt, RelCiOpt,
     ScaleOpt, ShapesOpt, SuiteOpt, WarmupOpt,
@@ -18,7 +18,6 @@ from harness.backends import BASELINE_NAMES, BaselineUnavailable, device_baselin
 from harness.backends.cpu.object_gate import RULES
 from harness.campaign.scheduler import Job
 from harness.core.records import Kernel
-from harness.ops.suites import SUITES
 
 
 def bench(kernels: List[Path] = typer.Argument(..., help="Kernel C files implementing the op's ABI."),
@@ -50,12 +49,7 @@ def bench(kernels: List[Path] = typer.Argument(..., help="Kernel C files impleme
     if build_only:
         raise typer.Exit(build_files(lab, list(kernels), device or ["host"], as_json=as_json, relax=tuple(trust),
                                      cflags=tuple(cflags)))
-    if suite and op == "gemm":
-        if suite in SUITES:
-            op, dtype = SUITES[suite].op, (dtype if SUITES[suite].allows(dtype) else SUITES[suite].dtype)
-    o = op_of(op, dtype)
-    devs = resolve_devices(lab, device)
-    per_dev = shapes_for(o, shape, suite, scale, devs, lab)
+    o, devs, per_dev = task_shapes(lab, op, dtype, shape, suite, scale, device)
     bad = [r for r in trust if r not in RULES]
     if bad:
         err.print(f"[red]error:[/red] unknown gate rule(s) {', '.join(bad)}; known: {', '.join(RULES)}")

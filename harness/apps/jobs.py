@@ -9,7 +9,7 @@ import signal
 import sys
 from typing import List, Optional
 
-from harness.apps.common import err, fail, out, shape_of
+from harness.apps.common import err, fail, op_of, out, resolve_devices, shape_of
 from harness.apps.progress import DeviceProgress
 from harness.campaign import report as rep
 from harness.campaign.scheduler import Campaign, Job, new_campaign_id
@@ -18,7 +18,18 @@ from harness.config.lab import Lab
 from harness.core import stats
 from harness.core.records import Kernel, Status, Trial
 from harness.ops import Op, get_op
-from harness.ops.suites import UnknownSuite, describe_scaling, get_suite, scaled_shapes
+from harness.ops.suites import SUITES, UnknownSuite, describe_scaling, get_suite, scaled_shapes
+
+
+def task_shapes(lab: Lab, op: str, dtype: str, shapes: Optional[List[str]], suite: Optional[str], scale: float,
+                device: Optional[List[str]]) -> tuple[Op, list[str], dict[str, list[tuple[int, ...]]]]:
+    """The op (a suite names its own op, and its dtype unless the given one is allowed), the
+    devices, and each device's shapes: what bench and baseline measure."""
+    if suite and op == "gemm" and suite in SUITES:
+        op, dtype = SUITES[suite].op, (dtype if SUITES[suite].allows(dtype) else SUITES[suite].dtype)
+    o = op_of(op, dtype)
+    devs = resolve_devices(lab, device)
+    return o, devs, shapes_for(o, shapes, suite, scale, devs, lab)
 
 
 def shapes_for(o: Op, shapes: Optional[List[str]], suite: Optional[str], scale: float,

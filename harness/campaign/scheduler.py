@@ -23,6 +23,7 @@ counts as finished); the campaign's result set is then the latest trial of each 
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -135,10 +136,8 @@ class Campaign:
                 lane.lock.release()
                 lane.lock = None
             if lane.transport is not None:
-                try:
+                with contextlib.suppress(Exception):
                     lane.transport.close()
-                except Exception:
-                    pass
                 lane.transport = None
         self._pool.shutdown(wait=True, cancel_futures=True)
 

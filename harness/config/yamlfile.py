@@ -97,25 +97,22 @@ class FieldReader:
             raise self.fail(key, f"{v!r} is not one of: {', '.join(choices)}")
         return v
 
-    def int(self, key: str, required: bool = False, default: int = 0, minimum: int | None = None) -> int:
+    def _number(self, key: str, required: bool, default, minimum, types, what: str):
         v, present = self._get(key, required, default)
         if not present:
             return v
-        if not isinstance(v, int) or isinstance(v, bool):
-            raise self.fail(key, f"expected an integer, got {v!r}")
+        if not isinstance(v, types) or isinstance(v, bool):
+            raise self.fail(key, f"expected {what}, got {v!r}")
         if minimum is not None and v < minimum:
             raise self.fail(key, f"must be >= {minimum}, got {v}")
         return v
 
+    def int(self, key: str, required: bool = False, default: int = 0, minimum: int | None = None) -> int:
+        return self._number(key, required, default, minimum, int, "an integer")
+
     def float(self, key: str, required: bool = False, default: float = 0.0, minimum: float | None = None) -> float:
-        v, present = self._get(key, required, default)
-        if not present:
-            return v
-        if not isinstance(v, (int, float)) or isinstance(v, bool):
-            raise self.fail(key, f"expected a number, got {v!r}")
-        if minimum is not None and v < minimum:
-            raise self.fail(key, f"must be >= {minimum}, got {v}")
-        return float(v)
+        v = self._number(key, required, default, minimum, (int, float), "a number")
+        return float(v) if isinstance(v, (int, float)) else v
 
     def bool(self, key: str, default: bool = False) -> bool:
         v, present = self._get(key, False, default)

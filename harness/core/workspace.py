@@ -13,6 +13,10 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parents[1]      # harness/
 
 
+def _env_path(variable: str, default: Path) -> Path:
+    return Path(os.environ.get(variable, default))
+
+
 def _find_root(start: Path) -> Path | None:
     for d in (start, *start.parents):
         if (d / "devices.yaml").is_file():
@@ -44,30 +48,14 @@ class Workspace:
     def toolchains_dir(self) -> Path:
         return self.root / "toolchains"
 
-    @property
-    def cache(self) -> Path:
-        return Path(os.environ.get("TENSOROP_CACHE", self.root / ".cache"))
-
-    @property
-    def builds(self) -> Path:
-        return self.cache / "builds"
-
-    @property
-    def scratch(self) -> Path:
-        return Path(os.environ.get("TENSOROP_SCRATCH", self.cache / "scratch"))
-
-    @property
-    def profiles(self) -> Path:
-        """Hardware profiles (harness.backends.cpu.probe), one file per device configuration."""
-        return Path(os.environ.get("TENSOROP_PROFILES", self.cache / "profiles"))
-
-    @property
-    def results(self) -> Path:
-        return self.root / "results"
-
-    @property
-    def database(self) -> Path:
-        return Path(os.environ.get("TENSOROP_DB", self.results / "tensorop.db"))
+    # cache, scratch, profiles and the database may be moved by an environment variable each
+    cache = property(lambda self: _env_path("TENSOROP_CACHE", self.root / ".cache"))
+    builds = property(lambda self: self.cache / "builds")
+    scratch = property(lambda self: _env_path("TENSOROP_SCRATCH", self.cache / "scratch"))
+    # hardware profiles (harness/backends/cpu/probe.py), one file per device configuration
+    profiles = property(lambda self: _env_path("TENSOROP_PROFILES", self.cache / "profiles"))
+    results = property(lambda self: self.root / "results")
+    database = property(lambda self: _env_path("TENSOROP_DB", self.results / "tensorop.db"))
 
     @property
     def generated(self) -> Path:

@@ -339,6 +339,23 @@ static double timing_stop(timing *t, int *crashed)
     return cpu;
 }
 
+/* The end of a timed run: the sampling and wall times, the CPU time (the worker's added once it
+   is stopped), its seccomp state and handshake time; -1 when the worker crashed (the crash record
+   is written and the run writes no other). */
+typedef struct { double sampling, wall, cpu, handshake_s; int seccomp; } run_end;
+static int end_timing(timing *t, const char *mode, double start, double wall0, double cpu0, double cpu_w, run_end *e)
+{
+    int crashed = 0;
+    e->sampling = now() - start;
+    e->seccomp = t->w.seccomp;
+    e->handshake_s = t->handshake_s;
+    cpu_w += timing_stop(t, &crashed);
+    if (crashed) { emit_crash(mode, "a", crashed); return -1; }
+    e->wall = now() - wall0;
+    e->cpu = cpu_seconds() - cpu0 + cpu_w;
+    return 0;
+}
+
 /* Warm-up (verified, discarded) and calibration; returns calls per sample, 0 on failure. */
 static void draw_seeds(uint64_t *seeds, int n)
 {
@@ -407,7 +424,7 @@ static int run_time(const request *r)
         }
         s[n++] = d;
         if (n >= r->min_samples && median_ci_rel(s, n, scratch) <= r->rel_ci) { stop = "ci"; break; }
-        if (now() - start >= r->max_time_s && n >= (r->min_samples < 3 ? r->min_samples : 3)) { stop = "max_time"; break; }
+        if (out_of_time(r, start, n)) { stop = "max_time"; break; }
     }
     if (!picked) {   /* stopped before the chosen sample: the last one is checked instead */
         buffers *b = &p.sets[((n - 1) * calls) % p.nsets];
@@ -415,18 +432,14 @@ static int run_time(const request *r)
         pick_seed = b->seed;
         pick = n - 1;
     }
-    double sampling = now() - start;
-    int seccomp = t.w.seccomp;
-    double hs = t.handshake_s;
-    cpu_w += timing_stop(&t, &crashed);
-    if (crashed) { emit_crash("time", "a", crashed); return 0; }
-    double wall = now() - wall0, cpu = cpu_seconds() - cpu0 + cpu_w;
+    run_end e;
+    if (end_timing(&t, "time", start, wall0, cpu0, cpu_w, &e) != 0) return 0;
     fprintf(chan, "{\"tensorop\":\"driver\",\"op\":\"%s\",\"mode\":\"time\",\"verified\":true,\"inner_loops\":%d,"
             "\"warmup\":%d,\"flushed\":%s,\"stop\":\"%s\",\"sampling_s\":%.6f,\"wall_s\":%.6f,\"cpu_s\":%.6f,"
             "\"handshake_s\":%.3e,\"seccomp\":%s,\"freivalds_rel_err\":%.3e,\"calls\":%d,"
             "\"pick\":{\"sample\":%ld,\"seed\":%llu},\"samples\":[",
-            OP_NAME, calls, r->warmup, flush_bytes ? "true" : "false", stop, sampling, wall, cpu, hs,
-            seccomp ? "true" : "false", max_rel, n * calls, pick, (unsigned long long)pick_seed);
+            OP_NAME, calls, r->warmup, flush_bytes ? "true" : "false", stop, e.sampling, e.wall, e.cpu, e.handshake_s,
+            e.seccomp ? "true" : "false", max_rel, n * calls, pick, (unsigned long long)pick_seed);
     for (int i = 0; i < n; i++)
         fprintf(chan, "%s%.9e", i ? "," : "", s[i]);
     fprintf(chan, "]}\n");
@@ -469,17 +482,14 @@ static int run_pair(const request *r)
             s[k][n] = d;
         }
         n++;
-        if (now() - start >= r->max_time_s && n >= (r->min_samples < 3 ? r->min_samples : 3)) { stop = "max_time"; break; }
+        if (out_of_time(r, start, n)) { stop = "max_time"; break; }
     }
-    double sampling = now() - start;
-    int seccomp = t.w.seccomp;
-    double hs = t.handshake_s;
-    cpu_w += timing_stop(&t, &crashed);
-    if (crashed) { emit_crash("pair", "a", crashed); return 0; }
-    double wall = now() - wall0, cpu = cpu_seconds() - cpu0 + cpu_w;
+    run_end e;
+    if (end_timing(&t, "pair", start, wall0, cpu0, cpu_w, &e) != 0) return 0;
     fprintf(chan, "{\"tensorop\":\"driver\",\"op\":\"%s\",\"mode\":\"pair\",\"verified\":true,\"inner_loops\":%d,"
             "\"stop\":\"%s\",\"sampling_s\":%.6f,\"wall_s\":%.6f,\"cpu_s\":%.6f,\"handshake_s\":%.3e,"
-            "\"seccomp\":%s,\"samples_a\":[", OP_NAME, calls, stop, sampling, wall, cpu, hs, seccomp ? "true" : "false");
+            "\"seccomp\":%s,\"samples_a\":[", OP_NAME, calls, stop, e.sampling, e.wall, e.cpu, e.handshake_s,
+            e.seccomp ? "true" : "false");
     for (int i = 0; i < n; i++) fprintf(chan, "%s%.9e", i ? "," : "", s[0][i]);
     fprintf(chan, "],\"samples_b\":[");
     for (int i = 0; i < n; i++) fprintf(chan, "%s%.9e", i ? "," : "", s[1][i]);
@@ -502,14 +512,10 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);     /* a dead worker is a record, not a dead driver */
     allow_amx_tiles();
-    chan = fdopen(CHANNEL_FD, "w");
-    if (!chan) {
-        fprintf(stderr, "tensorop driver: no result channel on fd %d (run it through tensorop)\n", CHANNEL_FD);
-        return 5;
-    }
     request r;
-    if (read_request(&r) != 0)
-        return 2;
+    int start = open_channel_and_request(&r);
+    if (start)
+        return start;
     tensorop_threads = r.threads;
     int rc;
     if (!strcmp(r.mode, "check")) rc = run_check(&r);

@@ -139,7 +139,7 @@ static int run_time(const request *r, scratch_t *s)
         }
         smp[n++] = t / calls;
         if (n >= r->min_samples && median_ci_rel(smp, n, scr) <= r->rel_ci) { stop = "ci"; break; }
-        if (now() - start >= r->max_time_s && n >= (r->min_samples < 3 ? r->min_samples : 3)) { stop = "max_time"; break; }
+        if (out_of_time(r, start, n)) { stop = "max_time"; break; }
     }
     if (!picked) {
         buffers *b = &p.sets[((n - 1) * calls) % p.nsets];
@@ -211,7 +211,7 @@ static int run_pair(const request *r, scratch_t *s)
             }
         }
         n++;
-        if (now() - start >= r->max_time_s && n >= (r->min_samples < 3 ? r->min_samples : 3)) { stop = "max_time"; break; }
+        if (out_of_time(r, start, n)) { stop = "max_time"; break; }
     }
     double wall = now() - start, cpu = cpu_seconds() - cpu0;
     fprintf(chan, "{\"tensorop\":\"driver\",\"op\":\"" OP_NAME "\",\"mode\":\"pair\",\"dtype\":\"" DTYPE "\",\"gpu\":%s,"
@@ -252,14 +252,10 @@ static void describe_gpu(const cudaDeviceProp *prop)
 
 int main(void)
 {
-    chan = fdopen(CHANNEL_FD, "w");
-    if (!chan) {
-        fprintf(stderr, "tensorop driver: no result channel on fd %d (run it through tensorop)\n", CHANNEL_FD);
-        return 5;
-    }
     request r;
-    if (read_request(&r) != 0)
-        return 2;
+    int start = open_channel_and_request(&r);
+    if (start)
+        return start;
     g_mode = r.mode;
     int ndev = 0;
     cudaError_t de = cudaGetDeviceCount(&ndev);   /* no driver or no GPU: the machine's fault, said first */

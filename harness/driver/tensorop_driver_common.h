@@ -148,4 +148,23 @@ static int read_request(request *r)
     }
     return 0;
 }
+
+/* The sampling budget is spent: max_time_s passed and at least min(min_samples, 3) samples taken. */
+static int out_of_time(const request *r, double start, int n)
+{
+    return now() - start >= r->max_time_s && n >= (r->min_samples < 3 ? r->min_samples : 3);
+}
+
+/* A driver's start: the result channel (fd CHANNEL_FD, opened by the harness before the run) into
+   the driver's `chan`, then the request from stdin. 0 when both are there, else the driver's exit
+   status: 5 no result channel, 2 a bad request. */
+static int open_channel_and_request(request *r)
+{
+    chan = fdopen(CHANNEL_FD, "w");
+    if (!chan) {
+        fprintf(stderr, "tensorop driver: no result channel on fd %d (run it through tensorop)\n", CHANNEL_FD);
+        return 5;
+    }
+    return read_request(r) != 0 ? 2 : 0;
+}
 #endif

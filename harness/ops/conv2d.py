@@ -256,14 +256,11 @@ class Conv2dOp(Op):
     def case_shape(self, case):
         return case.shape
 
-    def inputs(self, case):
-        return inputs(case)
-
-    def reference(self, case):
-        return reference(case)
-
-    def verify(self, case, raw):
-        return verify(case, raw)
+    # the module's functions are the op's: inputs bit-identical to the driver's, the float64
+    # reference, the full check of one output buffer
+    inputs = staticmethod(inputs)
+    reference = staticmethod(reference)
+    verify = staticmethod(verify)
 
 
 OP = Conv2dOp()

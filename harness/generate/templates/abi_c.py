@@ -50,3 +50,45 @@ def abi_body(T: int, align: str, dtype: str = "f32") -> str:
             "        else gemm_job(&job[t]);        /* no thread: do its part here */\n    }\n}\n")
 
 
+
+
+def blocked_loops(panel_t: str = "float", k_stride: str = "kc", k_call: str = "kc", k_groups: str = "",
+                  full_tile: str = "", row_edge: str = "", edge_pragma: str = "",
+                  edge_add: str = "acc ? cp[(long)i * ldc + j] + ctile[i * nr + j] : ctile[i * nr + j]") -> str:
+    """The BLIS/Goto loop nest every CPU GEMM template's gemm_part runs (jc -> pc -> ic -> jr -> ir):
+    B packed per (jc, pc) panel, A per (ic, pc) block, the micro-kernel on full MR x nr tiles
+    (`full_tile`) and, through the tile buffer `ctile`, on the edges. A template names its panel
+    element type, the k extent of a packed panel (`k_stride`: kc, or kp rounded up to k-groups,
+    with `k_groups` the line that computes it) and what its micro-kernel is called with (`k_call`)."""
+    return f"""    long nc_blk = (NC / nr) * nr;
+    if (nc_blk < nr) nc_blk = nr;
+    for (long jc = 0; jc < N; jc += nc_blk) {{
+        const int nc = (int)(N - jc < nc_blk ? N - jc : nc_blk);
+        for (int pc = 0; pc < K; pc += KC) {{
+            const int kc = K - pc < KC ? K - pc : KC;
+{k_groups}            const int acc = pc > 0;
+            pack_B(kc, nc, nr, B + (long)pc * ldb + jc, ldb, packB);
+            for (int ic = 0; ic < M; ic += MC_BLK) {{
+                const int mc = M - ic < MC_BLK ? M - ic : MC_BLK;
+                pack_A(mc, kc, A + (long)ic * lda + pc, lda, packA);
+                for (long jr = 0; jr < nc; jr += nr) {{
+                    const long n = nc - jr < nr ? nc - jr : nr;
+                    const {panel_t} *bp = packB + jr * {k_stride};
+                    for (int ir = 0; ir < mc; ir += MR) {{
+                        const int m = mc - ir < MR ? mc - ir : MR;
+                        const {panel_t} *ap = packA + (long)ir * {k_stride};
+                        out_t *cp = C + (long)(ic + ir) * ldc + jc + jr;
+                        if (m == MR && n == nr) {{
+                            {full_tile}
+{row_edge}                        }} else {{
+                            ukernel({k_call}, ap, bp, ctile, nr, 0);
+                            for (int i = 0; i < m; i++)
+{edge_pragma}                                for (long j = 0; j < n; j++)
+                                    cp[(long)i * ldc + j] = {edge_add};
+                        }}
+                    }}
+                }}
+            }}
+        }}
+    }}
+"""

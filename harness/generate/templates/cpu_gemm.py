@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from harness.core.space import ParamSpace
-from harness.generate.templates.abi_c import C_TYPES, abi_body
+from harness.generate.templates.abi_c import C_TYPES, abi_body, blocked_loops
 
 
 # Low-precision inputs (harness/ops/gemm_lowp.py) reuse the f32 micro-kernels: the packing routines
@@ -143,32 +143,30 @@ _register(PrimitiveSet(
     lambda p: _cost_bcast(p, 1),
     "portable C: scalar register tile (the compiler may vectorise it)"))
 
+def _lane_space(nv: list[int]) -> ParamSpace:
+    """The FMA-by-lane sets' space (NEON, SVE): A loaded as quads, MR a multiple of 4."""
+    return ParamSpace({"MR": [4, 8, 12, 16], "NV": nv, "LMUL": [1], **_blocks()},
+                      ["MR % 4 == 0", "MR * NV + NV + MR // 4 <= vregs", "KC * NV * lanes * 4 <= l1d",
+                       "KC * MC * 4 <= l2", "MC >= MR", "NC >= NV * lanes"])
+
+
+# The FMA-by-lane sets' seeds: 4 rows x 4 vectors first (for NEON: 16 accumulators cover FMA latency
+# (4) x pipes (2) twice over, NR = 16 divides the usual sizes, 8 x 12 wastes a third of its last
+# panel at 2^k, and it models fastest on cortex-a76: 256^3 4.33e6 cycles vs 4.67e6 for 8 x 12,
+# OpenBLAS 4.39e6; for SVE 256 on neoverse-v1: 1.09e6 vs 1.17e6 for 8 x 3, OpenBLAS 1.10e6, 2 FMAs
+# per cycle in the hot loop, NR = 4 VL divides 2^k sizes).
+LANE_SEEDS = ({"MR": 4, "NV": 4, "LMUL": 1, "KC": 256, "MC": 128, "NC": 1024, "U": 4},
+              {"MR": 8, "NV": 2, "LMUL": 1, "KC": 256, "MC": 128, "NC": 1024, "U": 4},
+              {"MR": 8, "NV": 3, "LMUL": 1, "KC": 256, "MC": 128, "NC": 1024, "U": 4},
+              {"MR": 12, "NV": 2, "LMUL": 1, "KC": 256, "MC": 96, "NC": 1024, "U": 4})
+
 _register(PrimitiveSet(
-    "neon", "#include <arm_neon.h>", 4, 32, False,
-    ParamSpace({"MR": [4, 8, 12, 16], "NV": [1, 2, 3, 4, 5, 6], "LMUL": [1], **_blocks()},
-               ["MR % 4 == 0", "MR * NV + NV + MR // 4 <= vregs", "KC * NV * lanes * 4 <= l1d",
-                "KC * MC * 4 <= l2", "MC >= MR", "NC >= NV * lanes"]),
-    # 4 x 16 first: 16 accumulators cover FMA latency (4) x pipes (2) twice over, NR = 16 divides the
-    # usual sizes (8 x 12 wastes a third of its last panel at 2^k), and it models fastest on the
-    # cortex-a76 core (256^3: 4.33e6 cycles vs 4.67e6 for 8 x 12; OpenBLAS 4.39e6).
-    ({"MR": 4, "NV": 4, "LMUL": 1, "KC": 256, "MC": 128, "NC": 1024, "U": 4},
-     {"MR": 8, "NV": 2, "LMUL": 1, "KC": 256, "MC": 128, "NC": 1024, "U": 4},
-     {"MR": 8, "NV": 3, "LMUL": 1, "KC": 256, "MC": 128, "NC": 1024, "U": 4},
-     {"MR": 12, "NV": 2, "LMUL": 1, "KC": 256, "MC": 96, "NC": 1024, "U": 4}),
+    "neon", "#include <arm_neon.h>", 4, 32, False, _lane_space([1, 2, 3, 4, 5, 6]), LANE_SEEDS,
     lambda p: _cost_lane(p, 4),
     "Advanced SIMD: 4-lane q accumulators, fmla by element (vfmaq_laneq_f32) with A as q vectors"))
 
 _register(PrimitiveSet(
-    "sve", "#include <arm_sve.h>", 8, 32, True,
-    ParamSpace({"MR": [4, 8, 12, 16], "NV": [1, 2, 3, 4], "LMUL": [1], **_blocks()},
-               ["MR % 4 == 0", "MR * NV + NV + MR // 4 <= vregs", "KC * NV * lanes * 4 <= l1d",
-                "KC * MC * 4 <= l2", "MC >= MR", "NC >= NV * lanes"]),
-    # 4 x 4 vectors first: models fastest on neoverse-v1 (SVE 256, 256^3: 1.09e6 cycles vs 1.17e6
-    # for 8 x 3; OpenBLAS 1.10e6), 2 FMAs/cycle in the hot loop, NR = 4 VL divides 2^k sizes.
-    ({"MR": 4, "NV": 4, "LMUL": 1, "KC": 256, "MC": 128, "NC": 1024, "U": 4},
-     {"MR": 8, "NV": 2, "LMUL": 1, "KC": 256, "MC": 128, "NC": 1024, "U": 4},
-     {"MR": 8, "NV": 3, "LMUL": 1, "KC": 256, "MC": 128, "NC": 1024, "U": 4},
-     {"MR": 12, "NV": 2, "LMUL": 1, "KC": 256, "MC": 96, "NC": 1024, "U": 4}),
+    "sve", "#include <arm_sve.h>", 8, 32, True, _lane_space([1, 2, 3, 4]), LANE_SEEDS,
     lambda p: _cost_lane(p, 8),
     "SVE (VL-agnostic): svmla_lane_f32 with A quads from svld1rq_f32, NR = NV * svcntw()",
     nrmax_expr="(NV * 64)"))
@@ -242,8 +240,8 @@ def _uk_fixed(ps: PrimitiveSet, p: dict) -> str:
         T, zero, load, store, fma, add = "__m256", "_mm256_setzero_ps()", "_mm256_loadu_ps", "_mm256_storeu_ps", \
             "_mm256_fmadd_ps", "_mm256_add_ps"
         bc = lambda x: f"_mm256_broadcast_ss(&{x})"
-    lines = [f"static inline void ukernel(int kc, const float *restrict a, const float *restrict b,",
-             f"                           float *restrict c, long ldc, int acc)", "{"]
+    lines = ["static inline void ukernel(int kc, const float *restrict a, const float *restrict b,",
+             "                           float *restrict c, long ldc, int acc)", "{"]
     if ps.name == "scalar":
         for i in range(mr):
             lines.append("    float " + ", ".join(f"{n} = 0.0f" for n in c[i]) + ";")
@@ -535,6 +533,7 @@ def render(ps_name: str, p: dict, l1_bytes: int = 48 * 1024, dtype: str = "f32")
         edge_pragma = ""
         edge_add = "acc ? cp[(long)i * ldc + j] + ctile[i * nr + j]\n                                                                : ctile[i * nr + j]"
     what = "GEMM f32" if dtype == "f32" else f"GEMM {dtype} ({c_in} inputs widened to f32 while packing, {c_out} C)"
+    loops = blocked_loops("float", "kc", "kc", "", full_tile, row_edge, edge_pragma, edge_add)
     return f"""/* {what} generated by tensorop's expert generator ({ps.name}).
  *   C = A * B, row-major; A is MxK (lda), B is KxN (ldb), C is MxN (ldc); C is overwritten.
  *   Micro-kernel: {ps.description}.
@@ -630,37 +629,6 @@ static void gemm_part(int M, int N, int K, const in_t *A, int lda, const in_t *B
     float *const packA = packA_[tid], *const packB = packB_[tid], *const ctile = ctile_[tid];
 {small_call}
     {nr_setup}
-    long nc_blk = (NC / nr) * nr;
-    if (nc_blk < nr) nc_blk = nr;
-    for (long jc = 0; jc < N; jc += nc_blk) {{
-        const int nc = (int)(N - jc < nc_blk ? N - jc : nc_blk);
-        for (int pc = 0; pc < K; pc += KC) {{
-            const int kc = K - pc < KC ? K - pc : KC;
-            const int acc = pc > 0;
-            pack_B(kc, nc, nr, B + (long)pc * ldb + jc, ldb, packB);
-            for (int ic = 0; ic < M; ic += MC_BLK) {{
-                const int mc = M - ic < MC_BLK ? M - ic : MC_BLK;
-                pack_A(mc, kc, A + (long)ic * lda + pc, lda, packA);
-                for (long jr = 0; jr < nc; jr += nr) {{
-                    const long n = nc - jr < nr ? nc - jr : nr;
-                    const float *bp = packB + jr * kc;
-                    for (int ir = 0; ir < mc; ir += MR) {{
-                        const int m = mc - ir < MR ? mc - ir : MR;
-                        const float *ap = packA + (long)ir * kc;
-                        out_t *cp = C + (long)(ic + ir) * ldc + jc + jr;
-                        if (m == MR && n == nr) {{
-                            {full_tile}
-{row_edge}                        }} else {{
-                            ukernel(kc, ap, bp, ctile, nr, 0);
-                            for (int i = 0; i < m; i++)
-{edge_pragma}                                for (long j = 0; j < n; j++)
-                                    cp[(long)i * ldc + j] = {edge_add};
-                        }}
-                    }}
-                }}
-            }}
-        }}
-    }}
-}}
+{loops}}}
 {threads_abi}
 """
