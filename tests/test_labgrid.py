@@ -221,3 +221,30 @@ def test_place_of_a_killed_tensorop_is_released(workspace, lab_farm):
     assert time.monotonic() - start < 5
     assert any(f"tensorop-{holder.pid}" in e and "no longer running" in e for e in events), events
     assert set(_places(addr).values()) == {None}
+
+
+def test_trust_records_each_boards_key_and_errors_name_the_device_once(workspace, lab_farm, tmp_path):
+    """A labgrid device whose boards' host keys are unknown: its trials fail naming the device once
+    (no "lab: ... lab: ..." and no word cut in half), and `tensorop devices trust` resolves every
+    matching place's NetworkService and records its key, saying which board it was (it once
+    answered "nothing to trust")."""
+    known = tmp_path / "known_hosts"
+    lab = _lab(workspace, lab_farm, known_hosts=known, lock_wait_s=3)
+    with Store(lab.ws.database) as store:
+        trials = run_campaign(lab, [Job(baseline_kernel(lab.ws, "naive", "x86_64"), "k1-lab", (8, 8, 8))], store,
+                              overrides=FAST)
+    t = trials[0]
+    assert t.status is Status.DEVICE_ERROR and "unknown host key" in t.error, t.error
+    assert t.error.startswith("k1-lab: ") and t.error.count("k1-lab:") == 1, t.error
+    env = {**os.environ, "TENSOROP_HOME": str(workspace.root)}
+    p = subprocess.run([sys.executable, "-m", "harness", "devices", "trust", "k1-lab", "--yes"], cwd=REPO, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    for place, board in (("k1-a", "board-a"), ("k1-b", "board-b")):
+        port = lab_farm[1][board].port
+        assert f"place {place}, 127.0.0.1:{port}" in p.stdout and "recorded in" in p.stdout, p.stdout
+        assert f"[127.0.0.1]:{port} " in known.read_text()
+    with Store(lab.ws.database) as store:
+        again = run_campaign(lab, [Job(baseline_kernel(lab.ws, "naive", "x86_64"), "k1-lab", (8, 8, 8))], store,
+                             overrides=FAST)
+    assert again[0].status is Status.OK, again[0].error

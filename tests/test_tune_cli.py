@@ -14,8 +14,8 @@ def cli(ws, *args):
 
 
 def test_tune_host_budget_resume_and_write_back(workspace):
-    p = cli(workspace, "generate", "64x64x64 GEMM on host", "--rounds", "1", "--max-time", "0.05",
-            "--search-max-time", "0.05")
+    p = cli(workspace, "generate", "64x64x64 GEMM on host", "--rounds", "1", "--tune-budget", "0", "--max-time",
+            "0.05", "--search-max-time", "0.05")
     assert p.returncode == 0, p.stdout + p.stderr
     folder = workspace.generated / "host" / "gemm_64x64x64_f32"
     before = (folder / "kernel.c").read_text()
@@ -47,6 +47,32 @@ def test_tune_host_budget_resume_and_write_back(workspace):
     with Store(workspace.database) as st:
         n = sum(1 for t in st.trials(campaign=summary["campaign"]))
     assert n == 6
+
+
+def test_a_killed_search_resumes_within_its_budget(workspace):
+    """`tune --budget 6` killed with SIGKILL after its second trial, then `--resume`: the campaign
+    holds exactly 6 trials of 6 distinct points (none measured twice, none over the budget; the
+    final comparison with the baseline is stored apart). It once stored 45 trials of 42 points
+    for a budget of 30."""
+    p = cli(workspace, "generate", "48x40x32 GEMM on host", "--rounds", "1", "--tune-budget", "0", "--max-time", "0.05",
+            "--search-max-time", "0.05")
+    assert p.returncode == 0, p.stdout + p.stderr
+    folder = workspace.generated / "host" / "gemm_48x40x32_f32"
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "tune", str(folder), "--strategy", "mcts", "--budget", "6",
+                             "--seed", "7", "--json", *FAST], cwd=workspace.root, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    seen = [proc.stdout.readline() for _ in range(2)]
+    proc.kill()
+    proc.wait(timeout=30)
+    assert all(l.startswith("{") for l in seen), seen
+    p = cli(workspace, "tune", folder, "--strategy", "mcts", "--budget", "6", "--seed", "7", "--resume", "--json", *FAST)
+    assert p.returncode == 0, p.stdout + p.stderr
+    summary = json.loads(p.stdout.splitlines()[-1])
+    assert summary["trials"] == 6 and 2 <= summary["prior"] < 6, summary
+    from harness.campaign.store import Store
+    with Store(workspace.database) as st:
+        stored = [t for t in st.trials(campaign=summary["campaign"])]
+    assert len(stored) == 6 and len({t.kernel for t in stored}) == 6, [t.kernel for t in stored]
 
 
 def test_tune_knows_its_start_point_with_a_thread_count(workspace):

@@ -9,7 +9,8 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from harness.apps.common import err, load_lab, out, resolve_devices
+from harness.apps.common import err, fail, load_lab, out, resolve_devices
+from harness.transport import get_transport
 from harness.apps.options import ConfigOpt, DeviceOpt
 from harness.backends.cpu.probe import ProbeError, load_or_probe, profile_path
 from harness.campaign.device_check import check_device
@@ -51,30 +52,45 @@ def devices_check(device: Optional[List[str]] = DeviceOpt, devices_file: Optiona
 
 
 @devices_app.command("trust")
-def devices_trust(name: str = typer.Argument(..., help="Device name or alias (an ssh device)."),
+def devices_trust(name: str = typer.Argument(..., help="Device name or alias: an ssh device, or a labgrid "
+                                             "device (each of its lab's boards)."),
                   yes: bool = typer.Option(False, "--yes", "-y", help="Record the key without asking."),
                   devices_file: Optional[Path] = ConfigOpt):
-    """Show an ssh device's host key fingerprint and record it in known_hosts."""
-    from harness.transport.ssh import SSHError, scan_host_key, trust_host_key
+    """Show the host key fingerprint of an ssh device (or of each board a labgrid device may get:
+    its place's NetworkService) and record it in known_hosts."""
+    from harness.transport.ssh import SSHError, fingerprint, scan_host_key, trust_host_key
     lab = load_lab(devices_file)
     dev = lab.devices[resolve_devices(lab, [name])[0]]
-    if dev.transport != "ssh":
-        err.print(f"[red]error:[/red] device {dev.name} uses transport {dev.transport!r}; nothing to trust")
-        raise typer.Exit(2)
-    try:
-        ep, key, known, path = scan_host_key(dev, timeout=dev.connect_timeout_s)
-    except SSHError as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
-        raise typer.Exit(1)
-    from harness.transport.ssh import fingerprint
-    out.print(f"{dev.name}: {ep.known_hosts_name} presents {key.get_name()} key {fingerprint(key)}", highlight=False)
-    if known:
-        out.print(f"already trusted in {path}", highlight=False)
-        return
-    if not yes and not typer.confirm(f"Record this key in {path}?", default=False, err=True):
-        raise typer.Exit(1)
-    trust_host_key(path, ep, key)
-    out.print(f"recorded in {path}", highlight=False)
+    if dev.transport == "ssh":
+        boards = [("", dev)]
+    elif dev.transport == "labgrid":
+        try:
+            boards = get_transport(dev, lab.ws).boards()
+        except Exception as e:
+            fail(f"{dev.name}: {e}", 1)
+        if not boards:
+            fail(f"{dev.name}: no place of its lab matches it", 1)
+    else:
+        fail(f"device {dev.name} uses transport {dev.transport!r}; only ssh and labgrid devices have host keys")
+    bad = 0
+    for place, ssh_dev in boards:
+        who = f"{dev.name}" + (f" (place {place}, {ssh_dev.host}:{ssh_dev.port})" if place else "")
+        try:
+            ep, key, known, path = scan_host_key(ssh_dev, timeout=dev.connect_timeout_s)
+        except SSHError as e:
+            err.print(f"[red]error:[/red] {who}: {e}", highlight=False)
+            bad += 1
+            continue
+        out.print(f"{who}: {ep.known_hosts_name} presents {key.get_name()} key {fingerprint(key)}", highlight=False)
+        if known:
+            out.print(f"already trusted in {path}", highlight=False)
+            continue
+        if not yes and not typer.confirm(f"Record this key in {path}?", default=False, err=True):
+            bad += 1
+            continue
+        trust_host_key(path, ep, key)
+        out.print(f"recorded in {path}", highlight=False)
+    raise typer.Exit(1 if bad else 0)
 
 
 @devices_app.command("probe")

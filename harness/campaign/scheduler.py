@@ -40,6 +40,7 @@ from harness.config.devices import Device
 from harness.config.lab import Lab
 from harness.core.measure_options import MeasureOptions
 from harness.core.records import Kernel, Status, Trial
+from harness.core.text import prefixed, shorten, without_prefix
 from harness.measure.compare import Comparison, compare
 from harness.measure.runner import build_kernel, run_trial
 from harness.ops import Op, default_op
@@ -201,7 +202,7 @@ class Campaign:
         """'' unless the device is quarantined in this campaign, else why."""
         h = self._health_of(device)
         if h.consecutive >= device.quarantine_after:
-            return f"quarantined: {device.name} failed {h.consecutive} trials in a row (last: {h.last_error[:300]})"
+            return f"quarantined: {device.name} failed {h.consecutive} trials in a row (last: {shorten(h.last_error, 300)})"
         return ""
 
     def _prebuild(self, jobs: list[Job]) -> None:
@@ -229,9 +230,10 @@ class Campaign:
     # ---- trials -------------------------------------------------------------------------------
     def run(self, jobs: Iterable[Job], *, on_start: Callable[[Job], None] | None = None,
             on_trial: Callable[[Trial], None] | None = None, resume: bool = False,
-            overrides: dict | None = None) -> list[Trial]:
+            overrides: dict | None = None, store_as: str | None = None) -> list[Trial]:
         """Run every job; returns the trials in job order (each stored before the next starts).
-        `overrides`: measurement options for these jobs, over the campaign's own."""
+        `overrides`: measurement options for these jobs, over the campaign's own; `store_as`: the
+        campaign id these trials are stored under (default this campaign's)."""
         jobs = list(jobs)
         if resume:
             jobs = unfinished(self.store, self.id, jobs)
@@ -272,7 +274,8 @@ class Campaign:
                 device = self.lab.devices[dev_name]
                 try:
                     self._device_turns(self._lane(f"{lane_name}/{dev_name}", device), queues[dev_name], take,
-                                       record, on_start, shared=active[dev_name] > 1, overrides=overrides)
+                                       record, on_start, shared=active[dev_name] > 1, overrides=overrides,
+                                       store_as=store_as or self.id)
                 except Exception as e:  # a bug of ours: keep the campaign going, record the rest
                     while (j := take(dev_name)) is not None:
                         record(j, _error_trial(device, j, self.id, f"internal error: {e!r}", Status.INTERNAL_ERROR))
@@ -294,7 +297,7 @@ class Campaign:
         return [t for _, t in results]
 
     def _device_turns(self, lane: _Lane, queue: deque, take, record, on_start, shared: bool,
-                      overrides: dict | None = None) -> None:
+                      overrides: dict | None = None, store_as: str = "") -> None:
         """Run the device's queued jobs on this lane until the queue is empty (or the lane gives up)."""
         device = lane.device
         if not queue:
@@ -304,7 +307,7 @@ class Campaign:
             transport = self._transport(lane, queue)
         except Exception as e:  # no transport or bad options: every job of this device is a device_error
             while (j := take(device.name)) is not None:
-                record(j, _error_trial(device, j, self.id, f"{device.name}: {e}"))
+                record(j, _error_trial(device, j, store_as, prefixed(device.name, str(e))))
             return
         with lane.guard:
             while True:
@@ -317,12 +320,12 @@ class Campaign:
                         transport.open()
                     except Exception as e:
                         if shared or not queue:
-                            self._event(device.name, f"lane gives up: {e}")
+                            self._event(device.name, f"lane gives up: {without_prefix(str(e), device.name)}")
                             return         # the other lanes take the trials
                         j = take(device.name)
                         if j is not None:
                             self._device_failed(device, str(e))
-                            record(j, _error_trial(device, j, self.id, str(e)))
+                            record(j, _error_trial(device, j, store_as, prefixed(device.name, str(e))))
                         if self.quarantined(device):
                             return
                         continue
@@ -331,18 +334,18 @@ class Campaign:
                     return
                 why = self.quarantined(device)
                 if why:
-                    record(j, _error_trial(device, j, self.id, why))
+                    record(j, _error_trial(device, j, store_as, why))
                     continue
                 try:
                     waited = self._hold_lock(lane)
                 except LockError as e:
                     self._device_failed(device, str(e))
-                    record(j, _error_trial(device, j, self.id, f"device lock: {e}"))
+                    record(j, _error_trial(device, j, store_as, f"device lock: {e}"))
                     continue
                 self._call(on_start, j)
                 t0 = time.monotonic()
                 t = run_trial(self.lab.ws, device, self.lab.toolchain(device), transport, j.kernel, j.shape, opts,
-                              campaign=self.id, extra_cflags=self.extra_cflags, prebuilt=self._prebuilt(j, device),
+                              campaign=store_as, extra_cflags=self.extra_cflags, prebuilt=self._prebuilt(j, device),
                               op=j.the_op)
                 t.meta["dispatch"] = {"trial_wall_s": round(time.monotonic() - t0, 3), "lock_wait_s": round(waited, 3)}
                 if transport.board:
@@ -350,7 +353,7 @@ class Campaign:
                 if t.status is Status.DEVICE_ERROR:
                     self._device_failed(device, t.error)
                     if not self.quarantined(device) and device.transport != "local":
-                        self._event(device.name, f"device error ({t.error[:120]}); will reconnect")
+                        self._event(device.name, f"device error ({shorten(without_prefix(t.error, device.name), 160)}); will reconnect")
                     if transport.pooled:
                         transport.close()     # give the board back; the next turn takes a (possibly other) one
                 else:
@@ -360,15 +363,17 @@ class Campaign:
     # ---- the one comparison --------------------------------------------------------------------
     def compare(self, device_name: str, a: Kernel, b: Kernel, shape, op: Op | None = None, *,
                 trials: tuple[Trial | None, Trial | None] = (None, None), target: float = 0.02,
-                budget_s: float = 60.0) -> Comparison:
+                budget_s: float = 60.0, store_as: str | None = None) -> Comparison:
         """Is `a` faster than `b` on the device (harness/measure/compare.py compare): modelled cycles of
-        the two trials on emulated devices (measured here first when not given), a paired,
-        interleaved run on real ones, on the device's lane and under its lock."""
+        the two trials on emulated devices (measured here first when not given, and stored under
+        `store_as` when given), a paired, interleaved run on real ones, on the device's lane and
+        under its lock."""
         device = self.lab.devices[device_name]
         op = op or default_op()
         ta, tb = trials
         if device.emulated and (ta is None or tb is None):
-            got = self.run([Job(k, device_name, tuple(shape), op) for k, t in ((a, ta), (b, tb)) if t is None])
+            got = self.run([Job(k, device_name, tuple(shape), op) for k, t in ((a, ta), (b, tb)) if t is None],
+                           store_as=store_as)
             it = iter(got)
             ta = ta or next(it, None)
             tb = tb or next(it, None)
@@ -384,7 +389,7 @@ class Campaign:
                 self._hold_lock(lane)
             except Exception as e:
                 self._device_failed(device, str(e))
-                return Comparison(None, Status.DEVICE_ERROR, f"{device.name}: {e}")
+                return Comparison(None, Status.DEVICE_ERROR, prefixed(device.name, str(e)))
             out = compare(self.lab.ws, device, self.lab.toolchain(device), transport, a, ta, b, tb, tuple(shape),
                           op=op, target=target, budget_s=budget_s, opts=self._opts(device))
         if out.status is Status.DEVICE_ERROR:

@@ -42,6 +42,7 @@ from harness.config.devices import Device
 from harness.core.records import Artifact, RunResult
 from harness.core.workspace import Workspace
 from harness.transport.base import Transport
+from harness.core.text import without_prefix
 
 DEFAULT_PORT = 20408
 POLL_S = 0.3
@@ -55,7 +56,7 @@ class LabgridError(Exception):
 def coordinator_address(device: Device) -> str:
     addr = device.coordinator or os.environ.get("LG_COORDINATOR", "")
     if not addr:
-        raise LabgridError(f"device {device.name}: no labgrid coordinator (set `coordinator:` or LG_COORDINATOR)")
+        raise LabgridError(f"{device.name}: no labgrid coordinator (set `coordinator:` or LG_COORDINATOR)")
     return addr if ":" in addr.rsplit("]", 1)[-1] else f"{addr}:{DEFAULT_PORT}"
 
 
@@ -364,24 +365,37 @@ class LabgridTransport(Transport):
                 self._token = None
             raise
 
-    def _connect(self, coord: Coordinator, place: str) -> None:
-        from harness.transport.ssh import SSHTransport
-        info = coord.places()[place]
+    def _ssh_device(self, place: str, info) -> Device:
+        """The SSH device that reaches a place's board: its NetworkService's address, port and user,
+        with this device's SSH fields (key, known_hosts, timeouts)."""
         if not info.services:
             raise LabgridError(f"place {place} has no NetworkService resource (its matches: exporter/group/"
                                f"NetworkService/name)")
         svc = info.services[0]
         extra = svc.get("extra") or {}
         proxy = os.environ.get("LG_PROXY") or (extra.get("proxy") if extra.get("proxy_required") else "")
-        ssh_dev = dataclasses.replace(
+        return dataclasses.replace(
             self.device, transport="ssh", host=str(svc["address"]), port=int(svc.get("port") or 22),
             user=self.device.user or str(svc.get("username") or ""), lock=False,
             proxy_jump=proxy or self.device.proxy_jump)
+
+    def boards(self) -> list[tuple[str, Device]]:
+        """Every place of the lab that could serve this device, with the SSH device of its board
+        (nothing is reserved or acquired: `tensorop devices trust` records their host keys)."""
+        coord = Coordinator.get(coordinator_address(self.device), self.device.connect_timeout_s)
+        return [(name, self._ssh_device(name, info)) for name, info in sorted(coord.places().items())
+                if info.matches(self.device)]
+
+    def _connect(self, coord: Coordinator, place: str) -> None:
+        from harness.transport.ssh import SSHTransport
+        info = coord.places()[place]
+        svc = info.services[0] if info.services else {}
+        ssh_dev = self._ssh_device(place, info)
         self.ssh = SSHTransport(ssh_dev, self.ws)
         r = self.ssh.run_command(["uname", "-n"], timeout_s=self.device.connect_timeout_s + 5)
         if r.device_error or r.returncode != 0:
             raise LabgridError(f"place {place} ({svc['address']}:{svc.get('port', 22)}): "
-                               f"{r.device_error or r.stderr.strip()[-200:]}")
+                               f"{without_prefix(r.device_error or r.stderr.strip()[-200:], self.device.name)}")
         self.board = {"place": place, "hostname": r.stdout.strip(), "address": f"{svc['address']}:{svc.get('port', 22)}",
                       "coordinator": coord.address}
 

@@ -96,7 +96,11 @@ class KernelEvaluator:
             ob = device_baseline(self.lab.ws, "openblas", device, self.target.op)
         except BaselineUnavailable:
             return None
-        run = self.paired(self.kernel(point), ob, budget_s or self.pair_budget_s or FINAL_PAIR_BUDGET_S)
+        # the re-measure is not one of the search's points: its trials (emulated devices) are stored
+        # apart, so a resumed search counts exactly the points it measured
+        run = self.c.compare(self.target.device, self.kernel(point), ob, self.target.shape, self.target.op,
+                             budget_s=budget_s or self.pair_budget_s or FINAL_PAIR_BUDGET_S,
+                             store_as=self.campaign + "-vs-baseline")
         return run.ratio if run.status is Status.OK else None
 
     def evaluate_many(self, points: Sequence[dict]) -> list[Evaluation]:
