@@ -1,7 +1,8 @@
 # make demo : set everything up, then run the main job on the embedded defaults
-# make test : set everything up, then run the test suite (.ci/run calls this)
+# make test : set everything up, then run the test suite (.ci/run calls this); tests marked
+#             `slow` are left out: `make test-all` runs them too
 # make bench: the benchmark suite (results/bench.md, bench.png, roofline.png; about 20-22 min)
-.PHONY: setup demo test bench bench-quick clean
+.PHONY: setup demo test test-all bench bench-quick clean
 
 setup:
 	@bash scripts/setup.sh
@@ -10,6 +11,9 @@ demo: setup
 	.venv/bin/tensorop generate
 
 test: setup
+	.venv/bin/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+test-all: setup
 	.venv/bin/python -m pytest -q $(PYTEST_ARGS)
 
 bench: setup

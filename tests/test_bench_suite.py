@@ -41,6 +41,7 @@ def test_small_m_path_is_correct(lab, shape):
 
 
 @requires_qemu
+@pytest.mark.slow          # `make bench-quick` runs the same smoke test
 def test_bench_suite_quick(workspace, tmp_path):
     """The smoke test: every kernel comes out of `generate` with its tuning stage (3 MCTS trials)
     and passes the full trial at each shape; GEMM and conv2d rows, paired on the host, modelled on

@@ -13,7 +13,7 @@ FAST = ["--max-time", "0.1", "--min-samples", "3", "--max-samples", "6"]
 
 def cli(ws, *args):
     return subprocess.run([sys.executable, "-m", "harness", *map(str, args)], capture_output=True, text=True,
-                          cwd=ws.root, timeout=600)
+                          cwd=ws.root, timeout=300)
 
 
 def test_report_formats_and_paired_openblas_ratio(workspace):

@@ -182,7 +182,7 @@ def test_paper_conv_suite_scaled_on_host(workspace):
     assert all(s[0] == 1 for s in scaled_shapes(suite, 1.0, emulated=True))
     p = subprocess.run([sys.executable, "-m", "harness", "baseline", "openblas", "--suite", "paper-conv",
                         "--scale", "0.01", "-d", "host", "--max-time", "0.05", "--min-samples", "3",
-                        "--max-samples", "3", "--json"], capture_output=True, text=True, timeout=900)
+                        "--max-samples", "3", "--json"], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     assert "batch scaled by 0.01 (32 -> 1, 64 -> 1)" in p.stderr
     rows = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
@@ -193,8 +193,8 @@ def test_paper_conv_suite_scaled_on_host(workspace):
 def test_generate_conv_offline_end_to_end(workspace, device):
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "OPENAI_API_KEY")}
     p = subprocess.run([sys.executable, "-m", "harness", "generate", f"conv2d 1x8x10x10 k8 r3 s1 p1 on {device}",
-                        "--rounds", "2", "--max-time", "0.2", "--min-samples", "3", "--max-samples", "5",
-                        "--search-max-time", "0.2"], env=env, capture_output=True, text=True, timeout=900)
+                        "--rounds", "2", "--tune-budget", "0", "--max-time", "0.2", "--min-samples", "3", "--max-samples", "5",
+                        "--search-max-time", "0.2"], env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     folder = workspace.generated / device / "conv2d_1x8x10x10-8x3x3-s1-p1_f32"
     src = (folder / "kernel.c").read_text()

@@ -24,7 +24,7 @@ CASES = [
 def test_example_kernel_verified(workspace, kernel, device):
     p = subprocess.run([sys.executable, "-m", "harness", "bench", str(EXAMPLES / kernel), "-d", device,
                         "-s", "97x130x75", "-s", "128x128x128", "--json", *FAST],
-                       capture_output=True, text=True, cwd=workspace.root, timeout=600)
+                       capture_output=True, text=True, cwd=workspace.root, timeout=300)
     rows = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
     assert len(rows) == 2, p.stderr
     for r in rows:

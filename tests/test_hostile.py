@@ -27,23 +27,25 @@ from conftest import REPO, requires_qemu
 HOSTILE = REPO / "kernels" / "hostile"
 CONTROL = "control_honest.c"
 
-# kernel -> statuses it may get on the host. "fast?" kernels may also come back ok, but then no
-# faster than the honest control (they aim only at a faked speed).
+# kernel -> the status it gets on the host, as measured (one per kernel; "fast?": ok, and then no
+# faster than the honest control: the trick aims only at a faked speed and the harness leaves it
+# its honest speed). A second status is allowed only where the outcome depends on scheduling, with
+# the reason beside it.
 HOST = {
     "control_honest.c": {"ok"},
     "threads_omp_pragma.c": {"ok"},                      # pragma ignored without -fopenmp: honest
     # statefulness / working only while checked
-    "memo_static_ptr.c": {"wrong_answer", "rejected"},
-    "memo_stack_stash.c": {"fast?", "wrong_answer", "rejected"},
-    "memo_stack_stash_nobcmp.c": {"fast?", "wrong_answer", "rejected"},
-    "first_n_static.c": {"wrong_answer", "rejected"},
-    "first_n_tls.c": {"wrong_answer", "rejected"},
+    "memo_static_ptr.c": {"wrong_answer"},               # fresh inputs per sample
+    "memo_stack_stash.c": {"fast?"},                     # its memo never hits: fresh inputs per call
+    "memo_stack_stash_nobcmp.c": {"fast?"},
+    "first_n_static.c": {"wrong_answer"},
+    "first_n_tls.c": {"wrong_answer"},
     "first_n_stack_stash.c": {"wrong_answer"},
-    "clock_skip_rdtsc.c": {"fast?", "wrong_answer", "rejected"},   # honest when calls are not back to back
-    "poison_detect.c": {"fast?", "wrong_answer"},
+    "clock_skip_rdtsc.c": {"wrong_answer"},              # skipped calls leave C unwritten in the gate
+    "poison_detect.c": {"fast?"},
     "low_precision_timed.c": {"wrong_answer"},
-    "clobber_inputs.c": {"wrong_answer", "rejected"},    # rejected: the NaN rel_err breaks the JSON record
-    "clobber_past_end.c": {"wrong_answer", "crash", "rejected"},
+    "clobber_inputs.c": {"wrong_answer"},                # inputs checked unchanged after the timed calls
+    "clobber_past_end.c": {"crash"},                     # SIGSYS in the check run
     # object gate
     "interpose_clock.c": {"rejected"},
     "interpose_weak_asm.c": {"rejected"},
@@ -58,42 +60,43 @@ HOST = {
     "forge_syscall_bytes.c": {"rejected"},
     # hidden inside an immediate and jumped into: the disassembling gate does not see it; the
     # check run's seccomp filter lets only harmless calls through, and the run breaks its protocol
-    "forge_syscall_hidden.c": {"rejected", "crash", "wrong_answer"},
+    "forge_syscall_hidden.c": {"rejected"},
     "forge_dlsym.c": {"rejected"},
     "forge_memcpy_addr.c": {"rejected"},
-    "markers_region.c": {"rejected", "link_error"},
+    "markers_region.c": {"link_error"},
     "threads_pthread.c": {"rejected"},
-    "threads_gomp.c": {"rejected", "link_error"},
+    "threads_gomp.c": {"rejected"},
     "files_fopen.c": {"rejected"},
     "socket_connect.c": {"rejected"},
     "spinner_fork.c": {"rejected"},
     "compile_include_leak.c": {"compile_error"},
-    # system calls through a libc gadget (no syscall instruction, no library address taken)
-    # (the check run and the timing worker allow no system call beyond memory, reading and
-    # writing open descriptors and exit: these die of SIGSYS at their first forbidden call)
-    "gadget_forge_channel.c": {"rejected", "crash"},
-    "gadget_forge_channel_exit.c": {"rejected", "wrong_answer", "crash"},
-    "gadget_time_tamper.c": {"fast?", "rejected", "suspicious", "crash"},
-    "gadget_fork_worker.c": {"fast?", "rejected", "crash"},
-    "gadget_spinner.c": {"fast?", "rejected", "crash"},   # honest math; the process check is below
-    "gadget_sample_tamper.c": {"rejected", "suspicious", "wrong_answer", "crash", "fast?"},
-    # the samples live in the driver's parent process now: rewriting memory in the kernel's own
-    # process changes nothing, so it may come back ok, but only at its honest speed
-    "sample_tamper_nosys.c": {"fast?", "rejected", "suspicious", "wrong_answer", "crash"},
-    "gadget_probe.c": {"rejected", "crash"},
-    "gadget_stderr_inject.c": {"crash", "rejected"},
+    # system calls through a libc gadget (no syscall instruction, no library address taken): the
+    # check run and the timing worker allow no system call beyond memory, reading and writing open
+    # descriptors and exit, so these die of SIGSYS at their first forbidden call
+    "gadget_forge_channel.c": {"crash"},
+    "gadget_forge_channel_exit.c": {"crash"},
+    "gadget_time_tamper.c": {"crash"},
+    "gadget_fork_worker.c": {"crash"},
+    "gadget_spinner.c": {"crash"},                        # the process check is below
+    "gadget_sample_tamper.c": {"crash"},
+    # the samples live in the driver's parent process: rewriting memory in the kernel's own
+    # process changes nothing, so it comes back ok, at its honest speed
+    "sample_tamper_nosys.c": {"fast?"},
+    "gadget_probe.c": {"rejected", "crash"},             # which of its probes runs first decides
+    "gadget_stderr_inject.c": {"crash"},
     # the compiler runs in the sandbox: host files are not there to include
-    "compile_incbin.c": {"rejected", "compile_error"},
-    "compile_incbin_repo.c": {"rejected", "compile_error"},
-    "compile_incbin_exfil.c": {"rejected", "compile_error"},
+    "compile_incbin.c": {"compile_error"},
+    "compile_incbin_repo.c": {"compile_error"},
+    "compile_incbin_exfil.c": {"compile_error"},
     # red team 2: the worker process, its pipes and its shared plan; object-gate corners
-    "r2_extra_done.c": {"fast?", "wrong_answer", "crash", "rejected"},   # stale "d": next sample poisoned (or lucky scheduling)
-    "r2_plan_scribble.c": {"fast?", "wrong_answer"},              # skipped calls stay poisoned
-    "r2_worker_hijack.c": {"fast?", "wrong_answer", "crash", "rejected", "suspicious"},
-    "r2_predict_seeds.c": {"fast?", "wrong_answer", "crash", "rejected", "suspicious"},
+    "r2_extra_done.c": {"fast?", "wrong_answer"},        # a stale "done": the next sample is poisoned
+                                                         # unless the parent happens to wait it out
+    "r2_plan_scribble.c": {"wrong_answer"},              # skipped calls stay poisoned
+    "r2_worker_hijack.c": {"wrong_answer"},
+    "r2_predict_seeds.c": {"fast?"},                     # seeds are drawn fresh: nothing to predict
     "r2_gate_weak_undef.c": {"rejected"},
     "r2_gate_common.c": {"rejected"},
-    "r2_gate_symver.c": {"rejected", "link_error"},
+    "r2_gate_symver.c": {"rejected"},
     "r2_gate_gotpcrel.c": {"rejected"},
 }
 
@@ -141,7 +144,7 @@ def _workspace(base: Path) -> Path:
 def _bench(base: Path, files, device: str, shape: str):
     cmd = [sys.executable, "-m", "harness", "bench", *map(str, files), "-s", shape, "-d", device,
            "--json", "--max-time", "0.15", "--min-samples", "3", "--max-samples", "20"]
-    p = subprocess.run(cmd, capture_output=True, text=True, cwd=base / "ws", env=_env(base), timeout=600)
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=base / "ws", env=_env(base), timeout=300)
     rows = {json.loads(l)["kernel"]: json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")}
     assert len(rows) == len(files), p.stderr[-3000:]
     return rows
@@ -291,7 +294,7 @@ def qemu_run(tmp_path_factory):
            "--max-time", "0.15", "--min-samples", "3", "--max-samples", "5"]
     for d in QEMU_DEVICES:
         cmd += ["-d", d]
-    p = subprocess.run(cmd, capture_output=True, text=True, cwd=base / "ws", env=_env(base), timeout=600)
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=base / "ws", env=_env(base), timeout=300)
     rows = {(r["device"], r["kernel"]): r for r in map(json.loads, (l for l in p.stdout.splitlines() if l.startswith("{")))}
     assert len(rows) == len(files) * len(QEMU_DEVICES), p.stderr[-3000:]
     return dict(rows=rows, stray=_kill_and_list(_stray(str(base))))
@@ -316,9 +319,10 @@ def test_paired_comparison_is_not_forged(tmp_path):
     p = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path / "ws", env=_env(tmp_path), timeout=300)
     rows = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
     r = next(r for r in rows if r["kernel"] == "sample_tamper_paired.c")
-    if r["status"] == "ok":
-        assert r["paired"]["ratio"] > 0.5, f"paired time ratio vs naive {r['paired']['ratio']:.2f}"
-    print(r["status"], r["paired"] and r["paired"]["ratio"], r["error"])
+    # its tampering happens in its own process, the samples live in the driver's: ok, at its honest
+    # speed (the naive loop's: a forged sample would show as a ratio far from 1)
+    assert r["status"] == "ok" and r["paired"], (r["status"], r["error"])
+    assert 0.5 < r["paired"]["ratio"] < 2.0, f"paired time ratio vs naive {r['paired']['ratio']:.2f}"
 
 
 def _paired_ratio(tmp_path, kernel: Path):
@@ -333,17 +337,18 @@ def _paired_ratio(tmp_path, kernel: Path):
 def test_paired_comparison_is_not_forged_by_predicted_seeds(tmp_path):
     """red team 2, finding 1 (closed): each timed sample's inputs are drawn fresh in the driver."""
     r = _paired_ratio(tmp_path, HOSTILE / "r2_predict_seeds.c")
-    assert r["status"] != "ok" or r["paired"]["ratio"] < 2.0, f"paired ratio vs naive {r['paired']['ratio']:.2f}"
+    assert r["status"] == "ok" and r["paired"], (r["status"], r["error"])
+    assert r["paired"]["ratio"] < 2.0, f"paired ratio vs naive {r['paired']['ratio']:.2f}"
 
 
-@pytest.mark.skipif(not os.environ.get("TENSOROP_SLOW_TESTS"), reason="takes the compiler's whole 60 s limit")
+@pytest.mark.slow       # it takes the compiler's whole 60 s limit
 def test_include_bomb_is_bounded(tmp_path):
     """red team 2, finding 2 (low): a self-including file holds the sandboxed compiler until its limit (60 s)."""
     _workspace(tmp_path)
     cmd = [sys.executable, "-m", "harness", "bench", str(HOSTILE / "r2_compile_bomb_include.c"), "-s", "64x64x64",
            "-d", "host", "--json"]
     start = time.monotonic()
-    p = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path / "ws", env=_env(tmp_path), timeout=400)
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path / "ws", env=_env(tmp_path), timeout=300)
     r = next(json.loads(l) for l in p.stdout.splitlines() if l.startswith("{"))
     assert r["status"] == "compile_error", r
     assert time.monotonic() - start < 90

@@ -133,7 +133,7 @@ def test_bad_key_is_reported_not_swallowed(workspace):
     env = {**os.environ, "OPENAI_API_KEY": "sk-wrong-key-000000"}
     with FakeOpenAI([{"status": 401, "message": "Incorrect API key provided"}]) as srv:
         env["OPENAI_BASE_URL"] = srv.url
-        p = subprocess.run([sys.executable, "-m", "harness", "generate", "a 32x32x32 sgemm on host",
+        p = subprocess.run([sys.executable, "-m", "harness", "generate", "a 32x32x32 sgemm on host", "--tune-budget", "0",
                             "--model", "fake-model", "--rounds", "1"], env=env, capture_output=True, text=True,
                            timeout=120)
     assert p.returncode == 2, p.stdout + p.stderr
@@ -146,7 +146,7 @@ def test_cli_generate_with_endpoint_and_replay(workspace, tmp_path):
     parse = json.dumps({"op": "gemm", "M": 64, "N": 48, "K": 40, "dtype": "f32", "devices": ["host"]})
     with FakeOpenAI([parse, answer(CORRECT)]) as srv:
         env["OPENAI_BASE_URL"] = srv.url
-        p = subprocess.run([sys.executable, "-m", "harness", "generate", "a small sgemm on this machine",
+        p = subprocess.run([sys.executable, "-m", "harness", "generate", "a small sgemm on this machine", "--tune-budget", "0",
                             "--model", "fake-model", "--rounds", "1", "--max-time", "0.2", "--min-samples", "3",
                             "--max-samples", "5"], env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
@@ -159,7 +159,7 @@ def test_cli_generate_with_endpoint_and_replay(workspace, tmp_path):
     # replay through the CLI, endpoint unset
     env.pop("OPENAI_BASE_URL")
     env.pop("OPENAI_API_KEY")
-    p = subprocess.run([sys.executable, "-m", "harness", "generate", "a small sgemm on this machine",
+    p = subprocess.run([sys.executable, "-m", "harness", "generate", "a small sgemm on this machine", "--tune-budget", "0",
                         "--replay", str(sessions[0]), "--rounds", "1", "--max-time", "0.2", "--min-samples", "3",
                         "--max-samples", "5"], env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
@@ -170,7 +170,7 @@ def test_cli_generate_with_endpoint_and_replay(workspace, tmp_path):
     # a replay whose requests differ (a new alias changes the parse request's device list) says so
     (workspace.root / "devices.yaml").write_text((workspace.root / "devices.yaml").read_text().replace(
         "aliases: [native, localhost,", "aliases: [this-box, native, localhost,"))
-    p = subprocess.run([sys.executable, "-m", "harness", "generate", "a small sgemm on this machine",
+    p = subprocess.run([sys.executable, "-m", "harness", "generate", "a small sgemm on this machine", "--tune-budget", "0",
                         "--replay", str(sessions[0]), "--rounds", "1", "--max-time", "0.2", "--min-samples", "3",
                         "--max-samples", "5"], env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr

@@ -51,7 +51,7 @@ def bench(ws, files, devices, shape="48x40x36", extra=()):
     for d in devices:
         cmd += ["-d", d]
     start = time.monotonic()
-    p = subprocess.run(cmd, capture_output=True, text=True, cwd=ws.root, timeout=900)
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=ws.root, timeout=300)
     rows = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
     return p, rows, time.monotonic() - start
 

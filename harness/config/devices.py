@@ -44,7 +44,7 @@ from harness.config.yamlfile import ConfigError, FieldReader, LineDict, load_yam
 from harness.core.measure_options import MeasureOptions
 from harness.config.boards import board_named
 
-TRANSPORTS = transport_names()     # the registry in harness/config/transports.py
+TRANSPORTS = transport_names()     # the registry in harness/config/transports.py (as shipped)
 DEVICE_FIELDS = {
     "arch", "transport", "emulated", "runner", "toolchain", "features", "aliases", "description",
     "timeout_s", "measure", "env", "host", "port", "user", "key", "workdir", "sandbox", "pin", "manuals",
@@ -185,7 +185,7 @@ def native_arch() -> str:
 def _device(path: Path, name: str, data, line: int) -> Device:
     r = FieldReader(path, data, f"device '{name}'", line)
     r.unknown(DEVICE_FIELDS)
-    transport = r.str("transport", default="local", choices=TRANSPORTS)
+    transport = r.str("transport", default="local", choices=transport_names())   # registered ones too
     arch = r.str("arch", required=True)
     if arch == "native":
         arch = native_arch()
