@@ -3,7 +3,6 @@ each test gets its own workspace (devices.yaml, toolchains/, results DB) under t
 the shared build cache and sysroots of the checkout reused."""
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 

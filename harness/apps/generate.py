@@ -10,7 +10,7 @@ from typing import List, Optional
 import typer
 from rich.console import Console
 
-from harness.generate.pipeline import EXPERT_ROUNDS, LLM_ROUNDS, TUNE_BUDGET, generate_and_tune
+from harness.tune.pipeline import EXPERT_ROUNDS, LLM_ROUNDS, TUNE_BUDGET, generate_and_tune
 from harness.generate.prompt import DEFAULT_PROMPT, PromptError, parse_prompt, parse_with_llm
 from harness.campaign import report as rep
 from harness.campaign.scheduler import new_campaign_id

@@ -1,4 +1,4 @@
-"""The campaign: EVERY trial and every comparison of every command runs here (DESIGN.md), so
+"""The campaign: EVERY trial and every comparison of every command runs here (docs/ARCHITECTURE.md), so
 device locks, quarantine, parallel builds and storage do not depend on the command used.
 
     with Campaign(lab, store, overrides=...) as c:        # one campaign id, lanes kept open

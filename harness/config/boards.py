@@ -1,4 +1,4 @@
-"""Real boards by name, so a name never silently means something else (DESIGN.md, Devices).
+"""Real boards by name, so a name never silently means something else (docs/DEVICES.md).
 
 A board's name resolves to a device of that name (or alias) in devices.yaml when one is
 configured; otherwise to the closest emulated core, with a notice saying so and how its speed

@@ -108,7 +108,7 @@ class Device:
     slow_gflops: float = 0.2           # a floor on throughput, used to scale time limits with work
     measure: dict = field(default_factory=dict, hash=False, compare=False)
     env: dict = field(default_factory=dict, hash=False, compare=False)
-    sandbox: bool = True               # local runs of artifacts inside bubblewrap (transport/sandbox.py)
+    sandbox: bool = True               # local runs of artifacts inside bubblewrap (sandbox/bubblewrap.py)
     pin: bool = True                   # pin native timing runs to one core (the last)
     threads: int = 1                   # cores a kernel may use (the task's thread count; >1: pthread/OpenMP
                                        # symbols pass the object gate, timing runs may use this many cores)

@@ -1,4 +1,4 @@
-"""Plain records passed between the steps of the data flow (see DESIGN.md).
+"""Plain records passed between the steps of the data flow (see docs/ARCHITECTURE.md).
 
 Kernel -> Builder -> Artifact -> Transport -> RunResult -> Checker -> CheckResult -> Stats -> Trial -> Store.
 Errors are values here (a `Status` plus text), never exceptions leaking out of a trial.

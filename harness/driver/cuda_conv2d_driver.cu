@@ -11,7 +11,7 @@
  *
  * case=N,C,H,W,K,R,S,stride,pad,seed (as conv2d_driver.c).
  *
- * Trust (DESIGN.md): the kernel is hostile until shown otherwise.
+ * Trust (docs/THREAT_MODEL.md): the kernel is hostile until shown otherwise.
  *  - Inputs are generated ON THE DEVICE from seeds: x is stream 0 and w stream 1 of the seed, in
  *    their NCHW / KCRS element order, with the splitmix64 counter generator harness/ops/conv2d.py
  *    reproduces in NumPy. The element function (conv_input_element) is __host__ __device__, and a

@@ -9,7 +9,7 @@
  *   f16 (-DTENSOROP_F16): the same with const __half *A, *B (f32 accumulation and output).
  * With -DTENSOROP_PAIR a second kernel, <symbol>_b, is linked for paired timing.
  *
- * Trust (DESIGN.md): the kernel is hostile until shown otherwise.
+ * Trust (docs/THREAT_MODEL.md): the kernel is hostile until shown otherwise.
  *  - Inputs are generated ON THE DEVICE from seeds with the counter-based generator of
  *    gemm_driver.c (splitmix64 of the element's logical index), which harness/ops/gemm.py
  *    reproduces bit for bit in NumPy; f16 inputs are the same f32 values rounded to nearest

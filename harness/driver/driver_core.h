@@ -17,7 +17,7 @@
  *     double op_check(const op_case *c, void *in[], const void *out, uint64_t draw, int rep,
  *                     double *scratch)   relative error of one randomized projection (NaN sticks)
  *
- * Trust (DESIGN.md) is the same as gemm_driver.c's: the request on stdin, ONE JSON record on
+ * Trust (docs/THREAT_MODEL.md) is the same as gemm_driver.c's: the request on stdin, ONE JSON record on
  * fd 3, outputs poisoned with NaN before every call, fresh inputs per call in rotating buffer
  * sets, every timed call verified here (inputs unchanged, op_check twice with vectors drawn
  * after the call), one harness-chosen sample written to pick.bin for the full NumPy check.

@@ -1,4 +1,4 @@
-/* tensorop kernel ABI (see DESIGN.md). Kernels may include this header; they need not. */
+/* tensorop kernel ABI (see docs/ARCHITECTURE.md). Kernels may include this header; they need not. */
 #ifndef TENSOROP_H
 #define TENSOROP_H
 #include <stdint.h>

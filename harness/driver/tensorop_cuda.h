@@ -1,4 +1,4 @@
-/* tensorop CUDA kernel ABI (see README, "CUDA devices"). Kernels may include this header; they need not.
+/* tensorop CUDA kernel ABI (see docs/CUDA.md). Kernels may include this header; they need not.
  *
  * C = A * B; row-major; A is M x K (lda >= K), B is K x N (ldb >= N), C is M x N (ldc >= N), C is
  * overwritten (float, whatever the input type). A, B and C are DEVICE pointers. The function is

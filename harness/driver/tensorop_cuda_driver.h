@@ -24,7 +24,7 @@
  *     double  op_set_bytes(const op_case *c)                     device bytes of one set
  *     size_t  op_scratch_doubles(const op_case *c)               doubles of scratch_t.y it needs
  *
- * Trust (DESIGN.md) as in cuda_gemm_driver.cu's header comment: request on stdin, ONE JSON
+ * Trust (docs/THREAT_MODEL.md) as in cuda_gemm_driver.cu's header comment: request on stdin, ONE JSON
  * record on fd 3, inputs generated on the device bit-identical to NumPy, outputs poisoned
  * before every call, fresh seeds per timed call in rotating sets, every timed call verified on
  * the device, one harness-chosen sample copied back, L2 flushed, CUDA events on the kernel's

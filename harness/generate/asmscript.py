@@ -1,6 +1,6 @@
 """The paper's optional route for the micro-kernel: a Python script that emits assembly.
 
-The script is untrusted code: it runs in the bubblewrap sandbox (transport/sandbox.py: uid
+The script is untrusted code: it runs in the bubblewrap sandbox (sandbox/bubblewrap.py: uid
 nobody, read-only system and Python, its empty scratch directory the only writable place, no
 network, own PID namespace, killed with tensorop), under a time limit and resource limits, with
 no inherited environment beyond PATH; only its output file `kernel.S` is kept. The assembly is wrapped into a C translation unit as a

@@ -6,7 +6,7 @@
 - `read_channel(run, want_plugin)`: the private result channel (fd 3), parsed strictly: exactly
   one driver record (and one plugin record when the QEMU plugin ran); anything else is a
   forged or broken record and the trial is `rejected`.
-- `gate(...)`: the correctness gate (DESIGN.md): fresh seeds, the requested shape tight and
+- `gate(...)`: the correctness gate (docs/ARCHITECTURE.md): fresh seeds, the requested shape tight and
   padded, awkward and tiny shapes, NaN-poisoned outputs, compared with the float64 reference.
 - `timed_verdict(...)`: the verdict on the timed calls (every call verified in the driver by a
   Freivalds projection, one sample chosen by the harness checked in full here).

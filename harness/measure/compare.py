@@ -1,4 +1,4 @@
-"""The one objective: how fast is a trial, and is it faster than another (DESIGN.md).
+"""The one objective: how fast is a trial, and is it faster than another (docs/ARCHITECTURE.md).
 
 Every "faster" in tensorop (bench --against, generate, the tuners, report, the bench suite) comes
 from `compare` here, called by the campaign (harness/campaign/scheduler.py Campaign.compare),
@@ -131,7 +131,7 @@ def paired(ws, device: Device, toolchain, transport, a, b, shape, *, target: flo
 def compare(ws, device: Device, toolchain, transport, a: Kernel, a_trial: Trial | None, b: Kernel,
             b_trial: Trial | None, shape, *, op: Op | None = None, target: float = 0.02, budget_s: float = 60.0,
             opts: MeasureOptions | None = None) -> Comparison:
-    """THE answer to "is A faster than B" (DESIGN.md, the one objective), for every caller:
+    """THE answer to "is A faster than B" (docs/ARCHITECTURE.md, The one objective), for every caller:
     on an emulated device the ratio of the two trials' modelled cycles; on a real device a paired,
     interleaved run of both kernels (`paired`). Both kernels must have passed their own trials
     (a_trial and b_trial, when given, must be ok)."""

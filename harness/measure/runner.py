@@ -1,12 +1,12 @@
 """One trial: build -> gate (object file) -> check (correctness) -> measure -> one stored row.
 
-Measuring depends on the device (DESIGN.md, the one objective):
+Measuring depends on the device (docs/ARCHITECTURE.md, The one objective):
 - real devices: a calibrated, verified timing run (every timed call checked, one sample checked
   in full), its samples summarised by harness.core.stats; the cores the run used are measured;
 - emulated devices: ONE verified call under the QEMU plugin, whose executed blocks give the
   modelled cycles (harness.measure.model); no timing repetitions (wall time under QEMU is the
   emulator's), the instruction count kept as a secondary figure.
-A result beyond the device's physical peak is `suspicious` (harness.measure.compare.peak_check).
+A result beyond the device's physical peak is `suspicious` (harness.measure.limits.peak_check).
 
 Every failure becomes a status on the Trial (records.Status); nothing a kernel does can stop the
 run for other kernels or devices, and a bug of ours is `internal_error`.

@@ -42,7 +42,7 @@ class Verdict:
 
 def f32_bound(depth: int) -> float:
     """f32 kernels land near 1e-7 at a small reduction depth and grow about with its square
-    root: 1e-5 up to a depth of 4096 (DESIGN.md, correctness gate)."""
+    root: 1e-5 up to a depth of 4096 (docs/ARCHITECTURE.md, One trial)."""
     return 1e-5 * max(1.0, math.sqrt(depth / 4096))
 
 
@@ -54,7 +54,7 @@ class Op:
     dtype: str = "f32"
     symbol: str = ""
     prototype: str = ""                  # the C prototype (without the trailing semicolon)
-    doc: str = ""                        # one-line meaning of the ABI (LLM prompts, README)
+    doc: str = ""                        # one-line meaning of the ABI (LLM prompts, docs/OPERATORS.md)
     driver_source: Path = DRIVER_DIR / "gemm_driver.c"
     driver_defines: tuple[str, ...] = ()
     header_dir: Path = DRIVER_DIR

@@ -1,7 +1,7 @@
 """Transports run an artifact on a device and bring back what it printed and wrote.
 
 Adding a transport is adding one module with a `Transport` subclass (see local.py) and its
-line in the registry (harness/transport/__init__.py); this module knows none of them. The trial
+line in the registry (harness/config/transports.py); this module knows none of them. The trial
 code only calls `run()`. Failures of the transport itself (unreachable device, missing
 runner) come back as `RunResult.device_error`, never as exceptions.
 """
@@ -66,7 +66,7 @@ class Transport(ABC):
         in a fresh work directory; kill everything at timeout_s; return the files named in
         `fetch` (written by the program into its working directory).
 
-        The private channel (DESIGN.md, Trust): `stdin` is fed to the program's standard input
+        The private channel (docs/THREAT_MODEL.md): `stdin` is fed to the program's standard input
         (the driver reads its request there, after the kernel is loaded); file descriptor 3 of
         the program is a fresh empty file whose content comes back as `RunResult.channel` (the
         driver's and the QEMU plugin's records). Nothing is parsed from stdout/stderr.

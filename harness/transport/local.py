@@ -1,5 +1,5 @@
 """Local transport: runs on this machine, natively or under the device's runner (QEMU), every
-run of an artifact inside the bubblewrap sandbox (transport/sandbox.py) unless the device says
+run of an artifact inside the bubblewrap sandbox (sandbox/bubblewrap.py) unless the device says
 `sandbox: false`."""
 from __future__ import annotations
 

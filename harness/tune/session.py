@@ -1,5 +1,5 @@
 """A tuning run of one generated kernel folder on its device: the library behind `tensorop tune`
-and generate's tuning stage (harness/generate/pipeline.py).
+and generate's tuning stage (harness/tune/pipeline.py).
 
     run = TuneRun.prepare(lab, folder, fixed={"MC": 168})      # raises TuneError with the reason
     outcome = run.search(store, "mcts", budget=60, seed=0, resume=False)

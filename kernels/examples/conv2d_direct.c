@@ -1,4 +1,4 @@
-/* A hand-written Conv2d f32 kernel (portable C, written to the ABI in DESIGN.md, not by the
+/* A hand-written Conv2d f32 kernel (portable C, written to the ABI in docs/ARCHITECTURE.md, not by the
    generator): for each output plane, accumulate w[k][c][r][s] * (shifted input row) over
    (c, r, s); the q range that reads inside the image is computed once per (r, s), so the inner
    loop has no bounds checks and the compiler vectorises it (unit stride when stride == 1). */

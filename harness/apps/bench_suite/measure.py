@@ -1,7 +1,7 @@
 """`tensorop bench-suite` (`make bench`): the one-command benchmark of issue 12.
 
 The generated kernels are what a user of `tensorop generate` gets. Each one comes from the
-generate pipeline (harness/generate/pipeline.py generate_and_tune: the expert generator's candidates, each
+generate pipeline (harness/tune/pipeline.py generate_and_tune: the expert generator's candidates, each
 verified and compared with OpenBLAS by the one objective, the best written to a kernel folder
 under generated/bench-suite/, then generate's tuning stage (harness/tune/session.py), MCTS
 on the one objective) at a stated budget: `--tune-budget N` MCTS trials (default TUNE_BUDGET;
@@ -79,7 +79,7 @@ from harness.campaign.store import Store
 from harness.config.lab import Lab
 from harness.core.workspace import Workspace
 from harness.core.records import Status
-from harness.generate.pipeline import EXPERT_ROUNDS
+from harness.tune.pipeline import EXPERT_ROUNDS
 from harness.ops import get_op
 
 

@@ -15,7 +15,7 @@ from harness.core.workspace import PACKAGE_DIR
 from harness.generate.base import Task
 from harness.generate.expert import ExpertGenerator
 from harness.generate.hardware import comprehend
-from harness.generate.pipeline import generate_and_tune
+from harness.tune.pipeline import generate_and_tune
 from harness.generate.templates.registry import render
 from harness.ops import get_op
 from harness.ops.suites import get_suite, scaled_shapes

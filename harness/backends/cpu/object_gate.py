@@ -1,4 +1,4 @@
-"""The gate on a kernel's object file (DESIGN.md, Trust): what the compiled code may reference,
+"""The gate on a kernel's object file (docs/THREAT_MODEL.md): what the compiled code may reference,
 define and execute, read from the ELF object the toolchain produced, whatever the source looked
 like (macros, token pasting, inline asm, `.byte` directives).
 

@@ -1,4 +1,4 @@
-"""A CPU's physical ceiling: a figure beyond it is `suspicious` (DESIGN.md, Trust).
+"""A CPU's physical ceiling: a figure beyond it is `suspicious` (docs/THREAT_MODEL.md).
 
 A real CPU's ceiling is its FMA width x FMA pipes x the highest clock any core ships at (or
 devices.yaml `peak_gflops`), times the cores the task allows, scaled for low-precision dtypes by

@@ -1,4 +1,4 @@
-"""The object gate for CUDA kernels (DESIGN.md, Trust), on what nvcc produced:
+"""The object gate for CUDA kernels (docs/THREAT_MODEL.md), on what nvcc produced:
 
 host object (x86-64 ELF: the ABI function, the launch stubs, the embedded fatbin)
   The CPU gate's rules (harness/backends/cpu/object_gate.py), with what nvcc itself emits allowed and nothing

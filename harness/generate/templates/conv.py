@@ -1,4 +1,4 @@
-"""Expert templates for Conv2d f32 (next to templates.py's GEMM templates).
+"""Expert templates for Conv2d f32 (next to cpu_gemm.py's GEMM templates).
 
 Two sketches, both with a `tensorop-params` block the tuner (harness/tune/) can search:
 - im2col: per image, gather the zero-padded input patches into col (C*R*S x P*Q) and run the

@@ -1,6 +1,6 @@
 """Expert templates: low-precision GEMM with the device's own low-precision instructions on ARM
 (NEON: SMMLA, SDOT, BFMMLA, FMLAL/FMLAL2, FCVTL) and RISC-V (RVV widening integer multiply-add),
-beside the widening templates of templates.py (which convert A and B to f32 while packing and run
+beside the widening templates of cpu_gemm.py (which convert A and B to f32 while packing and run
 the f32 micro-kernel on any CPU).
 
 Each native set packs A and B in their input type, in the k-groups its instruction consumes:
@@ -25,7 +25,7 @@ executes an instruction its device lacks. RVV has no Zvfh f16 path: QEMU 7.2 can
 rv64 CPU has no zvfh property; clang-19 builds -march=rv64gcv_zvfh, the binary dies with SIGILL),
 so f16/bf16 on RVV stay with the widening template.
 
-Sketch: as templates.py (BLIS/Goto: jc step NC / pc step KC: pack B / ic step MC: pack A / jr step
+Sketch: as cpu_gemm.py (BLIS/Goto: jc step NC / pc step KC: pack B / ic step MC: pack A / jr step
 NR / ir step MR: micro-kernel; edge tiles through a local buffer, so nothing outside C's M x N
 region is read or written). Parameters: MR, NR (NEON) or NV, LMUL (RVV: NR = NV * VLEN*LMUL/32),
 KC, MC, NC, U (k-group unroll), IW (rvv-i8 widening form).
@@ -266,7 +266,7 @@ def _register(s: NativeSet):
     SETS[s.name] = s
 
 
-# Seeds are ordered by modelled cycles at 256^3 (README, low-precision figures): arm64-qemu
+# Seeds are ordered by modelled cycles at 256^3 (docs/OPERATORS.md, the low-precision table): arm64-qemu
 # (neoverse-v1) i8mm 4x16 2.21e5, 6x12 2.26e5, 8x8 2.27e5 (sdot 8x12 3.42e5, widening SVE 1.13e6);
 # bf16mmla 10x8 4.24e5, 6x12 4.43e5, 8x8 4.85e5 (widening 1.09e6); fhm 4x24 1.14e6 (widening 1.18e6:
 # FMLAL does 4 MACs per op, as FMLA f32 does); a76-qemu sdot 8x12 7.09e5 (widening 4.41e6), f16cvt

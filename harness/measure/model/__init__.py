@@ -1,4 +1,4 @@
-"""Modelled cycles for emulated devices (DESIGN.md, "Measurement and the one objective").
+"""Modelled cycles for emulated devices (docs/CYCLE_MODEL.md).
 
 The QEMU plugin (qemu/tensorop_plugin.c, `blocks=FILE`) records the translation blocks executed
 inside the kernel region; llvm-mca gives each block's steady-state cycles on the device's core

@@ -3,7 +3,7 @@ of the block on the device's llvm-mca core model, divided by the number of count
 
 Blocks llvm-mc cannot decode or llvm-mca cannot time fall back to 1 cycle per instruction;
 `coverage` is the fraction of executed instructions that llvm-mca did time. The model assumes
-every memory access hits L1 (see README, "Modelled cycles").
+every memory access hits L1 (see docs/CYCLE_MODEL.md).
 """
 from __future__ import annotations
 
