@@ -402,16 +402,16 @@ def test_cuda_template_points_render_and_the_tuner_reads_a_kernel_cu_folder(tmp_
 def test_generate_without_a_gpu_fails_clearly_with_the_compile_only_report(lab):
     yaml = str(lab.devices["gpu90"].source)
     p = subprocess.run([sys.executable, "-m", "harness", "generate", "128x128x128 f16 GEMM on gpu90",
-                        "--devices-file", yaml, "--json"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+                        "--devices-file", yaml, "--json", "--rounds", "2"], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert p.returncode == 1
     rec = json.loads(p.stdout.splitlines()[-1])
     assert rec["device"] == "gpu90" and not rec["ok"] and "gpu90: CUDA is not available" in rec["error"]
     assert "SSH device" in rec["error"]
     report = "\n".join(rec["report"])
-    assert "expert-cuda-mma_sync_f16-WM2-WN4-MI4-NJ4-BK32: ok" in report and "expert-cuda-wmma_f16: ok" in report \
-        and "HMMA" in report
+    assert "expert-cuda-wgmma_f16-BN256-STAGES4-BMN1-GROUP_M16: ok" in report and "HGMMA.64x256x16.F32" in report, report
+    assert "expert-cuda-mma_sync_f16-WM2-WN4-MI4-NJ4-BK32: ok" in report and "HMMA.16816.F32" in report, report
     q = subprocess.run([sys.executable, "-m", "harness", "generate", "128x128x128 f16 GEMM on gpu80",
-                        "--devices-file", yaml, "--build-only"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+                        "--devices-file", yaml, "--build-only", "--rounds", "1"], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert q.returncode == 0, q.stdout + q.stderr
     assert "registers" in q.stdout and "tensor-core" in q.stdout and "occupancy" in q.stdout
 
