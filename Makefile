@@ -11,10 +11,10 @@ demo: setup
 	.venv/bin/tensorop generate
 
 test: setup
-	.venv/bin/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	scripts/run_tests.sh "not slow" $(PYTEST_ARGS)
 
 test-all: setup
-	.venv/bin/python -m pytest -q $(PYTEST_ARGS)
+	scripts/run_tests.sh "" $(PYTEST_ARGS)
 
 bench: setup
 	.venv/bin/tensorop bench-suite $(BENCH_ARGS)

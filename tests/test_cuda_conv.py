@@ -131,6 +131,7 @@ def test_conv_driver_compiles(tmp_path, flags):
 
 
 @needs_cuda_tools
+@pytest.mark.slow
 def test_expert_kernel_report_has_no_spills():
     # unconfigured GPU names: the compile-only stand-ins for their SMs
     p = subprocess.run([sys.executable, "-m", "harness", "build", str(EXPERT), "--device", "H100", "--device",

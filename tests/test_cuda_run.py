@@ -343,8 +343,12 @@ def test_paired_build_against_the_vendor_baselines(lab):
 
 # ---- the expert's CUDA candidates ----------------------------------------------------------------
 @needs_cuda_tools
-@pytest.mark.parametrize("sm", ["sm_80", "sm_90a"])
-@pytest.mark.parametrize("op,dtype", [("gemm", "f16"), ("gemm", "f32"), ("conv2d", "f32")])
+# make test: each op on one architecture (sm_90a's f16 has the wgmma kernel); test-all: both
+@pytest.mark.parametrize("sm,op,dtype", [
+    ("sm_90a", "gemm", "f16"), ("sm_80", "gemm", "f32"), ("sm_90a", "conv2d", "f32"),
+    pytest.param("sm_80", "gemm", "f16", marks=pytest.mark.slow),
+    pytest.param("sm_90a", "gemm", "f32", marks=pytest.mark.slow),
+    pytest.param("sm_80", "conv2d", "f32", marks=pytest.mark.slow)])
 def test_expert_cuda_candidates_compile_and_pass_the_gate(tmp_path, sm, op, dtype):
     from harness.backends.cuda.build import build_cuda
     from harness.generate.templates.cuda import plan

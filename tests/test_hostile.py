@@ -24,6 +24,8 @@ import pytest
 
 from conftest import REPO, requires_qemu
 
+pytestmark = pytest.mark.serial   # compares timings measured on this machine: run alone
+
 HOSTILE = REPO / "kernels" / "hostile"
 CONTROL = "control_honest.c"
 

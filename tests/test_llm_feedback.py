@@ -61,7 +61,8 @@ def _run(lab, server_url: str, stream: bool, rounds: int = 3, shape=(64, 64, 64)
     return res, session, stored
 
 
-@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streaming"])
+@pytest.mark.parametrize("stream", [False, pytest.param(True, marks=pytest.mark.slow)],   # streaming: also
+                         ids=["plain", "streaming"])                           # test_replay_from_stored_session
 def test_feedback_loop_compile_error_then_wrong_then_correct(lab, stream):
     script = [{"status": 429}, answer(BROKEN), answer(WRONG), answer(CORRECT)]
     with FakeOpenAI(script) as srv:

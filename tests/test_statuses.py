@@ -12,6 +12,8 @@ import yaml
 
 from conftest import FAULTY, REPO, requires_qemu
 
+pytestmark = pytest.mark.serial   # compares timings measured on this machine: run alone
+
 EXPECTED = {
     "off_by_one.c": "wrong_answer",
     "unwritten_row.c": "wrong_answer",
