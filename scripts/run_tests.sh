@@ -1,7 +1,9 @@
 #!/bin/sh
 # The test suite in two parts (`make test`, `make test-all`):
-#   1. every test not marked `serial`, spread over the machine's cores (pytest-xdist, one test
-#      file per worker so a file's module fixtures are built once);
+#   1. every test not marked `serial`, spread over twice as many pytest-xdist workers as the
+#      machine has cores (much of the suite waits: on QEMU start-up, time limits, SSH servers, an
+#      LLM server's back-off); a file whose module fixture starts servers keeps its tests on one
+#      worker (its `xdist_group` mark);
 #   2. the `serial` tests, alone: their assertions compare timings measured on this machine (a
 #      hostile kernel no faster than the honest control, statuses that depend on a time limit),
 #      which other tests running beside them would disturb.
@@ -11,8 +13,9 @@ set -u
 mark=$1; shift
 py=${PYTHON:-.venv/bin/python}
 sel() { if [ -n "$mark" ]; then echo "($mark) and $1"; else echo "$1"; fi; }
-workers=${TENSOROP_TEST_WORKERS:-auto}
-$py -m pytest -q -p xdist -n "$workers" --dist loadfile -m "$(sel 'not serial')" "$@"
+cores=$(nproc 2>/dev/null || echo 2)
+workers=${TENSOROP_TEST_WORKERS:-$(( cores * 2 > 8 ? 8 : cores * 2 ))}
+$py -m pytest -q -p xdist -n "$workers" --dist loadgroup -m "$(sel 'not serial')" "$@"
 rc=$?
 [ $rc -eq 5 ] && rc=0
 $py -m pytest -q -m "$(sel serial)" "$@"

@@ -22,7 +22,8 @@ from sshd_fixture import (NetnsHost, SSHKeys, SSHServer, can_make_netns, device_
                           farm_net_conflict, have_sshd, remove_stale_farms)
 
 _why = have_sshd() or can_make_netns() or farm_net_conflict()
-pytestmark = [pytest.mark.skipif(bool(_why), reason=_why or "ok"), requires_qemu]
+pytestmark = [pytest.mark.skipif(bool(_why), reason=_why or "ok"), requires_qemu,
+              pytest.mark.xdist_group("farm_netns")]   # module fixture (servers, namespaces) on one worker
 
 RV_RUNNER = ["qemu-riscv64", "-cpu", "rv64,v=true,vlen=256,vext_spec=v1.0", "-L", "{cache}/sysroot/riscv64"]
 

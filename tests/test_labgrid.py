@@ -26,7 +26,8 @@ from sshd_fixture import SSHKeys, SSHServer, free_port, have_sshd
 
 BIN = Path(sys.executable).parent
 pytestmark = [pytest.mark.skipif(bool(have_sshd()), reason=have_sshd() or "ok"),
-              pytest.mark.skipif(not (BIN / "labgrid-coordinator").exists(), reason="labgrid not installed")]
+              pytest.mark.skipif(not (BIN / "labgrid-coordinator").exists(), reason="labgrid not installed"),
+              pytest.mark.xdist_group("labgrid")]   # module fixture (servers, namespaces) on one worker
 FAST = {"max_time_s": 0.05, "min_samples": 3, "warmup": 1}
 
 

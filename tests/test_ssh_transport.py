@@ -26,7 +26,8 @@ from harness.transport.ssh import SSHTransport
 from harness.measure.runner import MeasureOptions, run_trial
 from sshd_fixture import SSHKeys, SSHServer, device_yaml, free_port, have_sshd
 
-pytestmark = pytest.mark.skipif(bool(have_sshd()), reason=have_sshd() or "ok")
+pytestmark = [pytest.mark.skipif(bool(have_sshd()), reason=have_sshd() or "ok"),
+              pytest.mark.xdist_group("ssh_transport")]   # module fixture (servers, namespaces) on one worker
 
 SMALL = (64, 64, 64)
 FAST = MeasureOptions(warmup=1, min_sample_s=0.005, min_samples=3, max_samples=5, max_time_s=0.2)

@@ -1,0 +1,29 @@
+"""The tensorop QEMU plugin (qemu/tensorop_plugin.c) as a trial uses it: its options for a profiled
+run, and what its record says about the counted call."""
+from __future__ import annotations
+
+from harness.core.records import Artifact
+from harness.transport.base import CHANNEL_FD, PROFILE_FD
+
+
+def plugin_options(art: Artifact) -> tuple[str, ...]:
+    """The QEMU plugin's options for a profiled run of `art`: its record on the channel (fd 3), its
+    block profile on fd 4, the markers and the kernel's code by address (art.code_map)."""
+    return (f"fd={CHANNEL_FD}", f"blocks={PROFILE_FD}", *(art.code_map.plugin_options() if art.code_map else ()))
+
+
+def profile_problem(plugin: dict) -> str:
+    """'' when the plugin's record shows a clean counted call; else what the kernel did."""
+    if plugin.get("forged"):
+        return (f"the kernel called the counting markers itself ({plugin['forged']} time(s)); only the "
+                "driver may")
+    if plugin.get("outside"):
+        return (f"the kernel's code ran outside the counted call ({plugin['outside']} block(s)): all of its work "
+                "must be inside it")
+    if plugin.get("syscalls"):
+        return (f"the kernel made {plugin['syscalls']} system call(s) inside the counted call (the first: number "
+                f"{plugin.get('syscall_first')}); a kernel may only allocate memory")
+    regions = int(plugin.get("regions") or 0)
+    if regions != 1:
+        return f"the plugin saw {regions} kernel regions, expected exactly 1"
+    return ""
