@@ -8,18 +8,36 @@
  *
  * Options (-plugin libtensorop.so,key=value,...):
  *   fd=N        at exit write one JSON line to file descriptor N:
- *                 {"tensorop":"plugin","regions":R,"insns":TOTAL,"insns_last":LAST,
- *                  "blocks":B,"arch":"riscv64"}
+ *                 {"tensorop":"plugin","regions":R,"insns":TOTAL,"insns_last":LAST,"blocks":B,
+ *                  "forged":F,"outside":O,"syscalls":S,"syscall_first":NUM,"arch":"riscv64"}
  *               without fd=, print the legacy stderr line
  *                 tensorop-insns: <regions> <total-insns-in-regions> <insns-in-last-region>
- *   blocks=FILE at exit write the TB profile of all regions to FILE (relative to the cwd):
+ *   blocks=N    at exit write the TB profile of all regions to file descriptor N (opened by the
+ *               harness before the run: nothing the guest can name or replace by path):
  *                 # tensorop-blocks v1 arch=<target> regions=<R> insns=<TOTAL>
  *                 <vaddr-hex> <vstate> <count> <n-insns> <insn-bytes-hex>
  *               one line per (block, vector state at block entry) executed in a region.
  *               vstate: RVV "e<SEW>m<LMUL>" / "e<SEW>mf<1/LMUL>" (the vtype set by the last
  *               vsetvli/vsetivli executed, decoded from its immediate at translation time),
  *               "unknown" after a register-form vsetvl, "none" before any; "-" on other targets.
- *
+ *   begin=ADDR, end=ADDR   the guest addresses (hex) of the driver's marker functions
+ *               tensorop_region_begin / tensorop_region_end, read by the harness from the linked
+ *               binary (a section of the driver's own, which no kernel object may contain). A
+ *               marker counts only at that address, never by symbol name.
+ *   caller=LO-HI  the address range of the driver code allowed to call the markers (its
+ *               profiling function): the block executed just before a marker must start there,
+ *               else the call is counted as `forged` and ignored.
+ *   kernel=LO-HI  the address range of the kernel's code (repeatable): a block there executed
+ *               outside a counted region is counted as `outside` (the kernel's work must all be
+ *               inside the counted call).
+ * Inside a region the only system calls allowed are memory management without PROT_EXEC (brk,
+ * mmap, munmap, mremap, mprotect, madvise, the NUMA policy), getrandom, the clock, yielding and the
+ * caller's own ids (no I/O of any kind); any other is counted in `syscalls`
+ * (qemu-user cannot apply the driver's seccomp filter, so the plugin watches instead).
+ * The guest shares the process's descriptor table: the plugin notes which files fd= and blocks=
+ * are when it is installed, and at exit refuses to write anywhere else (a guest that closed or
+ * replaced them, or made a write fail) by ending the process with status 125: the run fails,
+ * and nothing the guest wrote on the channel in the plugin's place is taken.
  * Overhead: one TB-exec callback per executed block (udata = the block's record, counters
  * per vector state), plus an instruction callback on vsetvl{i} instructions only.
  * The driver is single-threaded, so no locking.
@@ -29,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <qemu-plugin.h>
 
@@ -47,24 +66,29 @@ struct tb_rec {
     uint32_t vstate[MAX_STATES];
     uint64_t count[MAX_STATES];
     uint64_t overflow;           /* executions with a state beyond MAX_STATES (counted as unknown) */
-    int in_caller;               /* the block belongs to the driver function allowed to call the markers */
+    int in_caller;               /* the block starts in the driver code allowed to call the markers */
+    int in_kernel;               /* the block overlaps the kernel's code */
     struct tb_rec *next;
 };
 
 static int counting;             /* 1 while inside a region */
 static uint64_t total, current, regions, last;
 static uint32_t vtype = VT_NONE;
-static int is_riscv;
-static int out_fd = -1;
-static char *blocks_path;
+static int is_riscv, is_x86;
+static int out_fd = -1, blocks_fd = -1;
+static struct stat out_st, blocks_st;
 static struct tb_rec *all_tbs;
 static const char *target = "";
-/* The markers count only when called from the driver's profiling function: the block executed
- * just before a marker must belong to it. A kernel that finds a marker (e.g. by decoding the
- * call at its return address) and calls it itself is ignored and reported as `forged`. */
-static const char *caller = "run_profile";
+/* The markers count only at the driver's marker addresses, called from the driver's profiling
+ * function (the block executed just before a marker must start in `caller`). A kernel that calls
+ * a marker itself is ignored and reported as `forged`. */
+static uint64_t begin_addr, end_addr, caller_lo, caller_hi;
+#define MAX_KERNEL_RANGES 8
+static uint64_t kernel_lo[MAX_KERNEL_RANGES], kernel_hi[MAX_KERNEL_RANGES];
+static int n_kernel;
 static int prev_in_caller, cur_in_caller;
-static uint64_t forged;
+static uint64_t forged, outside, bad_syscalls;
+static int64_t first_bad_syscall = -1;
 
 static void tb_exec(unsigned int vcpu_index, void *udata)
 {
@@ -72,10 +96,13 @@ static void tb_exec(unsigned int vcpu_index, void *udata)
     prev_in_caller = cur_in_caller;
     cur_in_caller = r->in_caller;
     if (!counting) {
+        if (r->in_kernel) {
+            outside++;
+        }
         return;
     }
     current += r->n_insns;
-    if (!blocks_path) {
+    if (blocks_fd < 0) {
         return;
     }
     uint32_t vs = is_riscv ? vtype : VT_NONE;
@@ -122,6 +149,56 @@ static void region_end(unsigned int vcpu_index, void *udata)
     }
 }
 
+/* System calls a kernel may make inside the counted call: what the worker's seccomp filter allows
+ * (harness/driver/tensorop_worker.h) less any I/O: memory management without PROT_EXEC, its NUMA
+ * policy (OpenBLAS binds its buffers on first use), getrandom, the clock, yielding, its own ids.
+ * Numbers of the generic table (riscv64, aarch64) and of x86_64. */
+static int syscall_allowed(int64_t num, uint64_t prot_arg)
+{
+    const uint64_t PROT_EXEC_ = 4;
+    if (is_x86) {
+        switch (num) {
+        case 9: case 10: return !(prot_arg & PROT_EXEC_);        /* mmap, mprotect */
+        case 11: case 12: case 25: case 28:                      /* munmap brk mremap madvise */
+        case 237: case 238: case 239:                            /* mbind set_mempolicy get_mempolicy */
+        case 318: case 228: case 24: case 39: case 186:          /* getrandom clock_gettime sched_yield getpid gettid */
+            return 1;
+        default: return 0;
+        }
+    }
+    switch (num) {
+    case 222: case 226: return !(prot_arg & PROT_EXEC_);         /* mmap, mprotect */
+    case 214: case 215: case 216: case 233:                      /* brk munmap mremap madvise */
+    case 235: case 236: case 237:                                /* mbind get_mempolicy set_mempolicy */
+    case 278: case 113: case 124: case 172: case 178:            /* getrandom clock_gettime sched_yield getpid gettid */
+        return 1;
+    default: return 0;
+    }
+}
+
+static void on_syscall(qemu_plugin_id_t id, unsigned int vcpu_index, int64_t num, uint64_t a1,
+                       uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6, uint64_t a7,
+                       uint64_t a8)
+{
+    if (!counting || syscall_allowed(num, a3)) {
+        return;
+    }
+    if (first_bad_syscall < 0) {
+        first_bad_syscall = num;
+    }
+    bad_syscalls++;
+}
+
+static int in_ranges(uint64_t lo, uint64_t hi, const uint64_t *los, const uint64_t *his, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (lo < his[i] && hi > los[i]) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* RVV vsetvli / vsetivli / vsetvl: OP-V major opcode (0x57) with funct3 = 0b111.
  * Returns 1 and the vtype (or VT_UNKNOWN for the register form) if `w` is one. */
 static int rvv_vset(uint32_t w, uint32_t *vt)
@@ -152,7 +229,9 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     for (size_t i = 0; i < n; i++) {
         cap += qemu_plugin_insn_size(qemu_plugin_tb_get_insn(tb, i));
     }
-    r->bytes = blocks_path ? malloc(cap ? cap : 1) : NULL;
+    r->bytes = blocks_fd >= 0 ? malloc(cap ? cap : 1) : NULL;
+    r->in_caller = caller_hi > caller_lo && r->vaddr >= caller_lo && r->vaddr < caller_hi;
+    r->in_kernel = in_ranges(r->vaddr, r->vaddr + (cap ? cap : 1), kernel_lo, kernel_hi, n_kernel);
     for (size_t i = 0; i < n; i++) {
         struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
         size_t sz = qemu_plugin_insn_size(insn);
@@ -169,17 +248,11 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
                                                        (void *)(uintptr_t)vt);
             }
         }
-        const char *sym = qemu_plugin_insn_symbol(insn);
-        if (!sym) {
-            continue;
-        }
-        if (i == 0 && strcmp(sym, caller) == 0) {
-            r->in_caller = 1;
-        }
-        /* Only the first instruction of the marker functions matters. */
-        if (strcmp(sym, "tensorop_region_begin") == 0 && i == 0) {
+        /* the markers: by address only (a kernel may define functions of the same name) */
+        uint64_t va = qemu_plugin_insn_vaddr(insn);
+        if (begin_addr && va == begin_addr) {
             qemu_plugin_register_vcpu_insn_exec_cb(insn, region_begin, QEMU_PLUGIN_CB_NO_REGS, NULL);
-        } else if (strcmp(sym, "tensorop_region_end") == 0 && i == 0) {
+        } else if (end_addr && va == end_addr) {
             qemu_plugin_register_vcpu_insn_exec_cb(insn, region_end, QEMU_PLUGIN_CB_NO_REGS, NULL);
         }
     }
@@ -210,12 +283,38 @@ static void vstate_str(uint32_t vt, char *buf, size_t len)
     }
 }
 
+static void refuse(const char *what)
+{
+    fprintf(stderr, "tensorop plugin: %s; the run's records cannot be trusted\n", what);
+    _exit(125);
+}
+
+static void check_same_file(int fd, const struct stat *was, const char *name)
+{
+    struct stat now;
+    if (fstat(fd, &now) != 0 || now.st_dev != was->st_dev || now.st_ino != was->st_ino) {
+        refuse(name);
+    }
+}
+
+static void write_all(int fd, const char *buf, size_t n)
+{
+    while (n > 0) {
+        ssize_t k = write(fd, buf, n);
+        if (k <= 0) {
+            refuse("a write of its record failed");
+        }
+        buf += k;
+        n -= (size_t)k;
+    }
+}
+
 static void write_blocks(void)
 {
-    FILE *f = fopen(blocks_path, "w");
+    check_same_file(blocks_fd, &blocks_st, "the block profile's descriptor was closed or replaced");
+    FILE *f = fdopen(blocks_fd, "w");
     if (!f) {
-        fprintf(stderr, "tensorop plugin: cannot write %s\n", blocks_path);
-        return;
+        refuse("cannot write the block profile");
     }
     fprintf(f, "# tensorop-blocks v1 arch=%s regions=%" PRIu64 " insns=%" PRIu64 "\n",
             target, regions, total);
@@ -234,7 +333,9 @@ static void write_blocks(void)
             fputc('\n', f);
         }
     }
-    fclose(f);
+    if (ferror(f) || fclose(f) != 0) {
+        refuse("a write of the block profile failed");
+    }
 }
 
 static uint64_t n_blocks(void)
@@ -250,49 +351,94 @@ static uint64_t n_blocks(void)
 
 static void plugin_exit(qemu_plugin_id_t id, void *p)
 {
-    if (blocks_path) {
+    if (blocks_fd >= 0) {
         write_blocks();
     }
     if (out_fd >= 0) {
-        char line[256];
+        char line[512];
         int k = snprintf(line, sizeof line,
                          "{\"tensorop\":\"plugin\",\"regions\":%" PRIu64 ",\"insns\":%" PRIu64
                          ",\"insns_last\":%" PRIu64 ",\"blocks\":%" PRIu64 ",\"forged\":%" PRIu64
+                         ",\"outside\":%" PRIu64 ",\"syscalls\":%" PRIu64 ",\"syscall_first\":%" PRId64
                          ",\"arch\":\"%s\"}\n",
-                         regions, total, last, n_blocks(), forged, target);
-        if (k > 0 && write(out_fd, line, (size_t)k) < 0) {
-            fprintf(stderr, "tensorop plugin: cannot write to fd %d\n", out_fd);
-        }
+                         regions, total, last, n_blocks(), forged, outside, bad_syscalls,
+                         first_bad_syscall, target);
+        check_same_file(out_fd, &out_st, "the record's descriptor was closed or replaced");
+        write_all(out_fd, line, (size_t)(k < (int)sizeof line ? k : (int)sizeof line - 1));
     } else {
         fprintf(stderr, "tensorop-insns: %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", regions, total, last);
         fflush(stderr);
     }
 }
 
+static int parse_fd(const char *s, int *fd)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < 0 || v > 1 << 20) {
+        return 0;
+    }
+    *fd = (int)v;
+    return 1;
+}
+
+/* "ADDR" or "LO-HI", hexadecimal (an optional 0x) */
+static int parse_addr(const char *s, uint64_t *lo, uint64_t *hi)
+{
+    char *end;
+    *lo = strtoull(s, &end, 16);
+    if (end == s) {
+        return 0;
+    }
+    if (!hi) {
+        return *end == 0;
+    }
+    if (*end != '-') {
+        return 0;
+    }
+    const char *t = end + 1;
+    *hi = strtoull(t, &end, 16);
+    return end != t && *end == 0 && *hi > *lo;
+}
+
 QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info,
                                            int argc, char **argv)
 {
     for (int i = 0; i < argc; i++) {
-        if (strncmp(argv[i], "fd=", 3) == 0) {
-            char *end;
-            long v = strtol(argv[i] + 3, &end, 10);
-            if (*end || v < 0) {
-                fprintf(stderr, "tensorop plugin: bad option %s\n", argv[i]);
-                return -1;
-            }
-            out_fd = (int)v;
-        } else if (strncmp(argv[i], "blocks=", 7) == 0 && argv[i][7]) {
-            blocks_path = strdup(argv[i] + 7);
-        } else if (strncmp(argv[i], "caller=", 7) == 0 && argv[i][7]) {
-            caller = strdup(argv[i] + 7);
+        const char *a = argv[i];
+        int ok = 1;
+        if (strncmp(a, "fd=", 3) == 0) {
+            ok = parse_fd(a + 3, &out_fd);
+        } else if (strncmp(a, "blocks=", 7) == 0) {
+            ok = parse_fd(a + 7, &blocks_fd);
+        } else if (strncmp(a, "begin=", 6) == 0) {
+            ok = parse_addr(a + 6, &begin_addr, NULL);
+        } else if (strncmp(a, "end=", 4) == 0) {
+            ok = parse_addr(a + 4, &end_addr, NULL);
+        } else if (strncmp(a, "caller=", 7) == 0) {
+            ok = parse_addr(a + 7, &caller_lo, &caller_hi);
+        } else if (strncmp(a, "kernel=", 7) == 0) {
+            ok = n_kernel < MAX_KERNEL_RANGES && parse_addr(a + 7, &kernel_lo[n_kernel], &kernel_hi[n_kernel]);
+            n_kernel += ok;
         } else {
-            fprintf(stderr, "tensorop plugin: unknown option %s (known: fd=N, blocks=FILE, caller=SYMBOL)\n", argv[i]);
+            fprintf(stderr, "tensorop plugin: unknown option %s (known: fd=N, blocks=N, begin=ADDR, end=ADDR, "
+                    "caller=LO-HI, kernel=LO-HI)\n", a);
+            return -1;
+        }
+        if (!ok) {
+            fprintf(stderr, "tensorop plugin: bad option %s\n", a);
             return -1;
         }
     }
+    if ((out_fd >= 0 && fstat(out_fd, &out_st) != 0) || (blocks_fd >= 0 && fstat(blocks_fd, &blocks_st) != 0)) {
+        fprintf(stderr, "tensorop plugin: fd=%d or blocks=%d is not open\n", out_fd, blocks_fd);
+        return -1;
+    }
     target = info->target_name ? strdup(info->target_name) : "";
     is_riscv = strncmp(target, "riscv", 5) == 0;
+    is_x86 = strcmp(target, "x86_64") == 0;
     qemu_plugin_register_vcpu_tb_trans_cb(id, tb_trans);
+    qemu_plugin_register_vcpu_syscall_cb(id, on_syscall);
     qemu_plugin_register_atexit_cb(id, plugin_exit, NULL);
     return 0;
 }

@@ -24,7 +24,7 @@ import pytest
 
 from conftest import REPO, requires_qemu
 
-pytestmark = pytest.mark.serial   # compares timings measured on this machine: run alone
+serial = pytest.mark.serial   # compares timings measured on this host: run alone (QEMU's modelled cycles need not)
 
 HOSTILE = REPO / "kernels" / "hostile"
 CONTROL = "control_honest.c"
@@ -36,19 +36,22 @@ CONTROL = "control_honest.c"
 HOST = {
     "control_honest.c": {"ok"},
     "threads_omp_pragma.c": {"ok"},                      # pragma ignored without -fopenmp: honest
-    # statefulness / working only while checked
-    "memo_static_ptr.c": {"wrong_answer"},               # fresh inputs per sample
-    "memo_stack_stash.c": {"fast?"},                     # its memo never hits: fresh inputs per call
-    "memo_stack_stash_nobcmp.c": {"fast?"},
+    # statefulness / working only while checked: the check run's reuse check (the same buffers
+    # again, a few inputs changed, the previous result left in C) catches every memo
+    "memo_static_ptr.c": {"wrong_answer"},
+    "memo_stack_stash.c": {"wrong_answer"},
+    "memo_stack_stash_nobcmp.c": {"wrong_answer"},
+    "r3_memo_sampled.c": {"wrong_answer"},
+    "r3_memo_late.c": {"wrong_answer"},                  # switched on late: the reuse check after the samples
     "first_n_static.c": {"wrong_answer"},
     "first_n_tls.c": {"wrong_answer"},
     "first_n_stack_stash.c": {"wrong_answer"},
-    "clock_skip_rdtsc.c": {"wrong_answer"},              # skipped calls leave C unwritten in the gate
-    "poison_detect.c": {"fast?"},
+    "clock_skip_rdtsc.c": {"wrong_answer"},              # skipped calls leave C unwritten
+    "poison_detect.c": {"wrong_answer"},                 # C not poisoned in the reuse call: it skips, stale
     "low_precision_timed.c": {"wrong_answer"},
-    "clobber_inputs.c": {"wrong_answer"},                # inputs checked unchanged after the timed calls
-    "clobber_past_end.c": {"crash"},                     # SIGSYS in the check run
-    # object gate
+    "clobber_inputs.c": {"wrong_answer"},                # inputs checked unchanged after every verified call
+    "clobber_past_end.c": {"wrong_answer"},              # its stray writes land in another case's inputs
+    # object gate (the kernel's .o) and program gate (the linked program)
     "interpose_clock.c": {"rejected"},
     "interpose_weak_asm.c": {"rejected"},
     "interpose_alias.c": {"rejected"},
@@ -60,9 +63,10 @@ HOST = {
     "forge_printf_exit.c": {"rejected"},
     "forge_syscall_asm.c": {"rejected"},
     "forge_syscall_bytes.c": {"rejected"},
-    # hidden inside an immediate and jumped into: the disassembling gate does not see it; the
-    # check run's seccomp filter lets only harmless calls through, and the run breaks its protocol
-    "forge_syscall_hidden.c": {"rejected"},
+    "forge_syscall_hidden.c": {"rejected"},              # inside an immediate: the linked code's every-offset scan
+    "r3_gate_stub_section.c": {"rejected"},              # a section of its own name, flagged not executable
+    "r3_gate_text_not_exec.c": {"rejected"},
+    "r3_gate_rodata_code.c": {"crash"},                  # code in .rodata: not executable (-z separate-code)
     "forge_dlsym.c": {"rejected"},
     "forge_memcpy_addr.c": {"rejected"},
     "markers_region.c": {"link_error"},
@@ -73,29 +77,35 @@ HOST = {
     "spinner_fork.c": {"rejected"},
     "compile_include_leak.c": {"compile_error"},
     # system calls through a libc gadget (no syscall instruction, no library address taken): the
-    # check run and the timing worker allow no system call beyond memory, reading and writing open
-    # descriptors and exit, so these die of SIGSYS at their first forbidden call
+    # check run's and the timing run's worker allow no system call beyond memory, reading and
+    # writing its own pipes and exit: SIGSYS at the first forbidden call, or its own exit
     "gadget_forge_channel.c": {"crash"},
     "gadget_forge_channel_exit.c": {"crash"},
     "gadget_time_tamper.c": {"crash"},
     "gadget_fork_worker.c": {"crash"},
     "gadget_spinner.c": {"crash"},                        # the process check is below
     "gadget_sample_tamper.c": {"crash"},
+    "gadget_probe.c": {"crash"},
+    "gadget_stderr_inject.c": {"crash"},
+    "r3_gadget_forge_profile.c": {"crash"},
+    "r3_gadget_link_outputs.c": {"crash"},
+    "r3_gadget_swap_channel.c": {"crash"},
     # the samples live in the driver's parent process: rewriting memory in the kernel's own
     # process changes nothing, so it comes back ok, at its honest speed
-    "sample_tamper_nosys.c": {"fast?"},
-    "gadget_probe.c": {"rejected", "crash"},             # which of its probes runs first decides
-    "gadget_stderr_inject.c": {"crash"},
+    "sample_tamper_nosys.c": {"fast?", "crash"},         # crash when its pointer walk faults (the layout decides)
+    "r3_partner_copy.c": {"fast?"},                       # alone (the paired run is tested below)
+    "r3_markers_named.c": {"fast?"},                      # markers mean nothing natively
     # the compiler runs in the sandbox: host files are not there to include
     "compile_incbin.c": {"compile_error"},
     "compile_incbin_repo.c": {"compile_error"},
     "compile_incbin_exfil.c": {"compile_error"},
     # red team 2: the worker process, its pipes and its shared plan; object-gate corners
-    "r2_extra_done.c": {"fast?", "wrong_answer"},        # a stale "done": the next sample is poisoned
-                                                         # unless the parent happens to wait it out
-    "r2_plan_scribble.c": {"wrong_answer"},              # skipped calls stay poisoned
+    "r2_extra_done.c": {"wrong_answer", "fast?"},         # a stale "done": the next sample is poisoned,
+                                                          # unless the parent happens to wait it out
+    "r2_plan_scribble.c": {"wrong_answer", "fast?"},      # skipped calls stay poisoned, if it finds the plan
+                                                          # copy on the worker's stack (the layout decides)
     "r2_worker_hijack.c": {"wrong_answer"},
-    "r2_predict_seeds.c": {"fast?"},                     # seeds are drawn fresh: nothing to predict
+    "r2_predict_seeds.c": {"fast?"},                      # seeds are drawn fresh: nothing to predict
     "r2_gate_weak_undef.c": {"rejected"},
     "r2_gate_common.c": {"rejected"},
     "r2_gate_symver.c": {"rejected"},
@@ -104,25 +114,54 @@ HOST = {
 
 FINDINGS: dict[str, str] = {}   # kernel -> why it is an xfail today (none open: see the README)
 
-QEMU = {   # portable tricks (no x86 asm) under rv64-qemu
+# Portable tricks under QEMU (rv64-qemu and arm64-qemu alike): speed is modelled cycles, so "fast?"
+# (ok, no faster than the honest control) is deterministic here.
+QEMU = {
     "control_honest.c": {"ok"},
     "first_n_stack_stash.c": {"wrong_answer"},
+    "first_n_static.c": {"wrong_answer"},
     "low_precision_timed.c": {"wrong_answer"},
-    "poison_detect.c": {"fast?", "wrong_answer"},
-    "memo_stack_stash.c": {"fast?", "wrong_answer", "rejected"},
-    # a timing-run failure with unwritten (NaN) outputs comes back as `rejected: result channel line
-    # 1 is not a JSON record` (the driver prints rel_err nan); non-ok either way
-    "clock_skip_rdtsc.c": {"fast?", "wrong_answer", "rejected"},
-    "first_n_static.c": {"wrong_answer", "rejected"},
-    "markers_region.c": {"rejected", "link_error"},
-    "sample_tamper_nosys.c": {"fast?", "rejected", "suspicious", "wrong_answer", "crash"},   # speed is modelled here
-    "memo_stack_stash_nobcmp.c": {"fast?", "wrong_answer", "rejected"},
-    "profiled_call_skip.c": {"wrong_answer", "rejected"},
-    "markers_by_address.c": {"rejected"},       # the plugin takes markers only from the driver
+    "poison_detect.c": {"wrong_answer"},
+    "memo_stack_stash.c": {"wrong_answer"},
+    "memo_stack_stash_nobcmp.c": {"wrong_answer"},
+    "r3_memo_sampled.c": {"wrong_answer"},
+    "r3_memo_late.c": {"fast?"},                  # one profiled call: its memo never switches on
+    "clock_skip_rdtsc.c": {"fast?"},              # no rdtsc off x86: the honest loop
+    "markers_region.c": {"link_error"},
+    "markers_by_address.c": {"rejected"},         # the plugin takes markers only from the driver
     "markers_end_early.c": {"rejected"},
+    "r3_markers_named.c": {"fast?"},              # its own functions named like the markers count for nothing
+    "profiled_call_skip.c": {"wrong_answer"},
+    "sample_tamper_nosys.c": {"fast?", "crash"},  # rv64: its stack walk faults in the worker (crash); arm64: ok
+    "r3_gate_stub_section.c": {"rejected"},
+    "r3_gate_text_not_exec.c": {"rejected"},
+    "r3_gate_rodata_code.c": {"crash"},
+    # qemu-user cannot apply the seccomp filter: the gadget's system calls run, and the plugin
+    # watches the counted call (system calls, its own descriptors) and the harness reads no file
+    # by name
+    "r3_gadget_forge_profile.c": {"rejected"},    # the plugin's own record follows the forged one
+    "r3_gadget_link_outputs.c": {"rejected"},     # c0.bin is a link: not read
+    "r3_gadget_swap_channel.c": {"crash"},        # the plugin finds its descriptors replaced: status 125
+    "r3_partner_copy.c": {"fast?"},
 }
 QEMU_DEVICES = ("rv64-qemu", "arm64-qemu")
+QEMU_EXACT = {("rv64-qemu", "sample_tamper_nosys.c"): "crash", ("arm64-qemu", "sample_tamper_nosys.c"): "ok"}
 QEMU_FINDINGS: dict[str, str] = {}
+
+# The x86 libc-gadget kernels under x86-qemu (no seccomp there either)
+X86_QEMU = {
+    "control_honest.c": {"ok"},
+    "gadget_forge_channel.c": {"fast?"},          # it forges in its 20th call: a profiled run makes one
+    "gadget_forge_channel_exit.c": {"fast?"},
+    "gadget_time_tamper.c": {"rejected"},         # system calls inside the counted call
+    "gadget_sample_tamper.c": {"rejected"},
+    "gadget_fork_worker.c": {"rejected"},
+    "gadget_spinner.c": {"rejected"},
+    "forge_syscall_hidden.c": {"rejected"},
+    "r3_gadget_forge_profile.c": {"rejected"},
+    "r3_gadget_link_outputs.c": {"rejected"},
+    "r3_gadget_swap_channel.c": {"crash"},
+}
 
 SPINNER_TAG = "4242.7"          # gadget_spinner.c execs `/bin/sleep 4242.7`
 
@@ -238,6 +277,7 @@ def _judge(rows, name, allowed, control_gflops):
     assert r["status"] in allowed, (name, r["status"], r["error"])
 
 
+@serial
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(reason=FINDINGS[n], strict=False))
                                   if n in FINDINGS else n for n in HOST])
 def test_hostile_kernel_on_host(host_run, name):
@@ -246,6 +286,7 @@ def test_hostile_kernel_on_host(host_run, name):
     _judge(rows, name, HOST[name], _honest_speed(rows))
 
 
+@serial
 def test_hostile_gate_errors_name_the_rule(host_run):
     rows = host_run["rows"]
     assert "init" in rows["ctor_init_section.c"]["error"]
@@ -255,16 +296,19 @@ def test_hostile_gate_errors_name_the_rule(host_run):
     assert "address" in rows["forge_memcpy_addr.c"]["error"]
 
 
+@serial
 def test_quoted_stderr_is_bounded(host_run):
     """A crashing kernel chooses the stderr the error quotes (8 MiB of it here): keep it short."""
     r = host_run["rows"]["gadget_stderr_inject.c"]
     assert len(r["error"] or "") < 2000, len(r["error"])
 
 
+@serial
 def test_nothing_outlives_the_campaign(host_run):
     assert host_run["stray"] == [], f"processes outlived the trial (killed now): {host_run['stray']}"
 
 
+@serial
 def test_nothing_written_or_reached_outside_scratch(host_run):
     outside, repo_marker = host_run["outside"], host_run["repo_marker"]
     assert list(outside.iterdir()) == [], "a kernel wrote into a host directory outside its scratch dir"
@@ -283,23 +327,39 @@ def test_nothing_written_or_reached_outside_scratch(host_run):
     assert not list((REPO / ".cache" / "builds").glob("*/poisoned_by_kernel"))
 
 
+@serial
 def test_batch_is_quick(host_run):
     assert host_run["elapsed"] < 80, host_run["elapsed"]
 
 
-@pytest.fixture(scope="module")
-def qemu_run(tmp_path_factory):
+def _qemu_batch(tmp_path_factory, names, devices):
+    """One campaign of `names` on the emulated `devices`, the kernels instantiated like the host's."""
     base = tmp_path_factory.mktemp("hostile_qemu")
     _workspace(base)
-    files = [HOSTILE / n for n in QEMU]
+    outside = base / "outside"
+    outside.mkdir()
+    host_file = base / "host_secret.txt"
+    host_file.write_text("tensorop host secret\n" * 100)
+    kdir = base / "kernels"
+    kdir.mkdir()
+    files = []
+    for name in names:
+        (kdir / name).write_text(instantiate((HOSTILE / name).read_text(), host_file=host_file, outside=outside,
+                                             repo_marker=REPO / ".redteam_escape_marker"))
+        files.append(kdir / name)
     cmd = [sys.executable, "-m", "harness", "bench", *map(str, files), "-s", "64x64x64", "--json",
            "--max-time", "0.15", "--min-samples", "3", "--max-samples", "5"]
-    for d in QEMU_DEVICES:
+    for d in devices:
         cmd += ["-d", d]
     p = subprocess.run(cmd, capture_output=True, text=True, cwd=base / "ws", env=_env(base), timeout=300)
     rows = {(r["device"], r["kernel"]): r for r in map(json.loads, (l for l in p.stdout.splitlines() if l.startswith("{")))}
-    assert len(rows) == len(files) * len(QEMU_DEVICES), p.stderr[-3000:]
-    return dict(rows=rows, stray=_kill_and_list(_stray(str(base))))
+    assert len(rows) == len(files) * len(devices), p.stderr[-3000:]
+    return dict(rows=rows, stray=_kill_and_list(_stray(str(base))), outside=outside)
+
+
+@pytest.fixture(scope="module")
+def qemu_run(tmp_path_factory):
+    return _qemu_batch(tmp_path_factory, QEMU, QEMU_DEVICES)
 
 
 @requires_qemu
@@ -311,9 +371,42 @@ def test_hostile_kernel_under_qemu(qemu_run, device, name):
     rows = {k: r for (d, k), r in qemu_run["rows"].items() if d == device}
     assert rows[CONTROL]["status"] == "ok", rows[CONTROL]["error"]
     _judge(rows, name, QEMU[name], rows[CONTROL]["gflops"])     # modelled: deterministic
-    assert qemu_run["stray"] == []
+    if (device, name) in QEMU_EXACT:
+        assert rows[name]["status"] == QEMU_EXACT[device, name], rows[name]["error"]
+    assert qemu_run["stray"] == [] and list(qemu_run["outside"].iterdir()) == []
 
 
+@pytest.fixture(scope="module")
+def x86_qemu_run(tmp_path_factory):
+    return _qemu_batch(tmp_path_factory, X86_QEMU, ("x86-qemu",))
+
+
+@requires_qemu
+@pytest.mark.qemu
+@pytest.mark.parametrize("name", list(X86_QEMU))
+def test_libc_gadgets_under_x86_qemu(x86_qemu_run, name):
+    """The x86 gadget kernels where no seccomp filter applies: the plugin and the harness alone."""
+    rows = {k: r for (d, k), r in x86_qemu_run["rows"].items()}
+    assert rows[CONTROL]["status"] == "ok", rows[CONTROL]["error"]
+    _judge(rows, name, X86_QEMU[name], rows[CONTROL]["gflops"])
+    assert x86_qemu_run["stray"] == []
+
+
+@requires_qemu
+@pytest.mark.qemu
+def test_model_inputs_the_kernel_controls_cost_no_less_than_the_truth(tmp_path_factory):
+    """rv64: the same RVV loop with a register-form vsetvl (an unknown vector state) or with one
+    instruction the core model cannot decode is modelled no cheaper than its honest twin."""
+    names = ("control_honest.c", "r3_model_vsetvl_twin.c", "r3_model_vsetvl_register.c", "r3_model_undecodable.c")
+    rows = {k: r for (d, k), r in _qemu_batch(tmp_path_factory, names, ("rv64-qemu",))["rows"].items()}
+    for n in names:
+        assert rows[n]["status"] == "ok", (n, rows[n]["error"])
+    twin = rows["r3_model_vsetvl_twin.c"]["cycles"]
+    assert rows["r3_model_vsetvl_register.c"]["cycles"] >= twin
+    assert rows["r3_model_undecodable.c"]["cycles"] >= twin
+
+
+@serial
 def test_paired_comparison_is_not_forged(tmp_path):
     _workspace(tmp_path)
     cmd = [sys.executable, "-m", "harness", "bench", str(HOSTILE / "sample_tamper_paired.c"), "-s", "64x64x64",
@@ -321,10 +414,12 @@ def test_paired_comparison_is_not_forged(tmp_path):
     p = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path / "ws", env=_env(tmp_path), timeout=300)
     rows = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
     r = next(r for r in rows if r["kernel"] == "sample_tamper_paired.c")
-    # its tampering happens in its own process, the samples live in the driver's: ok, at its honest
-    # speed (the naive loop's: a forged sample would show as a ratio far from 1)
-    assert r["status"] == "ok" and r["paired"], (r["status"], r["error"])
-    assert 0.5 < r["paired"]["ratio"] < 2.0, f"paired time ratio vs naive {r['paired']['ratio']:.2f}"
+    # its tampering happens in its own worker, the samples live in the driver's: ok, at its honest
+    # speed (the naive loop's: a forged sample would show as a ratio far from 1), unless its pointer
+    # walk through the worker's memory faults (the layout decides): crash
+    assert r["status"] in ("ok", "crash"), (r["status"], r["error"])
+    if r["status"] == "ok":
+        assert r["paired"] and 0.5 < r["paired"]["ratio"] < 2.0, r["paired"]
 
 
 def _paired_ratio(tmp_path, kernel: Path):
@@ -336,11 +431,21 @@ def _paired_ratio(tmp_path, kernel: Path):
     return next(r for r in rows if r["kernel"] == kernel.name)
 
 
+@serial
 def test_paired_comparison_is_not_forged_by_predicted_seeds(tmp_path):
     """red team 2, finding 1 (closed): each timed sample's inputs are drawn fresh in the driver."""
     r = _paired_ratio(tmp_path, HOSTILE / "r2_predict_seeds.c")
     assert r["status"] == "ok" and r["paired"], (r["status"], r["error"])
     assert r["paired"]["ratio"] < 2.0, f"paired ratio vs naive {r['paired']['ratio']:.2f}"
+
+
+@serial
+def test_paired_partner_memory_is_out_of_reach(tmp_path):
+    """red team 3: a kernel that copies its partner's output (found beside its own buffers) when
+    the partner ran first in a sample. Each kernel has its own worker: nothing is there to copy."""
+    r = _paired_ratio(tmp_path, HOSTILE / "r3_partner_copy.c")
+    assert r["status"] == "ok" and r["paired"], (r["status"], r["error"])
+    assert r["paired"]["ratio_ci95"][1] < 1.5, r["paired"]
 
 
 @pytest.mark.slow       # it takes the compiler's whole 60 s limit

@@ -117,20 +117,49 @@ def test_model_is_deterministic(lab, tmp_path):
 
 
 @requires_mca
-def test_undecodable_block_falls_back_and_missing_tools_are_an_error_value(lab, monkeypatch):
+def test_what_the_model_cannot_see_costs_the_worst_case_and_missing_tools_are_an_error_value(lab, monkeypatch):
+    """A block llvm-mc cannot decode (or not into the instructions that ran) is charged the core's
+    worst instruction for each of its instructions, never a cheap guess; an unknown RVV vector
+    state is costed at the worst state (LMUL 8) and no cheaper than the known one."""
     d = lab.device("rv64-qemu")
+    core = mca.core_model(d)
+    worst = mca.worst_cpi(core, None)
+    assert worst >= mca.FLOOR_WORST_CPI
     text = ("# tensorop-blocks v1 arch=riscv64 regions=2 insns=60\n"
             "1000 e32m8 10 2 1305150013051500\n"     # addi a0,a0,1 twice
             "2000 e32m8 10 4 ffffffffffffffffffffffffffffffff\n")
     m = model_from_blocks(text, 2, d, cache_dir=None)
     assert m.ok and m.insns_per_call == 30
     assert m.coverage == pytest.approx(20 / 60)
-    assert m.cycles_per_call >= 20                    # the bad block at 1 cycle/insn: 10*4/2
+    assert m.cycles_per_call >= 10 * 4 * worst / 2    # the bad block: every instruction at the worst cost
+    # a claimed instruction count that does not match the bytes makes the block undecodable too
+    lying = ("# tensorop-blocks v1 arch=riscv64 regions=1 insns=3\n"
+             "1000 e32m8 1 3 1305150013051500\n")    # two addi claimed as three instructions
+    assert model_from_blocks(lying, 1, d, cache_dir=None).cycles_per_call >= 3 * worst
+    # vfmacc.vv v8, v16, v24 in a known (e32m1) and an unknown vector state
+    known = "# tensorop-blocks v1 arch=riscv64 regions=1 insns=1\n1000 e32m1 1 1 57148cb2\n"
+    unknown = known.replace("e32m1", "unknown")
+    eight = known.replace("e32m1", "e32m8")
+    c1, cu, c8 = (model_from_blocks(t, 1, d, cache_dir=None).cycles_per_call for t in (known, unknown, eight))
+    assert cu >= c8 > c1, (c1, c8, cu)
     assert model_from_blocks("garbage line", 1, d).error.startswith("bad block profile")
     assert model_from_blocks(text, 0, d).error
     monkeypatch.setattr(mca, "find_tool", lambda name: None)
     r = model_from_blocks(text, 2, d, cache_dir=None)
     assert r.cycles_per_call is None and "llvm-mca" in r.error and not r.ok
+
+
+@requires_mca
+def test_a_profile_must_agree_with_the_plugin_and_the_program():
+    from harness.measure.model.profile import check_code, check_profile
+    prof = parse_blocks("# tensorop-blocks v1 arch=riscv64 regions=1 insns=4\n1000 - 2 2 1305150013051500\n")
+    assert check_profile(prof, {"regions": 1, "insns": 4}) == ""
+    assert "regions" in check_profile(prof, {"regions": 2, "insns": 4})
+    assert "4" in check_profile(prof, {"regions": 1, "insns": 5})
+    program = [(0x1000, bytes.fromhex("1305150013051500") + b"\0" * 8)]
+    assert check_code(prof, program) == ""
+    assert "0x1000" in check_code(prof, [(0x1000, bytes.fromhex("9305150013051500"))])
+    assert check_code(prof, [(0x8000, b"\0" * 16)]) == ""      # outside the program: a library's block
 
 
 def _avx2_host() -> bool:

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from harness.core.records import RunResult
 
 
+MAX_RECORD = 32 << 20      # bytes of one record line (a timing run's samples are a few hundred kB)
+
+
 @dataclass(frozen=True)
 class Records:
     driver: dict | None
@@ -31,9 +34,11 @@ def read_channel(run: RunResult, want_plugin: bool) -> Records:
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
+        if len(line) > MAX_RECORD:
+            return Records(None, None, f"result channel line {n} is longer than {MAX_RECORD} bytes")
         try:
             rec = json.loads(line)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):      # not JSON, or nested too deep to parse
             return Records(None, None, f"result channel line {n} is not a JSON record")
         who = rec.get("tensorop") if isinstance(rec, dict) else None
         if who == "driver" and driver is None:

@@ -41,6 +41,33 @@ class BuildResult:
 
 
 @dataclass(frozen=True)
+class CodeMap:
+    """Where the parts of a linked CPU program are, at the addresses it runs at (a position-
+    dependent executable): the kernel's code, the driver's profiling function (the only code that
+    may call the counting markers) and the two markers. The QEMU plugin gets them as options."""
+
+    kernel: tuple[int, int]        # [lo, hi) of .tensorop_kernel
+    caller: tuple[int, int]        # [lo, hi) of the driver's run_profile
+    begin: int                     # tensorop_region_begin
+    end: int                       # tensorop_region_end
+
+    def plugin_options(self) -> tuple[str, ...]:
+        opts = [f"begin={self.begin:#x}", f"end={self.end:#x}", f"caller={self.caller[0]:#x}-{self.caller[1]:#x}"]
+        if self.kernel[1] > self.kernel[0]:
+            opts.append(f"kernel={self.kernel[0]:#x}-{self.kernel[1]:#x}")
+        return tuple(opts)
+
+    def to_json(self) -> dict:
+        return {"kernel": list(self.kernel), "caller": list(self.caller), "begin": self.begin, "end": self.end}
+
+    @classmethod
+    def from_json(cls, d: dict | None) -> "CodeMap | None":
+        if not d:
+            return None
+        return cls(kernel=tuple(d["kernel"]), caller=tuple(d["caller"]), begin=int(d["begin"]), end=int(d["end"]))
+
+
+@dataclass(frozen=True)
 class Artifact:
     """A linked timing-driver executable plus the run-time libraries it needs beside it."""
 
@@ -51,6 +78,7 @@ class Artifact:
     toolchain_version: str = ""
     cflags: tuple[str, ...] = ()
     ldflags: tuple[str, ...] = ()
+    code_map: CodeMap | None = None   # CPU builds: where the kernel and the driver's markers are
 
 
 @dataclass(frozen=True)
@@ -67,6 +95,7 @@ class RunResult:
     command: tuple[str, ...] = ()  # the full command line as run (runner prefix included)
     device_error: str = ""         # transport-level failure, if any
     channel: bytes = b""           # what the program (and the QEMU plugin) wrote to fd 3
+    profile: bytes = b""           # what the QEMU plugin wrote to fd 4 (its block profile)
 
 
 @dataclass(frozen=True)

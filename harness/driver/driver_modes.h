@@ -93,6 +93,36 @@ static verdict verify_call(const op_case *c, const buffers *b, uint64_t draw, do
     return v;
 }
 
+/* A user's program calls a kernel again on the same buffers with a few inputs changed and the
+   previous result still in C. A kernel that keeps results across calls (a memo keyed on pointers,
+   sizes and a few sampled elements) then returns stale results: the reuse check catches it.
+   Here: a few 32-bit words of each input (at least 8, one in 256) replaced by the words at the
+   same places of a second fill of the same layout (so every element stays a valid value of its
+   type and padding stays padding), at positions drawn from `seed` (fresh in the driver, after
+   the previous call returned: the kernel's process cannot know them). The inputs' digests follow. */
+static size_t perturb_inputs(const op_case *c, buffers *b, uint64_t seed)
+{
+    size_t in_bytes[OP_NIN], out_words, changed = 0;
+    void *alt[OP_NIN];
+    op_sizes(c, in_bytes, &out_words);
+    for (int i = 0; i < OP_NIN; i++)
+        alt[i] = xalloc_bytes(in_bytes[i]);
+    op_fill(c, alt, seed);
+    for (int i = 0; i < OP_NIN; i++) {
+        size_t words = in_bytes[i] / 4, n = words / 256 > 8 ? words / 256 : 8;
+        uint32_t *dst = b->in[i];
+        const uint32_t *src = alt[i];
+        for (size_t k = 0; words && k < n; k++) {
+            size_t j = (size_t)(splitmix(seed, 101 + (uint64_t)i, k) % words);
+            changed += dst[j] != src[j];
+            dst[j] = src[j];
+        }
+        b->h[i] = digest_bytes(b->in[i], b->in_bytes[i]);
+        free(alt[i]);
+    }
+    return changed;
+}
+
 #define TENSOROP_DRIVER_REQUEST
 #include "tensorop_driver_common.h"   /* request, read_request */
 
@@ -115,9 +145,27 @@ static void emit_failure(const char *mode, const char *kernel, long sample, int 
             OP_NAME, mode, kernel, sample, callno, (unsigned long long)seed, json_double(v->rel_err, err), v->why);
 }
 
+typedef struct {
+    const request *r;
+    buffers *sets;          /* one per case, shared with the worker */
+} check_session;
+
+static void check_calls(const worker_plan *p, void *arg)    /* runs in the worker */
+{
+    check_session *x = arg;
+    if (p->which >= 0 && p->which < x->r->ncases)
+        call(OP_KERNEL, &x->r->cases[p->which], &x->sets[p->which]);
+}
+
+static void emit_crash(const char *mode, const char *kernel, int status);
+static double *alloc_scratch(const op_case *c);
+
+/* The check run: every case's kernel call in the worker process (so the driver writing the outputs
+   is never the kernel's process), each output written to c<i>.bin for the harness's full check;
+   then the same call again on the same buffers with a few inputs changed (perturb_inputs), whose
+   output the driver verifies itself: a kernel that keeps results across calls fails here. */
 static int run_check(const request *r)
 {
-    /* every output file is opened first; then only writing what is open is allowed */
     FILE *out[MAX_CASES];
     for (int i = 0; i < r->ncases; i++) {
         char name[32];
@@ -127,21 +175,57 @@ static int run_check(const request *r)
             return 4;
         }
     }
-    int seccomp = worker_seccomp();
+    buffers sets[MAX_CASES];
+    for (int i = 0; i < r->ncases; i++) {
+        alloc_set_in(&r->cases[i], &sets[i], 1);
+        fill_set(&r->cases[i], &sets[i], r->cases[i].seed);
+    }
+    check_session x = {r, sets};
+    worker w;
+    if (worker_start(&w, check_calls, &x, NULL, 0) != 0) {
+        fprintf(stderr, "tensorop driver: cannot start the worker\n");
+        return 3;
+    }
     for (int i = 0; i < r->ncases; i++) {
         const op_case *c = &r->cases[i];
-        buffers b;
-        alloc_set(c, &b);
-        fill_set(c, &b, c->seed);
-        call(OP_KERNEL, c, &b);
-        if (fwrite(b.out, 4, b.out_words, out[i]) != b.out_words || fclose(out[i]) != 0) {
+        worker_plan plan = {i, 1, {0}};
+        if (worker_sample(&w, &plan, now) < 0) {
+            int st = 0;
+            worker_stop(&w, &st);
+            emit_crash("check", "a", st);
+            return 0;
+        }
+        if (fwrite(sets[i].out, 4, sets[i].out_words, out[i]) != sets[i].out_words || fclose(out[i]) != 0) {
             fprintf(stderr, "tensorop driver: cannot write c%d.bin\n", i);
             return 4;
         }
-        free_set(&b);
+        size_t changed = perturb_inputs(c, &sets[i], fresh_seed());
+        if (worker_sample(&w, &plan, now) < 0) {
+            int st = 0;
+            worker_stop(&w, &st);
+            emit_crash("check", "a", st);
+            return 0;
+        }
+        double *scratch = alloc_scratch(c);
+        verdict v = verify_call(c, &sets[i], fresh_seed(), r->tol, scratch);
+        free(scratch);
+        if (v.failed) {
+            char why[sizeof v.why];
+            snprintf(why, sizeof why, "%s", v.why);
+            snprintf(v.why, sizeof v.why, "after %zu input words changed: %s", changed, why);
+            emit_failure("check", "a", -2, i, sets[i].seed, &v);
+            return 0;
+        }
     }
-    fprintf(chan, "{\"tensorop\":\"driver\",\"op\":\"%s\",\"mode\":\"check\",\"cases\":%d,\"seccomp\":%s}\n",
-            OP_NAME, r->ncases, seccomp ? "true" : "false");
+    int st = 0, seccomp = w.seccomp;
+    if (worker_stop(&w, &st) < 0 || WIFSIGNALED(st) || (WIFEXITED(st) && WEXITSTATUS(st) != 0)) {
+        emit_crash("check", "a", st);
+        return 0;
+    }
+    for (int i = 0; i < r->ncases; i++)
+        free_set(&sets[i]);
+    fprintf(chan, "{\"tensorop\":\"driver\",\"op\":\"%s\",\"mode\":\"check\",\"cases\":%d,\"reuse\":true,"
+            "\"seccomp\":%s}\n", OP_NAME, r->ncases, seccomp ? "true" : "false");
     return 0;
 }
 
@@ -155,8 +239,9 @@ static double *alloc_scratch(const op_case *c)
     return s;
 }
 
-/* noinline: the QEMU plugin accepts the region markers only when called from this function */
-__attribute__((noinline)) static int run_profile(const request *r)
+/* noinline, in .tensorop_driver: the QEMU plugin accepts the region markers only when called from
+   this function, identified by its address range in the linked program */
+__attribute__((noinline, used)) TENSOROP_DRIVER_SECTION static int run_profile(const request *r)
 {
     const op_case *c = &r->cases[0];
     buffers b;
@@ -223,23 +308,20 @@ static int calls_per_sample(const request *r, const op_case *c, double t_call)
     return want < 1 ? 1 : want;
 }
 
-/* ---- the timing session: kernels in the worker process, clock and verification here ------ */
+/* ---- the timing session: one kernel per worker process, clock and verification here -------- */
 typedef struct {
     const op_case *c;
-    pool *pools;
-    op_fn fn[2];
-    int nk;
+    pool *pool;
+    op_fn fn;
 } session;
 
 static void session_run(const worker_plan *p, void *arg)    /* runs in the worker */
 {
     session *x = arg;
-    if (p->which < 0 || p->which >= x->nk)
-        return;
-    pool *pl = &x->pools[p->which];
+    pool *pl = x->pool;
     for (int j = 0; j < p->ncalls && j < WORKER_MAX_CALLS; j++)
         if (p->sets[j] >= 0 && p->sets[j] < pl->nsets)
-            call(x->fn[p->which], x->c, &pl->sets[p->sets[j]]);
+            call(x->fn, x->c, &pl->sets[p->sets[j]]);
 }
 
 static void emit_crash(const char *mode, const char *kernel, int status)
@@ -267,57 +349,93 @@ static double handshake(worker *w)
     return t[0];
 }
 
+/* One kernel's worker and buffers. In a paired run each kernel has its own worker, which sees only
+   its own buffers (the other kernel's are unmapped in it) and is stopped while the other runs. */
 typedef struct {
     worker w;
     session ss;
     double handshake_s;
     int started;
+    const char *label;       /* "a" or "b" in the records */
+    int pausing;             /* paired: stop the worker between its samples */
 } timing;
 
-static int timing_start(timing *t, const op_case *c, pool *pools, int nk, op_fn a, op_fn b)
+/* The memory of a pool (and of a worker's plan page), as regions another worker must not see. */
+static int pool_regions(const pool *p, const worker *w, worker_region *out, int max)
+{
+    int n = 0;
+    for (int i = 0; i < p->nsets; i++) {
+        for (int k = 0; k < OP_NIN && n < max; k++)
+            out[n++] = (worker_region){p->sets[i].in[k], p->sets[i].in_bytes[k]};
+        if (n < max) out[n++] = (worker_region){p->sets[i].out, p->sets[i].out_words * 4};
+    }
+    if (w && w->plan && n < max) out[n++] = (worker_region){w->plan, sizeof(worker_plan)};
+    return n;
+}
+
+static int timing_start(timing *t, const op_case *c, pool *pl, op_fn fn, const char *label,
+                        const worker_region *forget, int nforget)
 {
     t->ss.c = c;
-    t->ss.pools = pools;
-    t->ss.fn[0] = a;
-    t->ss.fn[1] = b;
-    t->ss.nk = nk;
-    if (worker_start(&t->w, session_run, &t->ss) != 0) {
+    t->ss.pool = pl;
+    t->ss.fn = fn;
+    t->label = label;
+    if (worker_start(&t->w, session_run, &t->ss, forget, nforget) != 0) {
         fprintf(stderr, "tensorop driver: cannot start the timing worker\n");
         return -1;
     }
     t->started = 1;
     t->handshake_s = handshake(&t->w);
+    if (t->pausing && worker_pause(&t->w) != 0) {
+        fprintf(stderr, "tensorop driver: cannot stop the timing worker\n");
+        return -1;
+    }
     return 0;
 }
 
-/* One timed sample of kernel `k` over `calls` sets starting at `first`, each set freshly filled
-   (from `seeds`, drawn fresh for this sample) and verified after. Returns the seconds per call, or
-   -1 with the record already written (a wrong output or a dead worker). */
-static double timed_sample(timing *t, const request *r, int k, long n, int first, int calls, const uint64_t *seeds,
+/* One round of the worker: the calls of `plan` timed from "go" to "done" (the worker resumed
+   before and stopped after when pausing). Negative: the worker died or answered out of turn. */
+static double run_worker(timing *t, const worker_plan *plan)
+{
+    worker_resume(&t->w);
+    double d = worker_sample(&t->w, plan, now);
+    if (d >= 0 && t->pausing && worker_pause(&t->w) != 0)
+        d = -1.0;
+    return d;
+}
+
+static void worker_died(timing *t, const char *mode)
+{
+    int st = 0;
+    worker_stop(&t->w, &st);
+    t->started = 0;
+    emit_crash(mode, t->label, st);
+}
+
+/* One timed sample over `calls` sets starting at `first`, each set freshly filled (from `seeds`,
+   drawn fresh for this sample) and verified after. Returns the seconds per call, or -1 with the
+   record already written (a wrong output or a dead worker). */
+static double timed_sample(timing *t, const request *r, long n, int first, int calls, const uint64_t *seeds,
                            unsigned char *fbuf, size_t flush_bytes, const char *mode, double *max_rel)
 {
     const op_case *c = t->ss.c;
-    pool *pl = &t->ss.pools[k];
-    worker_plan plan = {k, calls, {0}};
+    pool *pl = t->ss.pool;
+    worker_plan plan = {0, calls, {0}};
     for (int j = 0; j < calls; j++) {
         plan.sets[j] = (first + j) % pl->nsets;
         fill_set(c, &pl->sets[plan.sets[j]], seeds[j]);
     }
     if (flush_bytes) flush_caches(fbuf, flush_bytes);
-    double d = worker_sample(&t->w, &plan, now);
-    const char *label = k ? "b" : "a";
+    double d = run_worker(t, &plan);
     if (d < 0) {
-        int st = 0;
-        worker_stop(&t->w, &st);
-        t->started = 0;
-        emit_crash(mode, label, st);
+        worker_died(t, mode);
         return -1.0;
     }
     for (int j = 0; j < calls; j++) {
         buffers *b = &pl->sets[plan.sets[j]];
         verdict v = verify_call(c, b, b->seed ^ 0xC0FFEEull, r->tol, pl->scratch);
         if (v.failed) {
-            emit_failure(mode, label, n, j, b->seed, &v);
+            emit_failure(mode, t->label, n, j, b->seed, &v);
             return -1.0;
         }
         if (max_rel && v.rel_err > *max_rel) *max_rel = v.rel_err;
@@ -330,6 +448,30 @@ static double timed_sample(timing *t, const request *r, int k, long n, int first
     return d / calls;
 }
 
+/* The reuse check on set `set` (which holds a verified call's inputs and output): a few inputs
+   changed (perturb_inputs), the kernel called again on the same buffers with its previous result
+   still in C, the output verified. 0 when it is right; -1 with the record written. Untimed. */
+static int reuse_check(timing *t, const request *r, int set, const char *mode)
+{
+    const op_case *c = t->ss.c;
+    buffers *b = &t->ss.pool->sets[set];
+    size_t changed = perturb_inputs(c, b, fresh_seed());
+    worker_plan plan = {0, 1, {set}};
+    if (run_worker(t, &plan) < 0) {
+        worker_died(t, mode);
+        return -1;
+    }
+    verdict v = verify_call(c, b, fresh_seed(), r->tol, t->ss.pool->scratch);
+    if (v.failed) {
+        char why[sizeof v.why];
+        snprintf(why, sizeof why, "%s", v.why);
+        snprintf(v.why, sizeof v.why, "after %zu input words changed: %s", changed, why);
+        emit_failure(mode, t->label, -2, 0, b->seed, &v);
+        return -1;
+    }
+    return 0;
+}
+
 static double timing_stop(timing *t, int *crashed)
 {
     int st = 0;
@@ -339,42 +481,49 @@ static double timing_stop(timing *t, int *crashed)
     return cpu;
 }
 
-/* The end of a timed run: the sampling and wall times, the CPU time (the worker's added once it
-   is stopped), its seccomp state and handshake time; -1 when the worker crashed (the crash record
+/* The end of a timed run: the sampling and wall times, the CPU time (the workers' added once they
+   are stopped), their seccomp state and handshake time; -1 when a worker crashed (the crash record
    is written and the run writes no other). */
 typedef struct { double sampling, wall, cpu, handshake_s; int seccomp; } run_end;
-static int end_timing(timing *t, const char *mode, double start, double wall0, double cpu0, double cpu_w, run_end *e)
+static int end_timing(timing *ts, int nk, const char *mode, double start, double wall0, double cpu0, double cpu_w,
+                      run_end *e)
 {
-    int crashed = 0;
     e->sampling = now() - start;
-    e->seccomp = t->w.seccomp;
-    e->handshake_s = t->handshake_s;
-    cpu_w += timing_stop(t, &crashed);
-    if (crashed) { emit_crash(mode, "a", crashed); return -1; }
+    e->seccomp = 1;
+    e->handshake_s = 0.0;
+    for (int k = 0; k < nk; k++) {
+        int crashed = 0;
+        e->seccomp &= ts[k].w.seccomp;
+        if (ts[k].handshake_s > e->handshake_s) e->handshake_s = ts[k].handshake_s;
+        cpu_w += timing_stop(&ts[k], &crashed);
+        if (crashed) { emit_crash(mode, ts[k].label, crashed); return -1; }
+    }
     e->wall = now() - wall0;
     e->cpu = cpu_seconds() - cpu0 + cpu_w;
     return 0;
 }
 
-/* Warm-up (verified, discarded) and calibration; returns calls per sample, 0 on failure. */
 static void draw_seeds(uint64_t *seeds, int n)
 {
     for (int j = 0; j < n; j++)
         seeds[j] = fresh_seed();
 }
 
-static int warm_up(timing *t, const request *r, int nk, const char *mode)
+/* Warm-up (verified, discarded; the first call of each kernel followed by its reuse check) and
+   calibration; returns calls per sample, 0 on failure (the record written). */
+static int warm_up(timing *ts, int nk, const request *r, const char *mode)
 {
     double t_call = 0;
     uint64_t seed[1];
     for (int i = 0; i < (r->warmup > 0 ? r->warmup : 1); i++)
         for (int k = 0; k < nk; k++) {
             draw_seeds(seed, 1);
-            double d = timed_sample(t, r, k, -1 - i, i % 2, 1, seed, NULL, 0, mode, NULL);
+            double d = timed_sample(&ts[k], r, -1 - i, i % 2, 1, seed, NULL, 0, mode, NULL);
             if (d < 0) return 0;
             if ((k == 0 && i == 0) || d < t_call) t_call = d;
+            if (i == 0 && reuse_check(&ts[k], r, 0, mode) != 0) return 0;
         }
-    return calls_per_sample(r, t->ss.c, t_call);
+    return calls_per_sample(r, ts[0].ss.c, t_call);
 }
 
 static int run_time(const request *r)
@@ -385,14 +534,14 @@ static int run_time(const request *r)
     int crashed = 0;
     double wall0 = now(), cpu0 = cpu_seconds(), cpu_w = 0;
     make_pool(c, 2, &p);
-    if (timing_start(&t, c, &p, 1, OP_KERNEL, NULL) != 0) return 3;
-    int calls = warm_up(&t, r, 1, "time");
+    if (timing_start(&t, c, &p, OP_KERNEL, "a", NULL, 0) != 0) return 3;
+    int calls = warm_up(&t, 1, r, "time");
     if (!calls) return 0;
     if (calls > 2) {                       /* more sets: a new worker that sees them */
         cpu_w += timing_stop(&t, &crashed);
         free_pool(&p);
         make_pool(c, calls, &p);
-        if (timing_start(&t, c, &p, 1, OP_KERNEL, NULL) != 0) return 3;
+        if (timing_start(&t, c, &p, OP_KERNEL, "a", NULL, 0) != 0) return 3;
     }
     unsigned char *fbuf = NULL;
     size_t flush_bytes = r->flush_bytes;
@@ -413,7 +562,7 @@ static int run_time(const request *r)
     while (n < r->max_samples) {
         int first = (n * calls) % p.nsets;
         draw_seeds(seeds, calls);
-        double d = timed_sample(&t, r, 0, n, first, calls, seeds, fbuf, flush_bytes, "time", &max_rel);
+        double d = timed_sample(&t, r, n, first, calls, seeds, fbuf, flush_bytes, "time", &max_rel);
         if (d < 0) return 0;
         if (n == pick || (!picked && n + 1 == r->max_samples)) {
             buffers *b = &p.sets[first];
@@ -432,11 +581,15 @@ static int run_time(const request *r)
         pick_seed = b->seed;
         pick = n - 1;
     }
+    double sampled = now() - start;
+    /* and once more after the timed samples: a kernel that starts keeping state late is caught too */
+    if (reuse_check(&t, r, ((n - 1) * calls + calls - 1) % p.nsets, "time") != 0) return 0;   /* the last call's set */
     run_end e;
-    if (end_timing(&t, "time", start, wall0, cpu0, cpu_w, &e) != 0) return 0;
+    if (end_timing(&t, 1, "time", start, wall0, cpu0, cpu_w, &e) != 0) return 0;
+    e.sampling = sampled;
     fprintf(chan, "{\"tensorop\":\"driver\",\"op\":\"%s\",\"mode\":\"time\",\"verified\":true,\"inner_loops\":%d,"
             "\"warmup\":%d,\"flushed\":%s,\"stop\":\"%s\",\"sampling_s\":%.6f,\"wall_s\":%.6f,\"cpu_s\":%.6f,"
-            "\"handshake_s\":%.3e,\"seccomp\":%s,\"freivalds_rel_err\":%.3e,\"calls\":%d,"
+            "\"handshake_s\":%.3e,\"seccomp\":%s,\"freivalds_rel_err\":%.3e,\"calls\":%d,\"reuse\":true,"
             "\"pick\":{\"sample\":%ld,\"seed\":%llu},\"samples\":[",
             OP_NAME, calls, r->warmup, flush_bytes ? "true" : "false", stop, e.sampling, e.wall, e.cpu, e.handshake_s,
             e.seccomp ? "true" : "false", max_rel, n * calls, pick, (unsigned long long)pick_seed);
@@ -447,25 +600,36 @@ static int run_time(const request *r)
 }
 
 #ifdef TENSOROP_PAIR
-/* Paired, interleaved timing of kernel A (OP_KERNEL) and kernel B (OP_KERNEL_B): each sample
-   times both on the same fresh inputs (the same seeds), A first on even samples and B first on
-   odd ones; every call is verified. */
+/* Two workers, one per kernel: B's worker is forked after A's pool exists and unmaps it (and A's
+   plan page) before running any kernel code; A's worker was forked before B's pool existed. */
+static int start_pair(timing t[2], const op_case *c, pool p[2], int calls)
+{
+    worker_region forget[4 * (MAX_SETS_LIMIT + 1) * (OP_NIN + 1)];
+    make_pool(c, calls, &p[0]);
+    t[0].pausing = t[1].pausing = 1;
+    if (timing_start(&t[0], c, &p[0], OP_KERNEL, "a", NULL, 0) != 0) return -1;
+    make_pool(c, calls, &p[1]);
+    int n = pool_regions(&p[0], &t[0].w, forget, (int)(sizeof forget / sizeof forget[0]));
+    if (timing_start(&t[1], c, &p[1], OP_KERNEL_B, "b", forget, n) != 0) return -1;
+    return 0;
+}
+
+/* Paired, interleaved timing of kernel A (OP_KERNEL) and kernel B (OP_KERNEL_B), each in its own
+   worker: each sample times both on the same fresh inputs (the same seeds), A first on even
+   samples and B first on odd ones; every call is verified. */
 static int run_pair(const request *r)
 {
     const op_case *c = &r->cases[0];
     pool p[2];
-    timing t = {0};
+    timing t[2] = {{0}, {0}};
     int crashed = 0;
     double wall0 = now(), cpu0 = cpu_seconds(), cpu_w = 0;
-    make_pool(c, 2, &p[0]);
-    make_pool(c, 2, &p[1]);
-    if (timing_start(&t, c, p, 2, OP_KERNEL, OP_KERNEL_B) != 0) return 3;
-    int calls = warm_up(&t, r, 2, "pair");
+    if (start_pair(t, c, p, 2) != 0) return 3;
+    int calls = warm_up(t, 2, r, "pair");
     if (!calls) return 0;
     if (calls > 2) {
-        cpu_w += timing_stop(&t, &crashed);
-        for (int k = 0; k < 2; k++) { free_pool(&p[k]); make_pool(c, calls, &p[k]); }
-        if (timing_start(&t, c, p, 2, OP_KERNEL, OP_KERNEL_B) != 0) return 3;
+        for (int k = 0; k < 2; k++) { cpu_w += timing_stop(&t[k], &crashed); free_pool(&p[k]); }
+        if (start_pair(t, c, p, calls) != 0) return 3;
     }
     double *s[2] = {malloc(sizeof(double) * (size_t)r->max_samples), malloc(sizeof(double) * (size_t)r->max_samples)};
     if (!s[0] || !s[1]) return 3;
@@ -477,19 +641,23 @@ static int run_pair(const request *r)
         draw_seeds(seeds, calls);         /* the same fresh inputs for both kernels of the sample */
         for (int o = 0; o < 2; o++) {
             int k = (n % 2 == 0) ? o : 1 - o;
-            double d = timed_sample(&t, r, k, n, 0, calls, seeds, NULL, 0, "pair", NULL);
+            double d = timed_sample(&t[k], r, n, 0, calls, seeds, NULL, 0, "pair", NULL);
             if (d < 0) return 0;
             s[k][n] = d;
         }
         n++;
         if (out_of_time(r, start, n)) { stop = "max_time"; break; }
     }
+    double sampled = now() - start;
+    for (int k = 0; k < 2; k++)                 /* on the set of each kernel's last call */
+        if (reuse_check(&t[k], r, (calls - 1) % p[k].nsets, "pair") != 0) return 0;
     run_end e;
-    if (end_timing(&t, "pair", start, wall0, cpu0, cpu_w, &e) != 0) return 0;
+    if (end_timing(t, 2, "pair", start, wall0, cpu0, cpu_w, &e) != 0) return 0;
+    e.sampling = sampled;
     fprintf(chan, "{\"tensorop\":\"driver\",\"op\":\"%s\",\"mode\":\"pair\",\"verified\":true,\"inner_loops\":%d,"
             "\"stop\":\"%s\",\"sampling_s\":%.6f,\"wall_s\":%.6f,\"cpu_s\":%.6f,\"handshake_s\":%.3e,"
-            "\"seccomp\":%s,\"samples_a\":[", OP_NAME, calls, stop, e.sampling, e.wall, e.cpu, e.handshake_s,
-            e.seccomp ? "true" : "false");
+            "\"seccomp\":%s,\"workers\":2,\"reuse\":true,\"samples_a\":[", OP_NAME, calls, stop, e.sampling, e.wall,
+            e.cpu, e.handshake_s, e.seccomp ? "true" : "false");
     for (int i = 0; i < n; i++) fprintf(chan, "%s%.9e", i ? "," : "", s[0][i]);
     fprintf(chan, "],\"samples_b\":[");
     for (int i = 0; i < n; i++) fprintf(chan, "%s%.9e", i ? "," : "", s[1][i]);
@@ -511,6 +679,7 @@ static void allow_amx_tiles(void)
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);     /* a dead worker is a record, not a dead driver */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);   /* no worker reads or writes this process (tensorop_worker.h) */
     allow_amx_tiles();
     request r;
     int start = open_channel_and_request(&r);

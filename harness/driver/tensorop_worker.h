@@ -11,6 +11,8 @@
  *     dies with the parent, and installs a seccomp filter that allows only reading and writing
  *     its pipes, memory management and exit: no fork, no exec, no files, no sockets, no kill,
  *     no ptrace. It runs the calls the parent asks for and answers "done".
+ * The parent is not dumpable (PR_SET_DUMPABLE 0, set by the driver's main), so no worker can read
+ * or write its memory through /proc/<pid>/mem or ptrace, even where seccomp is unavailable.
  * The pipe round trip (measured with empty samples, its median subtracted) is a few
  * microseconds against samples of >= 2 ms. Where seccomp is unavailable (an old kernel, qemu-user)
  * the worker runs without it and the record says so.
@@ -47,6 +49,7 @@ typedef struct {
     worker_plan *plan;               /* shared with the worker (it may scribble on it: the parent
                                         keeps its own copy and verifies every output) */
     int seccomp;                     /* 1 if the worker's filter is in place (reported by it) */
+    int paused;                      /* stopped by worker_pause */
 } worker;
 
 /* Memory shared with the worker (inputs and outputs live here). */
@@ -137,11 +140,20 @@ static int worker_seccomp(void)
     return worker_seccomp_threads(tensorop_threads);
 }
 
+/* Memory a worker must not see: unmapped in the worker before it runs any kernel code (the other
+   kernel's buffers in a paired run, which the worker inherited when it was forked). */
+typedef struct {
+    void *p;
+    size_t bytes;
+} worker_region;
+
 /* The worker: `run(plan, arg)` makes the plan's calls. Never returns. */
 static void worker_main(int go_r, int done_w, worker_plan *plan, void (*run)(const worker_plan *, void *),
-                        void *arg)
+                        void *arg, const worker_region *forget, int nforget)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    for (int i = 0; i < nforget; i++)
+        if (forget[i].p) munmap(forget[i].p, (forget[i].bytes + 4095) & ~(size_t)4095);
     int null = open("/dev/null", O_RDWR);
     for (int fd = 0; fd < 1024; fd++)          /* only the two pipe ends stay open */
         if (fd != go_r && fd != done_w && fd != null) close(fd);
@@ -157,7 +169,8 @@ static void worker_main(int go_r, int done_w, worker_plan *plan, void (*run)(con
     }
 }
 
-static int worker_start(worker *w, void (*run)(const worker_plan *, void *), void *arg)
+static int worker_start(worker *w, void (*run)(const worker_plan *, void *), void *arg,
+                        const worker_region *forget, int nforget)
 {
     int go[2], done[2];
     w->plan = shared_alloc(sizeof(worker_plan));
@@ -170,18 +183,39 @@ static int worker_start(worker *w, void (*run)(const worker_plan *, void *), voi
     if (pid == 0) {
         close(go[1]);
         close(done[0]);
-        worker_main(go[0], done[1], w->plan, run, arg);
+        worker_main(go[0], done[1], w->plan, run, arg, forget, nforget);
     }
     close(go[0]);
     close(done[1]);
     w->pid = pid;
     w->go_w = go[1];
     w->done_r = done[0];
+    w->paused = 0;
     char ok = 0;
     if (read(w->done_r, &ok, 1) != 1)
         return -1;
     w->seccomp = ok == 'S';
     return 0;
+}
+
+/* A paired run keeps the worker that is not being timed stopped (SIGSTOP, confirmed by waitpid),
+   so it cannot run on while the other kernel is timed (a kernel that answers "done" and keeps
+   spinning would slow its partner). Returns -1 if the worker is gone. */
+static int worker_pause(worker *w)
+{
+    int st = 0;
+    if (kill(w->pid, SIGSTOP) != 0 || waitpid(w->pid, &st, WUNTRACED) != w->pid || !WIFSTOPPED(st))
+        return -1;
+    w->paused = 1;
+    return 0;
+}
+
+static void worker_resume(worker *w)
+{
+    if (w->paused) {
+        kill(w->pid, SIGCONT);
+        w->paused = 0;
+    }
 }
 
 /* One sample: the calls of `plan`, timed by the parent from "go" to "done". Returns the wall
@@ -205,6 +239,7 @@ static double worker_stop(worker *w, int *status)
 {
     struct rusage ru;
     char q = 'q';
+    worker_resume(w);
     if (write(w->go_w, &q, 1) != 1) { /* already gone */ }
     close(w->go_w);
     close(w->done_r);

@@ -121,7 +121,10 @@ class LLMGenerator(Generator):
             reason = check_python(code)
             if reason:
                 return Candidate(label=label, rejection=reason)
-            asm, reason = run_script(code, self.script_timeout_s, self.scratch)
+            try:
+                asm, reason = run_script(code, self.script_timeout_s, self.scratch)
+            except (OSError, UnicodeError, ValueError) as e:     # whatever the script left: this round's failure
+                asm, reason = "", f"the assembly-emitting script's output cannot be read ({type(e).__name__})"
             if reason:
                 return Candidate(label=label, rejection=reason)
             reason = check_assembly(asm)

@@ -7,7 +7,8 @@
   one driver record (and one plugin record when the QEMU plugin ran); anything else is a
   forged or broken record and the trial is `rejected`.
 - `gate(...)`: the correctness gate (docs/ARCHITECTURE.md): fresh seeds, the requested shape tight and
-  padded, awkward and tiny shapes, NaN-poisoned outputs, compared with the float64 reference.
+  padded, awkward and tiny shapes, NaN-poisoned outputs, compared with the float64 reference; then
+  each case called again on the same buffers with a few inputs changed (the reuse check).
 - `timed_verdict(...)`: the verdict on the timed calls (every call verified in the driver by a
   Freivalds projection, one sample chosen by the harness checked in full here).
 """
@@ -18,8 +19,12 @@ from harness.config.devices import Device
 from harness.ops import Op, default_op
 from harness.core.records import Artifact, CheckResult, RunResult, Status
 from harness.transport.base import Transport
-from harness.core.channel import read_channel
+from harness.core.channel import read_channel, worker_crash
 from harness.backends import backend_for
+
+
+REUSE = ("a second call on the same buffers (a few input elements changed, the previous result left in C, "
+         "as a user's program does)")
 
 
 def _tail(text: str, limit: int = 400) -> str:
@@ -58,26 +63,42 @@ def gate(transport: Transport, artifact: Artifact, device: Device, shape: tuple[
     the check run itself failed (crash, timeout, device) or broke the channel protocol."""
     op = op or default_op()
     cases = op.check_cases(shape, seeds)
+    # the reuse check's calls are verified in the driver, with the timed calls' tolerance
+    tol = max(op.timing_tolerance(c) for c in cases)
     run = transport.run(artifact, [], timeout_s=timeout_s,
-                        stdin=op.request("check", cases, threads=device.threads_allowed),
+                        stdin=op.request("check", cases, threads=device.threads_allowed, tol=tol),
                         fetch=[f"c{i}.bin" for i in range(len(cases))])
     failure = run_failure(run, device, "check")
     if failure:
         return CheckResult(False, None, failure[1], len(cases)), run, failure[0]
     recs = read_channel(run, want_plugin=False)
-    if recs.error or recs.driver.get("mode") != "check" or recs.driver.get("cases") != len(cases):
-        return CheckResult(False, None, "check: " + (recs.error or "the driver's record does not match the "
-                                                    "request"), len(cases)), run, Status.REJECTED
+    if recs.error:
+        return CheckResult(False, None, f"check: {recs.error}", len(cases)), run, Status.REJECTED
+    crashed = worker_crash(recs.driver, "check")
+    if crashed:
+        return CheckResult(False, None, crashed, len(cases)), run, Status.CRASH
+    reuse_failed = recs.driver.get("verified") is False     # the reuse check of a case failed
+    f = recs.driver.get("failed") if reuse_failed and isinstance(recs.driver.get("failed"), dict) else {}
+    if not reuse_failed and (recs.driver.get("mode") != "check" or recs.driver.get("cases") != len(cases)):
+        return CheckResult(False, None, "check: the driver's record does not match the request", len(cases)), \
+            run, Status.REJECTED
+    # the first calls' outputs first (the full check says most about a wrong kernel): every case's,
+    # or those written before the case whose reuse check failed
+    checked = len(cases) if not reuse_failed else min(len(cases), int(f.get("call") or 0) + 1)
     worst = 0.0
-    for i, case in enumerate(cases):
+    for i, case in enumerate(cases[:checked]):
         raw = run.files.get(f"c{i}.bin")
         if raw is None:
-            return CheckResult(False, None, f"check: output c{i}.bin did not come back", len(cases)), run, \
-                Status.DEVICE_ERROR
+            return CheckResult(False, None, f"check: output c{i}.bin did not come back as a regular file",
+                               len(cases)), run, Status.REJECTED
         v = op.verify(case, raw)
         worst = max(worst, v.rel_err)
         if not v.ok:
             return CheckResult(False, v.rel_err, v.detail, len(cases)), run, None
+    if reuse_failed:
+        rel = f.get("rel_err") if isinstance(f.get("rel_err"), (int, float)) else None
+        return CheckResult(False, rel, f"check: case {f.get('call')}: {REUSE} was wrong: {f.get('why')}; a kernel "
+                                       "must not keep results across calls", len(cases)), run, Status.WRONG_ANSWER
     return CheckResult(True, worst, "", len(cases)), run, None
 
 
@@ -89,7 +110,8 @@ def timed_verdict(rec: dict, case, pick_raw: bytes | None, profile: bool = False
     if rec.get("verified") is not True:
         f = rec.get("failed") or {}
         sample, call = f.get("sample"), f.get("call")
-        where = "a warm-up call" if sample == -1 else f"timed call {call} of sample {sample}"
+        where = ("a warm-up call" if sample == -1 else REUSE if sample == -2
+                 else f"timed call {call} of sample {sample}")
         return CheckResult(False, f.get("rel_err"), f"{where} (seed {f.get('seed')}) was wrong: {f.get('why')}; "
                                                      "results must not depend on being checked", calls)
     pick = rec.get("pick") or {}

@@ -26,15 +26,16 @@ from harness.config.devices import Device
 from harness.config.toolchains import Toolchain
 from harness.ops import Op, default_op
 from harness.core.records import Artifact, BuildResult, Kernel, Status, Trial
+from harness.backends.cpu.program_gate import executable_segments
 from harness.transport.base import Transport
 from harness.core.workspace import Workspace
 from harness.core.measure_options import MeasureOptions, UnknownOption  # noqa: F401 (UnknownOption is re-exported)
 from harness.core import channel
 from harness.measure import limits
 from harness.measure.model.outcome import modelled
+from harness.measure.model.plugin import plugin_options, profile_problem
 
 CPU = CpuBackend()
-BLOCKS_FILE = "tensorop-blocks.txt"
 
 
 def build_kernel(ws: Workspace, toolchain: Toolchain, kernel: Kernel, extra_cflags: tuple[str, ...] = (),
@@ -103,9 +104,14 @@ def _check_and_measure(ws: Workspace, device: Device, transport: Transport, art:
     tcase = op.timing_case(shape, seeds[-1])
     tol = op.timing_tolerance(tcase)
     if device.emulated:
+        if art.code_map is None:
+            trial.status = Status.DEVICE_ERROR
+            trial.error = ("profiled call: the linked program has no code map (built position-independent, or "
+                           "without the driver's .tensorop_driver section): the cycle model cannot run")
+            return trial
         req = op.request("profile", [tcase], tol=tol)
-        run = transport.run(art, [], timeout_s=t_time, stdin=req, fetch=["pick.bin", BLOCKS_FILE],
-                            plugin=("fd=3", f"blocks={BLOCKS_FILE}"))
+        run = transport.run(art, [], timeout_s=t_time, stdin=req, fetch=["pick.bin"],
+                            plugin=plugin_options(art))
     else:
         req = op.request("time", [tcase], tol=tol, threads=device.threads_allowed,
                          pick=secrets.randbelow(opts.max_samples),
@@ -121,6 +127,17 @@ def _check_and_measure(ws: Workspace, device: Device, transport: Transport, art:
     if recs.error:
         trial.status, trial.error = Status.REJECTED, f"{phase}: {recs.error}"
         return trial
+    try:
+        return _judge(ws, device, art, run, recs, tcase, shape, result, phase, trial, op)
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError, RecursionError) as e:
+        # a record of the right shape holding values of the wrong kinds: the run broke the protocol
+        trial.status, trial.error = Status.REJECTED, f"{phase}: the result record is malformed ({type(e).__name__}: {e})"
+        return trial
+
+
+def _judge(ws: Workspace, device: Device, art: Artifact, run, recs: channel.Records, tcase, shape, result,
+           phase: str, trial: Trial, op: Op) -> Trial:
+    """The measuring run's records -> the trial's status and figures."""
     crashed = channel.worker_crash(recs.driver, phase)
     if crashed:
         trial.status, trial.error = Status.CRASH, crashed
@@ -134,7 +151,7 @@ def _check_and_measure(ws: Workspace, device: Device, transport: Transport, art:
         return trial
     trial.meta["check_cases"] = result.cases + 1
     if device.emulated:
-        return _modelled(ws, device, run, recs, shape, trial, op)
+        return _modelled(ws, device, art, run, recs, shape, trial, op)
     return _timed(device, run, recs.driver, shape, trial, op)
 
 
@@ -164,22 +181,20 @@ def _timed(device: Device, run, rec: dict, shape, trial: Trial, op: Op) -> Trial
     return _limits(device, trial)
 
 
-def _modelled(ws: Workspace, device: Device, run, recs: channel.Records, shape, trial: Trial, op: Op) -> Trial:
+def _modelled(ws: Workspace, device: Device, art: Artifact, run, recs: channel.Records, shape, trial: Trial,
+              op: Op) -> Trial:
     plugin = recs.plugin
-    if plugin.get("forged"):
-        trial.status = Status.REJECTED
-        trial.error = (f"profiled call: the kernel called the counting markers itself ({plugin['forged']} time(s)); "
-                       "only the driver may")
-        return trial
-    regions = int(plugin.get("regions") or 0)
-    if regions != 1:
-        trial.status = Status.REJECTED
-        trial.error = f"profiled call: the plugin saw {regions} kernel regions, expected exactly 1"
+    why = profile_problem(plugin)
+    if why:
+        trial.status, trial.error = Status.REJECTED, f"profiled call: {why}"
         return trial
     trial.insns = int(plugin.get("insns") or 0) or None
     trial.meta["run_wall_s"] = run.wall_s
-    model = modelled(ws, device, run.files.get(BLOCKS_FILE), regions)
+    model = modelled(ws, device, run.profile, plugin, executable_segments(art.executable))
     trial.meta["model"] = model.meta
+    if model.rejected:
+        trial.status, trial.error = Status.REJECTED, f"profiled call: {model.error}"
+        return trial
     if model.error:
         trial.status, trial.error = Status.DEVICE_ERROR, f"cycle model: {model.error}"
         return trial

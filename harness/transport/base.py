@@ -17,6 +17,10 @@ from harness.core.records import Artifact, RunResult
 from harness.core.workspace import Workspace
 
 MAX_CAPTURE = 1 << 20    # bytes of stdout/stderr kept from one run
+MAX_CHANNEL = 64 << 20   # bytes of the result channel and of the block profile kept from one run
+MAX_FETCH = 1 << 30      # bytes of one output file fetched from a run
+CHANNEL_FD = 3           # the program's private result channel (the driver's and the plugin's records)
+PROFILE_FD = 4           # the QEMU plugin's block profile
 
 
 class Transport(ABC):
@@ -68,8 +72,11 @@ class Transport(ABC):
 
         The private channel (docs/THREAT_MODEL.md): `stdin` is fed to the program's standard input
         (the driver reads its request there, after the kernel is loaded); file descriptor 3 of
-        the program is a fresh empty file whose content comes back as `RunResult.channel` (the
-        driver's and the QEMU plugin's records). Nothing is parsed from stdout/stderr.
+        the program (CHANNEL_FD) is a fresh empty file the harness opened before the run, whose
+        content comes back as `RunResult.channel` (the driver's and the QEMU plugin's records);
+        descriptor 4 (PROFILE_FD) likewise comes back as `RunResult.profile` (the plugin's block
+        profile). Nothing is parsed from stdout/stderr. Files named in `fetch` are read only if
+        the run left regular files there (never through a link, a FIFO or a device), bounded.
 
         `plugin`: None runs without the QEMU plugin; a tuple of "key=value" options loads the
         tensorop plugin into a QEMU runner as `-plugin <lib>,key=value,...` (ignored for

@@ -3,6 +3,7 @@ run of an artifact inside the bubblewrap sandbox (sandbox/bubblewrap.py) unless 
 `sandbox: false`."""
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import signal
@@ -12,12 +13,12 @@ import time
 from pathlib import Path
 
 from harness.core.records import Artifact, RunResult
-from harness.transport.base import MAX_CAPTURE, Transport, runner_prefix, signal_name
+from harness.core.untrusted_files import UntrustedFileError, read_held, read_untrusted
+from harness.transport.base import (CHANNEL_FD, MAX_CAPTURE, MAX_CHANNEL, MAX_FETCH, PROFILE_FD, Transport,
+                                    is_qemu, runner_prefix, signal_name)
 from harness.sandbox.gpu import gpu_sandbox_args
 from harness.sandbox.bubblewrap import Limits, SandboxUnavailable, runner_paths, sandbox_prefix
 
-CHANNEL_FD = 3
-MAX_CHANNEL = 64 << 20
 
 
 class LocalTransport(Transport):
@@ -25,11 +26,14 @@ class LocalTransport(Transport):
 
     def _prefix(self, plugin: tuple[str, ...] | None) -> tuple[list[str], str]:
         spec = None
-        if plugin is not None and self.ws.qemu_plugin.is_file():
+        if plugin is not None:
             spec = ",".join([str(self.ws.qemu_plugin), *plugin])
         prefix = runner_prefix(self.device, self.ws, spec)
         if prefix and not shutil.which(prefix[0]):
             return prefix, f"runner {prefix[0]!r} not found on this machine (device {self.device.name})"
+        if plugin is not None and is_qemu(prefix[0] if prefix else "") and not self.ws.qemu_plugin.is_file():
+            # never run a profiled call without the plugin: its record would be the kernel's to write
+            return prefix, f"the QEMU plugin {self.ws.qemu_plugin} is not built (run make setup)"
         return prefix, ""
 
     def run(self, artifact: Artifact, args: list[str], *, timeout_s: float,
@@ -72,28 +76,29 @@ class LocalTransport(Transport):
             core = (os.cpu_count() or 1) - 1 if native and sandbox and self.device.pin else None
             limits = Limits(cpu_s=int(timeout_s) + 5,
                             address_space=Limits.address_space if native and not gpu else None, core=core)
-            env = {**clean_environ(), **self.device.env}
+            env = {**run_environ(), **self.device.env}
             if lib_dirs:
                 env["LD_LIBRARY_PATH"] = ":".join(x for x in (env.get("LD_LIBRARY_PATH", ""), *lib_dirs) if x)
-            out_path, err_path = work / ".stdout", work / ".stderr"
-            req_path, chan_path = work / ".request", work / ".channel"
-            req_path.write_bytes(stdin)
-            chan_path.write_bytes(b"")
-            start = time.monotonic()
-            timed_out = False
-            with out_path.open("wb") as out, err_path.open("wb") as err, req_path.open("rb") as req, \
-                    chan_path.open("wb") as chan:
-                chan_fd = chan.fileno()
+            # every stream of the run is a memfd the harness holds: nothing in the run's directory
+            # carries a result, so nothing the run can replace by path (a symlink, a FIFO) is read
+            fds = {name: _memfd(name) for name in ("stdin", "stdout", "stderr", "channel", "profile")}
+            try:
+                os.pwrite(fds["stdin"], stdin, 0)
+                chan_fd, prof_fd = fds["channel"], fds["profile"]
 
                 def child_setup():
                     os.dup2(chan_fd, CHANNEL_FD)   # the private channel is fd 3 of the program
-                    os.set_inheritable(CHANNEL_FD, True)
+                    os.dup2(prof_fd, PROFILE_FD)   # the plugin's block profile fd 4
+                    os.closerange(PROFILE_FD + 1, MAX_FD)   # nothing else of tensorop's (close_fds=False)
                     if sandbox:
                         limits.apply()
 
+                start = time.monotonic()
+                timed_out = False
                 try:
-                    proc = subprocess.Popen(full, cwd=work, stdin=req, stdout=out, stderr=err, env=env,
-                                            start_new_session=True, pass_fds=(CHANNEL_FD,), preexec_fn=child_setup)
+                    proc = subprocess.Popen(full, cwd=work, stdin=fds["stdin"], stdout=fds["stdout"],
+                                            stderr=fds["stderr"], env=env, start_new_session=True,
+                                            close_fds=False, preexec_fn=child_setup)
                 except OSError as e:
                     return RunResult(None, "", "", 0.0, command=tuple(cmd),
                                      device_error=f"cannot start {cmd[0]!r} on {self.device.name}: {e}")
@@ -105,28 +110,53 @@ class LocalTransport(Transport):
                 _kill_group(proc)   # at every end, not only on timeout: nothing outlives a run
                 if sandbox and rc is not None and 128 < rc < 160:
                     rc = -(rc - 128)  # bwrap reports a child killed by signal N as exit status 128+N
-            wall = time.monotonic() - start
-            files = {}
-            for name in fetch:
-                p = work / name
-                if p.is_file() and not p.is_symlink():
-                    files[name] = p.read_bytes()
-            return RunResult(rc, _read(out_path), _read(err_path), wall, timed_out=timed_out,
-                             signal=signal_name(rc), files=files, command=tuple(cmd),
-                             channel=_read_bytes(chan_path, MAX_CHANNEL))
+                wall = time.monotonic() - start
+                files = {}
+                for name in fetch:
+                    if "/" in name or name in ("", ".", ".."):
+                        continue
+                    try:
+                        files[name] = read_untrusted(work / name, MAX_FETCH)
+                    except (FileNotFoundError, UntrustedFileError):
+                        pass        # a missing (or replaced) output: the caller's check says what is missing
+                return RunResult(rc, _text(fds["stdout"]), _text(fds["stderr"]), wall, timed_out=timed_out,
+                                 signal=signal_name(rc), files=files, command=tuple(cmd),
+                                 channel=read_held(chan_fd, MAX_CHANNEL), profile=read_held(prof_fd, MAX_CHANNEL))
+            finally:
+                for fd in fds.values():
+                    os.close(fd)
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
 
-# Variables that change what a BLAS or OpenMP runtime does. Shells and CI images set them for
-# their own reasons (this machine's image sets OPENBLAS_CORETYPE=Haswell, which halves OpenBLAS
-# on an AVX-512 CPU), so runs do not inherit them: a device sets them explicitly in devices.yaml
-# `env`, where they are recorded with every trial.
-RUNTIME_PREFIXES = ("OPENBLAS_", "GOTO_", "OMP_", "GOMP_", "KMP_", "MKL_", "BLIS_")
+MAX_FD = 1 << 16
 
 
-def clean_environ() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(RUNTIME_PREFIXES)}
+def _memfd(name: str) -> int:
+    """A fresh anonymous file (close-on-exec), numbered above the fds a run is given."""
+    fd = os.memfd_create(f"tensorop-{name}", os.MFD_CLOEXEC)
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(fd)
+    return high
+
+
+def _text(fd: int) -> str:
+    return read_held(fd, MAX_CAPTURE).decode("utf-8", errors="replace")
+
+
+# What a run (a kernel, a compiler on an untrusted source) gets of tensorop's environment: an
+# allow-list, so no secret (an LLM endpoint's API key, a token) reaches code we did not write, and
+# no variable that changes what a BLAS or OpenMP runtime does (this machine's image sets
+# OPENBLAS_CORETYPE=Haswell, which halves OpenBLAS on an AVX-512 CPU): a device sets those
+# explicitly in devices.yaml `env`, where they are recorded with every trial.
+RUN_ENV = ("PATH", "LANG", "LANGUAGE", "TZ", "TERM", "LD_LIBRARY_PATH", "TMPDIR")
+RUN_ENV_PREFIXES = ("LC_", "CUDA_", "NVIDIA_")
+
+
+def run_environ() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k in RUN_ENV or k.startswith(RUN_ENV_PREFIXES)}
+    env["HOME"] = "/tmp"
+    return env
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -139,15 +169,3 @@ def _kill_group(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         pass
-
-
-def _read(path: Path) -> str:
-    return _read_bytes(path, MAX_CAPTURE).decode("utf-8", errors="replace")
-
-
-def _read_bytes(path: Path, limit: int) -> bytes:
-    try:
-        with path.open("rb") as f:
-            return f.read(limit)
-    except OSError:
-        return b""

@@ -17,17 +17,20 @@ from pathlib import Path
 
 from harness.config.toolchains import Toolchain
 from harness.backends.cpu.object_gate import RULES, Policy, check_object
+from harness.backends.cpu.program_gate import KERNEL_LINK_SCRIPT, LINK_FLAGS, check_program, code_map
 from harness.sandbox.bubblewrap import SandboxUnavailable, sandbox_prefix
 from harness.ops import Op, default_op
 from harness.ops.base import DRIVER_DIR
-from harness.core.records import Artifact, BuildResult, Status
+from harness.core.records import Artifact, BuildResult, CodeMap, Status
 
 COMPILE_TIMEOUT_S = 60            # a kernel that takes longer (an #include bomb) is a compile_error
-BUILD_FORMAT = "2"          # bump when the build recipe changes
+BUILD_FORMAT = "3"          # bump when the build recipe changes
 PAIR_SYMBOL = "tensorop_gemm_f32_b"    # GEMM f32's; every op: Op.pair_symbol (<symbol>_b)
 # Full RELRO: the GOT is read-only once the program runs, so a kernel cannot redirect the
-# driver's calls (clock_gettime, fwrite) by writing into it.
-HARDEN_LDFLAGS = ("-Wl,-z,relro", "-Wl,-z,now")
+# driver's calls (clock_gettime, fwrite) by writing into it. Then the program gate's link recipe
+# (program_gate.LINK_FLAGS): position-dependent (the QEMU plugin gets the markers' addresses),
+# only code executable (-z separate-code, -z noexecstack), the kernel's code in its own section.
+HARDEN_LDFLAGS = ("-Wl,-z,relro", "-Wl,-z,now", *LINK_FLAGS)
 
 
 @dataclass(frozen=True)
@@ -124,7 +127,8 @@ def build(req: BuildRequest, builds_dir: Path, partner: BuildRequest | None = No
     stamp = out / "build.json"
     if stamp.is_file() and exe.is_file():
         info = json.loads(stamp.read_text())
-        return BuildResult(Status.OK, info["log"], _artifact(req, key, exe, version, info["libs"]))
+        return BuildResult(Status.OK, info["log"], _artifact(req, key, exe, version, info["libs"],
+                                                             CodeMap.from_json(info.get("code_map"))))
 
     builds_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="build-", dir=builds_dir))
@@ -145,6 +149,7 @@ def build(req: BuildRequest, builds_dir: Path, partner: BuildRequest | None = No
         if rc != 0:
             return BuildResult(Status.INTERNAL_ERROR, "".join(log), None,
                                f"the timing driver does not compile with {tc.name}: {_first_error(text)}")
+        (work / "kernel.ld").write_text(KERNEL_LINK_SCRIPT)
         libs = list(dict.fromkeys(str(p) for u, _, _ in units for p in u.libs))
         threads = ["-pthread"] if any(u.threads > 1 for u, _, _ in units) else []
         rc, text = run_compiler([cc, *tc.ldflags, *HARDEN_LDFLAGS, *threads, "driver.o", *objects, *libs, "-lm",
@@ -166,15 +171,20 @@ def build(req: BuildRequest, builds_dir: Path, partner: BuildRequest | None = No
             failed = _gate(unit, symbol, work / f"{stem}.o", log)
             if failed is not None:
                 return failed
+        failed = _gate_program(units, work / "driver", log)
+        if failed is not None:
+            return failed
+        cmap = code_map(work / "driver")
         for lib in dict.fromkeys(Path(p) for p in libs):   # beside the binary, found through rpath $ORIGIN
             os.symlink(lib, work / lib.name)
         full_log = "".join(log)
         (work / "build.json").write_text(json.dumps({"log": full_log, "libs": libs, "toolchain": tc.name,
-                                                      "version": version, "pair": bool(partner)}))
+                                                      "version": version, "pair": bool(partner),
+                                                      "code_map": cmap.to_json() if cmap else None}))
         if out.exists():
             shutil.rmtree(out, ignore_errors=True)
         os.replace(work, out)   # atomic publish: a half-built directory is never seen as cached
-        return BuildResult(Status.OK, full_log, _artifact(req, key, exe, version, libs))
+        return BuildResult(Status.OK, full_log, _artifact(req, key, exe, version, libs, cmap))
     finally:
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
@@ -207,10 +217,24 @@ def _gate(req: BuildRequest, symbol: str, obj: Path, log: list[str]) -> BuildRes
     return None
 
 
-def _artifact(req: BuildRequest, key: str, exe: Path, version: str, libs: list[str]) -> Artifact:
+def _gate_program(units, exe: Path, log: list[str]) -> BuildResult | None:
+    """The program gate on the linked driver (program_gate.py); None when it passes. A rule is
+    waived only when every kernel unit in the program is trusted with it."""
+    relaxed = set.intersection(*(set(RULES if u.allow_blas else u.relax) for u, _, _ in units))
+    kept = [msg for rule, msg in check_program(exe) if rule not in relaxed]
+    if kept:
+        msg = "program gate: " + "; ".join(kept)
+        log.append(msg + "\n")
+        return BuildResult(Status.REJECTED, "".join(log), None, msg)
+    return None
+
+
+def _artifact(req: BuildRequest, key: str, exe: Path, version: str, libs: list[str],
+              cmap: CodeMap | None = None) -> Artifact:
     return Artifact(key=key, executable=exe, runtime_libs=tuple(Path(p) for p in libs),
                     toolchain=req.toolchain.name, toolchain_version=version,
-                    cflags=(*req.toolchain.cflags, *req.extra_cflags), ldflags=req.toolchain.ldflags)
+                    cflags=(*req.toolchain.cflags, *req.extra_cflags), ldflags=req.toolchain.ldflags,
+                    code_map=cmap)
 
 
 def _first_error(text: str, limit: int = 600) -> str:

@@ -13,11 +13,13 @@ the trial):
   definitions    no global symbol defined but the ABI function (no interposing libc's
                  clock_gettime or fwrite, no redefining the driver's markers), no IFUNC.
   constructors   no .init_array/.fini_array/.ctors/.dtors/.preinit_array/.init/.fini.
+  sections       every section has a name the toolchains produce for C (code in `.text*` and only
+                 there, data in `.rodata*`/`.data*`/`.bss*` and their small/TLS forms, metadata);
+                 anything else (`.stub`, a flag trick) is refused before it reaches the linker.
   syscalls       no system-call instruction in executable code: x86 syscall/sysenter/int 0x80 (found
-                 by disassembly: a byte scan would hit honest displacements), RISC-V ecall at any
-                 2-byte offset, AArch64 svc/hvc/smc. A call hidden inside another instruction and
-                 jumped into is stopped at run time by the seccomp filter of the check run and
-                 the timing worker.
+                 by disassembly here; the linked kernel code is also scanned at every byte offset by
+                 program_gate.py), RISC-V ecall at any 2-byte offset, AArch64 svc/hvc/smc.
+The linked program is gated again (program_gate.py: executable segments, not section flags).
   threads        (part of `symbols`) pthread_*/OpenMP only when the task allows threads.
 """
 from __future__ import annotations
@@ -32,7 +34,7 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.relocation import RelocationSection
 from elftools.elf.sections import SymbolTableSection
 
-RULES = ("symbols", "addresses", "definitions", "constructors", "syscalls")
+RULES = ("symbols", "addresses", "definitions", "constructors", "sections", "segments", "syscalls")
 
 _MATH = ("sqrt exp exp2 expm1 log log2 log10 log1p pow sin cos tan sinh cosh tanh asin acos atan atan2 "
          "erf erfc fabs fma fmax fmin floor ceil round lround trunc rint lrint nearbyint ldexp frexp "
@@ -61,6 +63,15 @@ _CALL_RELOCS = {
 }
 _X86_PC_RELOCS = {2, 4}                   # R_X86_64_PC32, R_X86_64_PLT32 (checked for call/jmp)
 _FORBIDDEN_SECTIONS = re.compile(r"^\.(init_array|fini_array|preinit_array|ctors|dtors|init|fini)(\..*)?$")
+# Section names a C compiler emits: code, data (with the small-data and TLS forms of RISC-V and
+# the large-model forms of x86), unwind tables and metadata. Code may only be in `.text*`.
+_CODE_SECTION = re.compile(r"^\.text(\..*)?$")
+_KNOWN_SECTIONS = re.compile(
+    r"^(\.text|\.rodata|\.data|\.bss|\.sdata|\.sbss|\.srodata|\.sdata2|\.sbss2|\.tdata|\.tbss|\.lrodata"
+    r"|\.ldata|\.lbss)(\..*)?$"
+    r"|^\.(rela?\..+|eh_frame|gcc_except_table(\..*)?|comment|note\.GNU-stack|note\.gnu\.property"
+    r"|note\.gnu\.build-id|group|symtab|strtab|shstrtab|symtab_shndx|llvm_addrsig|llvm\.call-graph-profile"
+    r"|riscv\.attributes|ARM\.attributes|debug_\w+|zdebug_\w+|stack_sizes)$|^$")
 
 
 @dataclass(frozen=True)
@@ -125,6 +136,18 @@ def scan_code(elf: ELFFile, policy: Policy, obj: Path | None = None) -> list[tup
                                                                     "SHT_PREINIT_ARRAY"):
             out.append(("constructors", f"has section {sec.name} (code that runs before or after main)"))
 
+    # sections: known names only; code in .text* only, and .text* holds code
+    for sec in elf.iter_sections():
+        if _FORBIDDEN_SECTIONS.match(sec.name):
+            continue                                   # reported as constructors above
+        execute = bool(sec["sh_flags"] & 0x4)          # SHF_EXECINSTR
+        if not _KNOWN_SECTIONS.match(sec.name):
+            out.append(("sections", f"has section {sec.name!r} (not one a C compiler emits: code goes in .text, "
+                                    "data in .rodata/.data/.bss)"))
+        elif execute != bool(_CODE_SECTION.match(sec.name)) and sec["sh_type"] != "SHT_NOBITS":
+            out.append(("sections", f"section {sec.name} is " + ("executable but not .text" if execute
+                                                                  else "named as code but not executable")))
+
     # addresses: library symbols only as call targets
     for sec in elf.iter_sections():
         if not isinstance(sec, RelocationSection) or symtab is None:
@@ -139,13 +162,13 @@ def scan_code(elf: ELFFile, policy: Policy, obj: Path | None = None) -> list[tup
                 out.append(("addresses", f"takes the address of `{sym.name}` (library functions may only be called)"))
 
     # system-call instructions in every executable section
-    x86 = _x86_disassembled_syscalls(obj) if machine in ("EM_X86_64", "EM_386") and obj is not None else None
+    x86 = x86_disassembled_syscalls(obj) if machine in ("EM_X86_64", "EM_386") and obj is not None else None
     if x86 is not None:
         out += [("syscalls", msg) for msg in x86]
     else:
         for sec in elf.iter_sections():
             if sec["sh_flags"] & 0x4 and sec["sh_type"] != "SHT_NOBITS":   # SHF_EXECINSTR
-                for off, what in _syscalls(machine, sec.data()):
+                for off, what in syscall_instructions(machine, sec.data()):
                     out.append(("syscalls", f"{what} at {sec.name}+{off:#x}"))
     # one message per distinct problem
     seen, uniq = set(), []
@@ -178,7 +201,7 @@ def _is_call(machine: str, rtype: int, offset: int, data: bytes, target) -> bool
 _X86_SYSCALL = re.compile(r"^\s*([0-9a-f]+):\s+(syscall|sysenter|int\s+\$0x80)\b", re.M)
 
 
-def _x86_disassembled_syscalls(obj: Path) -> list[str] | None:
+def x86_disassembled_syscalls(obj: Path) -> list[str] | None:
     """x86 system-call instructions found by disassembling the object (objdump/llvm-objdump).
     x86 code is variable-length, so a byte scan for `0f 05` also hits honest code (inside
     displacements and immediates); the disassembler sees instructions. Bytes hidden inside
@@ -206,7 +229,9 @@ def _x86_disassembled_syscalls(obj: Path) -> list[str] | None:
     return out
 
 
-def _syscalls(machine: str, code: bytes):
+def syscall_instructions(machine: str, code: bytes):
+    """(offset, what) of every system-call instruction in `code`: x86 byte patterns at every
+    offset, RISC-V ecall at every 2-byte offset, AArch64 svc/hvc/smc at every 4-byte offset."""
     if machine in ("EM_X86_64", "EM_386"):
         for pat, what in ((b"\x0f\x05", "syscall"), (b"\x0f\x34", "sysenter"), (b"\xcd\x80", "int 0x80")):
             for m in re.finditer(re.escape(pat), code):

@@ -1,9 +1,12 @@
 """Modelled cycles of one kernel call: sum over executed blocks of count x steady-state cycles
 of the block on the device's llvm-mca core model, divided by the number of counted regions.
 
-Blocks llvm-mc cannot decode or llvm-mca cannot time fall back to 1 cycle per instruction;
-`coverage` is the fraction of executed instructions that llvm-mca did time. The model assumes
-every memory access hits L1 (see docs/CYCLE_MODEL.md).
+What the model cannot see in the program's own code (the kernel's) is charged pessimistically,
+never cheaper than the truth: an instruction llvm-mc cannot decode or llvm-mca cannot time costs
+mca.worst_cpi (the slowest instruction the core model knows); in a library's code (libc, libm,
+OpenBLAS: not the kernel's to write) it costs LIBRARY_CPI. A RISC-V block whose vector state is
+unknown is costed under the worst state (mca.worst_case_variants). `coverage` is the fraction of executed instructions
+that llvm-mca did time. The model assumes every memory access hits L1 (see docs/CYCLE_MODEL.md).
 """
 from __future__ import annotations
 
@@ -14,7 +17,6 @@ from harness.measure.model import mca
 from harness.measure.model.profile import Profile, ProfileError, parse_blocks
 from harness.core.workspace import Workspace
 
-FALLBACK_CPI = 1.0
 
 
 @dataclass(frozen=True)
@@ -47,11 +49,16 @@ def default_cache_dir() -> Path:
 
 
 def model_from_blocks(blocks: str | bytes | Profile, regions: int, device, *,
-                      cache_dir: Path | None | bool = True, top: int = 5) -> ModelResult:
-    """Modelled cycles per call from a plugin block profile (the `blocks=` file's content),
+                      cache_dir: Path | None | bool = True, top: int = 5,
+                      program: list[tuple[int, bytes]] = ()) -> ModelResult:
+    """Modelled cycles per call from a plugin block profile (what it wrote to its `blocks=` descriptor),
     the number of counted regions (the plugin record's `regions`) and the device (its
     core_model / mca_triple / mca_attr fields). Deterministic for the same profile and model.
     cache_dir: True = the workspace cache (.cache/mca), None/False = no cache, or a folder.
+    program: (address, bytes) of the program's executable segments: a block there whose last
+    instruction the plugin reported cut short (QEMU 7.2 gives only the first page's bytes of an
+    instruction that crosses a page) is completed from the program's own bytes; elsewhere (a
+    library) such an instruction costs LIBRARY_CPI.
     Never raises for a bad profile or missing tools: the result's `error` says what went wrong."""
     label = getattr(device, "core_model", "") or "none"
     try:
@@ -66,24 +73,29 @@ def model_from_blocks(blocks: str | bytes | Profile, regions: int, device, *,
         return ModelResult(None, prof.block_insns / regions, label, error=str(e))
     cache = mca.Cache(default_cache_dir() if cache_dir is True else (Path(cache_dir) if cache_dir else None))
     try:
-        per_block = _block_costs(core, prof, cache)
+        per_block = _block_costs(core, prof, cache, list(program))
     except (OSError, mca.subprocess.SubprocessError) as e:
         return ModelResult(None, prof.block_insns / regions, core.label, error=f"llvm-mca failed: {e}")
 
+    worst = mca.worst_cpi(core, cache)
     total_cycles = 0.0
     total_insns = prof.block_insns
     timed_insns = 0
     unknown_insns = 0
     rows = []
     for b, cost in zip(prof.blocks, per_block):
+        # the kernel's (and the driver's) own code: what the model cannot see costs the worst case;
+        # a library's code (libc, libm, OpenBLAS) is not the kernel's to write: its few untimed
+        # instructions (OpenBLAS's fences) cost LIBRARY_CPI, as llvm-mca's skipped ones always did
+        unseen = worst if _in_program(b, program) else LIBRARY_CPI
         if cost is None:
-            cyc = b.n_insns * FALLBACK_CPI
+            cyc = b.n_insns * unseen
         else:
             cyc, modelled = cost
             skipped = max(0, b.n_insns - modelled)
-            cyc += skipped * FALLBACK_CPI
+            cyc += skipped * unseen
             timed_insns += b.count * (b.n_insns - skipped)
-        if core.is_riscv and b.vstate in ("unknown", "none") and cost is not None:
+        if core.is_riscv and b.vstate == "unknown":
             unknown_insns += b.insns
         total_cycles += b.count * cyc
         rows.append((b.count * cyc, b, cyc, cost is not None))
@@ -103,9 +115,50 @@ def model_from_blocks(blocks: str | bytes | Profile, regions: int, device, *,
     )
 
 
-def _block_costs(core: mca.CoreModel, prof: Profile, cache: mca.Cache) -> list[tuple[float, int] | None]:
+MAX_INSN_BYTES = 15      # the longest instruction of any ISA modelled (x86)
+LIBRARY_CPI = 1.0        # cycles per untimed instruction of library code
+
+
+def _in_program(b, program) -> bool:
+    """The block lies in the program's own code (or no program map was given: assume it does)."""
+    return not program or any(start <= b.vaddr < start + len(data) for start, data in program)
+
+
+def _continuation(b, program: list[tuple[int, bytes]]) -> bytes:
+    """The program's bytes right after the block's (the rest of a cut-short last instruction), if
+    the block lies in the program: part of the block's identity for the cost cache."""
+    for start, data in program:
+        if start <= b.vaddr < start + len(data):
+            end = b.vaddr - start + len(b.code)
+            return data[end:end + MAX_INSN_BYTES]
+    return b""
+
+
+PAGE = 4096
+
+
+def _cut_at_page(b) -> bool:
+    """QEMU 7.2 gives a plugin only the first page's bytes of an instruction that crosses a page:
+    a block whose bytes end exactly at a page boundary may have its last instruction cut short."""
+    return (b.vaddr + len(b.code)) % PAGE == 0
+
+
+def _complete(core: mca.CoreModel, code: bytes, n: int, more: bytes) -> list[str] | None:
+    """A block whose last instruction may be cut short: completed from the program's next bytes
+    (one to 15 of them) when that decodes into exactly its n instructions; None when it does not
+    (the last instruction was whole)."""
+    for k in range(1, len(more) + 1):
+        lines = mca.disassemble(core, [(code + more[:k], n)])[0]
+        if lines:
+            return lines
+    return None
+
+
+def _block_costs(core: mca.CoreModel, prof: Profile, cache: mca.Cache,
+                 program: list[tuple[int, bytes]] = ()) -> list[tuple[float, int] | None]:
     vs = [b.vstate if core.is_riscv else "-" for b in prof.blocks]
-    keys = [cache.key(core, b.code, v) for b, v in zip(prof.blocks, vs)]
+    more = [_continuation(b, program) for b in prof.blocks]
+    keys = [cache.key(core, b.code + m, v + f"|{len(b.code)}") for b, m, v in zip(prof.blocks, more, vs)]
     out: list[tuple[float, int] | None] = [None] * len(keys)
     missing = []
     for i, k in enumerate(keys):
@@ -120,20 +173,33 @@ def _block_costs(core: mca.CoreModel, prof: Profile, cache: mca.Cache) -> list[t
         uniq.setdefault(keys[i], i)
     order = list(uniq.values())
     asm = mca.disassemble(core, [(prof.blocks[i].code, prof.blocks[i].n_insns) for i in order])
-    items, where = [], []
+    for j, i in enumerate(order):
+        b = prof.blocks[i]
+        if _cut_at_page(b) and more[i]:            # in the program: complete it from its bytes
+            asm[j] = _complete(core, b.code, b.n_insns, more[i]) or asm[j]
+        elif _cut_at_page(b) and not asm[j] and b.n_insns > 1:
+            # in a library: its first n-1 instructions, the cut one left unmodelled (LIBRARY_CPI)
+            asm[j] = mca.disassemble_prefix(core, b.code, b.n_insns - 1)
+    items, owner = [], []
     fresh: dict[str, tuple[float, int] | None] = {}
     for i, lines in zip(order, asm):
-        if lines:
-            items.append((lines, vs[i]))
-            where.append(i)
-        else:
+        if not lines:          # not decodable into exactly the instructions that ran: worst case
             fresh[keys[i]] = None
             cache.put(keys[i], {"cycles": None, "modelled": 0, "why": "llvm-mc cannot decode"})
+            continue
+        for variant in mca.worst_case_variants(lines, vs[i], core.is_riscv):
+            items.append(variant)
+            owner.append(i)
     costs = mca.block_cycles(core, items)
-    for i, cost, (lines, _) in zip(where, costs, items):
+    per: dict[int, list] = {}
+    for i, cost in zip(owner, costs):
+        per.setdefault(i, []).append(cost)
+    for i, got in per.items():
+        # the most expensive variant; a variant llvm-mca could not time makes the block worst case
+        cost = None if any(c is None for c in got) else (max(c[0] for c in got), min(c[1] for c in got))
         fresh[keys[i]] = cost
         cache.put(keys[i], {"cycles": None if cost is None else cost[0],
-                            "modelled": 0 if cost is None else cost[1], "asm": lines[:64]})
+                            "modelled": 0 if cost is None else cost[1], "variants": len(got)})
     for i in missing:
         out[i] = fresh.get(keys[i])
     return out

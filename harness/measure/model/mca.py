@@ -1,12 +1,19 @@
 """llvm-mc / llvm-mca: instruction bytes -> assembly -> steady-state cycles per block.
 
-Batched: one llvm-mc call disassembles every block (one input line per block, so a warning's
-line number names the block it belongs to) and one llvm-mca call times every block as its own
-code region (`# LLVM-MCA-BEGIN`), each iterated ITERATIONS times; a block's steady-state cost is
-Total Cycles / Iterations. On RISC-V every region starts with the vector-state instruments
+Batched: one llvm-mc call disassembles every block (one input line per block, each followed by
+a line holding one sentinel instruction, so every block's instructions are counted on their own
+and must number exactly what the plugin executed: no claimed count can move an instruction from
+one block to another) and one llvm-mca call times every block as its own code region
+(`# LLVM-MCA-BEGIN`), each iterated ITERATIONS times; a block's steady-state cost is Total
+Cycles / Iterations. On RISC-V every region starts with the vector-state instruments
 (`# LLVM-MCA-RISCV-LMUL`, `# LLVM-MCA-RISCV-SEW`): llvm-mca carries the state across regions
-and crashes on an LMUL without a SEW. Results are cached on disk per (block bytes, vector
-state, triple, cpu, attributes, LLVM version, iterations).
+and crashes on an LMUL without a SEW; it follows vsetvli/vsetivli inside a block itself. Results
+are cached on disk per (block bytes, vector state, triple, cpu, attributes, LLVM version,
+iterations).
+
+What the model cannot see is never cheaper than the truth: `worst_cpi(core)` is the cost of the
+slowest instruction the core model knows (a dependent chain of divisions or square roots at the
+widest vector), charged for every instruction llvm-mc cannot decode or llvm-mca cannot time.
 """
 from __future__ import annotations
 
@@ -21,14 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ITERATIONS = 100
-CACHE_FORMAT = "mca-v2"
+CACHE_FORMAT = "mca-v4"
 LLVM_VERSIONS = ("19", "20", "18", "21", "17")
 TRIPLES = {"riscv64": "riscv64-unknown-linux-gnu", "aarch64": "aarch64-linux-gnu",
            "x86_64": "x86_64-linux-gnu"}
 TIMEOUT_S = 300          # one llvm-mc / batched llvm-mca call
 BLOCK_TIMEOUT_S = 10     # llvm-mca on one block (it loops forever on some, e.g. xsave)
 # Instructions llvm-mca cannot time soundly (it hangs on xsave/xrstor) or that leave the
-# user-level model (system calls, cpuid): blocks holding them fall back to 1 cycle/insn.
+# user-level model (system calls, cpuid): blocks holding them cost worst_cpi per instruction.
 UNTIMED = re.compile(r"^(xsave|xrstor|fxsave|fxrstor|cpuid|rdtsc|syscall|sysenter|ecall|ebreak|svc|hvc|int\b|int3)")
 
 
@@ -112,41 +119,97 @@ def _asm_lines(stdout: str) -> list[str]:
 
 
 _WARN = re.compile(r"<stdin>:(\d+):\d+: (?:warning|error)")
+# one instruction that separates blocks in a batched disassembly (its own line of input)
+SENTINEL = {"riscv": ("0x73 0x00 0x10 0x00", "ebreak"), "aarch64": ("0x40 0x4f 0x2f 0xd4", "brk #0x7a7a"),
+            "x86": ("0x0f 0x0b", "ud2")}
+
+
+def _sentinel(core: CoreModel) -> tuple[str, str]:
+    return SENTINEL[next(k for k in SENTINEL if core.triple.startswith(k))]
 
 
 def disassemble(core: CoreModel, blocks: list[tuple[bytes, int]]) -> list[list[str] | None]:
-    """Assembly lines of each (code, n_insns) block; None for a block llvm-mc cannot decode."""
+    """Assembly lines of each (code, n_insns) block; None for a block llvm-mc cannot decode into
+    exactly n_insns instructions. One batched call, blocks separated by a sentinel instruction and
+    counted one by one; a batch that does not line up is redone one block per call."""
     result: list[list[str] | None] = [None] * len(blocks)
     todo = [i for i, (code, _) in enumerate(blocks) if code]
-    for _attempt in range(2):
-        if not todo:
-            return result
-        text = "".join(" ".join(f"0x{b:02x}" for b in blocks[i][0]) + "\n" for i in todo)
-        p = _run(_mc_cmd(core), text)
-        bad = {todo[int(m.group(1)) - 1] for m in _WARN.finditer(p.stderr) if 0 < int(m.group(1)) <= len(todo)}
-        lines = _asm_lines(p.stdout)
-        if not bad and p.returncode == 0 and len(lines) == sum(blocks[i][1] for i in todo):
-            pos = 0
-            for i in todo:
-                n = blocks[i][1]
-                result[i] = lines[pos:pos + n]
-                pos += n
-            return result
-        todo = [i for i in todo if i not in bad]
-    for i in todo:       # the batch did not line up: one block at a time
-        code = blocks[i][0]
-        p = _run(_mc_cmd(core), " ".join(f"0x{b:02x}" for b in code) + "\n")
-        if p.returncode == 0 and not _WARN.search(p.stderr):
-            result[i] = _asm_lines(p.stdout) or None
+    if not todo:
+        return result
+    sent_bytes, sent_asm = _sentinel(core)
+    text = "".join(" ".join(f"0x{b:02x}" for b in blocks[i][0]) + "\n" + sent_bytes + "\n" for i in todo)
+    p = _run(_mc_cmd(core), text)
+    chunks: list[list[str]] = [[]]
+    for line in _asm_lines(p.stdout):
+        if " ".join(line.split()) == sent_asm:
+            chunks.append([])
+        else:
+            chunks[-1].append(line)
+    chunks = chunks[:-1] if chunks and not chunks[-1] else chunks
+    bad = {todo[(int(m.group(1)) - 1) // 2] for m in _WARN.finditer(p.stderr) if 0 < int(m.group(1)) <= 2 * len(todo)}
+    if p.returncode == 0 and len(chunks) == len(todo):
+        for i, lines in zip(todo, chunks):
+            if i not in bad and len(lines) == blocks[i][1]:
+                result[i] = lines
+        todo = [i for i in todo if result[i] is None and i not in bad]
+    for i in todo:       # the batch did not line up for these: one block at a time
+        code, n = blocks[i]
+        q = _run(_mc_cmd(core), " ".join(f"0x{b:02x}" for b in code) + "\n")
+        lines = _asm_lines(q.stdout)
+        if q.returncode == 0 and not _WARN.search(q.stderr) and len(lines) == n:
+            result[i] = lines
     return result
 
 
+def disassemble_prefix(core: CoreModel, code: bytes, n: int) -> list[str] | None:
+    """The first n instructions of `code` whose last instruction is cut short: llvm-mc may warn
+    only within its last MAX_INSN_TAIL bytes; None otherwise."""
+    p = _run(_mc_cmd(core), " ".join(f"0x{b:02x}" for b in code) + "\n")
+    lines = _asm_lines(p.stdout)
+    columns = [int(m.group(1)) for m in re.finditer(r"<stdin>:\d+:(\d+): (?:warning|error)", p.stderr)]
+    tail = 5 * max(0, len(code) - MAX_INSN_TAIL) + 1     # input column where the last 15 bytes start
+    if p.returncode != 0 or len(lines) < n or any(c < tail for c in columns):
+        return None
+    return lines[:n]
+
+
+MAX_INSN_TAIL = 15       # bytes of a cut-short last instruction
+
+
+VSTATE = re.compile(r"e(8|16|32|64)m(f?)(1|2|4|8)")
+WORST_VSTATES = ("e8m8", "e16m8", "e32m8", "e64m8")     # unknown vector state: the worst of these
+
+
 def _instruments(vstate: str) -> list[str]:
-    m = re.fullmatch(r"e(8|16|32|64)m(f?)(1|2|4|8)", vstate)
-    if not m:       # unknown / none: llvm-mca's default, stated so no state leaks from the last block
+    m = VSTATE.fullmatch(vstate)
+    if not m:       # none (no vsetvl executed yet): llvm-mca's default, stated so no state leaks
         return ["# LLVM-MCA-RISCV-LMUL M1", "# LLVM-MCA-RISCV-SEW E32"]
     lmul = ("MF" if m.group(2) else "M") + m.group(3)
     return [f"# LLVM-MCA-RISCV-LMUL {lmul}", f"# LLVM-MCA-RISCV-SEW E{m.group(1)}"]
+
+
+_REGISTER_VSETVL = re.compile(r"^vsetvl\s")
+
+
+def worst_case_variants(asm: list[str], vstate: str, riscv: bool) -> list[tuple[list[str], str]]:
+    """The (asm, vstate) variants a block is costed under; its cost is the most expensive one.
+    RISC-V: a block entered with an unknown vector state, or holding a register-form `vsetvl`
+    (whose vtype is only known at run time), is costed under each SEW at LMUL 8, the state
+    stated again right after every register-form vsetvl. Anything else: the block as it is."""
+    if not riscv:
+        return [(asm, vstate)]
+    unknown = not VSTATE.fullmatch(vstate) and vstate != "none"
+    if not unknown and not any(_REGISTER_VSETVL.match(a) for a in asm):
+        return [(asm, vstate)]
+    out = []
+    for worst in WORST_VSTATES:
+        lines = []
+        for a in asm:
+            lines.append(a)
+            if _REGISTER_VSETVL.match(a):
+                lines += _instruments(worst)
+        out.append((lines, worst if unknown else vstate))
+    return out
 
 
 def _mca_cmd(core: CoreModel) -> list[str]:
@@ -186,6 +249,40 @@ def _mca_batch(core: CoreModel, items: list[tuple[list[str], str]],
     return _parse_regions(p.stdout) if p.returncode == 0 else {}
 
 
+# The slowest instructions of each ISA, each as a dependent chain (so its latency counts): the
+# most any one instruction can cost on the core model, charged for what the model cannot time.
+_WORST_PROBES = {
+    "riscv": [["fdiv.d fa0, fa0, fa1"], ["fsqrt.d fa0, fa0"], ["div a0, a0, a1"], ["divu a0, a0, a1"],
+              ["vsetvli zero, a1, e64, m8, ta, ma", "vfdiv.vv v8, v8, v16"],
+              ["vsetvli zero, a1, e64, m8, ta, ma", "vfsqrt.v v8, v8"],
+              ["vsetvli zero, a1, e64, m8, ta, ma", "vdiv.vv v8, v8, v16"],
+              ["vsetvli zero, a1, e8, m8, ta, ma", "vdiv.vv v8, v8, v16"]],
+    "aarch64": [["fdiv d0, d0, d1"], ["fsqrt d0, d0"], ["sdiv x0, x0, x1"], ["fdiv v0.2d, v0.2d, v1.2d"],
+                ["fsqrt v0.2d, v0.2d"], ["fdiv z0.d, p0/m, z0.d, z1.d"], ["fsqrt z0.d, p0/m, z0.d"]],
+    "x86": [["divsd %xmm1, %xmm0"], ["sqrtsd %xmm0, %xmm0"], ["idivq %rcx"], ["vdivpd %ymm1, %ymm0, %ymm0"],
+            ["vsqrtpd %ymm0, %ymm0"], ["vdivpd %zmm1, %zmm0, %zmm0"], ["vsqrtpd %zmm0, %zmm0"]],
+}
+FLOOR_WORST_CPI = 8.0     # never less than this, whatever the probes give
+
+
+def worst_cpi(core: CoreModel, cache: "Cache | None" = None) -> float:
+    """Cycles charged per instruction the model cannot decode or time: the cycles per iteration of
+    the most expensive probe chain on this core model, at least FLOOR_WORST_CPI."""
+    key = hashlib.sha256((core.key() + "|worst-cpi").encode()).hexdigest()
+    hit = cache.get(key) if cache is not None else None
+    if hit is not None and isinstance(hit.get("worst_cpi"), (int, float)):
+        return float(hit["worst_cpi"])
+    probes = _WORST_PROBES[next(k for k in _WORST_PROBES if core.triple.startswith(k))]
+    items = [(p, "e64m8") for p in probes]
+    got = _mca_batch(core, items)
+    if len(got) != len(items):      # a probe the core lacks (no SVE, no AVX-512) sinks the batch
+        got = {i: c for i, it in enumerate(items) for c in [_mca_batch(core, [it], BLOCK_TIMEOUT_S).get(0)] if c}
+    worst = max([FLOOR_WORST_CPI, *(c for c, _n in got.values())])
+    if cache is not None:
+        cache.put(key, {"worst_cpi": worst})
+    return worst
+
+
 # x86 rep-prefixed string instructions: QEMU executes one iteration per block execution, so a
 # 4 KiB `rep stosb` is 4096 executions of a one-instruction block. llvm-mca would charge each
 # one the full instruction; fast-string hardware (ERMS) moves ~32 bytes per cycle in L1.
@@ -205,21 +302,29 @@ def _rep_string_cost(asm: list[str]) -> tuple[float, int] | None:
 
 def block_cycles(core: CoreModel, items: list[tuple[list[str], str]]) -> list[tuple[float, int] | None]:
     """(steady-state cycles per execution, insns llvm-mca modelled) of each (asm, vstate) item;
-    None where llvm-mca could not time it."""
+    None where llvm-mca could not time it. Instructions llvm-mca must not time (UNTIMED: a system
+    call, cpuid, xsave) are left out of the region and so not counted as modelled: the caller
+    charges each of them the worst case."""
     out: list[tuple[float, int] | None] = [None] * len(items)
     rep = {i: _rep_string_cost(asm) for i, (asm, _) in enumerate(items)} if core.triple.startswith("x86") else {}
-    timeable = [i for i, (asm, _) in enumerate(items)
-                if not rep.get(i) and not any(UNTIMED.match(a) for a in asm)]
-    for i, c in rep.items():
-        if c:
-            out[i] = c
-    got = _mca_batch(core, [items[i] for i in timeable]) if timeable else {}
+    timed_items: dict[int, tuple[list[str], str]] = {}
+    for i, (asm, vstate) in enumerate(items):
+        if rep.get(i):
+            out[i] = rep[i]
+            continue
+        kept = [a for a in asm if not UNTIMED.match(a)]
+        if kept:
+            timed_items[i] = (kept, vstate)
+        else:
+            out[i] = (0.0, 0)                      # nothing llvm-mca may time: all charged by the caller
+    timeable = list(timed_items)
+    got = _mca_batch(core, [timed_items[i] for i in timeable]) if timeable else {}
     for k, i in enumerate(timeable):
         out[i] = got.get(k)
     if len(got) != len(timeable):   # the batch failed (one bad block sinks it): one at a time
         for i in timeable:
             if out[i] is None:
-                out[i] = _mca_batch(core, [items[i]], BLOCK_TIMEOUT_S).get(0)
+                out[i] = _mca_batch(core, [timed_items[i]], BLOCK_TIMEOUT_S).get(0)
     return out
 
 

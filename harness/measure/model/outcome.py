@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from harness.config.devices import Device
 from harness.measure.model.cycles import model_from_blocks
+from harness.measure.model.profile import ProfileError, check_code, check_profile, parse_blocks
 
 # ---- modelled cycles ---------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -14,14 +15,26 @@ class ModelOutcome:
     name: str = ""
     error: str = ""
     meta: dict = field(default_factory=dict)
+    rejected: bool = False        # the profile contradicts the plugin's record or the program: the kernel's doing
 
 
-def modelled(ws, device: Device, blocks: bytes | None, regions: int) -> ModelOutcome:
-    """Modelled cycles of one call from the QEMU plugin's block profile (harness.measure.model)."""
+def modelled(ws, device: Device, blocks: bytes | None, plugin: dict,
+             exe_segments: list[tuple[int, bytes]] = ()) -> ModelOutcome:
+    """Modelled cycles of one call from the QEMU plugin's block profile (harness.measure.model),
+    after checking the profile against the plugin's own record (regions, instruction count) and
+    the program's bytes (exe_segments: the linked program's executable segments)."""
     if not blocks:
         return ModelOutcome(error="the QEMU plugin wrote no block profile")
     try:
-        r = model_from_blocks(blocks, regions, device, cache_dir=ws.cache / "mca")
+        prof = parse_blocks(blocks)
+    except ProfileError as e:
+        return ModelOutcome(error=f"bad block profile: {e}", rejected=True)
+    why = check_profile(prof, plugin) or check_code(prof, list(exe_segments))
+    if why:
+        return ModelOutcome(error=why, rejected=True)
+    regions = int(plugin.get("regions") or 0)
+    try:
+        r = model_from_blocks(prof, regions, device, cache_dir=ws.cache / "mca", program=list(exe_segments))
     except Exception as e:   # the model's failure is reported, never raised into the campaign
         return ModelOutcome(error=f"{type(e).__name__}: {e}")
     err = getattr(r, "error", "") or ""
@@ -29,5 +42,3 @@ def modelled(ws, device: Device, blocks: bytes | None, regions: int) -> ModelOut
         return ModelOutcome(error=err)
     meta = {k: v for k, v in getattr(r, "__dict__", {}).items() if isinstance(v, (int, float, str))}
     return ModelOutcome(cycles=float(r.cycles_per_call), name=str(r.model), meta=meta)
-
-

@@ -1,4 +1,4 @@
-"""The block profile the QEMU plugin writes (`blocks=FILE`, see qemu/tensorop_plugin.c).
+"""The block profile the QEMU plugin writes (`blocks=FD`, see qemu/tensorop_plugin.c).
 
     # tensorop-blocks v1 arch=riscv64 regions=1 insns=14290
     <vaddr-hex> <vstate> <count> <n-insns> <insn-bytes-hex>
@@ -76,3 +76,32 @@ def parse_blocks(data: str | bytes) -> Profile:
     blocks = tuple(Block(k[0], k[1], c, n, k[2]) for k, (c, n) in merged.items())
     blocks = tuple(sorted(blocks, key=lambda b: (-b.insns, b.vaddr, b.vstate)))
     return Profile(arch=arch, regions=regions, insns=insns, blocks=blocks)
+
+
+def check_profile(prof: Profile, record: dict) -> str:
+    """'' when the block profile agrees with the plugin's record (its regions and its instruction
+    count, which the plugin counts apart from the profile); else why not."""
+    regions, insns = int(record.get("regions") or 0), int(record.get("insns") or 0)
+    if prof.regions is not None and prof.regions != regions:
+        return f"the block profile has {prof.regions} regions, the plugin's record {regions}"
+    if prof.insns is not None and prof.insns != insns:
+        return f"the block profile's header counts {prof.insns} instructions, the plugin's record {insns}"
+    if prof.block_insns != insns:
+        return f"the block profile's blocks hold {prof.block_insns} executed instructions, the plugin counted {insns}"
+    return ""
+
+
+def check_code(prof: Profile, exe_segments: list[tuple[int, bytes]]) -> str:
+    """'' when every block that lies in the program's own executable segments (`exe_segments`:
+    (address, bytes) of each, from the linked file) holds exactly the bytes at that address in
+    the file; else the first block that does not. Blocks elsewhere (shared libraries) are the
+    plugin's to report."""
+    for b in prof.blocks:
+        for start, data in exe_segments:
+            if start <= b.vaddr < start + len(data):
+                off = b.vaddr - start
+                if data[off:off + len(b.code)] != b.code:
+                    return (f"the block at {b.vaddr:#x} does not hold the program's bytes at that address "
+                            "(the profile does not describe the code that ran)")
+                break
+    return ""

@@ -16,8 +16,7 @@ from harness.transport import get_transport
 from harness.transport.base import is_qemu
 from harness.core.workspace import Workspace
 from harness.core import channel
-
-BLOCKS_FILE = "tensorop-blocks.txt"
+from harness.measure.model.plugin import plugin_options, profile_problem
 
 
 @dataclass
@@ -42,10 +41,12 @@ def profile_artifact(ws: Workspace, device: Device, artifact: Artifact, shape: t
     if not ws.qemu_plugin.is_file():
         return ProfileRun(False, f"QEMU plugin {ws.qemu_plugin} not built; run `make setup`")
     case = gemm.GemmCase.tight(*shape, seed)
+    if artifact.code_map is None:
+        return ProfileRun(False, f"{artifact.executable} has no code map (position-independent?): nothing to profile")
     with get_transport(device, ws) as t:
         run = t.run(artifact, [], timeout_s=timeout_s, stdin=gemm.request("profile", [case],
                                                                           tol=gemm.timing_tolerance(shape[2])),
-                    plugin=("fd=3", f"blocks={BLOCKS_FILE}"), fetch=["pick.bin", BLOCKS_FILE])
+                    plugin=plugin_options(artifact), fetch=["pick.bin"])
     failure = check.run_failure(run, device, "profiled call")
     if failure:
         return ProfileRun(False, failure[1], wall_s=run.wall_s, command=run.command)
@@ -53,6 +54,9 @@ def profile_artifact(ws: Workspace, device: Device, artifact: Artifact, shape: t
     if recs.error:
         return ProfileRun(False, recs.error, wall_s=run.wall_s, command=run.command)
     verdict = check.timed_verdict(recs.driver, case, run.files.get("pick.bin"), profile=True)
-    blocks = run.files.get(BLOCKS_FILE, b"").decode("utf-8", "replace")
+    why = profile_problem(recs.plugin)
+    if why:
+        return ProfileRun(False, why, recs.plugin, wall_s=run.wall_s, command=run.command)
+    blocks = run.profile.decode("utf-8", "replace")
     return ProfileRun(verdict.ok, verdict.detail, recs.plugin, blocks, run.files.get("pick.bin", b""),
                       run.wall_s, run.command)

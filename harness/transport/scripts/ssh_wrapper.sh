@@ -12,7 +12,8 @@
 #   LINK     BLOB:NAME, hard-linked (or copied) into RUNDIR as NAME
 # The wrapper's own standard input (the SSH channel) is saved first and becomes COMMAND's
 # standard input (the request); COMMAND's file descriptor 3 is RUNDIR/.tensorop-channel.TRIAL,
-# a fresh empty file (the private result channel), fetched by the host afterwards.
+# a fresh empty file (the private result channel), and its descriptor 4 RUNDIR/.tensorop-profile.TRIAL
+# (the QEMU plugin's block profile, when a remote QEMU runs one), fetched by the host afterwards.
 # The last stderr line is "tensorop-exit: <status> <timed_out>".
 p=$1; d=$2; keep=$3; t=$4; id=$5; shift 5
 [ -n "$p" ] && rm -rf -- "$p"
@@ -24,9 +25,9 @@ while [ "$#" -gt 0 ] && [ "$1" != "--" ]; do
 done
 shift
 cd -- "$d" || exit 125
-q=.tensorop-request.$id; ch=.tensorop-channel.$id; to=.tensorop-timedout.$id
+q=.tensorop-request.$id; ch=.tensorop-channel.$id; pr=.tensorop-profile.$id; to=.tensorop-timedout.$id
 cat > "$q" || { echo "tensorop: cannot save the request in $d" >&2; exit 125; }
-: > "$ch" || { echo "tensorop: cannot create the channel file in $d" >&2; exit 125; }
+: > "$ch" && : > "$pr" || { echo "tensorop: cannot create the channel files in $d" >&2; exit 125; }
 ulimit -c 0 2>/dev/null
 
 # kill_trial: the process group of COMMAND, then every process whose environment carries the
@@ -49,9 +50,9 @@ kill_trial() {
 }
 
 if command -v setsid >/dev/null 2>&1; then
-  TENSOROP_TRIAL=$id setsid "$@" <"$q" 3>"$ch" &
+  TENSOROP_TRIAL=$id setsid "$@" <"$q" 3>"$ch" 4>"$pr" &
 else
-  set -m; TENSOROP_TRIAL=$id "$@" <"$q" 3>"$ch" &
+  set -m; TENSOROP_TRIAL=$id "$@" <"$q" 3>"$ch" 4>"$pr" &
 fi
 c=$!
 ( sleep "$t"; if kill -0 "$c" 2>/dev/null; then : > "$to"; kill -KILL -"$c" 2>/dev/null || kill -KILL "$c"; fi ) </dev/null >/dev/null 2>&1 &
@@ -61,6 +62,6 @@ kill "$w" 2>/dev/null
 kill_trial
 o=0; [ -f "$to" ] && o=1
 rm -f "$to"
-[ "$keep" = 1 ] || rm -f "$q" "$ch"
+[ "$keep" = 1 ] || rm -f "$q" "$ch" "$pr"
 printf '\n%s %s %s\n' "tensorop-exit:" "$rc" "$o" >&2
 exit "$rc"

@@ -29,6 +29,10 @@ def channel_file(trial_id: str) -> str:
     return f".tensorop-channel.{trial_id}"
 
 
+def profile_file(trial_id: str) -> str:
+    return f".tensorop-profile.{trial_id}"
+
+
 def exec_command(conn: Connection, command: str, deadline_s: float, stdin: bytes = b"") -> RunResult:
     """Run one command string, `stdin` fed to it; wait at most deadline_s on the host. Never raises."""
     name = conn.device.name

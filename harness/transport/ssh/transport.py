@@ -27,18 +27,18 @@ from __future__ import annotations
 import os
 import secrets
 import shlex
+import stat
 from pathlib import Path
 
 from harness.config.devices import Device
 from harness.core.records import Artifact, RunResult
 from harness.core.workspace import Workspace
-from harness.transport.base import MAX_CAPTURE, Transport, is_qemu
+from harness.transport.base import MAX_CHANNEL, MAX_FETCH, Transport, is_qemu
 from harness.transport.ssh.connection import Connection
 from harness.transport.ssh.errors import SSHError
-from harness.transport.ssh.exec import channel_file, exec_command, new_trial_id, run_wrapped
+from harness.transport.ssh.exec import channel_file, exec_command, new_trial_id, profile_file, run_wrapped
 from harness.transport.ssh.uploads import Blobs
 
-CHANNEL_LIMIT = 16 * MAX_CAPTURE
 
 
 class SSHTransport(Transport):
@@ -121,30 +121,41 @@ class SSHTransport(Transport):
             if r.device_error:
                 return r
             try:
-                files = self._fetch(rundir, [*fetch, channel_file(trial_id)])
+                files = self._fetch(rundir, [*fetch, channel_file(trial_id), profile_file(trial_id)])
             except Exception as e:
                 self.conn.mark_broken()
                 return RunResult(None, r.stdout, r.stderr, r.wall_s, command=r.command,
                                  device_error=f"{self.device.name}: fetching outputs failed: {e}")
             channel = files.pop(channel_file(trial_id), None)
+            profile = files.pop(profile_file(trial_id), b"")
             if channel is None:
                 return RunResult(None, r.stdout, r.stderr, r.wall_s, command=r.command,
                                  device_error=f"{self.device.name}: the run's channel file is missing")
             return RunResult(r.returncode, r.stdout, r.stderr, r.wall_s, timed_out=r.timed_out, signal=r.signal,
-                             files=files, command=r.command, channel=channel)
+                             files=files, command=r.command, channel=channel, profile=profile)
 
     def _fetch(self, rundir: str, names: list[str]) -> dict[str, bytes]:
-        """The named files of the run directory that exist (one SFTP session, pipelined reads)."""
+        """The named regular files of the run directory that exist (one SFTP session, pipelined
+        reads). A name the run replaced by a symlink, a FIFO or a device is not read: the kernel
+        does not get the host to fetch the board's other files."""
         sftp = self.conn.sftp()
         files = {}
         for name in names:
             if "/" in name or name in ("", ".", ".."):
                 continue
+            path = f"{rundir}/{name}"
             try:
-                with sftp.open(f"{rundir}/{name}", "rb") as f:
+                st = sftp.lstat(path)
+            except FileNotFoundError:
+                continue
+            if st.st_mode is None or not stat.S_ISREG(st.st_mode):
+                continue
+            limit = MAX_CHANNEL if name.startswith((".tensorop-channel.", ".tensorop-profile.")) else MAX_FETCH
+            try:
+                with sftp.open(path, "rb") as f:
                     f.prefetch()
-                    # the channel is bounded (a record is small; a flood is cut and then rejected)
-                    files[name] = f.read(CHANNEL_LIMIT if name.startswith(".tensorop-channel.") else None)
+                    # bounded (a record is small; a flood is cut and then rejected)
+                    files[name] = f.read(limit)
                     self.stats.bytes_fetched += len(files[name])
             except FileNotFoundError:
                 pass
