@@ -144,7 +144,7 @@ def scan_code(elf: ELFFile, policy: Policy, obj: Path | None = None) -> list[tup
         if not _KNOWN_SECTIONS.match(sec.name):
             out.append(("sections", f"has section {sec.name!r} (not one a C compiler emits: code goes in .text, "
                                     "data in .rodata/.data/.bss)"))
-        elif execute != bool(_CODE_SECTION.match(sec.name)) and sec["sh_type"] != "SHT_NOBITS":
+        if execute != bool(_CODE_SECTION.match(sec.name)) and sec["sh_type"] != "SHT_NOBITS":
             out.append(("sections", f"section {sec.name} is " + ("executable but not .text" if execute
                                                                   else "named as code but not executable")))
 

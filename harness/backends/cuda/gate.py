@@ -7,7 +7,8 @@ host object (x86-64 ELF: the ABI function, the launch stubs, the embedded fatbin
   libc beyond the CPU allow-list); global definitions only the ABI function and the kernel's own
   __global__ launch stubs (C++ names: an extern "C" __global__ could interpose a runtime
   function); the one constructor nvcc adds (__sti____cudaRegisterAll, which registers the
-  fatbin) and no other; no system-call instruction.
+  fatbin) and no other; the C compiler's sections plus nvcc's fatbin sections (not executable);
+  no system-call instruction.
 device code (the cubin inside it, read by cuobjdump)
   No calls out of the kernel: no vprintf (printf), malloc/free, __assertfail (assert), device-side
   launches (cudaLaunchDevice, cudaGetParameterBuffer: dynamic parallelism) or any other extern.
@@ -44,6 +45,9 @@ CUDA_HOST_ALLOWED = frozenset({
 })
 ALLOWED_HOST_DATA = frozenset({"__gxx_personality_v0"})
 REGISTER_CTOR = re.compile(r"^_ZL\d+__sti____cudaRegisterAllv$")
+# sections nvcc itself adds to the host object (the embedded fatbin and its registration data);
+# flagged not executable, so the CPU gate's "code only in .text*" still holds for them
+NVCC_SECTIONS = re.compile(r"^has section '(\.nv_fatbin|\.nvFatBinSegment|__nv_module_id|__nv_relfatbin)' ")
 STUB_DEFS = re.compile(r"^(_ZN4dim3C[12]E\w*|DW\.ref\.__gxx_personality_v0)$")
 DEVICE_EXTERN_WHY = {
     "vprintf": "printf on the device", "malloc": "device-side malloc", "free": "device-side free",
@@ -113,6 +117,8 @@ def check_host_object(obj: Path, abi_symbol: str, kernel_names: set[str], relax:
                 msg = (f"defines global symbol `{n}`: an extern \"C\" __global__ function (give kernels C++ "
                        "linkage, or put them in an anonymous namespace)")
         if rule == "addresses" and names and names[0] in ALLOWED_HOST_DATA:
+            continue
+        if rule == "sections" and NVCC_SECTIONS.match(msg):
             continue
         if rule == "constructors" and ".init_array" in msg:
             if ctor_ok is None:
