@@ -89,7 +89,7 @@ class LocalTransport(Transport):
                 def child_setup():
                     os.dup2(chan_fd, CHANNEL_FD)   # the private channel is fd 3 of the program
                     os.dup2(prof_fd, PROFILE_FD)   # the plugin's block profile fd 4
-                    os.closerange(PROFILE_FD + 1, MAX_FD)   # nothing else of tensorop's (close_fds=False)
+                    _close_on_exec_from(PROFILE_FD + 1)   # nothing else of tensorop's reaches the run
                     if sandbox:
                         limits.apply()
 
@@ -130,6 +130,22 @@ class LocalTransport(Transport):
 
 
 MAX_FD = 1 << 16
+
+
+def _close_on_exec_from(low: int) -> None:
+    """In the child between fork and exec: every descriptor from `low` up closes at exec. Marked
+    close-on-exec rather than closed now: a library's fork handler may still be using its own
+    descriptors until exec (gRPC, loaded by labgrid, aborted when its epoll fd vanished)."""
+    try:
+        fds = [int(n) for n in os.listdir("/proc/self/fd")]
+    except OSError:
+        fds = range(low, MAX_FD)
+    for fd in fds:
+        if fd >= low:
+            try:
+                os.set_inheritable(fd, False)
+            except OSError:
+                pass
 
 
 def _memfd(name: str) -> int:
