@@ -30,8 +30,9 @@
  *   kernel=LO-HI  the address range of the kernel's code (repeatable): a block there executed
  *               outside a counted region is counted as `outside` (the kernel's work must all be
  *               inside the counted call).
- * Inside a region the only system calls allowed are memory management without PROT_EXEC (brk,
- * mmap, munmap, mremap, mprotect, madvise, the NUMA policy), getrandom, the clock, yielding and the
+ * Inside a region the only system calls allowed are brk, mmap without PROT_EXEC or a fixed
+ * address, munmap/mremap/mprotect/madvise of memory an mmap of the region returned (never the
+ * program's image, a library or the GOT), the NUMA policy, getrandom, the clock, yielding and the
  * caller's own ids (no I/O of any kind); any other is counted in `syscalls`
  * (qemu-user cannot apply the driver's seccomp filter, so the plugin watches instead).
  * The guest shares the process's descriptor table: the plugin notes which files fd= and blocks=
@@ -150,28 +151,105 @@ static void region_end(unsigned int vcpu_index, void *udata)
 }
 
 /* System calls a kernel may make inside the counted call: what the worker's seccomp filter allows
- * (harness/driver/tensorop_worker.h) less any I/O: memory management without PROT_EXEC, its NUMA
- * policy (OpenBLAS binds its buffers on first use), getrandom, the clock, yielding, its own ids.
- * Numbers of the generic table (riscv64, aarch64) and of x86_64. */
-static int syscall_allowed(int64_t num, uint64_t prot_arg)
+ * (harness/driver/tensorop_worker.h) less any I/O, and memory management only of memory the
+ * kernel mapped itself inside the region. mmap: never PROT_EXEC, never at a fixed address; munmap,
+ * mremap (never to a fixed address), mprotect (never PROT_EXEC) and madvise only within a range an
+ * mmap (or mremap) of this region returned: a kernel cannot move, unmap, remap or unprotect the
+ * program's image, a library's code or the read-only GOT (red team 3b moved code out of the
+ * kernel's range with mremap and made the GOT writable with mprotect). brk, the NUMA policy
+ * (OpenBLAS binds its buffers on first use), getrandom, the clock, yielding and its own ids are
+ * allowed. Numbers of the generic table (riscv64, aarch64) and of x86_64. */
+enum { SC_OTHER, SC_OK, SC_MMAP, SC_MUNMAP, SC_MREMAP, SC_MPROTECT, SC_MADVISE };
+
+static int syscall_kind(int64_t num)
 {
-    const uint64_t PROT_EXEC_ = 4;
     if (is_x86) {
         switch (num) {
-        case 9: case 10: return !(prot_arg & PROT_EXEC_);        /* mmap, mprotect */
-        case 11: case 12: case 25: case 28:                      /* munmap brk mremap madvise */
+        case 9: return SC_MMAP;
+        case 10: return SC_MPROTECT;
+        case 11: return SC_MUNMAP;
+        case 25: return SC_MREMAP;
+        case 28: return SC_MADVISE;
+        case 12:                                                 /* brk */
         case 237: case 238: case 239:                            /* mbind set_mempolicy get_mempolicy */
         case 318: case 228: case 24: case 39: case 186:          /* getrandom clock_gettime sched_yield getpid gettid */
-            return 1;
-        default: return 0;
+            return SC_OK;
+        default: return SC_OTHER;
         }
     }
     switch (num) {
-    case 222: case 226: return !(prot_arg & PROT_EXEC_);         /* mmap, mprotect */
-    case 214: case 215: case 216: case 233:                      /* brk munmap mremap madvise */
+    case 222: return SC_MMAP;
+    case 226: return SC_MPROTECT;
+    case 215: return SC_MUNMAP;
+    case 216: return SC_MREMAP;
+    case 233: return SC_MADVISE;
+    case 214:                                                    /* brk */
     case 235: case 236: case 237:                                /* mbind get_mempolicy set_mempolicy */
     case 278: case 113: case 124: case 172: case 178:            /* getrandom clock_gettime sched_yield getpid gettid */
+        return SC_OK;
+    default: return SC_OTHER;
+    }
+}
+
+#define MAX_OWNED 4096
+static uint64_t owned_lo[MAX_OWNED], owned_hi[MAX_OWNED];
+static int n_owned;
+static int pending_kind;                 /* the allowed mmap/mremap awaiting its return value */
+static uint64_t pending_len, pending_old, pending_old_len;
+
+static int owned(uint64_t lo, uint64_t len)
+{
+    uint64_t hi = lo + len;
+    if (hi < lo) return 0;
+    for (int i = 0; i < n_owned; i++)
+        if (lo >= owned_lo[i] && hi <= owned_hi[i]) return 1;
+    return 0;
+}
+
+static void own(uint64_t lo, uint64_t len)
+{
+    if (n_owned < MAX_OWNED) {
+        owned_lo[n_owned] = lo;
+        owned_hi[n_owned] = lo + len;
+        n_owned++;
+    }
+}
+
+static void disown(uint64_t lo, uint64_t len)
+{
+    for (int i = 0; i < n_owned; i++)
+        if (owned_lo[i] == lo && owned_hi[i] == lo + len) {
+            owned_lo[i] = owned_lo[--n_owned];
+            owned_hi[i] = owned_hi[n_owned];
+            return;
+        }
+}
+
+static int syscall_allowed(int64_t num, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
+{
+    const uint64_t PROT_EXEC_ = 4, MAP_FIXED_ = 0x10, MAP_FIXED_NOREPLACE_ = 0x100000;
+    const uint64_t MREMAP_FIXED_ = 2, MREMAP_DONTUNMAP_ = 4;
+    pending_kind = SC_OTHER;
+    switch (syscall_kind(num)) {
+    case SC_OK: return 1;
+    case SC_MMAP:
+        if ((a3 & PROT_EXEC_) || (a4 & (MAP_FIXED_ | MAP_FIXED_NOREPLACE_))) return 0;
+        pending_kind = SC_MMAP;
+        pending_len = a2;
         return 1;
+    case SC_MUNMAP:
+        if (!owned(a1, a2)) return 0;
+        disown(a1, a2);
+        return 1;
+    case SC_MREMAP:
+        if ((a4 & (MREMAP_FIXED_ | MREMAP_DONTUNMAP_)) || !owned(a1, a2)) return 0;
+        pending_kind = SC_MREMAP;
+        pending_old = a1;
+        pending_old_len = a2;
+        pending_len = a3;
+        return 1;
+    case SC_MPROTECT: return !(a3 & PROT_EXEC_) && owned(a1, a2);
+    case SC_MADVISE: return owned(a1, a2);
     default: return 0;
     }
 }
@@ -180,13 +258,31 @@ static void on_syscall(qemu_plugin_id_t id, unsigned int vcpu_index, int64_t num
                        uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6, uint64_t a7,
                        uint64_t a8)
 {
-    if (!counting || syscall_allowed(num, a3)) {
+    if (!counting) {
+        pending_kind = SC_OTHER;
+        return;
+    }
+    if (syscall_allowed(num, a1, a2, a3, a4, a5)) {
         return;
     }
     if (first_bad_syscall < 0) {
         first_bad_syscall = num;
     }
     bad_syscalls++;
+}
+
+/* The address an allowed mmap/mremap of the region returned: memory the kernel may manage. */
+static void on_syscall_ret(qemu_plugin_id_t id, unsigned int vcpu_idx, int64_t num, int64_t ret)
+{
+    int kind = pending_kind;
+    pending_kind = SC_OTHER;
+    if (ret < 0 && ret > -4096) return;          /* an error: nothing was mapped or moved */
+    if (kind == SC_MMAP) {
+        own((uint64_t)ret, pending_len);
+    } else if (kind == SC_MREMAP) {
+        disown(pending_old, pending_old_len);
+        own((uint64_t)ret, pending_len);
+    }
 }
 
 static int in_ranges(uint64_t lo, uint64_t hi, const uint64_t *los, const uint64_t *his, int n)
@@ -439,6 +535,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     is_x86 = strcmp(target, "x86_64") == 0;
     qemu_plugin_register_vcpu_tb_trans_cb(id, tb_trans);
     qemu_plugin_register_vcpu_syscall_cb(id, on_syscall);
+    qemu_plugin_register_vcpu_syscall_ret_cb(id, on_syscall_ret);
     qemu_plugin_register_atexit_cb(id, plugin_exit, NULL);
     return 0;
 }

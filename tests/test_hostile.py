@@ -392,6 +392,25 @@ def test_libc_gadgets_under_x86_qemu(x86_qemu_run, name):
     assert x86_qemu_run["stray"] == []
 
 
+# red team 3b: code moved out of the program with mremap, the GOT made writable with mprotect
+# (through a libc wrapper's system call): inside the counted call a kernel may manage only memory
+# it mapped there itself
+RELOCATED = {"rv64-qemu": ("r3b_reloc_got_rv64.c", "r3b_reloc_undecodable.c"), "arm64-qemu": ("r3b_reloc_got_arm64.c",)}
+
+
+@requires_qemu
+@pytest.mark.qemu
+@pytest.mark.parametrize("device", sorted(RELOCATED))
+def test_code_moved_out_of_the_program_is_rejected(tmp_path_factory, device):
+    run = _qemu_batch(tmp_path_factory, (CONTROL, *RELOCATED[device]), (device,))
+    rows = {k: r for (d, k), r in run["rows"].items()}
+    assert rows[CONTROL]["status"] == "ok", rows[CONTROL]["error"]
+    for name in RELOCATED[device]:
+        assert rows[name]["status"] == "rejected", (name, rows[name]["status"], rows[name]["cycles"], rows[name]["error"])
+        assert "system call" in rows[name]["error"]
+    assert run["stray"] == []
+
+
 @requires_qemu
 @pytest.mark.qemu
 def test_model_inputs_the_kernel_controls_cost_no_less_than_the_truth(tmp_path_factory):

@@ -22,7 +22,7 @@ def profile_problem(plugin: dict) -> str:
                 "must be inside it")
     if plugin.get("syscalls"):
         return (f"the kernel made {plugin['syscalls']} system call(s) inside the counted call (the first: number "
-                f"{plugin.get('syscall_first')}); a kernel may only allocate memory")
+                f"{plugin.get('syscall_first')}); a kernel may only allocate memory and manage what it allocated")
     regions = int(plugin.get("regions") or 0)
     if regions != 1:
         return f"the plugin saw {regions} kernel regions, expected exactly 1"
