@@ -8,8 +8,10 @@ from harness.apps.baseline import baseline
 from harness.apps.bench import bench
 from harness.apps.bench_suite import bench_suite
 from harness.apps.build import build
+from harness.apps.compare import compare
 from harness.apps.devices import devices_app
 from harness.apps.examples import examples
+from harness.apps.exchange import export, import_
 from harness.apps.generate import generate
 from harness.apps.model import model_app
 from harness.apps.report import report
@@ -27,6 +29,9 @@ app.command()(generate)
 app.command()(tune)
 app.add_typer(model_app, name="model")
 app.command(name="bench-suite")(bench_suite)
+app.command()(compare)
+app.command()(export)
+app.command(name="import")(import_)
 
 
 def main() -> None:  # console-script entry point

@@ -7,6 +7,7 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from harness.apps.common import err, load_lab, out, resolve_devices
 from harness.apps.options import ConfigOpt, DeviceOpt
@@ -18,6 +19,9 @@ def report(fmt: str = typer.Option("table", "--format", "-f", help="table | md |
            device: Optional[List[str]] = DeviceOpt, campaign: Optional[str] = typer.Option(None),
            all_trials: bool = typer.Option(False, "--all", help="Every trial, not just the latest per kernel."),
            output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to a file."),
+           history: Optional[str] = typer.Option(None, "--history", help="One kernel's figure over every stored "
+                                                 "run (and imported ones), with the commits it came from."),
+           chart: Optional[Path] = typer.Option(None, "--chart", help="With --history: plot it to this PNG."),
            devices_file: Optional[Path] = ConfigOpt):
     """Table of the results database (latest trial per device, kernel and shape)."""
     lab = load_lab(devices_file)
@@ -28,6 +32,21 @@ def report(fmt: str = typer.Option("table", "--format", "-f", help="table | md |
         names = resolve_devices(lab, device) if device else None
         trials = list(store.trials(campaign=campaign, devices=names))
         baselines = store.baselines()
+    if history:
+        rows = rep.history(trials, history)
+        if not rows:
+            err.print(f"[red]error:[/red] no stored trial of kernel {history!r}")
+            raise typer.Exit(2)
+        if chart:
+            rep.history_chart(trials, history, chart)
+            err.print(f"chart: {chart}", highlight=False)
+        table = Table(title=f"history of {history}")
+        for h in rep.HISTORY_HEADERS:
+            table.add_column(h)
+        for r in rows:
+            table.add_row(*r)
+        (Console(file=output.open("w"), width=200) if output else out).print(table)
+        return
     chosen = trials if all_trials else rep.latest(trials)
     rows = rep.with_ratios(chosen, baselines)
     if fmt == "table":

@@ -137,3 +137,55 @@ def csv_text(rows: list[Row]) -> str:
 
 def print_table(rows: list[Row], title: str = "tensorop results", console: Console | None = None) -> None:
     (console or Console()).print(rich_table(rows, title))
+
+
+# ---- a kernel's history (`report --history KERNEL`) ---------------------------------------------
+HISTORY_HEADERS = ("time", "campaign", "device", "shape", "status", "figure", "tensorop", "kernel source")
+
+
+def _commit(prov: dict, key: str) -> str:
+    c = prov.get(f"{key}_commit") or ""
+    if not c:
+        return "-"
+    return c[:10] + ("+dirty" if prov.get(f"{key}_dirty") else "")
+
+
+def history(trials: list[Trial], kernel: str) -> list[tuple[str, ...]]:
+    """Every stored trial of `kernel` (its label), oldest first, with the figure a comparison
+    uses (modelled cycles on emulated devices, median time on real ones) and the commits of
+    tensorop and of the kernel's source (from the trial's provenance)."""
+    rows = []
+    for t in trials:
+        if t.kernel != kernel:
+            continue
+        prov = t.meta.get("provenance", {})
+        fig = (f"{t.cycles:,.0f} cycles" if t.cycles else _fmt_time(t.summary.median) if t.summary else "-") \
+            if t.status is Status.OK else "-"
+        rows.append((t.created_at, t.campaign, t.device, "x".join(map(str, t.shape)), t.status.value, fig,
+                     _commit(prov, "tensorop"), _commit(prov, "kernel")))
+    return rows
+
+
+def history_chart(trials: list[Trial], kernel: str, path) -> None:
+    """The kernel's figure over its trials, one line per (device, shape): modelled cycles or
+    median seconds, labelled by the kernel source's commit."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    series: dict[tuple, list[tuple[str, float, str]]] = {}
+    for t in trials:
+        if t.kernel != kernel or t.status is not Status.OK:
+            continue
+        y = t.cycles or (t.summary.median if t.summary else None)
+        if y:
+            series.setdefault((t.device, "x".join(map(str, t.shape)), "cycles" if t.cycles else "s"), []).append(
+                (t.created_at, y, _commit(t.meta.get("provenance", {}), "kernel")))
+    fig, axes = plt.subplots(len(series) or 1, 1, figsize=(8, 2.6 * max(1, len(series))), squeeze=False)
+    for ax, ((dev, shape, unit), pts) in zip(axes[:, 0], sorted(series.items())):
+        ax.plot(range(len(pts)), [p[1] for p in pts], marker="o")
+        ax.set_xticks(range(len(pts)), [p[2] for p in pts], rotation=30, fontsize=7)
+        ax.set_title(f"{kernel} on {dev}, {shape}", fontsize=9)
+        ax.set_ylabel("modelled cycles" if unit == "cycles" else "median s")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

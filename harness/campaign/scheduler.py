@@ -35,6 +35,7 @@ from typing import Callable, Iterable
 
 from harness.backends import backend_for
 from harness.campaign.locks import DeviceLock, LockError, lock_path
+from harness.campaign.provenance import provenance
 from harness.campaign.store import Store, job_key
 from harness.config.devices import Device
 from harness.config.lab import Lab
@@ -241,6 +242,7 @@ class Campaign:
         results: list[tuple[int, Trial]] = []
 
         def record(j: Job, t: Trial) -> None:
+            t.meta.setdefault("provenance", provenance(self.lab.devices[j.device], j.kernel))
             with self._store_lock:
                 self.store.add(t)
                 results.append((order[id(j)], t))

@@ -168,19 +168,14 @@ class Store:
         self.close()
 
     # -- writing --------------------------------------------------------------------------
-    def add(self, t: Trial) -> int:
+    def add(self, t: Trial, *, imported: bool = False) -> int:
+        """Store a trial (its id set); `imported`: a trial read from an exported file keeps its
+        own time and host metadata."""
         t.created_at = t.created_at or time.strftime("%Y-%m-%dT%H:%M:%S")
-        values = {}
-        for f in fields(Trial):
-            if f.name in ("id", "summary"):
-                continue
-            values[f.name] = getattr(t, f.name)
-        values["meta"] = {**host_metadata(), **t.meta}
-        for name, col in _SUMMARY_NAMES.items():
-            values[col] = getattr(t.summary, name) if t.summary else None
-        if not t.summary:
-            values["n"] = 0
-        row = [None if values[c.name] is None else c.encode(values[c.name]) for c in COLUMNS]
+        if not imported:
+            t.meta = {**host_metadata(), **t.meta}
+        encoded = trial_row(t)
+        row = [encoded[c.name] for c in COLUMNS]
         with self.db:   # one transaction per trial, committed on exit
             cur = self.db.execute(
                 f"INSERT INTO trials ({', '.join(COLUMN_NAMES)}) VALUES ({', '.join('?' * len(COLUMNS))})", row)
@@ -254,6 +249,34 @@ class Store:
             if not (exclude_prefix and c.startswith(exclude_prefix)):
                 return c
         return None
+
+
+def trial_row(t: Trial) -> dict[str, Any]:
+    """A trial as its stored columns (name -> SQL value: text, integer, real or None); what the
+    database holds and what `tensorop export` writes."""
+    values = {}
+    for f in fields(Trial):
+        if f.name in ("id", "summary"):
+            continue
+        values[f.name] = getattr(t, f.name)
+    for name, col in _SUMMARY_NAMES.items():
+        values[col] = getattr(t.summary, name) if t.summary else None
+    if not t.summary:
+        values["n"] = 0
+    return {c.name: None if values[c.name] is None else c.encode(values[c.name]) for c in COLUMNS}
+
+
+def trial_from_row(d: dict[str, Any], trial_id: int | None = None) -> Trial:
+    """The inverse of trial_row; a column the row lacks takes the field's default (a row of an
+    older schema). Raises StoreError naming the column when a required one is missing or bad."""
+    d = {c: d.get(c) for c in COLUMN_NAMES}
+    missing = [c.name for c in COLUMNS if c.not_null and d.get(c.name) is None]
+    if missing:
+        raise StoreError(f"a trial lacks the required field(s) {', '.join(missing)}")
+    try:
+        return _trial((trial_id, *(d[c] for c in COLUMN_NAMES)))
+    except (TypeError, ValueError, KeyError) as e:
+        raise StoreError(f"a trial has a field of the wrong form: {e}") from e
 
 
 def _trial(r) -> Trial:

@@ -212,10 +212,13 @@ class Kernel:
     libs: tuple[Path, ...] = ()
     relax: tuple[str, ...] = ()          # object-gate rules relaxed for a trusted user kernel (bench --trust)
     cflags: tuple[str, ...] = ()         # the kernel's own compiler flags (a CUDA baseline's -I of its library)
+    path: Path | None = field(default=None, compare=False)   # the file it was read from (its git provenance)
+    commit: str = field(default="", compare=False)           # the git commit it was read from (compare --base-ref)
 
     @classmethod
     def from_file(cls, path: Path, label: str | None = None, relax: tuple[str, ...] = ()) -> "Kernel":
-        return cls(label=label or path.name, source=path.read_bytes(), name=path.name, relax=relax)
+        return cls(label=label or path.name, source=path.read_bytes(), name=path.name, relax=relax,
+                   path=path.resolve())
 
     @property
     def hash(self) -> str:

@@ -104,7 +104,10 @@ class Ratio:
         if self.metric == "modelled_cycles":
             return f"{self.ratio:.2f}x (modelled cycles)"
         ci = f" [{self.ci95[0]:.3f}, {self.ci95[1]:.3f}]" if self.ci95 else ""
-        return f"{self.ratio:.3f}x{ci} (paired time, p={self.p_value:.2g}, n={self.n})"
+        p = f"p={self.p_value:.2g}, " if self.p_value is not None else ""
+        if self.metric == "time_vs_reference":
+            return f"{self.ratio:.3f}x{ci} (each run paired with {self.baseline_name}, {p}n={self.n})"
+        return f"{self.ratio:.3f}x{ci} (paired time, {p}n={self.n})"
 
 
 def paired_ratio(samples_a, samples_b, against: str = "", resamples: int = 2000, seed: int = 0) -> Ratio:
@@ -134,3 +137,21 @@ def paired_ratio(samples_a, samples_b, against: str = "", resamples: int = 2000,
             continue
     p = float(sps.mannwhitneyu(a, b, alternative="two-sided").pvalue)
     return Ratio(ratio, ci, p, "time", n, against)
+
+
+def ratio_of_ratios(head: Ratio, base: Ratio) -> Ratio:
+    """Head's speed over base's when each was measured in its own run against the same in-run
+    reference (both paired ratios vs, e.g., OpenBLAS): head.ratio / base.ratio, with a 95% CI from
+    the two paired CIs combined on the log scale (independent runs: the half-widths add in
+    quadrature). The metric is "time_vs_reference": a ratio of paired ratios, never of raw times
+    from two runs."""
+    change = head.ratio / base.ratio
+    if not head.ci95 or not base.ci95 or min(*head.ci95, *base.ci95) <= 0:
+        return Ratio(change, None, None, "time_vs_reference", min(head.n, base.n), base.against,
+                     "a run without a CI: no interval")
+    z = 1.959963984540054
+    se = [(math.log(r.ci95[1]) - math.log(r.ci95[0])) / (2 * z) for r in (head, base)]
+    half = z * math.hypot(*se)
+    lo, hi = change * math.exp(-half), change * math.exp(half)
+    p = float(2 * sps.norm.sf(abs(math.log(change)) / math.hypot(*se))) if any(se) else None
+    return Ratio(change, (lo, hi), p, "time_vs_reference", min(head.n, base.n), base.against)
