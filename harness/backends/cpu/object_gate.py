@@ -170,13 +170,15 @@ def scan_code(elf: ELFFile, policy: Policy, obj: Path | None = None) -> list[tup
             if sec["sh_flags"] & 0x4 and sec["sh_type"] != "SHT_NOBITS":   # SHF_EXECINSTR
                 for off, what in syscall_instructions(machine, sec.data()):
                     out.append(("syscalls", f"{what} at {sec.name}+{off:#x}"))
-    # one message per distinct problem
-    seen, uniq = set(), []
-    for rule, msg in out:
-        if msg not in seen:
-            seen.add(msg)
-            uniq.append((rule, msg))
-    return uniq
+    return distinct(out)
+
+
+def distinct(found: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """One (rule, message) per distinct message, in order."""
+    first: dict[str, tuple[str, str]] = {}
+    for rule, msg in found:
+        first.setdefault(msg, (rule, msg))
+    return list(first.values())
 
 
 def _why(name: str) -> str:

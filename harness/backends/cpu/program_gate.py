@@ -32,7 +32,7 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
-from harness.backends.cpu.object_gate import x86_disassembled_syscalls, syscall_instructions
+from harness.backends.cpu.object_gate import distinct, syscall_instructions, x86_disassembled_syscalls
 from harness.core.records import CodeMap
 
 KERNEL_SECTION = ".tensorop_kernel"
@@ -101,12 +101,7 @@ def _check(elf: ELFFile, exe: Path) -> list[tuple[str, str]]:
         for a, _hi, seg in executable:
             for off, what in syscall_instructions(machine, seg.data()):
                 out.append(("syscalls", f"{what} at {a + off:#x} in the linked program"))
-    seen, uniq = set(), []
-    for rule, msg in out:
-        if msg not in seen:
-            seen.add(msg)
-            uniq.append((rule, msg))
-    return uniq
+    return distinct(out)
 
 
 def code_map(exe: Path) -> CodeMap | None:
