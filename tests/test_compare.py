@@ -11,7 +11,6 @@ import sys
 
 import numpy as np
 import pytest
-import yaml
 
 from conftest import requires_qemu
 from harness.campaign import regression
@@ -214,13 +213,11 @@ def test_compare_two_commits_on_an_emulated_device(workspace, repo):
 def test_export_import_and_compare_campaigns(workspace, repo, tmp_path):
     k = repo / "k.c"
     k.write_text(KERNEL.format(extra=0))
-    runs = []
-    for _ in range(2):
-        p = cli(workspace, "bench", str(k), "-s", "24x20x16", "-d", "rv64-qemu", "--json")
-        assert p.returncode == 0, p.stderr
-        runs.append(json.loads(p.stdout.splitlines()[0])["campaign"])
-    assert cli(workspace, "export", "-c", runs[0], "-o", str(tmp_path / "base.json")).returncode == 0
-    p = cli(workspace, "compare", str(tmp_path / "base.json"), runs[1], "-f", "md")
+    p = cli(workspace, "bench", str(k), "-s", "24x20x16", "-d", "rv64-qemu", "--json")
+    assert p.returncode == 0, p.stderr
+    first = json.loads(p.stdout.splitlines()[0])["campaign"]
+    assert cli(workspace, "export", "-c", first, "-o", str(tmp_path / "base.json")).returncode == 0
+    p = cli(workspace, "compare", str(tmp_path / "base.json"), "last", "-f", "md")   # the file against the database
     assert p.returncode == 0 and "| rv64-qemu | k.c |" in p.stdout and "same" in p.stdout, p.stderr
     # a slower head
     k.write_text(KERNEL.format(extra=400))
@@ -242,13 +239,14 @@ def test_export_import_and_compare_campaigns(workspace, repo, tmp_path):
                                                    "trials": []}))
     p = cli(workspace, "compare", str(tmp_path / "new.json"), slow)
     assert p.returncode == 2 and "newer" in p.stderr
-    # the device's configuration changed between base and head
-    cfg = yaml.safe_load((workspace.root / "devices.yaml").read_text())
-    cfg["devices"]["rv64-qemu"]["clock_ghz"] = 9.9
-    (workspace.root / "devices.yaml").write_text(yaml.safe_dump(cfg))
-    p = cli(workspace, "bench", str(k), "-s", "24x20x16", "-d", "rv64-qemu", "--json")
-    moved = json.loads(p.stdout.splitlines()[0])["campaign"]
-    p = cli(workspace, "compare", str(tmp_path / "base.json"), moved)
+    # the device's configuration changed between base and head (its devices.yaml entry edited)
+    doc = json.loads((tmp_path / "base.json").read_text())
+    for row in doc["trials"]:
+        meta = json.loads(row["meta"])
+        meta["provenance"]["device_hash"] = "0123456789abcdef"
+        row["meta"] = json.dumps(meta)
+    (tmp_path / "moved.json").write_text(json.dumps(doc))
+    p = cli(workspace, "compare", str(tmp_path / "base.json"), str(tmp_path / "moved.json"))
     assert p.returncode == 2 and "rv64-qemu" in p.stderr and "differs" in p.stderr
 
 
