@@ -181,13 +181,25 @@ def build(req: BuildRequest, builds_dir: Path, partner: BuildRequest | None = No
         (work / "build.json").write_text(json.dumps({"log": full_log, "libs": libs, "toolchain": tc.name,
                                                       "version": version, "pair": bool(partner),
                                                       "code_map": cmap.to_json() if cmap else None}))
-        if out.exists():
-            shutil.rmtree(out, ignore_errors=True)
-        os.replace(work, out)   # atomic publish: a half-built directory is never seen as cached
+        publish_build(work, out)
         return BuildResult(Status.OK, full_log, _artifact(req, key, exe, version, libs, cmap))
     finally:
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
+
+
+def publish_build(work: Path, out: Path) -> None:
+    """Move a finished build into its cache directory in one rename (a half-built directory is
+    never seen as cached). When another process published the same key first, its build is kept:
+    the same key is the same program, and it may be running from that directory right now."""
+    try:
+        os.rename(work, out)
+        return
+    except OSError:
+        if (out / "build.json").is_file() and (out / "driver").is_file():
+            return                                  # the other build stands; `work` is removed by the caller
+    shutil.rmtree(out, ignore_errors=True)          # an incomplete leftover
+    os.replace(work, out)
 
 
 def _compile(cc: str, req: BuildRequest, symbol: str, stem: str, work: Path, log: list[str]) -> BuildResult | None:

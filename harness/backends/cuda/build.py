@@ -30,7 +30,7 @@ from harness.backends.cuda import tools
 from harness.backends.cuda.arch import limits, nvcc_arch_flags
 from harness.backends.cuda.gate import check_device_code, check_host_object
 from harness.backends.cuda.inspect import CompileReport, inspect_object, parse_nvinfo, parse_sass, run_tool
-from harness.backends.cpu.build import run_compiler
+from harness.backends.cpu.build import publish_build, run_compiler
 
 HEADER_DIR = PACKAGE_DIR / "driver"
 
@@ -272,9 +272,7 @@ def build_cuda(source: bytes, name: str, device: Device, tc: Toolchain, builds_d
             os.symlink(lib.resolve(), work / soname(lib))         # (its SONAME), found through $ORIGIN
         (work / "build.json").write_text(json.dumps({"log": "".join(log), "sm": sm, "dtype": dtype, "op": op,
                                                      "toolchain": tc.name, "version": version}))
-        if out.exists():
-            shutil.rmtree(out, ignore_errors=True)
-        os.replace(work, out)
+        publish_build(work, out)
         return CudaBuild(BuildResult(Status.OK, "".join(log), _artifact(key, out / "driver", tc, version, cflags,
                                                                         shipped)), report, dtype, sm, op)
     finally:
