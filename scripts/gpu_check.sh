@@ -17,14 +17,15 @@ mkdir -p "$OUT"
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] && [ "$DRY" = 1 ] && PY=.venv/bin/python
 say() { echo "[gpu_check.sh] $*"; }
+SCRATCH=$(mktemp -d -t tensorop-gpu.XXXXXX)   # carried wheels and bubblewrap unpack here
 
 # Python packages: whatever is missing comes from the carried wheels (no index there)
 if ! $PY -c "import harness.apps.cli" 2>/dev/null; then
   if ls .whl/*.whl >/dev/null 2>&1; then
-    say "installing the carried wheels into /tmp/tensorop-site"
-    $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/tensorop-site \
+    say "installing the carried wheels into $SCRATCH/site"
+    $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target $SCRATCH/site \
       .whl/*.whl || say "pip install of the wheels failed"
-    export PYTHONPATH=/tmp/tensorop-site${PYTHONPATH:+:$PYTHONPATH}
+    export PYTHONPATH=$SCRATCH/site${PYTHONPATH:+:$PYTHONPATH}
   fi
 fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
@@ -32,18 +33,18 @@ $PY -c "import harness.apps.cli" || { say "tensorop does not import with $PY"; e
 
 # bubblewrap: the machine's, else the carried Debian package (with its libraries if missing)
 if ! command -v bwrap >/dev/null && ls .gpu/debs/*.deb >/dev/null 2>&1; then
-  mkdir -p /tmp/tensorop-bwrap/bin
-  for f in .gpu/debs/*.deb; do dpkg-deb -x "$f" /tmp/tensorop-bwrap/root; done
-  real=/tmp/tensorop-bwrap/root/usr/bin/bwrap
-  libs=/tmp/tensorop-bwrap/root/lib/x86_64-linux-gnu:/tmp/tensorop-bwrap/root/usr/lib/x86_64-linux-gnu
+  mkdir -p $SCRATCH/bwrap/bin
+  for f in .gpu/debs/*.deb; do dpkg-deb -x "$f" $SCRATCH/bwrap/root; done
+  real=$SCRATCH/bwrap/root/usr/bin/bwrap
+  libs=$SCRATCH/bwrap/root/lib/x86_64-linux-gnu:$SCRATCH/bwrap/root/usr/lib/x86_64-linux-gnu
   if ldd "$real" | grep -q "not found"; then
     printf '#!/bin/sh\nexec /lib64/ld-linux-x86-64.so.2 --library-path %s %s "$@"\n' "$libs" "$real" \
-      > /tmp/tensorop-bwrap/bin/bwrap
+      > $SCRATCH/bwrap/bin/bwrap
   else
-    printf '#!/bin/sh\nexec %s "$@"\n' "$real" > /tmp/tensorop-bwrap/bin/bwrap
+    printf '#!/bin/sh\nexec %s "$@"\n' "$real" > $SCRATCH/bwrap/bin/bwrap
   fi
-  chmod +x /tmp/tensorop-bwrap/bin/bwrap
-  export PATH=/tmp/tensorop-bwrap/bin:$PATH
+  chmod +x $SCRATCH/bwrap/bin/bwrap
+  export PATH=$SCRATCH/bwrap/bin:$PATH
   say "bubblewrap from the carried package: $(bwrap --version 2>&1)"
 fi
 
