@@ -5,10 +5,12 @@ beyond the threshold or broken, 2 bad input."""
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import List, Optional
 
 import typer
+from rich.console import Console
 
 from harness.apps.common import err, fail, load_lab, out
 from harness.apps.jobs import task_shapes
@@ -95,11 +97,11 @@ def compare(base: Optional[str] = typer.Argument(None, help="Base: a campaign id
     if chart:
         regression.chart(rows, chart)
         err.print(f"chart: {chart}", highlight=False)
-    if fmt == "table" and not output:
-        out.print(regression.rich_table(rows))
+    if fmt == "table":
+        with (output.open("w") if output else nullcontext()) as f:
+            (Console(file=f, width=200) if f else out).print(regression.rich_table(rows))
     else:
-        text = {"md": lambda r: regression.markdown(r, title), "json": regression.json_text,
-                "table": lambda r: regression.markdown(r, title)}[fmt](rows)
+        text = regression.markdown(rows, title) if fmt == "md" else regression.json_text(rows)
         if output:
             output.write_text(text)
             err.print(f"written: {output}", highlight=False)

@@ -82,12 +82,12 @@ def compare_refs(c: Campaign, paths: list[Path], base_ref: str, head_ref: str, d
             for s in shapes[d]:
                 tb = found.get((kb.hash, d, tuple(s))) if kb else None
                 th = found.get((kh.hash, d, tuple(s))) if kh else None
-                if kb is not None and kh is not None and kb.hash == kh.hash:
-                    th = tb = found.get((kh.hash, d, tuple(s)))
-                    row = judge(tb, th, thresholds)
-                    if row.verdict not in ("broken",):
-                        row.verdict, row.change = "same", None
-                        row.note = f"unchanged between {base_ref} and {head_ref} (not compared)"
+                if kb is not None and kh is not None and kb.hash == kh.hash:   # one trial stands for both
+                    t = found.get((kh.hash, d, tuple(s)))
+                    row = judge(t, t, thresholds)
+                    row.verdict, row.change = "same", None
+                    row.note = f"unchanged between {base_ref} and {head_ref} (not compared)" + \
+                        ("" if t.status is Status.OK else f"; {t.status.value}")
                     rows.append(row)
                     continue
                 paired, why = None, ""
