@@ -30,6 +30,8 @@
  *   kernel=LO-HI  the address range of the kernel's code (repeatable): a block there executed
  *               outside a counted region is counted as `outside` (the kernel's work must all be
  *               inside the counted call).
+ * From the first region to the end of the run, mmap/mprotect/mremap/munmap/madvise follow the rules
+ * below (the driver makes no such call after the region: it writes its outputs and _exits).
  * Inside a region the only system calls allowed are brk, mmap without PROT_EXEC or a fixed
  * address, munmap/mremap/mprotect/madvise of memory an mmap of the region returned (never the
  * program's image, a library or the GOT), the NUMA policy, getrandom, the clock, yielding and the
@@ -73,6 +75,7 @@ struct tb_rec {
 };
 
 static int counting;             /* 1 while inside a region */
+static int armed;                /* 1 from the first region on, to the end of the run */
 static uint64_t total, current, regions, last;
 static uint32_t vtype = VT_NONE;
 static int is_riscv, is_x86;
@@ -133,6 +136,7 @@ static void region_begin(unsigned int vcpu_index, void *udata)
         return;
     }
     counting = 1;
+    armed = 1;
     current = 0;
 }
 
@@ -258,11 +262,16 @@ static void on_syscall(qemu_plugin_id_t id, unsigned int vcpu_index, int64_t num
                        uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6, uint64_t a7,
                        uint64_t a8)
 {
-    if (!counting) {
+    if (!armed) {
         pending_kind = SC_OTHER;
         return;
     }
-    if (syscall_allowed(num, a1, a2, a3, a4, a5)) {
+    /* inside the counted call every rule; after it (the driver writes its outputs, then _exits)
+       the memory rules still hold, so nothing the kernel armed (an exit handler, a hijacked return)
+       can make memory executable or move code and run it after the count (red team 3c) */
+    if (counting ? syscall_allowed(num, a1, a2, a3, a4, a5)
+                 : (syscall_kind(num) == SC_OK || syscall_kind(num) == SC_OTHER ||
+                    syscall_allowed(num, a1, a2, a3, a4, a5))) {
         return;
     }
     if (first_bad_syscall < 0) {

@@ -154,7 +154,9 @@ X86_QEMU = {
     "control_honest.c": {"ok"},
     "gadget_forge_channel.c": {"fast?"},          # it forges in its 20th call: a profiled run makes one
     "gadget_forge_channel_exit.c": {"fast?"},
-    "gadget_time_tamper.c": {"rejected"},         # system calls inside the counted call
+    "gadget_time_tamper.c": {"rejected", "crash"},   # system calls inside the counted call; in the check
+                                                     # run its stack edits can end the worker first (the
+                                                     # 2 ms window it matches depends on the load): crash
     "gadget_sample_tamper.c": {"rejected"},
     "gadget_fork_worker.c": {"rejected"},
     "gadget_spinner.c": {"rejected"},
@@ -396,7 +398,11 @@ def test_libc_gadgets_under_x86_qemu(x86_qemu_run, name):
 # red team 3b: code moved out of the program with mremap, the GOT made writable with mprotect
 # (through a libc wrapper's system call): inside the counted call a kernel may manage only memory
 # it mapped there itself
-RELOCATED = {"rv64-qemu": ("r3b_reloc_got_rv64.c", "r3b_reloc_undecodable.c"), "arm64-qemu": ("r3b_reloc_got_arm64.c",)}
+# red team 3c: code run after the counted call through an exit handler (__cxa_atexit) that made a
+# page executable: the profiled driver _exits, so the handler never runs and C stays 7/8 unwritten
+RELOCATED = {"rv64-qemu": {"r3b_reloc_got_rv64.c": "rejected", "r3b_reloc_undecodable.c": "rejected",
+                           "r3c_exit_handler_rv64.c": "wrong_answer"},
+             "arm64-qemu": {"r3b_reloc_got_arm64.c": "rejected"}}
 
 
 @requires_qemu
@@ -406,9 +412,9 @@ def test_code_moved_out_of_the_program_is_rejected(tmp_path_factory, device):
     run = _qemu_batch(tmp_path_factory, (CONTROL, *RELOCATED[device]), (device,))
     rows = {k: r for (d, k), r in run["rows"].items()}
     assert rows[CONTROL]["status"] == "ok", rows[CONTROL]["error"]
-    for name in RELOCATED[device]:
-        assert rows[name]["status"] == "rejected", (name, rows[name]["status"], rows[name]["cycles"], rows[name]["error"])
-        assert "system call" in rows[name]["error"]
+    for name, status in RELOCATED[device].items():
+        assert rows[name]["status"] == status, (name, rows[name]["status"], rows[name]["cycles"], rows[name]["error"])
+        assert "system call" in rows[name]["error"] if status == "rejected" else "NaN" in rows[name]["error"]
     assert run["stray"] == []
 
 

@@ -21,8 +21,9 @@ def profile_problem(plugin: dict) -> str:
         return (f"the kernel's code ran outside the counted call ({plugin['outside']} block(s)): all of its work "
                 "must be inside it")
     if plugin.get("syscalls"):
-        return (f"the kernel made {plugin['syscalls']} system call(s) inside the counted call (the first: number "
-                f"{plugin.get('syscall_first')}); a kernel may only allocate memory and manage what it allocated")
+        return (f"the kernel made {plugin['syscalls']} system call(s) it may not make in or after the counted call "
+                f"(the first: number {plugin.get('syscall_first')}); a kernel may only allocate memory and manage what "
+                "it allocated, never make memory executable")
     regions = int(plugin.get("regions") or 0)
     if regions != 1:
         return f"the plugin saw {regions} kernel regions, expected exactly 1"
