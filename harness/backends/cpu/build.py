@@ -24,7 +24,7 @@ from harness.ops.base import DRIVER_DIR
 from harness.core.records import Artifact, BuildResult, CodeMap, Status
 
 COMPILE_TIMEOUT_S = 60            # a kernel that takes longer (an #include bomb) is a compile_error
-BUILD_FORMAT = "5"          # bump when the build recipe changes
+BUILD_FORMAT = "6"          # bump when the build recipe changes
 PAIR_SYMBOL = "tensorop_gemm_f32_b"    # GEMM f32's; every op: Op.pair_symbol (<symbol>_b)
 # Full RELRO: the GOT is read-only once the program runs, so a kernel cannot redirect the
 # driver's calls (clock_gettime, fwrite) by writing into it. Then the program gate's link recipe
