@@ -53,6 +53,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <qemu-plugin.h>
+#include "cache_sim.h"
 
 QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
 
@@ -75,6 +76,7 @@ struct tb_rec {
 };
 
 static int counting;             /* 1 while inside a region */
+static int caches;               /* 1 when l1= is given: simulate the memory hierarchy */
 static int armed;                /* 1 from the first region on, to the end of the run */
 static uint64_t total, current, regions, last;
 static uint32_t vtype = VT_NONE;
@@ -136,6 +138,7 @@ static void region_begin(unsigned int vcpu_index, void *udata)
         return;
     }
     counting = 1;
+    cs_counting_ref = 1;
     armed = 1;
     current = 0;
 }
@@ -148,6 +151,7 @@ static void region_end(unsigned int vcpu_index, void *udata)
     }
     if (counting) {
         counting = 0;
+        cs_counting_ref = 0;
         total += current;
         last = current;
         regions++;
@@ -321,6 +325,12 @@ static int rvv_vset(uint32_t w, uint32_t *vt)
     return 1;
 }
 
+static void on_mem(unsigned int vcpu_index, qemu_plugin_meminfo_t info, uint64_t vaddr, void *udata)
+{
+    cs_access((uint64_t)(uintptr_t)udata, vaddr, 1u << qemu_plugin_mem_size_shift(info),
+              qemu_plugin_mem_is_store(info));
+}
+
 static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 {
     size_t n = qemu_plugin_tb_n_insns(tb);
@@ -355,6 +365,10 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         }
         /* the markers: by address only (a kernel may define functions of the same name) */
         uint64_t va = qemu_plugin_insn_vaddr(insn);
+        if (caches) {
+            qemu_plugin_register_vcpu_mem_cb(insn, on_mem, QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_MEM_RW,
+                                             (void *)(uintptr_t)va);
+        }
         if (begin_addr && va == begin_addr) {
             qemu_plugin_register_vcpu_insn_exec_cb(insn, region_begin, QEMU_PLUGIN_CB_NO_REGS, NULL);
         } else if (end_addr && va == end_addr) {
@@ -460,14 +474,23 @@ static void plugin_exit(qemu_plugin_id_t id, void *p)
         write_blocks();
     }
     if (out_fd >= 0) {
-        char line[512];
+        char line[1024], mem[512] = "";
+        if (caches) {
+            snprintf(mem, sizeof mem,
+                     ",\"mem\":{\"line\":%u,\"levels\":%d,\"loads\":%" PRIu64 ",\"stores\":%" PRIu64
+                     ",\"fill\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64 "],\"wb\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64
+                     "],\"demand\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64 "],\"prefetched\":%" PRIu64 "}",
+                     1u << cs_line_shift, cs_n, cs_st.loads, cs_st.stores, cs_st.fill[0], cs_st.fill[1],
+                     cs_st.fill[2], cs_st.wb[0], cs_st.wb[1], cs_st.wb[2], cs_st.demand[1], cs_st.demand[2],
+                     cs_st.demand[3], cs_st.pf_issued);
+        }
         int k = snprintf(line, sizeof line,
                          "{\"tensorop\":\"plugin\",\"regions\":%" PRIu64 ",\"insns\":%" PRIu64
                          ",\"insns_last\":%" PRIu64 ",\"blocks\":%" PRIu64 ",\"forged\":%" PRIu64
                          ",\"outside\":%" PRIu64 ",\"syscalls\":%" PRIu64 ",\"syscall_first\":%" PRId64
-                         ",\"arch\":\"%s\"}\n",
+                         ",\"arch\":\"%s\"%s}\n",
                          regions, total, last, n_blocks(), forged, outside, bad_syscalls,
-                         first_bad_syscall, target);
+                         first_bad_syscall, target, mem);
         check_same_file(out_fd, &out_st, "the record's descriptor was closed or replaced");
         write_all(out_fd, line, (size_t)(k < (int)sizeof line ? k : (int)sizeof line - 1));
     } else {
@@ -506,6 +529,46 @@ static int parse_addr(const char *s, uint64_t *lo, uint64_t *hi)
     return end != t && *end == 0 && *hi > *lo;
 }
 
+/* l<N>=BYTES:WAYS (a level of the simulated memory hierarchy), line=BYTES */
+static uint64_t level_size[CS_LEVELS];
+static uint32_t level_ways[CS_LEVELS];
+
+static int parse_level(int i, const char *s)
+{
+    char *end;
+    if (i < 0 || i >= CS_LEVELS) return 0;
+    level_size[i] = strtoull(s, &end, 10);
+    if (end == s || *end != ':') return 0;
+    const char *t = end + 1;
+    unsigned long w = strtoul(t, &end, 10);
+    if (end == t || *end || w == 0 || w > 64 || level_size[i] == 0) return 0;
+    level_ways[i] = (uint32_t)w;
+    return 1;
+}
+
+static int parse_line(const char *s)
+{
+    char *end;
+    unsigned long v = strtoul(s, &end, 10);
+    if (end == s || *end || v < 16 || v > 512 || (v & (v - 1))) return 0;
+    cs_line_shift = (unsigned)__builtin_ctzl(v);
+    return 1;
+}
+
+static int setup_caches(void)
+{
+    if (!level_size[0]) {
+        return !level_size[1] && !level_size[2];
+    }
+    for (int i = 0; i < CS_LEVELS && level_size[i]; i++) {
+        if (!cs_init_level(i, level_size[i], level_ways[i])) return 0;
+        cs_n = i + 1;
+    }
+    if (cs_n < CS_LEVELS && level_size[cs_n]) return 0;     /* l3= without l2= */
+    caches = 1;
+    return 1;
+}
+
 QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info,
                                            int argc, char **argv)
 {
@@ -522,12 +585,19 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
             ok = parse_addr(a + 4, &end_addr, NULL);
         } else if (strncmp(a, "caller=", 7) == 0) {
             ok = parse_addr(a + 7, &caller_lo, &caller_hi);
+        } else if (strncmp(a, "l1=", 3) == 0 || strncmp(a, "l2=", 3) == 0 || strncmp(a, "l3=", 3) == 0) {
+            ok = parse_level(a[1] - '1', a + 3);
+        } else if (strncmp(a, "line=", 5) == 0) {
+            ok = parse_line(a + 5);
+        } else if (strncmp(a, "prefetch=", 9) == 0) {
+            ok = (a[9] == '0' || a[9] == '1') && !a[10];
+            cs_prefetch = a[9] == '1';
         } else if (strncmp(a, "kernel=", 7) == 0) {
             ok = n_kernel < MAX_KERNEL_RANGES && parse_addr(a + 7, &kernel_lo[n_kernel], &kernel_hi[n_kernel]);
             n_kernel += ok;
         } else {
             fprintf(stderr, "tensorop plugin: unknown option %s (known: fd=N, blocks=N, begin=ADDR, end=ADDR, "
-                    "caller=LO-HI, kernel=LO-HI)\n", a);
+                    "caller=LO-HI, kernel=LO-HI, l1=BYTES:WAYS, l2=.., l3=.., line=BYTES, prefetch=0|1)\n", a);
             return -1;
         }
         if (!ok) {
@@ -537,6 +607,11 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     }
     if ((out_fd >= 0 && fstat(out_fd, &out_st) != 0) || (blocks_fd >= 0 && fstat(blocks_fd, &blocks_st) != 0)) {
         fprintf(stderr, "tensorop plugin: fd=%d or blocks=%d is not open\n", out_fd, blocks_fd);
+        return -1;
+    }
+    if (!setup_caches()) {
+        fprintf(stderr, "tensorop plugin: bad cache geometry (l1= is needed for l2=/l3=; each level's size "
+                "a multiple of line x ways)\n");
         return -1;
     }
     target = info->target_name ? strdup(info->target_name) : "";

@@ -74,8 +74,9 @@ def validate_kernels(lab, names: list[str], shape: tuple[int, int, int], *, host
                 row["status"] = "model_error" if et.status is Status.DEVICE_ERROR else str(et.status)
                 row["error"] = et.error or "no modelled cycles"
                 continue
-            row.update(cycles=et.cycles, insns=et.insns, model=et.model,
-                       coverage=(et.meta.get("model") or {}).get("coverage"),
+            m = et.meta.get("model") or {}
+            row.update(cycles=et.cycles, insns=et.insns, model=et.model, coverage=m.get("coverage"),
+                       **{k: m[k] for k in ("core_cycles", "memory_cycles", "bound", "misses") if k in m},
                        implied_ghz=et.cycles / row["measured_s"] / 1e9,
                        modelled_gflops=et.gflops, measured_gflops=gemm.flops(shape) / row["measured_s"] / 1e9)
     return rows

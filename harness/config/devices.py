@@ -50,7 +50,7 @@ DEVICE_FIELDS = {
     "timeout_s", "measure", "env", "host", "port", "user", "key", "workdir", "sandbox", "pin", "manuals",
     "slow_gflops", "threads",
     # emulated devices: the llvm-mca model that gives their speed (harness/measure/model/)
-    "core_model", "mca_triple", "mca_attr", "clock_ghz",
+    "core_model", "mca_triple", "mca_attr", "clock_ghz", "memory",
     # ssh transport (harness/transport/ssh.py) and the farm (locks, faults):
     "ssh_config", "known_hosts", "connect_timeout_s", "keepalive_s", "link_timeout_s", "lock",
     "lock_lease_s", "lock_wait_s", "quarantine_after", "proxy_jump",
@@ -122,6 +122,8 @@ class Device:
     mca_triple: str = ""               # llvm triple for llvm-mc/llvm-mca; default derived from arch
     mca_attr: str = ""                 # extra -mattr for llvm-mc/llvm-mca (e.g. +sve)
     clock_ghz: float = 0.0             # nominal clock: modelled cycles -> modelled GFLOP/s
+    memory: str = ""                   # memory model (harness/measure/model/memory.py): "" = the core model's
+                                       # hierarchy, "host" = its row with this host's L1D/L2 from sysfs, "none"
     ssh_config: str = ""               # default ~/.ssh/config (Host aliases, ProxyJump, IdentityFile)
     known_hosts: str = ""              # default ~/.ssh/known_hosts; unknown host keys are refused
     connect_timeout_s: float = 10.0
@@ -227,6 +229,7 @@ def _device(path: Path, name: str, data, line: int) -> Device:
         mca_triple=r.str("mca_triple"),
         mca_attr=r.str("mca_attr"),
         clock_ghz=r.float("clock_ghz", default=0.0, minimum=0.01) if "clock_ghz" in data else 0.0,
+        memory=r.str("memory", choices=("host", "none")),
         ssh_config=r.str("ssh_config"),
         known_hosts=r.str("known_hosts"),
         connect_timeout_s=r.float("connect_timeout_s", default=10.0, minimum=0.1),

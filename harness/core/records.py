@@ -185,6 +185,7 @@ class Trial:
             "gflops": self.gflops,
             "gflops_basis": ("modelled" if self.emulated else "time") if self.gflops else None,
             "cycles": self.cycles,
+            **self._memory_json(),
             "model": self.model or None,
             "insns": self.insns,
             "emulated": self.emulated,
@@ -195,6 +196,12 @@ class Trial:
             "command": list(self.command),
             "paired": self.meta.get("paired"),
         }
+
+    def _memory_json(self) -> dict[str, Any]:
+        """Beside modelled `cycles`: the core and memory parts of the memory-aware model, the bound
+        that decides it and the miss counts per level (harness/measure/model/memory.py); {} otherwise."""
+        m = self.meta.get("model") or {}
+        return {k: m.get(k) for k in ("core_cycles", "memory_cycles", "bound", "misses")} if "core_cycles" in m else {}
 
 
 def source_hash(source: bytes) -> str:

@@ -111,7 +111,7 @@ def _check_and_measure(ws: Workspace, device: Device, transport: Transport, art:
             return trial
         req = op.request("profile", [tcase], tol=tol)
         run = transport.run(art, [], timeout_s=t_time, stdin=req, fetch=["pick.bin"],
-                            plugin=plugin_options(art))
+                            plugin=plugin_options(art, device))
     else:
         req = op.request("time", [tcase], tol=tol, threads=device.threads_allowed,
                          pick=secrets.randbelow(opts.max_samples),

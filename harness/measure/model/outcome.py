@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from harness.config.devices import Device
+from harness.measure.model import memory
 from harness.measure.model.cycles import model_from_blocks
 from harness.measure.model.profile import ProfileError, check_code, check_profile, parse_blocks
 
@@ -41,4 +42,12 @@ def modelled(ws, device: Device, blocks: bytes | None, plugin: dict,
     if err:
         return ModelOutcome(error=err)
     meta = {k: v for k, v in getattr(r, "__dict__", {}).items() if isinstance(v, (int, float, str))}
-    return ModelOutcome(cycles=float(r.cycles_per_call), name=str(r.model), meta=meta)
+    cycles, name = float(r.cycles_per_call), str(r.model)
+    h = memory.for_device(device)
+    if h is not None:
+        if not isinstance(plugin.get("mem"), dict):
+            return ModelOutcome(error="the QEMU plugin simulated no memory hierarchy (an old plugin? run `make setup`)")
+        cost = memory.combine(cycles, plugin["mem"], regions, h)
+        meta.update(cost.to_json())
+        cycles, name = cost.cycles, f"{name} + memory"
+    return ModelOutcome(cycles=cycles, name=name, meta=meta)

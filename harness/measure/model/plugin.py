@@ -3,13 +3,17 @@ run, and what its record says about the counted call."""
 from __future__ import annotations
 
 from harness.core.records import Artifact
+from harness.measure.model import memory
 from harness.transport.base import CHANNEL_FD, PROFILE_FD
 
 
-def plugin_options(art: Artifact) -> tuple[str, ...]:
+def plugin_options(art: Artifact, device=None) -> tuple[str, ...]:
     """The QEMU plugin's options for a profiled run of `art`: its record on the channel (fd 3), its
-    block profile on fd 4, the markers and the kernel's code by address (art.code_map)."""
-    return (f"fd={CHANNEL_FD}", f"blocks={PROFILE_FD}", *(art.code_map.plugin_options() if art.code_map else ()))
+    block profile on fd 4, the markers and the kernel's code by address (art.code_map), and the
+    device's memory hierarchy to simulate (memory.for_device; none: core cycles only)."""
+    h = memory.for_device(device) if device is not None else None
+    return (f"fd={CHANNEL_FD}", f"blocks={PROFILE_FD}", *(art.code_map.plugin_options() if art.code_map else ()),
+            *(h.plugin_options() if h else ()))
 
 
 def profile_problem(plugin: dict) -> str:

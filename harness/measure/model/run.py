@@ -46,7 +46,7 @@ def profile_artifact(ws: Workspace, device: Device, artifact: Artifact, shape: t
     with get_transport(device, ws) as t:
         run = t.run(artifact, [], timeout_s=timeout_s, stdin=gemm.request("profile", [case],
                                                                           tol=gemm.timing_tolerance(shape[2])),
-                    plugin=plugin_options(artifact), fetch=["pick.bin"])
+                    plugin=plugin_options(artifact, device), fetch=["pick.bin"])
     failure = check.run_failure(run, device, "profiled call")
     if failure:
         return ProfileRun(False, failure[1], wall_s=run.wall_s, command=run.command)

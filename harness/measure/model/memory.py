@@ -1,0 +1,165 @@
+"""The memory side of the cycle model (docs/CYCLE_MODEL.md, "Memory"): each modelled core's cache
+hierarchy, latencies and bandwidths in one table with its sources, the QEMU plugin options that make
+the plugin simulate that hierarchy (qemu/cache_sim.h), and the one combination of core cycles
+(llvm-mca per block, every load an L1 hit) with the memory stalls the simulation counts:
+
+    latency   = (L2 hits x lat_L2 + L3 hits x lat_L3 + memory fills x lat_mem) / MLP
+                (demand misses of L1 only: a prefetched line costs bandwidth, not latency)
+    bandwidth = per interface L2->L1, L3->L2, memory->L3 (or L2 on a core without L3):
+                lines moved (fills + dirty write-backs) x line size / bytes per cycle
+    cycles    = max(core, latency, bandwidth...)       out-of-order core (misses overlap execution)
+              = max(core + latency, bandwidth...)      in-order core (a demand miss stalls it)
+
+`bound` names the term that decides it: core, latency, or the interface whose bandwidth does.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+LINE = 64
+
+
+@dataclass(frozen=True)
+class Level:
+    size: int                  # bytes (the last level: this core's share)
+    ways: int
+    latency: float             # load-to-use cycles of a hit at this level
+    bandwidth: float           # sustained bytes per cycle into the level above (L1: unused)
+
+
+@dataclass(frozen=True)
+class Hierarchy:
+    core: str                  # the llvm-mca core model it belongs to
+    levels: tuple[Level, ...]  # L1D, L2, [L3 share]
+    mem_latency: float         # cycles of a DRAM access
+    mem_bandwidth: float       # sustained bytes per cycle of one core from DRAM
+    mlp: float                 # demand misses in flight (fill buffers / miss status registers)
+    out_of_order: bool         # misses overlap execution (else a demand miss stalls the core)
+    source: str
+    line: int = LINE
+    prefetch: bool = True
+
+    def plugin_options(self) -> tuple[str, ...]:
+        lv = tuple(f"l{i + 1}={lvl.size}:{lvl.ways}" for i, lvl in enumerate(self.levels))
+        return (*lv, f"line={self.line}", f"prefetch={int(self.prefetch)}")
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+KiB, MiB = 1024, 1024 * 1024
+
+# Per core: sizes and ways from the vendor's manual (or this host's sysfs), latencies and per-core
+# bandwidths from the manual where it gives them, else from published measurements (cited).
+HIERARCHIES: dict[str, Hierarchy] = {h.core: h for h in (
+    Hierarchy("icelake-server",
+              (Level(48 * KiB, 12, 5, 0), Level(1280 * KiB, 20, 14, 48), Level(1536 * KiB, 12, 70, 20)),
+              mem_latency=250, mem_bandwidth=6, mlp=10, out_of_order=True,
+              source="Intel 64 and IA-32 Architectures Optimization Reference Manual (Ice Lake Server: 48 KiB "
+                     "12-way L1D, 1.25 MiB 20-way L2, 1.5 MiB of LLC per core, 10 L1D fill buffers... 12); "
+                     "this host's sysfs agrees on L1D/L2; latencies and per-core bandwidth as measured by "
+                     "Chips and Cheese / Intel MLC on Ice Lake SP at ~2.8 GHz"),
+    Hierarchy("sapphirerapids",
+              (Level(48 * KiB, 12, 5, 0), Level(2 * MiB, 16, 16, 48), Level(1920 * KiB, 15, 80, 20)),
+              mem_latency=300, mem_bandwidth=6, mlp=16, out_of_order=True,
+              source="Intel Optimization Reference Manual (Sapphire Rapids: 48 KiB L1D, 2 MiB 16-way L2, "
+                     "1.875 MiB of LLC per core, 16 fill buffers)"),
+    Hierarchy("sifive-x280",
+              (Level(32 * KiB, 8, 3, 0), Level(512 * KiB, 16, 18, 16)),
+              mem_latency=200, mem_bandwidth=4, mlp=4, out_of_order=False,
+              source="SpacemiT K1 / X60 datasheet (the board the rv64 devices stand for: 32 KiB 8-way L1D, "
+                     "512 KiB 16-way L2 per 4-core cluster, no L3, LPDDR4X at 1.6 GHz); SiFive X280 manual "
+                     "(an in-order core: few misses in flight)"),
+    Hierarchy("cortex-a76",
+              (Level(64 * KiB, 4, 4, 0), Level(512 * KiB, 8, 11, 32), Level(2 * MiB, 16, 35, 16)),
+              mem_latency=240, mem_bandwidth=4, mlp=8, out_of_order=True,
+              source="Arm Cortex-A76 TRM (64 KiB 4-way L1D, 512 KiB 8-way L2); Raspberry Pi 5 BCM2712 "
+                     "(2 MiB shared L3, LPDDR4X-4267) at 2.4 GHz"),
+    Hierarchy("neoverse-v1",
+              (Level(64 * KiB, 4, 4, 0), Level(1 * MiB, 8, 11, 32)),
+              mem_latency=300, mem_bandwidth=8, mlp=16, out_of_order=True,
+              source="Arm Neoverse V1 TRM (64 KiB 4-way L1D, 1 MiB 8-way L2); AWS Graviton3's 32 MiB SLC is "
+                     "0.5 MiB per core, less than L2, so it is left out; DDR5 at 2.6 GHz"),
+)}
+
+
+def _sysfs_level(level: int) -> tuple[int, int] | None:
+    """(size, ways) of this host's data/unified cache at `level`, from sysfs."""
+    for idx in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
+        try:
+            if int((idx / "level").read_text()) != level or (idx / "type").read_text().strip() == "Instruction":
+                continue
+            size = (idx / "size").read_text().strip().upper()
+            n = int(size.rstrip("KMG")) * {"K": KiB, "M": MiB}.get(size[-1], 1)
+            return n, int((idx / "ways_of_associativity").read_text())
+        except (OSError, ValueError):
+            return None
+    return None
+
+
+def for_device(device) -> Hierarchy | None:
+    """The hierarchy a device is modelled with: its core model's row; `memory: host` takes this
+    host's L1D and L2 sizes from sysfs (the validation device, x86-qemu); `memory: none` turns the
+    memory model off (core cycles only)."""
+    mode = str(getattr(device, "memory", "") or "")
+    if mode == "none":
+        return None
+    h = HIERARCHIES.get(getattr(device, "core_model", "") or "")
+    if h is None or mode != "host":
+        return h
+    levels = list(h.levels)
+    for i in (0, 1):
+        got = _sysfs_level(i + 1)
+        if got and got[0] % (LINE * got[1]) == 0:
+            levels[i] = replace(levels[i], size=got[0], ways=got[1])
+    return replace(h, levels=tuple(levels), source=h.source + "; L1D/L2 from this host's sysfs")
+
+
+@dataclass(frozen=True)
+class MemoryCost:
+    cycles: float              # the combined modelled cycles per call
+    core_cycles: float
+    memory_cycles: float       # cycles - core_cycles
+    latency_cycles: float
+    bandwidth_cycles: dict     # interface -> cycles
+    bound: str                 # core | latency | "L2->L1" | "L3->L2" | "memory"
+    misses: dict               # per call: L1 demand misses served by L2 / L3 / memory, fills per level
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def combine(core_cycles: float, mem: dict, regions: int, h: Hierarchy) -> MemoryCost:
+    """Core cycles per call plus the memory stalls of the plugin's counts (its record's `mem`,
+    totals over `regions` calls): the formula of the module docstring."""
+    r = max(1, regions)
+    demand = [x / r for x in mem.get("demand", [0, 0, 0])]
+    fill = [x / r for x in mem.get("fill", [0, 0, 0])]
+    wb = [x / r for x in mem.get("wb", [0, 0, 0])]
+    lv = h.levels
+    lat_by_source = [lv[1].latency if len(lv) > 1 else h.mem_latency,
+                     lv[2].latency if len(lv) > 2 else h.mem_latency, h.mem_latency]
+    latency = sum(d * lat for d, lat in zip(demand, lat_by_source)) / h.mlp
+    line = int(mem.get("line") or h.line)
+    bw = {}
+    names = ["L2->L1", "L3->L2"]
+    for i in range(len(lv)):
+        moved = (fill[i] + wb[i]) * line
+        if i + 1 < len(lv):
+            bw[names[i]] = moved / lv[i + 1].bandwidth
+    last = len(lv) - 1
+    bw["memory"] = (fill[last] + wb[last]) * line / h.mem_bandwidth
+    terms = {"core": core_cycles, "latency": latency, **bw}
+    if h.out_of_order:
+        cycles = max(terms.values())
+        bound = max(terms, key=terms.get)
+    else:
+        cycles = max(core_cycles + latency, *bw.values())
+        widest = max(bw, key=bw.get)
+        bound = widest if bw[widest] > core_cycles + latency else "core" if core_cycles >= latency else "latency"
+    misses = {"l1_to_l2": demand[0], "l1_to_l3": demand[1], "l1_to_memory": demand[2],
+              "fills": fill[:len(lv)], "writebacks": wb[:len(lv)],
+              "accesses": (mem.get("loads", 0) + mem.get("stores", 0)) / r}
+    return MemoryCost(cycles, core_cycles, cycles - core_cycles, latency,
+                      {k: round(v, 1) for k, v in bw.items()}, bound, misses)

@@ -1,0 +1,301 @@
+/* tensorop QEMU plugin: the memory hierarchy of a modelled core (docs/CYCLE_MODEL.md, "Memory").
+ *
+ * A trace-driven simulation of set-associative, write-back, write-allocate caches with LRU
+ * replacement (the design of QEMU's contrib/plugins/cache.c and of the textbook simulators:
+ * per-set tags with use stamps), up to three levels (L1D, L2, the last level's share), fed by the
+ * guest's data accesses (virtual addresses: a user-mode process has no other). Fills go into every
+ * level on the way (mostly inclusive); a dirty line evicted from a level is written to the next.
+ *
+ * Two hardware prefetchers, as the modelled cores have (simplified after Intel's L1 IP-stride
+ * prefetcher and L2 streamer, which Arm's and SiFive's cores resemble; both stay in a 4 KiB page):
+ *   - stride (L1): per instruction address, a constant stride seen twice in a row prefetches the
+ *     line one stride ahead into L1;
+ *   - stream (L2): a demand miss adjacent (within 2 lines) to the previous miss in the same page,
+ *     twice in a row, prefetches the next PF_DEPTH lines in that direction into L2.
+ * A prefetched line is counted as traffic between the levels (bandwidth) but a later demand access
+ * that finds it is a hit: its latency is assumed hidden (no timeliness model).
+ *
+ * Counted only while `counting` (inside the profiled region); the simulation itself runs from the
+ * start of the program, so the region starts with the caches as the driver's input generation left
+ * them (the data of a small problem warm, as in a repeated timed call). */
+#ifndef TENSOROP_CACHE_SIM_H
+#define TENSOROP_CACHE_SIM_H
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#define CS_LEVELS 3
+#define PF_DEPTH 4
+#define PF_STRIDE_ENTRIES 256
+#define PF_STREAMS 16
+#define CS_PAGE_SHIFT 12
+
+struct cs_level {
+    uint64_t size;               /* bytes; 0 = level absent */
+    uint32_t ways, sets;
+    uint64_t *tag;               /* line number + 1; 0 = invalid */
+    uint64_t *stamp;
+    uint8_t *dirty;
+};
+
+struct cs_stats {
+    uint64_t loads, stores;      /* accesses (one per line touched) in the region */
+    uint64_t fill[CS_LEVELS];    /* lines filled into level i (demand and prefetch) */
+    uint64_t wb[CS_LEVELS];      /* dirty lines written back out of level i */
+    uint64_t demand[CS_LEVELS + 1]; /* L1 demand misses served by L2 [1], L3 [2], memory [3] */
+    uint64_t pf_issued;          /* prefetches that brought a line into a cache */
+};
+
+static struct cs_level cs_lv[CS_LEVELS];
+static int cs_n;                 /* levels present */
+static unsigned cs_line_shift = 6;
+static int cs_prefetch = 1;
+static uint64_t cs_clock;
+static struct cs_stats cs_st;
+static int cs_counting_ref;      /* set by the plugin: count into cs_st */
+
+struct pf_stride { uint64_t pc, last; int64_t stride; int conf; };
+struct pf_stream { uint64_t page, last; int dir, conf; uint64_t use; };
+static struct pf_stride pf_st[PF_STRIDE_ENTRIES];
+static struct pf_stream pf_sm[PF_STREAMS];
+
+static int cs_init_level(int i, uint64_t size, uint32_t ways)
+{
+    uint64_t line = 1ull << cs_line_shift;
+    if (size == 0) {
+        return 1;
+    }
+    if (ways == 0 || size % (line * ways) != 0) {
+        return 0;
+    }
+    struct cs_level *l = &cs_lv[i];
+    l->size = size;
+    l->ways = ways;
+    l->sets = (uint32_t)(size / (line * ways));
+    l->tag = calloc((size_t)l->sets * ways, sizeof *l->tag);
+    l->stamp = calloc((size_t)l->sets * ways, sizeof *l->stamp);
+    l->dirty = calloc((size_t)l->sets * ways, 1);
+    return l->tag && l->stamp && l->dirty;
+}
+
+/* Look line `ln` up in level i; on a miss insert it (evicting the LRU way; a dirty victim is
+ * written to the next level). Returns 1 on a hit. */
+static void cs_insert_below(int i, uint64_t ln, int dirty);
+
+static int cs_access_level(int i, uint64_t ln, int store, int insert)
+{
+    struct cs_level *l = &cs_lv[i];
+    uint64_t set = ln % l->sets, *tag = l->tag + set * l->ways, *st = l->stamp + set * l->ways;
+    uint8_t *d = l->dirty + set * l->ways;
+    uint32_t victim = 0;
+    for (uint32_t w = 0; w < l->ways; w++) {
+        if (tag[w] == ln + 1) {
+            st[w] = ++cs_clock;
+            d[w] |= (uint8_t)store;
+            return 1;
+        }
+        if (st[w] < st[victim]) {
+            victim = w;
+        }
+    }
+    if (!insert) {
+        return 0;
+    }
+    if (tag[victim] && d[victim]) {
+        if (cs_counting_ref) {
+            cs_st.wb[i]++;
+        }
+        if (i + 1 < cs_n) {
+            cs_insert_below(i + 1, tag[victim] - 1, 1);
+        }
+    }
+    tag[victim] = ln + 1;
+    st[victim] = ++cs_clock;
+    d[victim] = (uint8_t)store;
+    if (cs_counting_ref) {
+        cs_st.fill[i]++;
+    }
+    return 0;
+}
+
+/* A written-back line arriving at level i: marked dirty there (allocated if absent; not a fill
+ * from below, so not counted as one). */
+static void cs_insert_below(int i, uint64_t ln, int dirty)
+{
+    int save = cs_counting_ref;
+    uint64_t f = cs_st.fill[i];
+    cs_access_level(i, ln, dirty, 1);
+    if (save) {
+        cs_st.fill[i] = f;
+    }
+}
+
+/* Bring line ln into level `into` (0 = L1) from wherever it is; returns the level that had it
+ * (cs_n = memory). */
+static int cs_fetch(uint64_t ln, int into, int store)
+{
+    int found = cs_n;
+    for (int i = into; i < cs_n; i++) {
+        if (cs_access_level(i, ln, i == into ? store : 0, 0)) {
+            found = i;
+            break;
+        }
+    }
+    /* fill the levels between the one that had it and `into` (the fills count as traffic) */
+    for (int i = found - 1; i >= into; i--) {
+        cs_access_level(i, ln, i == into ? store : 0, 1);
+    }
+    return found;
+}
+
+static void cs_prefetch_line(uint64_t ln, int into)
+{
+    if (cs_access_level(into, ln, 0, 0)) {
+        return;
+    }
+    cs_fetch(ln, into, 0);
+    if (cs_counting_ref) {
+        cs_st.pf_issued++;
+    }
+}
+
+static void cs_stream(uint64_t ln)
+{
+    uint64_t page = ln >> (CS_PAGE_SHIFT - cs_line_shift);
+    struct pf_stream *s = NULL, *lru = &pf_sm[0];
+    for (int i = 0; i < PF_STREAMS; i++) {
+        if (pf_sm[i].page == page + 1) {
+            s = &pf_sm[i];
+            break;
+        }
+        if (pf_sm[i].use < lru->use) {
+            lru = &pf_sm[i];
+        }
+    }
+    if (!s) {
+        s = lru;
+        s->page = page + 1;
+        s->last = ln;
+        s->dir = 0;
+        s->conf = 0;
+        s->use = ++cs_clock;
+        return;
+    }
+    s->use = ++cs_clock;
+    int64_t d = (int64_t)(ln - s->last);
+    int dir = d > 0 ? 1 : d < 0 ? -1 : 0;
+    if (dir && d <= 2 && d >= -2) {
+        s->conf = dir == s->dir ? s->conf + 1 : 1;
+        s->dir = dir;
+    } else if (dir) {
+        s->conf = 0;
+    }
+    s->last = ln;
+    if (s->conf >= 2 && cs_n > 1) {
+        for (int k = 1; k <= PF_DEPTH; k++) {
+            uint64_t t = ln + (uint64_t)(int64_t)(k * s->dir);
+            if ((t >> (CS_PAGE_SHIFT - cs_line_shift)) != page) {
+                break;
+            }
+            cs_prefetch_line(t, 1);
+        }
+    }
+}
+
+static void cs_stride(uint64_t pc, uint64_t addr)
+{
+    struct pf_stride *e = &pf_st[(pc ^ (pc >> 9)) % PF_STRIDE_ENTRIES];
+    if (e->pc != pc) {
+        e->pc = pc;
+        e->last = addr;
+        e->stride = 0;
+        e->conf = 0;
+        return;
+    }
+    int64_t d = (int64_t)(addr - e->last);
+    e->last = addr;
+    if (d != 0 && d == e->stride) {
+        e->conf += e->conf < 3;
+    } else {
+        e->stride = d;
+        e->conf = 0;
+        return;
+    }
+    if (e->conf >= 2) {
+        uint64_t t = addr + (uint64_t)d;
+        if ((t >> CS_PAGE_SHIFT) == (addr >> CS_PAGE_SHIFT) &&
+            (t >> cs_line_shift) != (addr >> cs_line_shift)) {
+            cs_prefetch_line(t >> cs_line_shift, 0);
+        }
+    }
+}
+
+/* The line of the previous access, while it is L1's most recently used line: another access to
+ * it (the elements of one vector load, QEMU's pieces of a wide access) is a hit that changes
+ * nothing but its dirty bit, so it skips the lookup (the stride prefetcher still sees it). */
+static uint64_t cs_last_ln = UINT64_MAX, cs_last_clock;
+static uint8_t *cs_last_dirty;
+
+/* Note line ln as L1's most recently used (it was just looked up or filled there). */
+static void cs_remember(uint64_t ln)
+{
+    struct cs_level *l = &cs_lv[0];
+    uint64_t set = ln % l->sets;
+    for (uint32_t w = 0; w < l->ways; w++) {
+        if (l->tag[set * l->ways + w] == ln + 1) {
+            cs_last_ln = ln;
+            cs_last_dirty = &l->dirty[set * l->ways + w];
+            cs_last_clock = cs_clock;
+            return;
+        }
+    }
+    cs_last_ln = UINT64_MAX;
+}
+
+/* One guest data access of `size` bytes at `addr` by the instruction at `pc`. */
+static void cs_access(uint64_t pc, uint64_t addr, unsigned size, int store)
+{
+    uint64_t first = addr >> cs_line_shift, last = (addr + (size ? size : 1) - 1) >> cs_line_shift;
+    if (first == last && first == cs_last_ln && cs_last_clock == cs_clock) {
+        if (cs_counting_ref) {
+            if (store) {
+                cs_st.stores++;
+            } else {
+                cs_st.loads++;
+            }
+        }
+        *cs_last_dirty |= (uint8_t)store;
+        goto train;
+    }
+    for (uint64_t ln = first; ln <= last; ln++) {
+        if (cs_counting_ref) {
+            if (store) {
+                cs_st.stores++;
+            } else {
+                cs_st.loads++;
+            }
+        }
+        if (cs_access_level(0, ln, store, 0)) {
+            cs_remember(ln);
+            continue;
+        }
+        int from = cs_fetch(ln, 0, store);
+        cs_remember(ln);
+        if (cs_counting_ref) {
+            cs_st.demand[from == cs_n ? CS_LEVELS : from]++;
+        }
+        if (cs_prefetch) {
+            cs_stream(ln);
+        }
+    }
+train:
+    if (cs_prefetch) {
+        cs_stride(pc, addr);
+    }
+    /* a prefetch may have moved the clock: the fast path holds only if nothing else happened */
+    if (cs_last_ln == last) {
+        cs_last_clock = cs_clock;
+    }
+}
+
+#endif
