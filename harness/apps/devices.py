@@ -39,7 +39,7 @@ def devices_check(device: Optional[List[str]] = DeviceOpt, devices_file: Optiona
     lab = load_lab(devices_file)
     names = resolve_devices(lab, device) if device else list(lab.devices)
     t = Table(title="device check")
-    for h in ("device", "ok", "toolchain", "runner", "trivial run", "openblas", "insn counter"):
+    for h in ("device", "ok", "toolchain", "runner", "trivial run", "openblas", "cycle model"):
         t.add_column(h, overflow="fold")
     bad = 0
     for n in names:

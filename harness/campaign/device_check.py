@@ -13,6 +13,8 @@ from harness.core.records import Status
 from harness.transport.scripts import script
 from harness.transport import get_transport
 from harness.transport.base import is_qemu, runner_prefix
+from harness.measure.model import memory
+from harness.measure.model.mca import vlen_note
 from harness.measure.runner import build_kernel
 
 
@@ -78,6 +80,13 @@ def check_device(lab: Lab, device: Device) -> DeviceReport:
     openblas = "available" if lib.is_file() else f"[yellow]missing ({lib}); run make setup[/yellow]"
     if device.emulated and prefix and is_qemu(prefix[0]):
         counter = "qemu plugin" if lab.ws.qemu_plugin.is_file() else "[yellow]plugin not built (make setup)[/yellow]"
+        counter += f"; {device.core_model or 'no core model'}"
+        hier = memory.for_device(device)
+        counter += (" + memory (" + ", ".join(f"L{i + 1} {lv.size // 1024} KiB" for i, lv in enumerate(hier.levels))
+                    + ")" if hier else " (no memory model)")
+        note = vlen_note(device)
+        if note:
+            counter += f"; [yellow]{note}[/yellow]"
     else:
         counter = "n/a (native)"
     return DeviceReport(ok, tc_text, runner_text, trivial, openblas, counter)

@@ -187,7 +187,7 @@ def _block_costs(core: mca.CoreModel, prof: Profile, cache: mca.Cache,
             fresh[keys[i]] = None
             cache.put(keys[i], {"cycles": None, "modelled": 0, "why": "llvm-mc cannot decode"})
             continue
-        for variant in mca.worst_case_variants(lines, vs[i], core.is_riscv):
+        for variant in mca.worst_case_variants(lines, vs[i], core.is_riscv, core.lmul_shift):
             items.append(variant)
             owner.append(i)
     costs = mca.block_cycles(core, items)

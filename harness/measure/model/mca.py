@@ -51,6 +51,8 @@ class CoreModel:
     mc: str = ""             # llvm-mc path
     mca: str = ""            # llvm-mca path
     llvm_version: str = ""
+    lmul_shift: int = 0      # RISC-V: log2(model's VLEN / device's VLEN); every LMUL is costed that many
+                             # steps smaller (rescale_lmul), so an op costs what its data size costs
 
     @property
     def label(self) -> str:
@@ -61,7 +63,8 @@ class CoreModel:
         return self.triple.startswith("riscv")
 
     def key(self) -> str:
-        return "|".join((CACHE_FORMAT, self.triple, self.cpu, self.attr, self.llvm_version, str(ITERATIONS)))
+        return "|".join((CACHE_FORMAT, self.triple, self.cpu, self.attr, self.llvm_version, str(ITERATIONS),
+                         *((f"lmul>>{self.lmul_shift}",) if self.lmul_shift else ())))
 
 
 def find_tool(name: str) -> str | None:
@@ -92,8 +95,50 @@ def core_model(device) -> CoreModel:
     mc, mca = find_tool("llvm-mc"), find_tool("llvm-mca")
     if not mc or not mca:
         raise ModelUnavailable("llvm-mc/llvm-mca not found (install Debian's llvm-19: `make setup`)")
+    shift = 0
+    if triple.startswith("riscv"):
+        have, model = device_vlen(device), MODEL_VLEN.get(cpu)
+        if have and model and model != have:
+            shift = (model // have).bit_length() - 1 if model > have else -((have // model).bit_length() - 1)
     return CoreModel(triple=triple, cpu=cpu, attr=getattr(device, "mca_attr", ""), mc=mc, mca=mca,
-                     llvm_version=_llvm_version(mca))
+                     llvm_version=_llvm_version(mca), lmul_shift=shift)
+
+
+# The VLEN each RISC-V core model was written for (its per-op costs are those of this VLEN and
+# the core's datapath): an emulated device of another VLEN is costed with every LMUL rescaled.
+MODEL_VLEN = {"sifive-x280": 512, "sifive-p670": 128, "sifive-p470": 128, "spacemit-x60": 256,
+              "sifive-x390": 1024}
+
+
+def device_vlen(device) -> int:
+    """The device's VLEN in bits: its `vlenN` feature, else QEMU's `vlen=N` in its runner; 0 unknown."""
+    for f in getattr(device, "features", ()) or ():
+        m = re.fullmatch(r"vlen(\d+)", str(f))
+        if m:
+            return int(m.group(1))
+    for a in getattr(device, "runner", ()) or ():
+        m = re.search(r"\bvlen=(\d+)", str(a))
+        if m:
+            return int(m.group(1))
+    return 0
+
+
+def vlen_note(device) -> str:
+    """'' when a RISC-V device's core model matches its VLEN; else how its costs are rescaled, or
+    why they cannot be (`devices check` prints it)."""
+    if getattr(device, "arch", "") != "riscv64" or not getattr(device, "core_model", ""):
+        return ""
+    have, model = device_vlen(device), MODEL_VLEN.get(device.core_model)
+    if not model:
+        return f"core model {device.core_model} has no known VLEN: vector costs are not rescaled to the device's"
+    if not have:
+        return (f"the device's VLEN is unknown (no vlenN feature or vlen= in its runner): costed as "
+                f"{device.core_model}'s VLEN {model}")
+    if have == model:
+        return ""
+    return (f"VLEN {have} costed on {device.core_model} (VLEN {model}): every LMUL is costed "
+            f"{model // have if model > have else have // model}x {'smaller' if model > have else 'larger'}, "
+            f"so an op costs what its data costs on that core's datapath")
 
 
 def _run(cmd: list[str], text: str, timeout: float = TIMEOUT_S) -> subprocess.CompletedProcess:
@@ -180,18 +225,38 @@ VSTATE = re.compile(r"e(8|16|32|64)m(f?)(1|2|4|8)")
 WORST_VSTATES = ("e8m8", "e16m8", "e32m8", "e64m8")     # unknown vector state: the worst of these
 
 
-def _instruments(vstate: str) -> list[str]:
+_LMULS = ("mf8", "mf4", "mf2", "m1", "m2", "m4", "m8")
+
+
+def rescale_lmul(lmul: str, shift: int) -> str:
+    """LMUL `lmul` ("m8", "mf2") `shift` steps smaller (negative: larger), clamped to mf8..m8: an
+    LMUL-8 op on a VLEN-256 device moves the data of an LMUL-4 op on a VLEN-512 core."""
+    i = _LMULS.index(lmul.lower())
+    return _LMULS[min(len(_LMULS) - 1, max(0, i - shift))]
+
+
+_VSET_IMM = re.compile(r"^(vseti?vli\s+[^,]+,\s*[^,]+,\s*e\d+,\s*)(mf?\d)\b")
+
+
+def rescale_asm(asm: list[str], shift: int) -> list[str]:
+    """The LMUL of every vsetvli/vsetivli rescaled (llvm-mca follows them inside a block)."""
+    if not shift:
+        return asm
+    return [_VSET_IMM.sub(lambda m: m.group(1) + rescale_lmul(m.group(2), shift), a) for a in asm]
+
+
+def _instruments(vstate: str, shift: int = 0) -> list[str]:
     m = VSTATE.fullmatch(vstate)
     if not m:       # none (no vsetvl executed yet): llvm-mca's default, stated so no state leaks
         return ["# LLVM-MCA-RISCV-LMUL M1", "# LLVM-MCA-RISCV-SEW E32"]
-    lmul = ("MF" if m.group(2) else "M") + m.group(3)
+    lmul = rescale_lmul(("mf" if m.group(2) else "m") + m.group(3), shift).upper()
     return [f"# LLVM-MCA-RISCV-LMUL {lmul}", f"# LLVM-MCA-RISCV-SEW E{m.group(1)}"]
 
 
 _REGISTER_VSETVL = re.compile(r"^vsetvl\s")
 
 
-def worst_case_variants(asm: list[str], vstate: str, riscv: bool) -> list[tuple[list[str], str]]:
+def worst_case_variants(asm: list[str], vstate: str, riscv: bool, shift: int = 0) -> list[tuple[list[str], str]]:
     """The (asm, vstate) variants a block is costed under; its cost is the most expensive one.
     RISC-V: a block entered with an unknown vector state, or holding a register-form `vsetvl`
     (whose vtype is only known at run time), is costed under each SEW at LMUL 8, the state
@@ -207,7 +272,7 @@ def worst_case_variants(asm: list[str], vstate: str, riscv: bool) -> list[tuple[
         for a in asm:
             lines.append(a)
             if _REGISTER_VSETVL.match(a):
-                lines += _instruments(worst)
+                lines += _instruments(worst, shift)
         out.append((lines, worst if unknown else vstate))
     return out
 
@@ -242,8 +307,8 @@ def _mca_batch(core: CoreModel, items: list[tuple[list[str], str]],
     for i, (asm, vstate) in enumerate(items):
         src.append(f"# LLVM-MCA-BEGIN r{i}")
         if core.is_riscv:
-            src.extend(_instruments(vstate))
-        src.extend(asm)
+            src.extend(_instruments(vstate, core.lmul_shift))
+        src.extend(rescale_asm(asm, core.lmul_shift) if core.is_riscv else asm)
         src.append(f"# LLVM-MCA-END r{i}")
     p = _run(_mca_cmd(core), "\n".join(src) + "\n", timeout)
     return _parse_regions(p.stdout) if p.returncode == 0 else {}

@@ -1,0 +1,138 @@
+"""The memory side of the cycle model (harness/measure/model/memory.py, qemu/cache_sim.h) and the
+VLEN rescaling of RISC-V core models (mca.rescale_lmul): the combination formula on constructed
+counts, the plugin's cache simulation on real programs under real QEMU (counts that follow from
+the access pattern), and an untuned, unblocked kernel modelled slower than a packed one once its
+data leaves L2."""
+from __future__ import annotations
+
+import random
+import subprocess
+
+import pytest
+
+from harness.measure.model import mca, memory
+from harness.measure.model.memory import Hierarchy, Level, combine
+from harness.measure.model.run import profile_artifact
+
+from conftest import EXAMPLES, REPO, requires_qemu
+from test_model import _build, requires_mca
+
+OOO = Hierarchy("test-ooo", (Level(32768, 8, 4, 0), Level(262144, 8, 12, 32), Level(1 << 20, 16, 40, 16)),
+                mem_latency=200, mem_bandwidth=8, mlp=10, out_of_order=True, source="test")
+INORDER = Hierarchy("test-inorder", (Level(32768, 8, 3, 0), Level(524288, 16, 18, 16)),
+                    mem_latency=200, mem_bandwidth=4, mlp=4, out_of_order=False, source="test")
+
+
+def test_combination_is_the_documented_formula():
+    rng = random.Random()
+    for _ in range(50):
+        core = rng.uniform(1e3, 1e7)
+        regions = rng.randint(1, 3)
+        demand = [rng.randint(0, 10 ** 6) for _ in range(3)]
+        fill = [rng.randint(0, 10 ** 6) for _ in range(3)]
+        wb = [rng.randint(0, 10 ** 5) for _ in range(3)]
+        mem = {"line": 64, "demand": demand, "fill": fill, "wb": wb, "loads": 1, "stores": 1}
+        c = combine(core, mem, regions, OOO)
+        lat = (demand[0] * 12 + demand[1] * 40 + demand[2] * 200) / 10 / regions
+        bw = {"L2->L1": (fill[0] + wb[0]) * 64 / 32 / regions, "L3->L2": (fill[1] + wb[1]) * 64 / 16 / regions,
+              "memory": (fill[2] + wb[2]) * 64 / 8 / regions}
+        terms = {"core": core, "latency": lat, **bw}
+        assert c.cycles == pytest.approx(max(terms.values()))
+        assert c.bound == max(terms, key=terms.get)
+        assert c.core_cycles == core and c.memory_cycles == pytest.approx(c.cycles - core)
+        # in order: a demand miss stalls the core (added), bandwidth still a floor
+        d = combine(core, mem, regions, INORDER)
+        lat2 = (demand[0] * 18 + demand[1] * 200 + demand[2] * 200) / 4 / regions
+        bw2 = [(fill[0] + wb[0]) * 64 / 16 / regions, (fill[1] + wb[1]) * 64 / 4 / regions]
+        assert d.cycles == pytest.approx(max(core + lat2, *bw2))
+    # no memory traffic: the core bound, unchanged
+    quiet = combine(5e5, {"line": 64, "demand": [0, 0, 0], "fill": [0, 0, 0], "wb": [0, 0, 0]}, 1, OOO)
+    assert quiet.cycles == 5e5 and quiet.bound == "core" and quiet.memory_cycles == 0
+
+
+def test_every_modelled_core_has_a_hierarchy_with_a_source_and_plugin_options(lab):
+    for name in ("rv64-qemu", "rv64-qemu-vlen128", "rv64-qemu-vlen512", "arm64-qemu", "a76-qemu", "x86-qemu"):
+        h = memory.for_device(lab.device(name))
+        assert h is not None and h.source and h.levels[0].size < h.levels[1].size, name
+        opts = h.plugin_options()
+        assert opts[0].startswith("l1=") and f"line={h.line}" in opts
+        for lv in h.levels:
+            assert lv.size % (h.line * lv.ways) == 0, (name, lv)
+
+
+@requires_qemu
+@pytest.mark.parametrize("bad", ["l2=1048576:8", "l1=1000:8", "l1=32768:0", "line=48", "prefetch=2"])
+def test_the_plugin_refuses_a_bad_cache_geometry(lab, bad):
+    r = subprocess.run(["qemu-x86_64", "-plugin", f"{lab.ws.qemu_plugin},{bad}", "/bin/true"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "tensorop plugin" in r.stderr, r.stderr
+
+
+SCALAR_IKJ = (REPO / "kernels" / "validation" / "scalar_ikj.c").read_bytes()
+NAIVE_JKI = (REPO / "kernels" / "validation" / "naive_jki.c").read_bytes()
+
+
+@requires_qemu
+@requires_mca
+def test_cache_counts_follow_the_access_pattern(lab):
+    """x86-qemu (this host's L1D/L2). i-k-j with B (K x N) bigger than L1 and smaller than L2:
+    every row of C streams all of B through L1 once, K*N*4/64 lines per row, served by L2 (or
+    prefetched from it), nothing from memory after the first pass. j-k-i walks columns of A and C
+    (stride 4*lda bytes): two L1 misses per inner iteration once a column's lines do not fit."""
+    d = lab.device("x86-qemu")
+    h = memory.for_device(d)
+    M, N, K = 24, 160, 160 + random.randint(0, 40)          # B: 100-128 KiB, over L1, well under L2
+    assert h.levels[0].size < K * N * 4 < h.levels[1].size // 4
+    _, art = _build(lab, "x86-qemu", SCALAR_IKJ, "scalar_ikj.c")
+    run = profile_artifact(lab.ws, d, art, (M, N, K))
+    assert run.ok, run.error
+    mem = run.record["mem"]
+    b_lines = M * K * N * 4 / 64
+    assert 0.9 * b_lines <= mem["fill"][0] <= 1.2 * b_lines + 3 * M * K, (mem, b_lines)
+    assert mem["demand"][2] < 0.05 * b_lines, mem
+    assert mem["loads"] >= M * K * N and mem["stores"] >= M * N * K    # one load of B, one store of C per FMA
+
+    M, N, K = 20 + random.randint(0, 8), 16, 1024                     # columns of 1024 lines: over L1
+    _, art = _build(lab, "x86-qemu", NAIVE_JKI, "naive_jki.c")
+    run = profile_artifact(lab.ws, d, art, (M, N, K))
+    assert run.ok, run.error
+    mem = run.record["mem"]
+    # each (j, k) walks M lines of A and M of C; A's column k is new for every k, C's stays in L1
+    assert mem["demand"][0] + mem["demand"][1] + mem["demand"][2] >= 0.9 * N * K * M, mem
+
+
+def test_vlen_rescaling_of_lmul(lab):
+    assert [mca.rescale_lmul(x, 1) for x in ("m8", "m4", "m1", "mf2", "mf8")] == ["m4", "m2", "mf2", "mf4", "mf8"]
+    assert mca.rescale_lmul("m1", 2) == "mf4" and mca.rescale_lmul("m4", -1) == "m8"
+    assert mca.rescale_asm(["vsetvli a0, a1, e32, m8, ta, ma", "vsetivli zero, 4, e16, mf2, ta, ma",
+                            "vfmacc.vf v8, fa0, v16"], 1) == \
+        ["vsetvli a0, a1, e32, m4, ta, ma", "vsetivli zero, 4, e16, mf4, ta, ma", "vfmacc.vf v8, fa0, v16"]
+    shifts = {n: mca.device_vlen(lab.device(n)) for n in ("rv64-qemu", "rv64-qemu-vlen128", "rv64-qemu-vlen512")}
+    assert shifts == {"rv64-qemu": 256, "rv64-qemu-vlen128": 128, "rv64-qemu-vlen512": 512}
+    assert mca.vlen_note(lab.device("rv64-qemu-vlen512")) == ""
+    assert "2x smaller" in mca.vlen_note(lab.device("rv64-qemu"))
+    assert "4x smaller" in mca.vlen_note(lab.device("rv64-qemu-vlen128"))
+
+
+@requires_qemu
+@requires_mca
+def test_an_unblocked_kernel_models_slower_than_a_packed_one_beyond_l2(lab):
+    """Issue 20's case: one LMUL-8 accumulator per row, no packing, B (K x N) streamed from memory
+    for every row of C once it is bigger than the K1's 512 KiB L2; the packed, blocked example is
+    core-bound. Without memory the unblocked one models faster (fewer instructions per FMA)."""
+    from harness.measure.model import model_from_blocks
+    d = lab.device("rv64-qemu")
+    shape = (64, 512, 512)                       # B: 1 MiB, twice the L2
+    got = {}
+    for name, path in (("unblocked", REPO / "kernels" / "memory" / "rvv_unblocked_m8.c"),
+                       ("packed", EXAMPLES / "gemm_rvv.c")):
+        _, art = _build(lab, "rv64-qemu", path.read_bytes(), path.name)
+        run = profile_artifact(lab.ws, d, art, shape)
+        assert run.ok, run.error
+        core = model_from_blocks(run.blocks, run.regions, d).cycles_per_call
+        got[name] = combine(core, run.record["mem"], run.regions, memory.for_device(d))
+    u, p = got["unblocked"], got["packed"]
+    assert u.core_cycles < p.core_cycles * 1.5          # the core alone hardly tells them apart
+    assert u.cycles > 3 * p.cycles, (u, p)
+    assert u.bound == "memory" and p.bound == "core", (u.bound, p.bound)
+    assert u.misses["l1_to_memory"] > 20 * max(1.0, p.misses["l1_to_memory"])
