@@ -79,7 +79,7 @@ def test_vtype_tracking_lmul1_vs_lmul8(lab):
     for L in (1, 8):
         # VLEN 512, the X280 model's own: per-op costs exactly as llvm-mca has them (no rescaling)
         d, art = _build(lab, "rv64-qemu-vlen512", RVV_LMUL.format(L=L).encode(), f"lmul{L}.c")
-        run = profile_artifact(lab.ws, d, art, (8, 128, 16))
+        run = profile_artifact(lab.ws, d, art, (8, 256, 16))
         assert run.ok, run.error
         prof = parse_blocks(run.blocks)
         hot = max(prof.blocks, key=lambda b: b.insns)
