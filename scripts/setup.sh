@@ -129,7 +129,7 @@ if [ ! -f "$QINC/qemu-plugin.h" ]; then
   cp "$tmp"/qemu-*/include/qemu/qemu-plugin.h "$QINC/"
   rm -rf "$tmp"
 fi
-if [ ! -f "$CACHE/qemu/libtensorop.so" ] || [ qemu/tensorop_plugin.c -nt "$CACHE/qemu/libtensorop.so" ]; then
+if [ ! -f "$CACHE/qemu/libtensorop.so" ] || [ qemu/tensorop_plugin.c -nt "$CACHE/qemu/libtensorop.so" ] || [ qemu/cache_sim.h -nt "$CACHE/qemu/libtensorop.so" ]; then
   log "building the QEMU instruction-count plugin"
   make -s -C qemu PLUGIN_INCLUDE="$QINC" OUT="$CACHE/qemu/libtensorop.so"
 fi

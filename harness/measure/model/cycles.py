@@ -6,7 +6,8 @@ never cheaper than the truth: an instruction llvm-mc cannot decode or llvm-mca c
 mca.worst_cpi (the slowest instruction the core model knows); in a library's code (libc, libm,
 OpenBLAS: not the kernel's to write) it costs LIBRARY_CPI. A RISC-V block whose vector state is
 unknown is costed under the worst state (mca.worst_case_variants). `coverage` is the fraction of executed instructions
-that llvm-mca did time. The model assumes every memory access hits L1 (see docs/CYCLE_MODEL.md).
+that llvm-mca did time. These are core cycles (every memory access an L1 hit); the memory hierarchy
+is added by harness/measure/model/memory.py (docs/CYCLE_MODEL.md, "Memory").
 """
 from __future__ import annotations
 
