@@ -18,6 +18,34 @@ typedef struct {
     int shared;
 } buffers;
 
+/* A harness-owned library baseline (baselines/tensorop_lib.h) says which library path its calls
+   took (routine, ISA, threads) through tensorop_lib_note; in a paired build the partner's is
+   tensorop_lib_note_b. Weak: a kernel's build has neither (the object gate lets a kernel define no
+   global but its ABI function). Printed into the record as "lib" and "lib_b", JSON-escaped. */
+const char *tensorop_lib_note(void) __attribute__((weak));
+const char *tensorop_lib_note_b(void) __attribute__((weak));
+
+static void emit_lib_note(const char *key, const char *(*note)(void))
+{
+    const char *s = note ? note() : NULL;
+    if (!s)
+        return;
+    fprintf(chan, ",\"%s\":\"", key);
+    for (int i = 0; s[i] && i < 2048; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '"' || ch == '\\') fprintf(chan, "\\%c", ch);
+        else if (ch < 0x20 || ch > 0x7e) fputc('?', chan);
+        else fputc(ch, chan);
+    }
+    fputc('"', chan);
+}
+
+static void emit_lib_notes(void)
+{
+    emit_lib_note("lib", tensorop_lib_note);
+    emit_lib_note("lib_b", tensorop_lib_note_b);
+}
+
 static void *shared_bytes(size_t n)
 {
     void *p = shared_alloc(n ? n : 1);
@@ -229,7 +257,9 @@ static int run_check(const request *r)
     for (int i = 0; i < r->ncases; i++)
         free_set(&sets[i]);
     fprintf(chan, "{\"tensorop\":\"driver\",\"op\":\"%s\",\"mode\":\"check\",\"cases\":%d,\"reuse\":true,"
-            "\"seccomp\":%s}\n", OP_NAME, r->ncases, seccomp ? "true" : "false");
+            "\"seccomp\":%s", OP_NAME, r->ncases, seccomp ? "true" : "false");
+    emit_lib_notes();
+    fprintf(chan, "}\n");
     return 0;
 }
 
@@ -599,7 +629,9 @@ static int run_time(const request *r)
             e.seccomp ? "true" : "false", max_rel, n * calls, pick, (unsigned long long)pick_seed);
     for (int i = 0; i < n; i++)
         fprintf(chan, "%s%.9e", i ? "," : "", s[i]);
-    fprintf(chan, "]}\n");
+    fprintf(chan, "]");
+    emit_lib_notes();
+    fprintf(chan, "}\n");
     return 0;
 }
 
@@ -665,7 +697,9 @@ static int run_pair(const request *r)
     for (int i = 0; i < n; i++) fprintf(chan, "%s%.9e", i ? "," : "", s[0][i]);
     fprintf(chan, "],\"samples_b\":[");
     for (int i = 0; i < n; i++) fprintf(chan, "%s%.9e", i ? "," : "", s[1][i]);
-    fprintf(chan, "]}\n");
+    fprintf(chan, "]");
+    emit_lib_notes();
+    fprintf(chan, "}\n");
     return 0;
 }
 #endif
