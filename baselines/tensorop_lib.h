@@ -4,11 +4,14 @@
  * object may define no global but its ABI function, so only a baseline provides it; a paired build
  * renames the partner's to tensorop_lib_note_b).
  *
- * The note is "key=value; key=value": what the baseline learnt before the driver's main (the
- * library's version, the ISA path it dispatched to, its thread count: lib_set/lib_add, from a
- * constructor) and every routine the calls took (lib_routine, from inside the calls). The calls
- * run in the timing worker, a forked process, so the routines are written to a page shared with
- * the driver, mapped by the constructor before the fork. */
+ * The driver calls tensorop_lib_init(threads) (the partner's tensorop_lib_init_b) before it forks
+ * the timing worker, in every mode but profile: each library's header defines lib_setup, which sets
+ * the library up for the task's thread count, makes it load what it loads at run time, and notes
+ * what it learnt (lib_add: version, threads, the ISA path it dispatched to).
+ *
+ * The note is "key=value; key=value": what lib_setup noted and every routine the calls took
+ * (lib_routine, from inside the calls). The calls run in the timing worker, a forked process, so
+ * the routines are written to a page shared with the driver, mapped before the fork. */
 #ifndef TENSOROP_LIB_H
 #define TENSOROP_LIB_H
 
@@ -18,7 +21,7 @@
 #include <sys/mman.h>
 
 #ifndef TENSOROP_LIB_THREADS
-#define TENSOROP_LIB_THREADS 1      /* the task's thread count (the harness defines it) */
+#define TENSOROP_LIB_THREADS 1      /* the task's thread count at link time (the harness defines it) */
 #endif
 
 enum { LIB_TEXT = 1024, LIB_ROUTINES = 256 };
@@ -65,6 +68,14 @@ static void lib_routine(const char *routine)
     if (n) r[n++] = ',';
     memcpy(r + n, routine, len);
     r[n + len] = 0;
+}
+
+static void lib_setup(int threads);    /* the library's header defines it */
+
+void tensorop_lib_init(int threads)
+{
+    lib_map();
+    lib_setup(threads);
 }
 
 const char *tensorop_lib_note(void)

@@ -24,6 +24,12 @@ typedef struct {
    global but its ABI function). Printed into the record as "lib" and "lib_b", JSON-escaped. */
 const char *tensorop_lib_note(void) __attribute__((weak));
 const char *tensorop_lib_note_b(void) __attribute__((weak));
+/* ... and sets its library up before the timing worker is forked (tensorop_lib_init, the partner's
+   tensorop_lib_init_b; not in profile mode, where all of a kernel's work must be in the counted
+   call): the task's thread count, libraries the library loads at run time (the worker may not open
+   files), the ISA path it dispatched to. */
+void tensorop_lib_init(int threads) __attribute__((weak));
+void tensorop_lib_init_b(int threads) __attribute__((weak));
 
 static void emit_lib_note(const char *key, const char *(*note)(void))
 {
@@ -724,6 +730,10 @@ int main(void)
     if (start)
         return start;
     tensorop_threads = r.threads;
+    if (strcmp(r.mode, "profile")) {
+        if (tensorop_lib_init) tensorop_lib_init(r.threads);
+        if (tensorop_lib_init_b) tensorop_lib_init_b(r.threads);
+    }
     int rc;
     if (!strcmp(r.mode, "check")) rc = run_check(&r);
     else if (!strcmp(r.mode, "time")) rc = run_time(&r);

@@ -62,7 +62,7 @@ class Op:
     shape_example: str = ""
     default_shape: str = ""
     prompt_words: tuple[str, ...] = ()   # words that name the op in a prompt
-    baselines: dict[str, tuple[str, str | None]] = {}   # name -> (file in baselines/, library: openblas|mkl|onednn|None)
+    baselines: dict[str, tuple[str, str | None]] = {}   # name -> (file in baselines/, library: openblas|mkl|None)
     baseline_defines: tuple[str, ...] = ()        # macros defined above a baseline's source (one file, many dtypes)
     seeds_needed: int = 5
     output_bytes_per_element: int = 4

@@ -6,14 +6,12 @@ the libraries a user would pick, each fetched by setup from its PyPI wheel, and 
             .cache/openblas/<arch>/): SGEMM, or SGEMV for a row or column (M = 1 or N = 1)
   mkl       oneMKL (the `mkl` + `mkl-include` wheels, x86_64 only, .cache/mkl/x86_64/): SGEMM/SGEMV,
             sgemm_batch_strided, gemm_bf16bf16f32, gemm_f16f16f32, gemm_s8u8s32
-  onednn    oneDNN (the `onednn` + `onednn-devel` wheels and the runtimes its library needs,
-            x86_64 only, .cache/onednn/x86_64/): conv2d f32
   naive     the textbook loops
 
 A library baseline names its library (Op.baselines); the library's shared objects are linked in and
 shipped beside the driver (Kernel.libs), its headers are on the include path, and the task's thread
-count is compiled in (TENSOROP_LIB_THREADS: MKL's threading layer and mkl_set_num_threads, oneDNN's
-max threads). Each says in the result which routine ran and which ISA path it took
+count is compiled in (TENSOROP_LIB_THREADS: MKL's threading layer) and set again by the driver before
+it forks the timing worker (tensorop_lib_init: mkl_set_num_threads). Each says in the result which routine ran and which ISA path it took
 (baselines/tensorop_lib.h: the record's `lib`, kept as the trial's meta["library"]; core/channel.py
 lib_note)."""
 from __future__ import annotations
@@ -28,11 +26,10 @@ from harness.core.workspace import Workspace
 from harness.ops import Op, default_op
 from harness.ops.base import BASELINE_DIR
 
-NAMES = ("openblas", "mkl", "onednn", "naive")
+NAMES = ("openblas", "mkl", "naive")
 
 OPENBLAS_LIB = "libscipy_openblas.so"
 MKL_VERSION = "2026.2.1"          # the wheels scripts/setup.sh fetches (pinned there too)
-ONEDNN_VERSION = "2026.1.0"
 # the GNU OpenMP runtime MKL's gnu_thread layer needs with threads > 1 (Debian's gcc ships it)
 LIBGOMP = Path("/usr/lib/x86_64-linux-gnu/libgomp.so.1")
 
@@ -43,6 +40,7 @@ class Library:
     name: str
     arches: tuple[str, ...]            # the architectures its wheel exists for
     wheel: str                         # what setup fetches (for messages)
+    emulated: bool = True              # usable on an emulated device (QEMU)
 
     def root(self, ws: Workspace, arch: str) -> Path:
         return ws.cache / self.name / arch
@@ -51,16 +49,17 @@ class Library:
         lib = self.root(ws, arch) / "lib"
         if self.name == "openblas":
             return (self.root(ws, arch) / OPENBLAS_LIB,)
-        if self.name == "mkl":
-            layer = (lib / "libmkl_gnu_thread.so.3", LIBGOMP) if threads > 1 else (lib / "libmkl_sequential.so.3",)
-            return (lib / "libmkl_intel_lp64.so.3", *layer, lib / "libmkl_core.so.3")
-        return (lib / "libdnnl.so.3",)
+        layer = (lib / "libmkl_gnu_thread.so.3", LIBGOMP) if threads > 1 else (lib / "libmkl_sequential.so.3",)
+        return (lib / "libmkl_intel_lp64.so.3", *layer, lib / "libmkl_core.so.3")
 
     def include(self, ws: Workspace, arch: str) -> Path | None:
         return None if self.name == "openblas" else self.root(ws, arch) / "include"
 
-    def missing(self, ws: Workspace, arch: str, threads: int) -> str:
+    def missing(self, ws: Workspace, arch: str, threads: int, emulated: bool = False) -> str:
         """'' when the library is here for `arch`, else what to do (BaselineUnavailable's text)."""
+        if emulated and not self.emulated:
+            return (f"{self.name} runs on real devices only: its set-up (loading its CPU library, "
+                    f"before the driver forks) cannot run inside an emulated device's counted call")
         if arch not in self.arches:
             return (f"{self.name} has no wheel for {arch} (it exists for {', '.join(self.arches)}); "
                     f"use openblas or naive there")
@@ -75,8 +74,7 @@ class Library:
 
 LIBRARIES = {
     "openblas": Library("openblas", ("x86_64", "aarch64", "riscv64"), "scipy-openblas32 0.3.34"),
-    "mkl": Library("mkl", ("x86_64",), f"mkl=={MKL_VERSION}, mkl-include=={MKL_VERSION}"),
-    "onednn": Library("onednn", ("x86_64",), f"onednn=={ONEDNN_VERSION}, onednn-devel=={ONEDNN_VERSION}"),
+    "mkl": Library("mkl", ("x86_64",), f"mkl=={MKL_VERSION}, mkl-include=={MKL_VERSION}", emulated=False),
 }
 
 
@@ -84,19 +82,20 @@ def openblas_lib(ws: Workspace, arch: str) -> Path:
     return ws.cache / "openblas" / arch / OPENBLAS_LIB
 
 
-def available(ws: Workspace, arch: str, op: Op | None = None, threads: int = 1) -> list[str]:
+def available(ws: Workspace, arch: str, op: Op | None = None, threads: int = 1, emulated: bool = False) -> list[str]:
     """The op's baselines that can be built here for `arch` (their library is set up)."""
     op = op or default_op()
     return [n for n, (_, lib) in op.baselines.items()
-            if lib is None or not LIBRARIES[lib].missing(ws, arch, threads)]
+            if lib is None or not LIBRARIES[lib].missing(ws, arch, threads, emulated)]
 
 
-def baseline_kernel(ws: Workspace, name: str, arch: str, op: Op | None = None, threads: int = 1) -> Kernel:
+def baseline_kernel(ws: Workspace, name: str, arch: str, op: Op | None = None, threads: int = 1,
+                    emulated: bool = False) -> Kernel:
     """The op's baseline `name` (Op.baselines: a C file in baselines/ and the library it links),
-    built for a task of `threads` threads."""
+    built for a task of `threads` threads on a real (or an emulated) device."""
     op = op or default_op()
     if name not in op.baselines:
-        have = available(ws, arch, op, threads)
+        have = available(ws, arch, op, threads, emulated)
         raise BaselineUnavailable(f"no baseline {name!r} for {op.name} {op.dtype}; known for it: "
                                   f"{', '.join(op.baselines) or 'none'} ({', '.join(have) or 'none'} set up for {arch})")
     src, library = op.baseline_path(name)
@@ -106,7 +105,7 @@ def baseline_kernel(ws: Workspace, name: str, arch: str, op: Op | None = None, t
     if library is None:
         return Kernel(label=name, source=source, name=src.name)
     lib = LIBRARIES[library]
-    why = lib.missing(ws, arch, threads)
+    why = lib.missing(ws, arch, threads, emulated)
     if why:
         raise BaselineUnavailable(f"baseline {name!r} for {op.name} {op.dtype}: {why}")
     inc = lib.include(ws, arch)
