@@ -3,9 +3,7 @@
    y[n] (K x P*Q) = w (K x C*R*S) * col. A 1x1 stride-1 unpadded layer needs no im2col. */
 #include <stdlib.h>
 #include <string.h>
-enum { CblasRowMajor = 101, CblasNoTrans = 111 };
-void scipy_cblas_sgemm(int order, int transa, int transb, int M, int N, int K, float alpha,
-                       const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
+#include "tensorop_openblas.h"
 
 void tensorop_conv2d_f32(int N, int C, int H, int W, int K, int R, int S,
                          int stride, int pad, const float *x, const float *w, float *y)
@@ -13,6 +11,7 @@ void tensorop_conv2d_f32(int N, int C, int H, int W, int K, int R, int S,
     const int P = (H + 2 * pad - R) / stride + 1, Q = (W + 2 * pad - S) / stride + 1;
     const long PQ = (long)P * Q, CRS = (long)C * R * S;
     const int direct = R == 1 && S == 1 && stride == 1 && pad == 0;
+    lib_routine(direct ? "sgemm" : "im2col+sgemm");
     float *col = direct ? NULL : malloc(sizeof(float) * (size_t)(CRS * PQ));
     for (int n = 0; n < N; n++) {
         const float *xn = x + (long)n * C * H * W;

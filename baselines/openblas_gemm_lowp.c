@@ -10,9 +10,7 @@ typedef tensorop_in_t in_t;      /* the dtype's types, TENSOROP_GEMM_FN and tens
 typedef tensorop_out_t out_t;
 #define FN TENSOROP_GEMM_FN
 
-enum { CblasRowMajor = 101, CblasNoTrans = 111 };
-void scipy_cblas_sgemm(int order, int transa, int transb, int M, int N, int K, float alpha,
-                       const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
+#include "tensorop_openblas.h"
 
 static float *grow(float **buf, size_t *have, size_t n)
 {
@@ -31,6 +29,7 @@ void FN(int M, int N, int K, const in_t *A, int lda, const in_t *B, int ldb, out
     float *a = grow(&wa, &na, (size_t)M * K), *b = grow(&wb, &nb, (size_t)K * N);
     if (!a || !b)
         return;
+    lib_routine("widen+sgemm");
     for (int i = 0; i < M; i++)
         for (int k = 0; k < K; k++) a[(size_t)i * K + k] = (float)tensorop_widen(A[(size_t)i * lda + k]);
     for (int k = 0; k < K; k++)

@@ -4,6 +4,9 @@
 #   1. Debian packages: cross compilers, QEMU user mode, OpenSSH (for the farm tests)
 #   2. .venv with tensorop and its Python dependencies
 #   3. OpenBLAS 0.3.34 (scipy-openblas32 wheels) for x86_64, aarch64 and riscv64 in .cache/openblas/
+#   3b. x86_64 only: oneMKL (the mkl and mkl-include wheels) in .cache/mkl/x86_64/, the `mkl` baseline;
+#      the mkl wheel is ~230 MB to download and ~470 MB of libraries unpacked (only the LP64 interface,
+#      the sequential and GNU threading layers, the core and its CPU-specific libraries are kept)
 #   4. a glibc >= 2.38 run-time sysroot for riscv64 (Debian trixie's libc6-riscv64-cross) in .cache/sysroot/
 #   5. the QEMU instruction-count plugin, built against qemu-plugin.h from Debian's qemu source package
 #   6. CUDA: nvcc (unless the machine has one) and cuobjdump from NVIDIA's PyPI wheels into .venv, for
@@ -103,6 +106,28 @@ for spec in x86_64:manylinux_2_28_x86_64:manylinux_2_27_x86_64 aarch64:manylinux
   unzip -q -o -j "$tmp"/*.whl 'scipy_openblas32/lib/libscipy_openblas.so' -d "$dest"
   rm -rf "$tmp"
 done
+
+# ---- 3b. oneMKL for x86_64 (the `mkl` baseline; harness/backends/cpu/baselines.py) -------------
+MKL_VERSION=2026.2.1        # baselines.py MKL_VERSION
+MKLDIR=$CACHE/mkl/x86_64
+MKL_LIBS=(libmkl_intel_lp64.so.3 libmkl_sequential.so.3 libmkl_gnu_thread.so.3 libmkl_core.so.3
+          libmkl_def.so.3 libmkl_mc3.so.3 libmkl_avx2.so.3 libmkl_avx512.so.3 libmkl_avx10.so.3)
+if [ "$(uname -m)" != x86_64 ]; then
+  log "oneMKL: skipped (its wheels are for x86_64 only; this machine is $(uname -m)): the mkl baseline is unavailable"
+elif [ ! -f "$MKLDIR/lib/libmkl_core.so.3" ] || [ ! -f "$MKLDIR/include/mkl.h" ]; then
+  log "oneMKL $MKL_VERSION (the mkl wheel is ~230 MB)"
+  tmp=$(mktemp -d)
+  if .venv/bin/pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
+       --platform manylinux_2_28_x86_64 --python-version 3.11 -d "$tmp" \
+       "mkl==$MKL_VERSION" "mkl-include==$MKL_VERSION"; then
+    mkdir -p "$MKLDIR/lib" "$MKLDIR/include"
+    unzip -q -o -j "$tmp"/mkl-"$MKL_VERSION"-*.whl "${MKL_LIBS[@]/#/mkl-$MKL_VERSION.data/data/lib/}" -d "$MKLDIR/lib"
+    unzip -q -o -j "$tmp"/mkl_include-*.whl "mkl_include-$MKL_VERSION.data/data/include/*.h" -d "$MKLDIR/include"
+  else
+    echo "tensorop setup: could not fetch the oneMKL wheels (offline?); the mkl baseline is unavailable" >&2
+  fi
+  rm -rf "$tmp"
+fi
 
 # ---- 4. riscv64 run-time sysroot with glibc >= 2.38 -------------------------------------
 RVSYS=$CACHE/sysroot/riscv64

@@ -1,4 +1,4 @@
-"""`tensorop baseline openblas|naive|vendor ...`: a baseline measured through the same driver,
+"""`tensorop baseline openblas|mkl|naive|vendor ...`: a baseline measured through the same driver,
 gate and statistics as any kernel."""
 from __future__ import annotations
 
@@ -17,14 +17,14 @@ from harness.backends import BASELINE_NAMES, BaselineUnavailable, device_baselin
 from harness.campaign.scheduler import Job
 
 
-def baseline(name: str = typer.Argument(..., help="openblas | naive (CUDA devices: vendor | cublas | cudnn)"), op: str = OpOpt, dtype: str = DtypeOpt,
+def baseline(name: str = typer.Argument(..., help="openblas | mkl | naive (CUDA devices: vendor | cublas | cudnn)"), op: str = OpOpt, dtype: str = DtypeOpt,
              shape: Optional[List[str]] = ShapesOpt, suite: Optional[str] = SuiteOpt, scale: float = ScaleOpt,
              device: Optional[List[str]] = DeviceOpt, as_json: bool = JsonOpt,
              max_time: Optional[float] = MaxTimeOpt, min_samples: Optional[int] = MinSamplesOpt,
              max_samples: Optional[int] = MaxSamplesOpt, warmup: Optional[int] = WarmupOpt,
              rel_ci: Optional[float] = RelCiOpt, flush: bool = FlushOpt,
              devices_file: Optional[Path] = ConfigOpt):
-    """Measure a baseline (OpenBLAS or naive C) through the same driver, gate and statistics."""
+    """Measure a baseline (OpenBLAS, MKL or naive C) through the same driver, gate and statistics."""
     lab = load_lab(devices_file)
     if name not in BASELINE_NAMES:
         fail(f"unknown baseline {name!r}; known: {', '.join(BASELINE_NAMES)}")

@@ -1,4 +1,4 @@
-"""`tensorop bench K.c ... [--against openblas|naive|FILE]`: verify and time kernel files on
+"""`tensorop bench K.c ... [--against openblas|mkl|naive|FILE]`: verify and time kernel files on
 devices; with --against, each compared with another kernel or a baseline by the one objective."""
 from __future__ import annotations
 
@@ -31,8 +31,8 @@ def bench(kernels: List[Path] = typer.Argument(..., help="Kernel C files impleme
           resume: Optional[str] = typer.Option(None, "--resume", help="Continue this campaign id (or 'last', the "
                                                "most recent): run only the trials it has not finished (device "
                                                "errors are re-run and replace the failed ones)."),
-          against: Optional[str] = typer.Option(None, "--against", help="Compare each kernel with `openblas`, "
-                                                "`naive` or another kernel file: paired interleaved time on real "
+          against: Optional[str] = typer.Option(None, "--against", help="Compare each kernel with a baseline "
+                                                "(`openblas`, `mkl`, `naive`) or another kernel file: paired interleaved time on real "
                                                 "devices (ratio of medians, bootstrap 95% CI, Mann-Whitney p), "
                                                 "modelled cycles on emulated ones."),
           target: float = typer.Option(0.02, "--target", help="Paired comparisons sample until the ratio's CI "

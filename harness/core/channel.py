@@ -55,6 +55,22 @@ def read_channel(run: RunResult, want_plugin: bool) -> Records:
     return Records(driver, plugin)
 
 
+def lib_note(rec: dict, key: str = "lib") -> dict[str, str]:
+    """A library baseline's note in a driver record (baselines/tensorop_lib.h: "key=value; ..."; `lib`
+    for the program's kernel, `lib_b` for a paired run's partner) as a dict; {} when there is none.
+    It says which routine ran (`routine`), the library's version, threads and ISA path (`isa`), and
+    `error` when the library took a path the comparison must not be made against."""
+    text = rec.get(key)
+    if not isinstance(text, str):
+        return {}
+    out = {}
+    for part in text[:4096].split("; "):
+        k, sep, v = part.partition("=")
+        if sep and k.strip():
+            out[k.strip()] = v.strip()
+    return out
+
+
 def worker_crash(rec: dict, phase: str) -> str:
     """'' unless the driver's timing worker (the process that runs the kernel) died; else why."""
     crash = rec.get("crash")

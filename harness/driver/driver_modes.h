@@ -18,6 +18,40 @@ typedef struct {
     int shared;
 } buffers;
 
+/* A harness-owned library baseline (baselines/tensorop_lib.h) says which library path its calls
+   took (routine, ISA, threads) through tensorop_lib_note; in a paired build the partner's is
+   tensorop_lib_note_b. Weak: a kernel's build has neither (the object gate lets a kernel define no
+   global but its ABI function). Printed into the record as "lib" and "lib_b", JSON-escaped. */
+const char *tensorop_lib_note(void) __attribute__((weak));
+const char *tensorop_lib_note_b(void) __attribute__((weak));
+/* ... and sets its library up before the timing worker is forked (tensorop_lib_init, the partner's
+   tensorop_lib_init_b; not in profile mode, where all of a kernel's work must be in the counted
+   call): the task's thread count, libraries the library loads at run time (the worker may not open
+   files), the ISA path it dispatched to. */
+void tensorop_lib_init(int threads) __attribute__((weak));
+void tensorop_lib_init_b(int threads) __attribute__((weak));
+
+static void emit_lib_note(const char *key, const char *(*note)(void))
+{
+    const char *s = note ? note() : NULL;
+    if (!s)
+        return;
+    fprintf(chan, ",\"%s\":\"", key);
+    for (int i = 0; s[i] && i < 2048; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '"' || ch == '\\') fprintf(chan, "\\%c", ch);
+        else if (ch < 0x20 || ch > 0x7e) fputc('?', chan);
+        else fputc(ch, chan);
+    }
+    fputc('"', chan);
+}
+
+static void emit_lib_notes(void)
+{
+    emit_lib_note("lib", tensorop_lib_note);
+    emit_lib_note("lib_b", tensorop_lib_note_b);
+}
+
 static void *shared_bytes(size_t n)
 {
     void *p = shared_alloc(n ? n : 1);
@@ -229,7 +263,9 @@ static int run_check(const request *r)
     for (int i = 0; i < r->ncases; i++)
         free_set(&sets[i]);
     fprintf(chan, "{\"tensorop\":\"driver\",\"op\":\"%s\",\"mode\":\"check\",\"cases\":%d,\"reuse\":true,"
-            "\"seccomp\":%s}\n", OP_NAME, r->ncases, seccomp ? "true" : "false");
+            "\"seccomp\":%s", OP_NAME, r->ncases, seccomp ? "true" : "false");
+    emit_lib_notes();
+    fprintf(chan, "}\n");
     return 0;
 }
 
@@ -599,7 +635,9 @@ static int run_time(const request *r)
             e.seccomp ? "true" : "false", max_rel, n * calls, pick, (unsigned long long)pick_seed);
     for (int i = 0; i < n; i++)
         fprintf(chan, "%s%.9e", i ? "," : "", s[i]);
-    fprintf(chan, "]}\n");
+    fprintf(chan, "]");
+    emit_lib_notes();
+    fprintf(chan, "}\n");
     return 0;
 }
 
@@ -665,7 +703,9 @@ static int run_pair(const request *r)
     for (int i = 0; i < n; i++) fprintf(chan, "%s%.9e", i ? "," : "", s[0][i]);
     fprintf(chan, "],\"samples_b\":[");
     for (int i = 0; i < n; i++) fprintf(chan, "%s%.9e", i ? "," : "", s[1][i]);
-    fprintf(chan, "]}\n");
+    fprintf(chan, "]");
+    emit_lib_notes();
+    fprintf(chan, "}\n");
     return 0;
 }
 #endif
@@ -690,6 +730,10 @@ int main(void)
     if (start)
         return start;
     tensorop_threads = r.threads;
+    if (strcmp(r.mode, "profile")) {
+        if (tensorop_lib_init) tensorop_lib_init(r.threads);
+        if (tensorop_lib_init_b) tensorop_lib_init_b(r.threads);
+    }
     int rc;
     if (!strcmp(r.mode, "check")) rc = run_check(&r);
     else if (!strcmp(r.mode, "time")) rc = run_time(&r);

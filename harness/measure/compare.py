@@ -64,6 +64,8 @@ class Comparison:
     rounds: int = 0
     wall_s: float = 0.0
     reached: bool = False
+    library_a: dict = field(default_factory=dict)   # a library baseline's note (routine, isa): channel.lib_note
+    library_b: dict = field(default_factory=dict)
 
 
 def paired(ws, device: Device, toolchain, transport, a, b, shape, *, target: float = 0.02,
@@ -109,6 +111,11 @@ def paired(ws, device: Device, toolchain, transport, a, b, shape, *, target: flo
             out.status = Status.WRONG_ANSWER
             out.error = f"paired run: {who}: call {f.get('call')} of sample {f.get('sample')} was wrong: {f.get('why')}"
             return out
+        out.library_a, out.library_b = channel.lib_note(rec, "lib"), channel.lib_note(rec, "lib_b")
+        for who, note in ((a.label, out.library_a), (b.label, out.library_b)):
+            if note.get("error"):
+                out.status, out.error = Status.DEVICE_ERROR, f"paired run: {who}: baseline library: {note['error']}"
+                return out
         out.samples_a += [float(x) for x in rec.get("samples_a", [])]
         out.samples_b += [float(x) for x in rec.get("samples_b", [])]
         out.rounds += 1

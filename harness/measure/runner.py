@@ -142,6 +142,12 @@ def _judge(ws: Workspace, device: Device, art: Artifact, run, recs: channel.Reco
     if crashed:
         trial.status, trial.error = Status.CRASH, crashed
         return trial
+    note = channel.lib_note(recs.driver)
+    if note:                      # a library baseline: which routine ran, on which ISA path
+        trial.meta["library"] = note
+        if note.get("error"):
+            trial.status, trial.error = Status.DEVICE_ERROR, f"{phase}: baseline library: {note['error']}"
+            return trial
     verdict = check.timed_verdict(recs.driver, tcase, run.files.get("pick.bin"), profile=device.emulated, op=op)
     if verdict.max_rel_err is not None and math.isfinite(verdict.max_rel_err):
         trial.max_rel_err = max(trial.max_rel_err or 0.0, verdict.max_rel_err)

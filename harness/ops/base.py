@@ -17,7 +17,7 @@ An op declares:
   verify(case, raw)                the full NumPy check of one output buffer
   timing_tolerance(case)           the bound of the in-driver check of timed calls
   request(mode, cases, **opts)     the driver's request (stdin)
-  baselines, baseline_defines      name -> (C file in baselines/, needs OpenBLAS); macros set above it
+  baselines, baseline_defines      name -> (C file in baselines/, the library it links or None); macros set above it
   io_elements(shape)               elements the driver regenerates and verifies per call
 """
 from __future__ import annotations
@@ -62,7 +62,7 @@ class Op:
     shape_example: str = ""
     default_shape: str = ""
     prompt_words: tuple[str, ...] = ()   # words that name the op in a prompt
-    baselines: dict[str, tuple[str, bool]] = {}   # name -> (file in baselines/, links OpenBLAS)
+    baselines: dict[str, tuple[str, str | None]] = {}   # name -> (file in baselines/, library: openblas|mkl|None)
     baseline_defines: tuple[str, ...] = ()        # macros defined above a baseline's source (one file, many dtypes)
     seeds_needed: int = 5
     output_bytes_per_element: int = 4
@@ -162,11 +162,12 @@ class Op:
         return ("\n".join(lines) + "\n").encode()
 
     # ---- baselines, generators ----
-    def baseline_path(self, name: str) -> tuple[Path, bool]:
+    def baseline_path(self, name: str) -> tuple[Path, str | None]:
+        """The baseline's C file and the library it links (None: plain C)."""
         if name not in self.baselines:
             raise KeyError(name)
-        f, blas = self.baselines[name]
-        return BASELINE_DIR / f, blas
+        f, library = self.baselines[name]
+        return BASELINE_DIR / f, library
 
     def llm_task_line(self, shape) -> str:
         return f"Task: {self.name} {self.dtype}, shape {self.describe_shape(shape)}"

@@ -183,7 +183,7 @@ class GemmOp(Op):
     shape_example = "256x256x256"
     default_shape = "256x256x256"
     prompt_words = ("gemm", "sgemm", "matmul", "matrix multiplication", "matrix multiply", "mm")
-    baselines = {"naive": ("naive_gemm.c", False), "openblas": ("openblas_gemm.c", True)}
+    baselines = {"naive": ("naive_gemm.c", None), "openblas": ("openblas_gemm.c", "openblas"), "mkl": ("mkl_gemm.c", "mkl")}
     seeds_needed = SEEDS_NEEDED
 
     def parse_shape(self, text):

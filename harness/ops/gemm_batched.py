@@ -71,7 +71,8 @@ class GemmBatchedOp(Op):
     shape_example = "8x64x64x64"
     default_shape = "8x64x64x64"
     prompt_words = ("batched gemm", "batched matmul", "bgemm", "gemm_batched", "batch gemm")
-    baselines = {"naive": ("naive_gemm_batched.c", False), "openblas": ("openblas_gemm_batched.c", True)}
+    baselines = {"naive": ("naive_gemm_batched.c", None), "openblas": ("openblas_gemm_batched.c", "openblas"),
+                 "mkl": ("mkl_gemm_batched.c", "mkl")}
     seeds_needed = 4
 
     def parse_shape(self, text):

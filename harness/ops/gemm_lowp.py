@@ -85,7 +85,8 @@ class LowpGemmOp(GemmOp):
         self.doc = (f"C = A * B; row-major; A is MxK (lda >= K), B is KxN (ldb >= N), C is MxN (ldc >= N); "
                     f"{spec.doc}; C is overwritten")
         self.driver_defines = (f"-DTENSOROP_GEMM_{dtype.upper()}",)
-        self.baselines = {"naive": ("naive_gemm_lowp.c", False), "openblas": ("openblas_gemm_lowp.c", True)}
+        self.baselines = {"naive": ("naive_gemm_lowp.c", None), "openblas": ("openblas_gemm_lowp.c", "openblas"),
+                          "mkl": ("mkl_gemm_lowp.c", "mkl")}
         self.baseline_defines = (f"TENSOROP_GEMM_{dtype.upper()}",)
         self.prompt_words = {"f16": ("hgemm", "f16 gemm", "fp16 gemm", "half gemm"),
                              "bf16": ("bf16 gemm", "bfloat16 gemm"),

@@ -40,7 +40,9 @@ Comparisons use the one objective:
 - host: paired time (Campaign.compare: both kernels linked into one driver, timed interleaved), ratio of
   medians with a bootstrap 95% CI; GFLOP/s figures beside them are each kernel's own trial
   (indicative: unpaired, on a shared 2-vCPU VM); conv2d's OpenBLAS is im2col + OpenBLAS SGEMM
-  (baselines/openblas_conv2d.c);
+  (baselines/openblas_conv2d.c); GEMM on real x86-64 devices also against oneMKL (baselines/mkl_gemm.c:
+  SGEMM, SGEMV at M = 1; its AVX-512/AMX path checked, harness/backends/cpu/baselines.py), paired the
+  same way: every ratio is a paired comparison with the generated kernel, never OpenBLAS against MKL;
 - emulated devices: modelled cycles of one call (QEMU block profile + llvm-mca core model).
 Plus a roofline for the host from two micro-benchmarks (peak FMA, streaming read bandwidth)
 built with the host's toolchain and run through the device's sandboxed transport.
@@ -73,7 +75,8 @@ from harness.apps.bench_suite.plan import (
     untuned_kernel,
 )
 from harness.apps.bench_suite.render import _ratio_text, charts, to_markdown, tuning_note
-from harness.backends.cpu.baselines import baseline_kernel
+from harness.backends.base import BaselineUnavailable
+from harness.backends.cpu.baselines import MKL_VERSION, baseline_kernel
 from harness.campaign.scheduler import Campaign, Job, new_campaign_id
 from harness.campaign.store import Store
 from harness.config.lab import Lab
@@ -114,7 +117,7 @@ def measure_kernel(c: Campaign, device, sk: SuiteKernel, shapes, *, budget_s: fl
             if tg.status is not Status.OK or tb.status is not Status.OK:
                 continue
             run = c.compare(device.name, sk.kernel, k, shape, op, trials=(tg, tb), target=0.02,
-                            budget_s=budget_s if name == "openblas" else budget_s / 2)
+                            budget_s=budget_s if name in ("openblas", "mkl") else budget_s / 2)
             r = run.ratio
             if run.status is not Status.OK:
                 row.status[f"paired-{name}"] = f"{run.status.value}: {run.error[:160]}"
@@ -130,8 +133,8 @@ def measure_kernel(c: Campaign, device, sk: SuiteKernel, shapes, *, budget_s: fl
 def measure_device(lab, device, plans: list[KernelPlan], *, budgets: Budgets, with_before: bool,
                    naive_max: float, devices_file=None, log=print) -> tuple[list[Row], list[SuiteKernel]]:
     """Each plan's kernel (generate + tuning, or the untuned first point with budgets.tune == 0)
-    measured at its shapes beside OpenBLAS, the naive loop (short calls only) and, for GEMM with
-    --before, the kernel before issue 12."""
+    measured at its shapes beside OpenBLAS, MKL (GEMM on real x86-64 devices, where set up), the naive
+    loop (short calls only) and, for GEMM with --before, the kernel before issue 12."""
     rows, kernels = [], []
     overrides = {} if device.emulated else {"max_time_s": 2.0, "max_samples": 30}
     for plan in plans:
@@ -150,10 +153,18 @@ def measure_device(lab, device, plans: list[KernelPlan], *, budgets: Budgets, wi
             continue
         base = {"openblas": baseline_kernel(lab.ws, "openblas", device.arch, op),
                 "naive": baseline_kernel(lab.ws, "naive", device.arch, op)}
+        # the vendor library where there is one (MKL: GEMM on real x86-64 devices), with the task's threads
+        for vendor in ("mkl",):
+            try:
+                base[vendor] = baseline_kernel(lab.ws, vendor, device.arch, op, device.threads_allowed,
+                                               device.emulated)
+            except BaselineUnavailable as e:
+                if vendor in op.baselines and not device.emulated:
+                    log(f"{device.name}: {plan.op}: no {vendor} column: {e}")
         bk = before_kernel(device.name) if with_before and plan.op == "gemm" else None
 
         def others_for(shape, base=base, bk=bk, op=op):
-            o = {"openblas": base["openblas"]}
+            o = {"openblas": base["openblas"], **{v: base[v] for v in ("mkl",) if v in base}}
             if op.flops(shape) <= naive_max:
                 o["naive"] = base["naive"]
             if bk is not None:
@@ -286,7 +297,7 @@ def run_suite(lab, *, quick: bool = False, devices: list[str] | None = None, bud
                           "shapes": [list(s) for s in p.shapes]} for p in plan[n]] for n in names},
             "kernels": [k.to_json() for k in all_kernels],
             "left_out": {n: why for n, why in EMU_NO_1024.items() if n in names and not quick},
-            "openblas": "0.3.34 (scipy-openblas32)", "budget_s": budget_s, "errors": errors,
+            "openblas": "0.3.34 (scipy-openblas32)", "mkl": MKL_VERSION, "budget_s": budget_s, "errors": errors,
             "argv": sys.argv}
     md = to_markdown(rows, micro, meta, all_kernels)
     if errors:

@@ -39,7 +39,10 @@ def to_markdown(rows: list[Row], micro: dict, meta: dict, kernels: list[SuiteKer
     out = ["# tensorop benchmark suite", "",
            f"Command: `{meta['command']}` ({meta['date']}, {meta['wall_s']:.0f} s wall). "
            f"Generated = {meta['generated']}. OpenBLAS {meta['openblas']} single-threaded "
-           "(host-2t: 2 threads); conv2d's OpenBLAS is im2col + OpenBLAS SGEMM.",
+           "(host-2t: 2 threads); conv2d's OpenBLAS is im2col + OpenBLAS SGEMM; OpenBLAS and MKL call SGEMV "
+           f"at M = 1. MKL (oneMKL {meta.get('mkl', '-')}, sequential; host-2t: 2 threads): GEMM on real x86-64 "
+           "devices, on its AVX-512 (AMX where the CPU has it) path; each MKL ratio is paired with the "
+           "generated kernel like the OpenBLAS one.",
            "Host ratios are **paired** (both kernels in one driver, interleaved; ratio of medians, "
            "bootstrap 95% CI); > 1 means the generated kernel is faster. Emulated ratios are **modelled "
            "cycles** (QEMU block profile + llvm-mca core model; deterministic, no CI). GFLOP/s columns are "
@@ -53,13 +56,16 @@ def to_markdown(rows: list[Row], micro: dict, meta: dict, kernels: list[SuiteKer
         out += [f"Host roofline (our micro-benchmarks, 1 core): peak FMA {micro['peak_gflops']:.0f} GFLOP/s, "
                 f"streaming read {micro['dram_gbs']:.1f} GB/s (DRAM), {micro['l2_gbs']:.0f} GB/s (L2).", ""]
     has_before = any("before" in r.vs for r in rows)
-    head = ["device", "op", "shape", "kernel", "metric", "gen GFLOP/s", "OpenBLAS GFLOP/s", "naive GFLOP/s",
-            "gen vs OpenBLAS", "gen vs naive"] + (["after vs before"] if has_before else [])
+    has_mkl = any("mkl" in r.vs or "mkl" in r.status for r in rows)
+    head = ["device", "op", "shape", "kernel", "metric", "gen GFLOP/s", "OpenBLAS GFLOP/s",
+            *(["MKL GFLOP/s"] if has_mkl else []), "naive GFLOP/s", "gen vs OpenBLAS",
+            *(["gen vs MKL"] if has_mkl else []), "gen vs naive"] + (["after vs before"] if has_before else [])
     out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         g = lambda k: f"{r.gflops[k]:.1f}" if k in r.gflops else ("-" if k not in r.status else r.status[k][:20])
         cells = [r.device, r.op, _fmt_shape(r.shape, r.op), r.kernel, "paired time" if r.metric == "time" else "modelled",
-                 g("generated"), g("openblas"), g("naive"), _ratio_text(r.vs.get("openblas")),
+                 g("generated"), g("openblas"), *([g("mkl")] if has_mkl else []), g("naive"),
+                 _ratio_text(r.vs.get("openblas")), *([_ratio_text(r.vs.get("mkl"))] if has_mkl else []),
                  _ratio_text(r.vs.get("naive"))] + ([_ratio_text(r.vs.get("before"))] if has_before else [])
         out.append("| " + " | ".join(cells) + " |")
     out += [""] + kernels_markdown(kernels or [])
@@ -78,17 +84,29 @@ def charts(rows: list[Row], micro: dict, out_dir: Path, stem: str = "bench") -> 
     if rs:
         fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(rs)), 4.6))
         xs = range(len(rs))
-        vals = [r.vs["openblas"]["ratio"] for r in rs]
-        lo = [v - (r.vs["openblas"]["ratio_ci95"] or [v, v])[0] for v, r in zip(vals, rs)]
-        hi = [(r.vs["openblas"]["ratio_ci95"] or [v, v])[1] - v for v, r in zip(vals, rs)]
-        colors = ["tab:blue" if r.metric == "time" else "tab:orange" for r in rs]
-        ax.bar(xs, vals, color=colors, yerr=[lo, hi], capsize=3)
+        with_mkl = any("mkl" in r.vs for r in rs)
+        w = 0.4 if with_mkl else 0.8
+
+        def bars(name, offset, colors, label):
+            got = [(i, r.vs[name]) for i, r in enumerate(rs) if name in r.vs]
+            if not got:
+                return
+            vals = [v["ratio"] for _, v in got]
+            lo = [x - (v["ratio_ci95"] or [x, x])[0] for x, (_, v) in zip(vals, got)]
+            hi = [(v["ratio_ci95"] or [x, x])[1] - x for x, (_, v) in zip(vals, got)]
+            ax.bar([i + offset for i, _ in got], vals, width=w, color=[colors(rs[i]) for i, _ in got],
+                   yerr=[lo, hi], capsize=3, label=label)
+        bars("openblas", -w / 2 if with_mkl else 0, lambda r: "tab:blue" if r.metric == "time" else "tab:orange",
+             "vs OpenBLAS")
+        if with_mkl:
+            bars("mkl", w / 2, lambda r: "tab:purple", "vs MKL (host, paired)")
+            ax.legend(fontsize=7)
         ax.axhline(1.0, color="k", lw=0.8)
         ax.set_xticks(list(xs))
         ax.set_xticklabels([f"{r.device}\n{_fmt_shape(r.shape, r.op)}" for r in rs], rotation=70, fontsize=6)
-        ax.set_ylabel("speed vs OpenBLAS (>1: generated faster)")
-        ax.set_title("generated vs OpenBLAS: host paired time (blue, 95% CI), emulated modelled cycles (orange)",
-                     fontsize=8)
+        ax.set_ylabel("speed vs the library (>1: generated faster)")
+        ax.set_title("generated vs OpenBLAS: host paired time (blue, 95% CI), emulated modelled cycles (orange)"
+                     + ("; vs MKL (purple, 95% CI)" if with_mkl else ""), fontsize=8)
         fig.tight_layout()
         p = out_dir / f"{stem}.png"
         fig.savefig(p, dpi=110)
@@ -108,7 +126,8 @@ def charts(rows: list[Row], micro: dict, out_dir: Path, stem: str = "bench") -> 
                       label=f"roof, {t} core{'s' if t > 1 else ''}: {peak * t:.0f} GFLOP/s, {bw:.0f} GB/s")
         if micro.get("l2_gbs"):
             ax.loglog(ai, np.minimum(peak, micro["l2_gbs"] * ai), "k:", lw=0.8, label=f"L2 {micro['l2_gbs']:.0f} GB/s")
-        marks = {"generated": ("o", "tab:blue"), "openblas": ("s", "tab:green"), "naive": ("x", "tab:red")}
+        marks = {"generated": ("o", "tab:blue"), "openblas": ("s", "tab:green"), "mkl": ("D", "tab:purple"),
+                 "naive": ("x", "tab:red")}
         for t in threads:
             for name, (m, c) in marks.items():
                 pts = [(gemm.flops(r.shape) / (4.0 * (r.shape[0] * r.shape[2] + r.shape[2] * r.shape[1] +

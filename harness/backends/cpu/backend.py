@@ -44,7 +44,7 @@ class CpuBackend(Backend):
         return peak.peak_check(device, trial)
 
     def baseline(self, ws: Workspace, name: str, device: Device, op: Op) -> Kernel:
-        return baselines.baseline_kernel(ws, name, device.arch, op)
+        return baselines.baseline_kernel(ws, name, device.arch, op, device.threads_allowed, device.emulated)
 
     def describe(self, device: Device) -> str:
         return device.arch

@@ -208,7 +208,9 @@ def _compile(cc: str, req: BuildRequest, symbol: str, stem: str, work: Path, log
     src.parent.mkdir()
     src.write_bytes(req.source)
     abi = req.the_op.symbol
-    rename = [f"-D{abi}={symbol}"] if symbol != abi else []
+    # the partner's ABI function, and a library baseline's note (baselines/tensorop_lib.h), renamed
+    rename = [f"-D{abi}={symbol}", "-Dtensorop_lib_note=tensorop_lib_note_b",
+              "-Dtensorop_lib_init=tensorop_lib_init_b"] if symbol != abi else []
     cflags = [*req.toolchain.cflags, *req.extra_cflags, *rename, f"-I{DRIVER_DIR}"]
     rc, text = run_compiler([cc, *cflags, "-c", str(src.relative_to(work)), "-o", f"{stem}.o"], work, req.toolchain)
     log.append(text)
