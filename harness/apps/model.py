@@ -23,6 +23,9 @@ def validate(kernels: List[str] = typer.Argument(..., help="Kernel files (AVX2/F
              shape: str = typer.Option("128x128x128", "--shape", "-s", help="MxNxK."),
              as_json: bool = typer.Option(False, "--json", help="One JSON object per kernel, then a summary."),
              max_time: Optional[float] = typer.Option(None, help="Sampling budget per native timing, s."),
+             paired: float = typer.Option(0.0, "--paired", help="Also time each kernel paired with OpenBLAS for "
+                                          "this many seconds; measured time = OpenBLAS's / the ratio (robust to "
+                                          "a machine whose speed drifts)."),
              devices_file: Optional[Path] = typer.Option(None, "--devices-file")):
     """Time kernels natively on host and model them on x86-qemu; report how well cycles rank speed."""
     try:
@@ -32,7 +35,7 @@ def validate(kernels: List[str] = typer.Argument(..., help="Kernel files (AVX2/F
         err.print(f"[red]error:[/red] {e}", highlight=False)
         raise typer.Exit(2)
     try:
-        rows = validate_kernels(lab, list(kernels), (M, N, K), max_time_s=max_time)
+        rows = validate_kernels(lab, list(kernels), (M, N, K), max_time_s=max_time, paired_s=paired)
     except ConfigError as e:
         err.print(f"[red]error:[/red] {e}", highlight=False)
         raise typer.Exit(2)
@@ -43,16 +46,17 @@ def validate(kernels: List[str] = typer.Argument(..., help="Kernel files (AVX2/F
         print(json.dumps({"summary": summ}))
     else:
         t = Table(title=f"cycle model vs native time, {M}x{N}x{K} (host vs x86-qemu, modelled)")
-        for c in ("kernel", "status", "measured", "GFLOP/s", "modelled cycles", "insns", "implied GHz",
-                  "coverage"):
-            t.add_column(c, justify="left" if c in ("kernel", "status") else "right")
+        for c in ("kernel", "status", "measured", "GFLOP/s", "modelled cycles", "core", "memory", "bound",
+                  "implied GHz", "coverage"):
+            t.add_column(c, justify="left" if c in ("kernel", "status", "bound") else "right")
         for r in rows:
             if r["cycles"]:
                 t.add_row(r["kernel"], r["status"], f"{r['measured_s'] * 1e6:.1f} us", f"{r['measured_gflops']:.1f}",
-                          f"{r['cycles']:.4g}", f"{r['insns']:.4g}", f"{r['implied_ghz']:.2f}",
-                          f"{r['coverage']:.1%}")
+                          f"{r['cycles']:.4g}", f"{r.get('core_cycles') or r['cycles']:.4g}",
+                          f"{r.get('memory_cycles') or 0:.4g}", str(r.get("bound") or "core"),
+                          f"{r['implied_ghz']:.2f}", f"{r['coverage']:.1%}")
             else:
-                t.add_row(r["kernel"], r["status"], "", "", "", "", "", r["error"][:60])
+                t.add_row(r["kernel"], r["status"], "", "", "", "", "", "", "", r["error"][:60])
         out.print(t)
         if summ["spearman_rho"] is not None:
             out.print(f"Spearman rho (time vs modelled cycles) = {summ['spearman_rho']:.3f} over {summ['n']} "
