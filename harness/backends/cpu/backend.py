@@ -1,11 +1,13 @@
 """The CPU backend (harness/backends/base.py): C kernels for CPU devices."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
-from harness.backends.base import Backend
+from harness.backends.base import Backend, BaselineUnavailable
 from harness.backends.cpu import baselines, peak
 from harness.backends.cpu.build import BuildRequest, build
+from harness.config.boards import BOARD_OPENBLAS, board_dir
 from harness.config.devices import Device
 from harness.config.toolchains import Toolchain
 from harness.core.records import BuildResult, Kernel, Status, Trial
@@ -19,6 +21,22 @@ def build_request(kernel: Kernel, toolchain: Toolchain, op: Op, extra_cflags: tu
     return BuildRequest(source=kernel.source, toolchain=toolchain, name=kernel.name,
                         extra_cflags=(*extra_cflags, *kernel.cflags), libs=kernel.libs, allow_blas=kernel.allow_blas,
                         relax=kernel.relax, threads=threads, op=op)
+
+
+# the CBLAS names the baselines call (scipy-openblas32's prefixed ones), as a distro's OpenBLAS exports them
+_SCIPY_PREFIXED = (b"scipy_cblas_sgemm",)
+
+
+def board_openblas(k: Kernel, device: Device) -> Kernel:
+    """An OpenBLAS baseline linked against the board's own library (`openblas: board`: the bytes of
+    its libopenblas0 package, copied from its image when it was built) instead of the harness's
+    wheel; the board loads the same library at run time."""
+    lib = board_dir(device.board) / BOARD_OPENBLAS
+    if not lib.is_file():
+        raise BaselineUnavailable(f"{device.name}: the board's OpenBLAS {lib} is not there; "
+                                  f"run `tensorop boards up {device.board}`")
+    renames = tuple(f"-D{n.decode()}={n.decode()[len('scipy_'):]}" for n in _SCIPY_PREFIXED if n in k.source)
+    return replace(k, libs=(lib,), cflags=(*k.cflags, *renames))
 
 
 class CpuBackend(Backend):
@@ -44,7 +62,10 @@ class CpuBackend(Backend):
         return peak.peak_check(device, trial)
 
     def baseline(self, ws: Workspace, name: str, device: Device, op: Op) -> Kernel:
-        return baselines.baseline_kernel(ws, name, device.arch, op)
+        k = baselines.baseline_kernel(ws, name, device.arch, op)
+        if device.openblas == "board" and k.allow_blas:
+            k = board_openblas(k, device)
+        return k
 
     def describe(self, device: Device) -> str:
         return device.arch
