@@ -101,12 +101,12 @@ def test_missing_tool_names_the_apt_get_line(monkeypatch, tmp_path):
     empty = tmp_path / "bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
-    board = replace(SYSTEM_BOARDS["rv64-board"], firmware=(("/nonexistent/fw_dynamic.bin", "opensbi"),))
+    board = replace(SYSTEM_BOARDS["rv64-board"], firmware=(("/nonexistent/fw_dynamic.bin", "qemu-system-data"),))
     with pytest.raises(BoardError) as e:
         board_image.check_tools(board)
     msg = str(e.value)
     assert "rv64-board: missing" in msg and "mmdebstrap" in msg and "/nonexistent/fw_dynamic.bin" in msg
-    assert "apt-get install -y mmdebstrap" in msg and "opensbi" in msg and "qemu-system-misc" in msg
+    assert "apt-get install -y mmdebstrap" in msg and "qemu-system-data" in msg and "qemu-system-misc" in msg
 
 
 def test_port_in_use_is_refused_before_booting(cache):
@@ -181,3 +181,13 @@ def test_board_that_never_answers_ssh_is_stopped_with_its_console_tail(cache):
     assert "Boot HART" in msg                      # the console's tail: OpenSBI's banner
     assert board_vm.running_pid(board) == 0
     assert not board_vm.stop(board)
+
+
+def test_blas_threads_follow_the_task_unless_the_device_names_them(tmp_path, cache):
+    """Part 3: a board without OPENBLAS_NUM_THREADS in its env let OpenBLAS start a thread pool in a
+    single-threaded task's worker, which its seccomp filter killed (SIGSYS at rt_sigprocmask, on a real
+    riscv64 kernel): every run gets the task's thread count unless devices.yaml says otherwise."""
+    d = _devs(tmp_path, BOARD_DEV)["b"]
+    assert d.env == {} and d.run_env == {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    d2 = _devs(tmp_path, BOARD_DEV + '    threads: 2\n    env: {OMP_NUM_THREADS: "3"}\n')["b"]
+    assert d2.run_env == {"OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "3"}

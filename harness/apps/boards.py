@@ -16,6 +16,7 @@ from harness.config.boards import SYSTEM_BOARDS, board_dir, system_board
 from harness.config.devices import Device
 from harness.transport.boards import BoardError
 from harness.transport.boards.image import cache_problem, ensure_built
+from harness.transport.boards.labgrid import Published, publish, unpublish
 from harness.transport.boards.vm import start, state, stop
 
 boards_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
@@ -83,3 +84,29 @@ def boards_status(devices_file: Optional[Path] = ConfigOpt):
                   "yes" if st.ssh else "no", f"{st.build_s:.0f}" if st.build_s else "",
                   f"{st.boot_s:.0f}" if st.boot_s else "", problem)
     out.print(t)
+
+
+@boards_app.command("places")
+def boards_places(coordinator: str = typer.Option(..., "--coordinator", "-c", envvar="LG_COORDINATOR",
+                                                  help="The labgrid coordinator, host:port (or LG_COORDINATOR)."),
+                  stop_: bool = typer.Option(False, "--stop", help="Stop the exporter instead."),
+                  devices_file: Optional[Path] = ConfigOpt):
+    """Publish the running boards as labgrid places (an exporter with each board's NetworkService, a
+    place per board tagged board=NAME), so `transport: labgrid` devices reach them."""
+    if stop_:
+        out.print("labgrid exporter " + ("stopped" if unpublish() else "was not running"))
+        return
+    lab = load_lab(devices_file)
+    entries = []
+    for name, board in SYSTEM_BOARDS.items():
+        devs = [d for d in lab.devices.values() if d.board == name and d.transport == "ssh"]
+        if devs and state(board).running:
+            entries.append(Published(board, devs[0].host or "127.0.0.1", devs[0].port))
+    if not entries:
+        fail("no board is running: `tensorop boards up NAME` first")
+    try:
+        publish(coordinator, entries, log=err.print)
+    except BoardError as e:
+        fail(escape(str(e)))
+    out.print(f"places on {coordinator}: {', '.join(e.board.name for e in entries)} "
+              f"(a device: transport: labgrid, board: NAME, tags: {{board: NAME}})")

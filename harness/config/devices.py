@@ -187,6 +187,15 @@ class Device:
         return max(1, int(self.threads or 1))
 
     @property
+    def run_env(self) -> dict[str, str]:
+        """The environment every run on the device gets from devices.yaml: its `env`, over thread counts
+        of OpenBLAS and OpenMP set to the task's threads. A BLAS left to size its own thread pool (a board
+        without OPENBLAS_NUM_THREADS in its env) would start threads in the timing worker, whose seccomp
+        filter kills any thread a single-threaded task starts (SIGSYS, seen on a real riscv64 kernel)."""
+        n = str(self.threads_allowed)
+        return {"OPENBLAS_NUM_THREADS": n, "OMP_NUM_THREADS": n, **self.env}
+
+    @property
     def nominal_clock_ghz(self) -> float:
         """The clock that turns modelled cycles into modelled GFLOP/s (clock_ghz, else 1.6 GHz)."""
         return float(self.clock_ghz or DEFAULT_CLOCK_GHZ)
