@@ -191,3 +191,17 @@ def test_blas_threads_follow_the_task_unless_the_device_names_them(tmp_path, cac
     assert d.env == {} and d.run_env == {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     d2 = _devs(tmp_path, BOARD_DEV + '    threads: 2\n    env: {OMP_NUM_THREADS: "3"}\n')["b"]
     assert d2.run_env == {"OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "3"}
+
+
+def test_labgrid_places_of_the_boards():
+    """Part 2: what the exporter publishes and how the places are made (the live path: test_board_e2e.py)."""
+    from harness.transport.boards.labgrid import EXPORTER, Published, exporter_yaml, place_commands
+    import yaml
+    entries = [Published(SYSTEM_BOARDS["rv64-board"], "127.0.0.1", 10022),
+               Published(SYSTEM_BOARDS["arm64-board"], "127.0.0.1", 10023)]
+    cfg = yaml.safe_load(exporter_yaml(entries))
+    assert cfg["rv64-board"] == {"NetworkService": {"address": "127.0.0.1", "port": 10022, "username": "tensorop"}}
+    assert cfg["arm64-board"]["NetworkService"]["port"] == 10023
+    cmds = place_commands(entries)
+    assert ["-p", "rv64-board", "add-match", f"{EXPORTER}/rv64-board/NetworkService"] in cmds
+    assert ["-p", "arm64-board", "set-tags", "board=arm64-board", "arch=aarch64"] in cmds

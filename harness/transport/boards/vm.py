@@ -20,7 +20,7 @@ from typing import Callable
 
 from harness.config.boards import SystemBoard, board_dir
 from harness.transport.boards import BoardError
-from harness.transport.boards.image import HOST_KEY_PUB, LOGIN_KEY, manifest
+from harness.transport.boards.image import HOST_KEY_PUB, LOGIN_KEY, apt_line, manifest, missing_tools
 
 RUN = "run"
 
@@ -135,6 +135,10 @@ def start(board: SystemBoard, port: int, *, host: str = "127.0.0.1", deadline_s:
     pid = running_pid(board)
     if pid:
         return BoardState(board.name, True, True, pid, port, bool(ssh_banner(port, host)))
+    miss = [(t, p) for t, p in missing_tools(board) if t == board.qemu or t.startswith("/")]
+    if miss:     # the image may be cached while this machine lacks QEMU (a CI machine sharing the cache)
+        raise BoardError(f"{board.name}: missing {', '.join(t for t, _ in miss)} to boot it; install with: "
+                         f"{apt_line(p for _, p in miss)}")
     if port_in_use(port, host):
         raise BoardError(f"{board.name}: port {host}:{port} is in use by another program; stop it, or give "
                          f"{board.name} another `port:` in devices.yaml")
