@@ -130,7 +130,8 @@ def csv_text(rows: list[Row]) -> str:
                 "vs_openblas", "ratio_basis", "ratio_ci_lo", "ratio_ci_hi", "max_rel_err", "toolchain", "error"])
     for r in rows:
         t, s = r.trial, r.trial.summary
-        w.writerow([t.id, t.created_at, t.campaign, t.device, int(t.emulated), t.kernel, t.op, t.dtype,
+        w.writerow([t.id, t.created_at, t.campaign, t.device,
+                    1 if t.emulated else "system" if t.emulation == "system" else 0, t.kernel, t.op, t.dtype,
                     "x".join(map(str, t.shape)), t.status.value, t.gflops, s.median if s else "",
                     s.ci_lo if s else "", s.ci_hi if s else "", s.cv if s else "", s.n if s else 0, t.inner_loops,
                     t.cycles or "", t.model, t.insns or "", r.vs_openblas or "", r.basis,

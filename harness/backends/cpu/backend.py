@@ -1,6 +1,7 @@
 """The CPU backend (harness/backends/base.py): C kernels for CPU devices."""
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,20 +24,22 @@ def build_request(kernel: Kernel, toolchain: Toolchain, op: Op, extra_cflags: tu
                         relax=kernel.relax, threads=threads, op=op)
 
 
-# the CBLAS names the baselines call (scipy-openblas32's prefixed ones), as a distro's OpenBLAS exports them
-_SCIPY_PREFIXED = (b"scipy_cblas_sgemm",)
+# scipy-openblas32 exports OpenBLAS's interface with a scipy_ prefix; a distro's OpenBLAS without it
+_SCIPY_NAME = re.compile(rb"\bscipy_((?:cblas|openblas)_\w+)")
 
 
-def board_openblas(k: Kernel, device: Device) -> Kernel:
+def board_openblas(k: Kernel, device: Device, baseline_dir: Path) -> Kernel:
     """An OpenBLAS baseline linked against the board's own library (`openblas: board`: the bytes of
     its libopenblas0 package, copied from its image when it was built) instead of the harness's
-    wheel; the board loads the same library at run time."""
+    wheel; the board loads the same library at run time. The wheel's prefixed names, in the
+    baseline's source and the baselines' headers, are compiled to the library's own."""
     lib = board_dir(device.board) / BOARD_OPENBLAS
     if not lib.is_file():
         raise BaselineUnavailable(f"{device.name}: the board's OpenBLAS {lib} is not there; "
                                   f"run `tensorop boards up {device.board}`")
-    renames = tuple(f"-D{n.decode()}={n.decode()[len('scipy_'):]}" for n in _SCIPY_PREFIXED if n in k.source)
-    return replace(k, libs=(lib,), cflags=(*k.cflags, *renames))
+    texts = [k.source, *(h.read_bytes() for h in sorted(baseline_dir.glob("*.h")))]
+    names = sorted({m.decode() for t in texts for m in _SCIPY_NAME.findall(t)})
+    return replace(k, libs=(lib,), cflags=(*k.cflags, *(f"-Dscipy_{n}={n}" for n in names)))
 
 
 class CpuBackend(Backend):
@@ -64,7 +67,7 @@ class CpuBackend(Backend):
     def baseline(self, ws: Workspace, name: str, device: Device, op: Op) -> Kernel:
         k = baselines.baseline_kernel(ws, name, device.arch, op)
         if device.openblas == "board" and k.allow_blas:
-            k = board_openblas(k, device)
+            k = board_openblas(k, device, op.baseline_path(name)[0].parent)
         return k
 
     def describe(self, device: Device) -> str:

@@ -198,6 +198,10 @@ def build(board: SystemBoard, *, log: Callable[[str], None] = print) -> dict:
     """Build `board` into its cache directory (replacing whatever is there) and return its manifest.
     Takes minutes (a foreign arch's package scripts run under qemu-user)."""
     check_tools(board)
+    if os.geteuid() != 0:
+        raise BoardError(f"{board.name}: building a board needs root (mmdebstrap's root mode, chroot in its "
+                         f"customize hook, file ownership for mkfs.ext4 -d); run `tensorop boards up "
+                         f"{board.name}` once as root, or give this user a built cache directory")
     ensure_binfmt(board)
     home = board_dir(board.name)
     home.parent.mkdir(parents=True, exist_ok=True)
