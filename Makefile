@@ -3,7 +3,8 @@
 #             `slow` are left out: `make test-all` runs them too
 # make test-boards: the end-to-end tests on Linux boards in QEMU system mode (rv64-board, arm64-board;
 #             marked `board`, also `slow`, so `make test` leaves them out); builds the boards on first use
-#             into ~/.cache/tensorop/boards (minutes), reuses them after (.ci/run calls it after `make test`)
+#             into ~/.cache/tensorop/boards, reuses them after (.ci/run calls it after `make test`); on a
+#             2-core box about 4.5 min with both images cached, about 25 min from a cold cache
 # make bench: the benchmark suite (results/bench.md, bench.png, roofline.png; about 20-22 min)
 .PHONY: setup setup-boards demo test test-all test-boards bench bench-quick clean
 
