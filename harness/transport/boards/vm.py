@@ -60,6 +60,8 @@ def qemu_command(board: SystemBoard, home: Path, port: int, host: str = "127.0.0
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # as QEMU binds its forward: connections of a board just stopped (TIME_WAIT) do not hold the port
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         s.bind((host, port))
         return False
