@@ -39,7 +39,7 @@ def set_timeouts(ws, emulated_s: float, native_s: float):
         dev["timeout_s"] = emulated_s if dev.get("emulated") else native_s
     p.write_text(yaml.safe_dump(data, sort_keys=False))
     for d in load_devices(p).values():
-        assert d.timeout_s == (emulated_s if d.emulated else native_s), d.name
+        assert d.timeout_s == (emulated_s if d.emulation else native_s), d.name   # user or system mode
 
 
 def fast_devices(ws):

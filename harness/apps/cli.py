@@ -7,6 +7,7 @@ import typer
 from harness.apps.baseline import baseline
 from harness.apps.bench import bench
 from harness.apps.bench_suite import bench_suite
+from harness.apps.boards import boards_app
 from harness.apps.build import build
 from harness.apps.compare import compare
 from harness.apps.devices import devices_app
@@ -25,6 +26,7 @@ app.command()(baseline)
 app.command()(examples)
 app.command()(report)
 app.add_typer(devices_app, name="devices")
+app.add_typer(boards_app, name="boards")
 app.command()(generate)
 app.command()(tune)
 app.add_typer(model_app, name="model")

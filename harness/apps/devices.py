@@ -28,7 +28,7 @@ def devices_list(devices_file: Optional[Path] = ConfigOpt):
         t.add_column(h, overflow="fold")
     for d in lab.devices.values():
         t.add_row(d.name, d.arch, d.transport + (f" {d.user + '@' if d.user else ''}{d.host}" if d.host else ""),
-                  d.toolchain, "yes" if d.emulated else "no", ", ".join(d.features), ", ".join(d.aliases),
+                  d.toolchain, "system" if d.system_emulated else "yes" if d.emulated else "no", ", ".join(d.features), ", ".join(d.aliases),
                   d.description)
     out.print(t)
 

@@ -167,6 +167,8 @@ def generate(prompt: Optional[str] = typer.Argument(None, help=f"What to generat
         for r in results:
             if r.ok:
                 ratio = (f"{r.comparison.describe()} vs {r.comparison.baseline_name}" if r.comparison
+                         else "no speed comparison: emulated board (QEMU system mode), its wall times are the "
+                              "emulator's" if r.final is not None and r.final.emulation == "system"
                          else "no baseline comparison")
                 if r.comparison is not None and r.comparison.note:
                     ratio += f"; {r.comparison.note}"

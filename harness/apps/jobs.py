@@ -150,7 +150,7 @@ def compare_against(c: Campaign, trials: list[Trial], jobs: list[Job], against_b
         if b is None or t.status is not Status.OK or b.status is not Status.OK:
             note = f"no comparison: {t.kernel} is {t.status}" + (f", {against.label} is {b.status}" if b else "")
         else:
-            if not t.emulated:
+            if not t.emulated and t.emulation != "system":
                 err.print(f"[dim]{t.device}: pairing {t.kernel} with {against.label} (interleaved) ...[/dim]",
                           highlight=False)
             run = c.compare(t.device, kernels[t.source_hash], against, t.shape, get_op(t.op, t.dtype),

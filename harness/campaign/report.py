@@ -55,7 +55,7 @@ def with_ratios(trials: list[Trial], baselines: list[Trial] | None = None) -> li
                 r = objective.modelled_ratio(t, b) if b else None
                 if r:
                     row = Row(t, r.ratio, r.metric)
-            else:
+            elif t.emulation != "system":         # a board in QEMU system mode: no speed ratio at all
                 p = t.meta.get("paired") or {}
                 if p.get("against") == "openblas" and p.get("ratio"):
                     ci = tuple(p["ratio_ci95"]) if p.get("ratio_ci95") else None
@@ -83,6 +83,9 @@ def _cells(r: Row) -> list[str]:
     if t.emulated:
         label = f"modelled ({t.model})" if t.model else "emulated"
         note = f"{label}; {note}" if note else label
+    elif t.emulation == "system":
+        label = "emulated (QEMU system mode: the emulator's time, not the board's)"
+        note = f"{label}; {note}" if note else label
     ratio = ""
     if r.vs_openblas is not None:
         if r.basis == "modelled_cycles":
@@ -91,7 +94,8 @@ def _cells(r: Row) -> list[str]:
             ratio = f"{r.vs_openblas:.2f}x" + (f" [{r.ci95[0]:.2f}, {r.ci95[1]:.2f}]" if r.ci95 else "") + " (paired)"
     return [
         str(t.id or ""), t.device, t.kernel, f"{t.op} {t.dtype}", "x".join(map(str, t.shape)), t.status.value,
-        (f"{t.gflops:.2f}" + (" mod." if t.emulated else "")) if t.gflops else "", _fmt_time(s.median if s else None),
+        (f"{t.gflops:.2f}" + (" mod." if t.emulated else " emu." if t.emulation == "system" else ""))
+        if t.gflops else "", _fmt_time(s.median if s else None),
         f"{_fmt_time(s.ci_lo)} .. {_fmt_time(s.ci_hi)}" if s else "",
         f"{100 * s.cv:.1f}%" if s and s.cv == s.cv else "", str(s.n) if s else "",
         f"{t.cycles:,.0f}" if t.cycles else "", f"{t.insns:,}" if t.insns else "", ratio,
@@ -126,7 +130,8 @@ def csv_text(rows: list[Row]) -> str:
                 "vs_openblas", "ratio_basis", "ratio_ci_lo", "ratio_ci_hi", "max_rel_err", "toolchain", "error"])
     for r in rows:
         t, s = r.trial, r.trial.summary
-        w.writerow([t.id, t.created_at, t.campaign, t.device, int(t.emulated), t.kernel, t.op, t.dtype,
+        w.writerow([t.id, t.created_at, t.campaign, t.device,
+                    1 if t.emulated else "system" if t.emulation == "system" else 0, t.kernel, t.op, t.dtype,
                     "x".join(map(str, t.shape)), t.status.value, t.gflops, s.median if s else "",
                     s.ci_lo if s else "", s.ci_hi if s else "", s.cv if s else "", s.n if s else 0, t.inner_loops,
                     t.cycles or "", t.model, t.insns or "", r.vs_openblas or "", r.basis,

@@ -87,7 +87,8 @@ def _lane_name(device: Device) -> str:
 def _error_trial(device: Device, j: Job, campaign: str, error: str, status: Status = Status.DEVICE_ERROR) -> Trial:
     return Trial(device=device.name, op=j.the_op.name, shape=tuple(j.shape), dtype=j.the_op.dtype,
                  kernel=j.kernel.label, source_hash=j.kernel.hash, status=status, error=error, arch=device.arch,
-                 emulated=device.emulated, transport=device.transport, campaign=campaign)
+                 emulated=device.emulated, emulation=device.emulation, transport=device.transport,
+                 campaign=campaign)
 
 
 @dataclass

@@ -7,7 +7,9 @@ saying what is needed. Never to another ISA.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 _XTHEAD = ("implements RVV 0.7.1 (XTheadVector), which QEMU's RVV 1.0 cannot stand in for: it needs a "
            "real board over SSH (see the commented k1 example in devices.yaml) and an XTheadVector-capable "
@@ -46,3 +48,88 @@ def board_named(text: str) -> Board | None:
 
 def all_labels() -> list[tuple[str, Board]]:
     return [(n, b) for b in BOARDS for n in b.names]
+
+
+# ---- boards tensorop builds and boots itself (QEMU system mode) ---------------------------------
+# A Linux board from Debian packages only (mmdebstrap, the distro's kernel and initrd, OpenSBI for
+# RISC-V, direct kernel boot for arm64), booted by `tensorop boards up NAME` and reached over SSH
+# like a lab's board (devices.yaml: a device with `board: NAME`). Building and booting:
+# harness/transport/boards/.
+
+@dataclass(frozen=True)
+class SystemBoard:
+    name: str
+    title: str
+    debian_arch: str                  # mmdebstrap --arch
+    qemu: str                         # the qemu-system binary
+    machine: tuple[str, ...]          # -machine/-cpu/-bios ... (everything but disk, net, kernel)
+    console: str                      # the kernel's serial console
+    kernel_glob: str                  # the kernel in the image's /boot
+    initrd_glob: str = "initrd.img-*"
+    kernel_package: str = ""          # linux-image-<flavour>
+    suite: str = "trixie"
+    mirror: str = "http://deb.debian.org/debian"
+    packages: tuple[str, ...] = ("openssh-server", "systemd-sysv", "udev", "iproute2", "ifupdown",
+                                 "libopenblas0", "strace")
+    image_mb: int = 2048              # the ext4 root file system
+    boot_deadline_s: float = 600.0    # from QEMU's start to an SSH banner (TCG boots slowly on a busy host)
+    user: str = "tensorop"            # the unprivileged login (key only); root cannot log in
+    # host tools: (command or file, the Debian package that provides it)
+    tools: tuple[tuple[str, str], ...] = ()
+    firmware: tuple[tuple[str, str], ...] = ()   # files QEMU loads itself, and their packages
+    openblas_glob: str = ""           # the board's own OpenBLAS in its image (the baseline links it)
+
+    @property
+    def all_packages(self) -> tuple[str, ...]:
+        return (*self.packages, self.kernel_package)
+
+
+_COMMON_TOOLS = (("mmdebstrap", "mmdebstrap"), ("mkfs.ext4", "e2fsprogs"), ("e2fsck", "e2fsprogs"),
+                 ("ssh-keygen", "openssh-client"), ("update-binfmts", "binfmt-support"))
+
+# One core each: the timing run's cores check (CPU time over wall time) is sound only where the
+# guest's clocks and accounting agree, and with two TCG vCPUs on a busy host they do not (an honest
+# single-threaded kernel measured 1.38 cores); one vCPU also leaves the host a core for the harness.
+SYSTEM_BOARDS = {
+    "rv64-board": SystemBoard(
+        "rv64-board", "RISC-V RV64GCV Linux board (RVV 1.0, VLEN 256), QEMU system mode", "riscv64",
+        "qemu-system-riscv64",
+        ("-machine", "virt", "-cpu", "rv64,v=true,vlen=256,vext_spec=v1.0", "-smp", "1", "-m", "2G",
+         "-bios", "default"),
+        "ttyS0", "vmlinux-*", kernel_package="linux-image-riscv64",
+        tools=(*_COMMON_TOOLS, ("qemu-system-riscv64", "qemu-system-misc"),
+               ("qemu-riscv64-static", "qemu-user-static")),
+        firmware=(("/usr/share/qemu/opensbi-riscv64-generic-fw_dynamic.bin", "qemu-system-data"),),   # -bios default
+        openblas_glob="usr/lib/riscv64-linux-gnu/openblas-pthread/libopenblas.so.0"),
+    "arm64-board": SystemBoard(
+        "arm64-board", "Arm64 Linux board (Armv8 with NEON and SVE 256), QEMU system mode", "arm64",
+        "qemu-system-aarch64",
+        # pauth-impdef: QEMU's cheap pointer authentication (the architected one dominates TCG's time)
+        ("-machine", "virt", "-cpu", "max,sve256=on,pauth-impdef=on", "-smp", "1", "-m", "2G"),
+        "ttyAMA0", "vmlinuz-*", kernel_package="linux-image-arm64",
+        tools=(*_COMMON_TOOLS, ("qemu-system-aarch64", "qemu-system-arm"),
+               ("qemu-aarch64-static", "qemu-user-static")),
+        openblas_glob="usr/lib/aarch64-linux-gnu/openblas-pthread/libopenblas.so.0"),
+}
+
+
+def system_board(name: str) -> SystemBoard:
+    """The buildable board `name`, or a ValueError naming the known ones."""
+    try:
+        return SYSTEM_BOARDS[name]
+    except KeyError:
+        raise ValueError(f"unknown board {name!r}; tensorop builds: {', '.join(SYSTEM_BOARDS)}") from None
+
+
+def boards_cache() -> Path:
+    """Where built boards are kept: ${XDG_CACHE_HOME:-~/.cache}/tensorop/boards (outside any checkout,
+    so a fresh clone or a CI checkout on the same machine reuses them)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "tensorop" / "boards"
+
+
+BOARD_OPENBLAS = "openblas/libopenblas.so.0"     # the board's own OpenBLAS in its cache directory
+
+
+def board_dir(name: str) -> Path:
+    return boards_cache() / name

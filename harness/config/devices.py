@@ -4,7 +4,7 @@
       rv64-qemu:
         arch: riscv64
         transport: local                 # local | ssh
-        emulated: true                   # results are labelled emulated; QEMU counts instructions
+        emulated: true                   # QEMU user mode: speed is modelled cycles (QEMU plugin + core model)
         runner: [qemu-riscv64, -cpu, "rv64,v=true,vlen=256,vext_spec=v1.0", -L, "{cache}/sysroot/riscv64"]
         toolchain: riscv64-clang
         features: [rvv1.0, vlen256]
@@ -30,6 +30,18 @@
         lock_wait_s: 600
         quarantine_after: 3              # consecutive device errors before the rest are skipped
 
+      rv64-board:                        # a board tensorop builds and boots (`tensorop boards up rv64-board`)
+        arch: riscv64
+        transport: ssh
+        board: rv64-board                # harness/config/boards.py SYSTEM_BOARDS; key and known_hosts
+                                         # default to the board's own, made when it was built
+        host: 127.0.0.1
+        port: 10022                      # QEMU's user-mode network forwards this port to the board's sshd
+        user: tensorop
+        emulated: system                 # a whole Linux under QEMU system mode (TCG): its wall times are
+                                         # the emulator's, labelled emulated, never a speed against OpenBLAS
+        openblas: board                  # the baseline links the board's own OpenBLAS (from its packages)
+
 A malformed file fails with ConfigError naming the file, the line and the field.
 """
 from __future__ import annotations
@@ -42,7 +54,7 @@ from pathlib import Path
 from harness.config.transports import names as transport_names
 from harness.config.yamlfile import ConfigError, FieldReader, LineDict, load_yaml, line_of
 from harness.core.measure_options import MeasureOptions
-from harness.config.boards import board_named
+from harness.config.boards import SYSTEM_BOARDS, board_dir, board_named
 
 TRANSPORTS = transport_names()     # the registry in harness/config/transports.py (as shipped)
 DEVICE_FIELDS = {
@@ -56,7 +68,10 @@ DEVICE_FIELDS = {
     "lock_lease_s", "lock_wait_s", "quarantine_after", "proxy_jump",
     # labgrid transport (harness/transport/labgrid.py): a place of a shared lab
     "coordinator", "place", "tags",
+    # boards tensorop builds and boots (harness/config/boards.py SYSTEM_BOARDS)
+    "board", "openblas",
 }
+EMULATIONS = ("user", "system")     # `emulated: true` is QEMU user mode
 
 
 def _measure_fields() -> dict[str, str]:
@@ -100,7 +115,9 @@ class Device:
     transport: str = "local"
     toolchain: str = ""
     runner: tuple[str, ...] = ()
-    emulated: bool = False
+    emulated: bool = False             # QEMU user mode: speed is modelled cycles (`emulated: true`)
+    emulation: str = ""                # "" native, "user" (emulated: true), "system" (emulated: system: a whole
+                                       # board under QEMU system mode; wall times labelled emulated, no ratios)
     features: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
     description: str = ""
@@ -137,6 +154,8 @@ class Device:
     coordinator: str = ""              # labgrid: host:port of the coordinator (else LG_COORDINATOR)
     place: str = ""                    # labgrid: a place name or glob
     tags: dict = field(default_factory=dict, hash=False, compare=False)   # labgrid: reserve any place with these tags
+    board: str = ""                    # a board tensorop builds and boots (`tensorop boards up NAME`)
+    openblas: str = ""                 # "" the harness's OpenBLAS wheel; "board": the board's own library
     source: Path | None = None
     line: int = 0
 
@@ -145,6 +164,12 @@ class Device:
         return t == self.name.lower() or any(t == a.lower() for a in self.aliases)
 
     # ---- facts derived from the entry, one home each ----------------------------------------
+    @property
+    def system_emulated(self) -> bool:
+        """A whole board under QEMU system mode: real-device measurement (verified timed calls over
+        SSH), but the wall times are the emulator's: labelled emulated, never compared as speed."""
+        return self.emulation == "system"
+
     @property
     def cuda(self) -> bool:
         """An NVIDIA GPU: features name `cuda` or the toolchain is nvcc (harness/backends/cuda/)."""
@@ -162,6 +187,15 @@ class Device:
     def threads_allowed(self) -> int:
         """Cores a kernel may use (the task's thread count)."""
         return max(1, int(self.threads or 1))
+
+    @property
+    def run_env(self) -> dict[str, str]:
+        """The environment every run on the device gets from devices.yaml: its `env`, over thread counts
+        of OpenBLAS and OpenMP set to the task's threads. A BLAS left to size its own thread pool (a board
+        without OPENBLAS_NUM_THREADS in its env) would start threads in the timing worker, whose seccomp
+        filter kills any thread a single-threaded task starts (SIGSYS, seen on a real riscv64 kernel)."""
+        n = str(self.threads_allowed)
+        return {"OPENBLAS_NUM_THREADS": n, "OMP_NUM_THREADS": n, **self.env}
 
     @property
     def nominal_clock_ghz(self) -> float:
@@ -184,9 +218,22 @@ def native_arch() -> str:
     return {"amd64": "x86_64", "arm64": "aarch64"}.get(m, m)
 
 
+def _emulation(r: FieldReader) -> str:
+    """`emulated:` is true/false (QEMU user mode, modelled cycles) or `system` (a QEMU system-mode board)."""
+    v = r.m.get("emulated")
+    if v is None or v is False:
+        return ""
+    if v is True or v == "user":
+        return "user"
+    if v == "system":
+        return "system"
+    raise r.fail("emulated", f"expected true (QEMU user mode), false or system (a QEMU system-mode board), got {v!r}")
+
+
 def _device(path: Path, name: str, data, line: int) -> Device:
     r = FieldReader(path, data, f"device '{name}'", line)
     r.unknown(DEVICE_FIELDS)
+    emulation = _emulation(r)
     transport = r.str("transport", default="local", choices=transport_names())   # registered ones too
     arch = r.str("arch", required=True)
     if arch == "native":
@@ -204,7 +251,8 @@ def _device(path: Path, name: str, data, line: int) -> Device:
         transport=transport,
         toolchain=r.str("toolchain", required=True),
         runner=tuple(r.str_list("runner")),
-        emulated=r.bool("emulated"),
+        emulated=emulation == "user",
+        emulation=emulation,
         features=tuple(r.str_list("features")),
         aliases=tuple(r.str_list("aliases")),
         description=r.str("description"),
@@ -212,7 +260,7 @@ def _device(path: Path, name: str, data, line: int) -> Device:
         # a GPU (features name cuda): 20 GFLOP/s, far below any CUDA GPU's slowest honest kernel, so
         # 4096^3 gets seconds, not the CPU floor's hours, before a hung kernel is killed
         slow_gflops=r.float("slow_gflops", minimum=1e-6,
-                            default=0.02 if r.bool("emulated") else
+                            default=0.02 if emulation else
                             20.0 if "cuda" in [f.lower() for f in r.str_list("features")] else 0.2),
         measure=dict(measure),
         env={str(k): str(v) for k, v in env.items()},
@@ -243,6 +291,8 @@ def _device(path: Path, name: str, data, line: int) -> Device:
         coordinator=r.str("coordinator"),
         place=r.str("place"),
         tags={str(k): str(v) for k, v in r.mapping("tags").items()},
+        board=r.str("board"),
+        openblas=r.str("openblas", choices=("board",)),
         source=path,
         line=line_of(data),
     )
@@ -259,6 +309,19 @@ def _device(path: Path, name: str, data, line: int) -> Device:
                       mca_attr=dev.mca_attr or ("+sve" if sve and dev.arch == "aarch64" else ""))
     if dev.core_model and not dev.clock_ghz:
         raise r.fail("core_model", "a device with a core_model needs clock_ghz (its nominal clock)")
+    if dev.board:
+        if dev.board not in SYSTEM_BOARDS:
+            raise r.fail("board", f"unknown board {dev.board!r}; tensorop builds: {', '.join(SYSTEM_BOARDS)}")
+        if transport not in ("ssh", "labgrid"):
+            raise r.fail("board", "a built board is reached over transport ssh or labgrid")
+        if dev.arch != {"riscv64": "riscv64", "arm64": "aarch64"}[SYSTEM_BOARDS[dev.board].debian_arch]:
+            raise r.fail("arch", f"board {dev.board!r} is {SYSTEM_BOARDS[dev.board].debian_arch}")
+        home = board_dir(dev.board)     # the key and host key made when the board was built
+        dev = replace(dev, key=dev.key or str(home / "id_ed25519"),
+                      known_hosts=dev.known_hosts or str(home / "known_hosts"),
+                      user=dev.user or SYSTEM_BOARDS[dev.board].user)
+    if dev.openblas == "board" and not dev.board:
+        raise r.fail("openblas", "'board' needs field 'board' (the built board whose library is linked)")
     if transport == "ssh" and not dev.host:
         raise r.fail(None, "transport 'ssh' needs field 'host'")
     if transport == "labgrid" and not (dev.place or dev.tags):

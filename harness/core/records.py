@@ -141,7 +141,8 @@ class Trial:
     status: Status
     error: str = ""
     arch: str = ""
-    emulated: bool = False
+    emulated: bool = False         # QEMU user mode: the speed figure is modelled cycles
+    emulation: str = ""            # "system": a board under QEMU system mode; its times are the emulator's
     transport: str = "local"
     toolchain: str = ""
     toolchain_version: str = ""
@@ -183,12 +184,14 @@ class Trial:
             "n": s.n if s else 0,
             "inner_loops": self.inner_loops,
             "gflops": self.gflops,
-            "gflops_basis": ("modelled" if self.emulated else "time") if self.gflops else None,
+            "gflops_basis": ("modelled" if self.emulated else "emulated_time" if self.emulation == "system"
+                             else "time") if self.gflops else None,
             "cycles": self.cycles,
             **self._memory_json(),
             "model": self.model or None,
             "insns": self.insns,
-            "emulated": self.emulated,
+            "emulated": self.emulated or self.emulation == "system",
+            "emulation": self.emulation or ("user" if self.emulated else None),
             "flushed": self.flushed,
             "toolchain": self.toolchain,
             "toolchain_version": self.toolchain_version,

@@ -70,10 +70,15 @@ static void shared_free(void *p, size_t bytes)
    `threads` > 1 (the task allows threads), also what pthreads/OpenMP need: clone with CLONE_THREAD
    only (a new thread, never a new process; clone3 answers ENOSYS so libc falls back to clone),
    futexes, robust lists, rseq, signal masks, affinity queries and resource limits. */
-static int worker_seccomp_threads(int threads)
-{
 #if defined(__linux__) && defined(SECCOMP_MODE_FILTER) && \
     (defined(__x86_64__) || defined(__aarch64__) || (defined(__riscv) && __riscv_xlen == 64))
+#define TENSOROP_WORKER_FILTER 1
+#define WORKER_FILTER_MAX 96
+/* The worker's filter program into `all` (room for WORKER_FILTER_MAX instructions); returns its
+   length. Separate from installing it so a test can read the program of each ISA
+   (tests/test_seccomp_tables.py decodes it against the ISA's system call table). */
+static unsigned short worker_filter(int threads, struct sock_filter *all)
+{
 #if defined(__x86_64__)
 #define TENSOROP_AUDIT_ARCH AUDIT_ARCH_X86_64
 #elif defined(__aarch64__)
@@ -117,12 +122,21 @@ static int worker_seccomp_threads(int threads)
     };
 #undef ALLOW
     /* the program: the base list with the thread rules spliced in before its final "kill" */
-    struct sock_filter all[sizeof f / sizeof f[0] + sizeof threaded / sizeof threaded[0]];
     size_t nbase = sizeof f / sizeof f[0] - 1, nthr = threads > 1 ? sizeof threaded / sizeof threaded[0] : 0;
+    _Static_assert(sizeof f / sizeof f[0] + sizeof threaded / sizeof threaded[0] <= WORKER_FILTER_MAX,
+                   "WORKER_FILTER_MAX too small");
     memcpy(all, f, nbase * sizeof f[0]);
     memcpy(all + nbase, threaded, nthr * sizeof f[0]);
     all[nbase + nthr] = f[nbase];
-    struct sock_fprog prog = {(unsigned short)(nbase + nthr + 1), all};
+    return (unsigned short)(nbase + nthr + 1);
+}
+#endif
+
+static int worker_seccomp_threads(int threads)
+{
+#ifdef TENSOROP_WORKER_FILTER
+    struct sock_filter all[WORKER_FILTER_MAX];
+    struct sock_fprog prog = {worker_filter(threads, all), all};
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         return 0;
     return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;

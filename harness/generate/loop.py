@@ -124,6 +124,9 @@ def feedback_from(round_: int, cand: Candidate, t: Trial, base: Trial | None,
                 parts.append(f"Dynamic instructions per call: {t.insns:,} (not a speed: an LMUL-8 op counts as one)")
             if base and base.cycles:
                 parts.append(f"OpenBLAS: {base.cycles:,.0f} modelled cycles")
+        elif t.emulation == "system":
+            parts.append(f"Median {fb.median_s * 1e3:.3f} ms per call under QEMU system emulation = "
+                         f"{t.gflops:.2f} GFLOP/s emulated (the emulator's speed, not the board's)")
         else:
             parts.append(f"Median {fb.median_s * 1e3:.3f} ms per call = {t.gflops:.2f} GFLOP/s")
         if cmp is not None:
@@ -225,7 +228,8 @@ def generate_on_device(lab: Lab, task: Task, device_name: str, generator: Genera
                 fb.message = f"Note: {cand.notes}\n{fb.message}"
             res.history.append(fb)
             say(f"{device_name}: round {r} {cand.label}: {t.status}" +
-                (f" {t.gflops:.2f} GFLOP/s" + (" modelled" if t.emulated else "") if t.gflops else "") +
+                (f" {t.gflops:.2f} GFLOP/s" + (" modelled" if t.emulated else
+                                               " emulated" if t.emulation == "system" else "") if t.gflops else "") +
                 (f", {cmp.describe()} vs {cmp.baseline_name}" if cmp else "") +
                 ("" if t.status is Status.OK else f": {t.error.splitlines()[0][:150] if t.error else ''}"))
             if _better(fb, best_fb):

@@ -10,6 +10,9 @@ which holds the device's lane and lock:
   unpaired ratio of two trials measured at different times is never reported.
 - emulated devices: modelled cycles per call (QEMU plugin profile + llvm-mca core model);
   deterministic, so a ratio of cycles needs no CI. An instruction count is never a speed.
+- boards in QEMU system mode (`emulated: system`): their wall times are the emulator's (TCG), not
+  the board's, so no speed ratio is made at all: `compare` says why (`SYSTEM_EMULATED`); a
+  trial's own time stays a figure for choosing among one kernel's points (`cost`), labelled emulated.
 `cost(trial)` is a single trial's figure (lower is faster) for the tuners.
 The physical limits (a figure beyond the device's peak is `suspicious`) are harness/measure/limits.py.
 """
@@ -50,6 +53,12 @@ def modelled_ratio(a: Trial, b: Trial) -> Ratio | None:
     if not (a.cycles and b.cycles):
         return None
     return Ratio(b.cycles / a.cycles, None, None, "modelled_cycles", 1, b.kernel)
+
+
+def system_emulated_note(device: Device) -> str:
+    """Why a board in QEMU system mode gets no speed comparison (printed where a ratio would be)."""
+    return (f"no speed comparison: {device.name} runs in QEMU system mode (TCG), so its wall times are "
+            f"the emulator's, not the board's")
 
 
 @dataclass
@@ -145,6 +154,8 @@ def compare(ws, device: Device, toolchain, transport, a: Kernel, a_trial: Trial 
     for k, t in ((a, a_trial), (b, b_trial)):
         if t is not None and t.status is not Status.OK:
             return Comparison(None, t.status, f"no comparison: {k.label} is {t.status}")
+    if device.system_emulated:
+        return Comparison(None, Status.OK, system_emulated_note(device))
     if device.emulated:
         if a_trial is None or b_trial is None:
             return Comparison(None, Status.INTERNAL_ERROR, "modelled cycles compare two measured trials")

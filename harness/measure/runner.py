@@ -53,8 +53,9 @@ def new_trial(device: Device, kernel: Kernel, shape, campaign: str = "", opts: M
     op = op or default_op()
     return Trial(device=device.name, op=op.name, shape=tuple(shape), dtype=op.dtype, kernel=kernel.label,
                  source_hash=kernel.hash, status=Status.INTERNAL_ERROR, arch=device.arch, emulated=device.emulated,
+                 emulation=device.emulation,
                  transport=device.transport, campaign=campaign, flushed=bool(opts and opts.flush),
-                 meta={"measure": asdict(opts) if opts else None, "kernel_file": kernel.name, "env": dict(device.env),
+                 meta={"measure": asdict(opts) if opts else None, "kernel_file": kernel.name, "env": dict(device.run_env),
                        **({"trusted_rules": list(kernel.relax)} if kernel.relax else {})})
 
 

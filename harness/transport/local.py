@@ -76,7 +76,7 @@ class LocalTransport(Transport):
             core = (os.cpu_count() or 1) - 1 if native and sandbox and self.device.pin else None
             limits = Limits(cpu_s=int(timeout_s) + 5,
                             address_space=Limits.address_space if native and not gpu else None, core=core)
-            env = {**run_environ(), **self.device.env}
+            env = {**run_environ(), **self.device.run_env}
             if lib_dirs:
                 env["LD_LIBRARY_PATH"] = ":".join(x for x in (env.get("LD_LIBRARY_PATH", ""), *lib_dirs) if x)
             # every stream of the run is a memfd the harness holds: nothing in the run's directory

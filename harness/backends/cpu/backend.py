@@ -1,11 +1,14 @@
 """The CPU backend (harness/backends/base.py): C kernels for CPU devices."""
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from pathlib import Path
 
-from harness.backends.base import Backend
+from harness.backends.base import Backend, BaselineUnavailable
 from harness.backends.cpu import baselines, peak
 from harness.backends.cpu.build import BuildRequest, build
+from harness.config.boards import BOARD_OPENBLAS, board_dir
 from harness.config.devices import Device
 from harness.config.toolchains import Toolchain
 from harness.core.records import BuildResult, Kernel, Status, Trial
@@ -19,6 +22,24 @@ def build_request(kernel: Kernel, toolchain: Toolchain, op: Op, extra_cflags: tu
     return BuildRequest(source=kernel.source, toolchain=toolchain, name=kernel.name,
                         extra_cflags=(*extra_cflags, *kernel.cflags), libs=kernel.libs, allow_blas=kernel.allow_blas,
                         relax=kernel.relax, threads=threads, op=op)
+
+
+# scipy-openblas32 exports OpenBLAS's interface with a scipy_ prefix; a distro's OpenBLAS without it
+_SCIPY_NAME = re.compile(rb"\bscipy_((?:cblas|openblas)_\w+)")
+
+
+def board_openblas(k: Kernel, device: Device, baseline_dir: Path) -> Kernel:
+    """An OpenBLAS baseline linked against the board's own library (`openblas: board`: the bytes of
+    its libopenblas0 package, copied from its image when it was built) instead of the harness's
+    wheel; the board loads the same library at run time. The wheel's prefixed names, in the
+    baseline's source and the baselines' headers, are compiled to the library's own."""
+    lib = board_dir(device.board) / BOARD_OPENBLAS
+    if not lib.is_file():
+        raise BaselineUnavailable(f"{device.name}: the board's OpenBLAS {lib} is not there; "
+                                  f"run `tensorop boards up {device.board}`")
+    texts = [k.source, *(h.read_bytes() for h in sorted(baseline_dir.glob("*.h")))]
+    names = sorted({m.decode() for t in texts for m in _SCIPY_NAME.findall(t)})
+    return replace(k, libs=(lib,), cflags=(*k.cflags, *(f"-Dscipy_{n}={n}" for n in names)))
 
 
 class CpuBackend(Backend):
@@ -44,7 +65,10 @@ class CpuBackend(Backend):
         return peak.peak_check(device, trial)
 
     def baseline(self, ws: Workspace, name: str, device: Device, op: Op) -> Kernel:
-        return baselines.baseline_kernel(ws, name, device.arch, op, device.threads_allowed, device.emulated)
+        k = baselines.baseline_kernel(ws, name, device.arch, op, device.threads_allowed, device.emulated)
+        if device.openblas == "board" and op.baselines[name][1] == "openblas":
+            k = board_openblas(k, device, op.baseline_path(name)[0].parent)
+        return k
 
     def describe(self, device: Device) -> str:
         return device.arch

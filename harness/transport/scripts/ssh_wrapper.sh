@@ -55,7 +55,12 @@ else
   set -m; TENSOROP_TRIAL=$id "$@" <"$q" 3>"$ch" 4>"$pr" &
 fi
 c=$!
-( sleep "$t"; if kill -0 "$c" 2>/dev/null; then : > "$to"; kill -KILL -"$c" 2>/dev/null || kill -KILL "$c"; fi ) </dev/null >/dev/null 2>&1 &
+# the watchdog; stopped at the trial's end with its sleep (a bare `( sleep; ...) &` left the sleep
+# behind for the whole time limit after every trial: 23 of them on a board after one bench)
+( trap 'kill "$s" 2>/dev/null; exit 0' TERM
+  sleep "$t" & s=$!
+  wait "$s"
+  if kill -0 "$c" 2>/dev/null; then : > "$to"; kill -KILL -"$c" 2>/dev/null || kill -KILL "$c"; fi ) </dev/null >/dev/null 2>&1 &
 w=$!
 wait "$c"; rc=$?
 kill "$w" 2>/dev/null

@@ -116,7 +116,7 @@ class SSHTransport(Transport):
             cmd = [*self._prefix(remote_plugin, plugin or ()), f"./{exe_name}", *args]
             prev, self._pending_cleanup = self._pending_cleanup, rundir
             trial_id = new_trial_id()
-            r = run_wrapped(self.conn, prev, rundir, True, timeout_s, links, cmd, self.device.env,
+            r = run_wrapped(self.conn, prev, rundir, True, timeout_s, links, cmd, self.device.run_env,
                             stdin=stdin, trial_id=trial_id)
             if r.device_error:
                 return r
@@ -171,4 +171,4 @@ class SSHTransport(Transport):
                 return RunResult(None, "", "", 0.0, command=tuple(argv), device_error=str(e))
         if self.conn.client is None:
             return RunResult(None, "", "", 0.0, command=tuple(argv), device_error=f"{self.device.name}: not connected")
-        return run_wrapped(self.conn, "", self.workdir, False, timeout_s, [], list(argv), self.device.env)
+        return run_wrapped(self.conn, "", self.workdir, False, timeout_s, [], list(argv), self.device.run_env)
