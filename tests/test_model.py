@@ -172,11 +172,13 @@ def _avx2_host() -> bool:
 
 @requires_mca
 @pytest.mark.skipif(not (shutil.which("qemu-x86_64") and _avx2_host()), reason="needs qemu-x86_64 and an AVX2 host")
-def test_validate_json_three_kernels(workspace):
+@pytest.mark.parametrize("paired", ["0", "0.3"])
+def test_validate_json_three_kernels(workspace, paired):
     from typer.testing import CliRunner
     from harness.apps.cli import app
     ks = [str(VALIDATION / k) for k in ("naive_ijk.c", "loop_ikj.c", "avx2_expert.c")]
-    r = CliRunner().invoke(app, ["model", "validate", *ks, "--shape", "32x32x32", "--json", "--max-time", "0.2"])
+    r = CliRunner().invoke(app, ["model", "validate", *ks, "--shape", "32x32x32", "--json", "--max-time", "0.2",
+                                 "--paired", paired])
     lines = [json.loads(l) for l in r.output.strip().splitlines() if l.startswith("{")]
     rows, summary = lines[:-1], lines[-1]["summary"]
     assert [Path(x["kernel"]).name for x in rows] == ["naive_ijk.c", "loop_ikj.c", "avx2_expert.c"]
@@ -184,6 +186,10 @@ def test_validate_json_three_kernels(workspace):
         assert x["status"] == "ok", (x["status"], x["error"])
         assert x["measured_s"] > 0 and x["cycles"] > 0 and x["implied_ghz"] > 0
     assert summary["n"] == 3 and -1 <= summary["spearman_rho"] <= 1
+    if paired != "0":   # each kernel in OpenBLAS's unit: its median over the paired ratio
+        for x in rows:
+            assert x["vs_openblas"] > 0 and x["measured_unpaired_s"] > 0
+        assert rows[0]["vs_openblas"] < rows[2]["vs_openblas"]     # the naive loop is slower than the packed one
     assert r.exit_code == 0
 
 
