@@ -441,7 +441,7 @@ def test_tma_kernel_links_the_driver_library_through_a_stub(lab):
     """wgmma_f16.cu encodes TMA descriptors with cuTensorMapEncodeTiled (the NVIDIA driver's
     libcuda.so.1, absent here): the link uses a stub, the executable needs libcuda.so.1, and a run
     here is the machine's device_error naming that library, never the kernel's fault."""
-    from harness.backends.cuda.build import build_cuda, driver_api_used
+    from harness.backends.cuda.build import build_cuda
     dev = lab.devices["gpu90"]
     b = build_cuda((KERNELS / "wgmma_f16.cu").read_bytes(), "wgmma_f16.cu", dev, lab.toolchain(dev), lab.ws.builds)
     assert b.ok, b.result.error

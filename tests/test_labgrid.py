@@ -5,7 +5,6 @@ the release of a place left acquired by a tensorop killed with -9."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
