@@ -23,6 +23,8 @@ log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*"; }
 PKGS=(gcc make pkg-config xz-utils unzip qemu-user qemu-user-static
       gcc-riscv64-linux-gnu libc6-dev-riscv64-cross gcc-aarch64-linux-gnu libc6-dev-arm64-cross
       openssh-server openssh-client iproute2 util-linux bubblewrap llvm-19)
+# oneDNN for the onednn conv2d baseline (x86-64: Debian's CPU build; PyPI's wheels are SYCL builds)
+[ "$(uname -m)" = x86_64 ] && PKGS+=(libdnnl-dev)
 missing=()
 for p in "${PKGS[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
 have_clang=""

@@ -144,3 +144,42 @@ def test_unknown_or_unavailable_baselines_say_what_exists(lab):
         device_baseline(lab.ws, "mkl", lab.devices["host"], get_op("conv2d", "f32"))
     with pytest.raises(BaselineUnavailable, match="real devices only"):
         device_baseline(lab.ws, "mkl", lab.devices["rv64-qemu"], get_op("gemm", "f32"))
+
+
+needs_onednn = pytest.mark.skipif(not X86, reason="oneDNN is set up on x86-64 only (Debian's libdnnl-dev)")
+
+
+@needs_onednn
+@pytest.mark.parametrize("shape", [(2, 6, 13, 11, 5, 3, 3, 2, 1), (1, 3, 31, 29, 7, 7, 7, 2, 3),
+                                   (3, 17, 9, 10, 4, 1, 1, 1, 0), (1, 33, 14, 14, 20, 3, 3, 1, 1)])
+def test_onednn_conv2d_is_correct_and_says_its_implementation(lab, shape):
+    why = LIBRARIES["onednn"].missing(lab.ws, "x86_64", 1)
+    if why:   # setup installs libdnnl-dev on x86-64: a missing one is a set-up failure
+        pytest.fail(f"oneDNN is not set up on this x86-64 machine: {why}")
+    t = trial(lab, "onednn", shape, op="conv2d")
+    assert t.status.value == "ok", t.error
+    assert t.max_rel_err < 1e-5
+    lib = t.meta["library"]
+    assert lib["library"].startswith("onednn 2.") and lib["threads"] == "1"
+    assert lib["routine"] and "error" not in lib, lib       # oneDNN's implementation, e.g. brgconv:avx512_core
+    if "avx512f" in _cpu_flags():
+        assert lib["isa"].startswith("avx512"), lib
+
+
+def test_onednn_is_for_real_devices_and_kernels_may_not_call_it(lab):
+    with pytest.raises(BaselineUnavailable, match="real devices only"):
+        device_baseline(lab.ws, "onednn", lab.devices["rv64-qemu"], get_op("conv2d", "f32"))
+    with pytest.raises(BaselineUnavailable, match="known for it"):
+        device_baseline(lab.ws, "onednn", lab.devices["host"], get_op("gemm", "f32"))
+    src = b"""
+typedef void *dnnl_primitive_t;
+int dnnl_primitive_execute(dnnl_primitive_t, void *, int, void *);
+void tensorop_conv2d_f32(int N, int C, int H, int W, int K, int R, int S, int stride, int pad,
+                         const float *x, const float *w, float *y)
+{ dnnl_primitive_execute(0, 0, 0, 0); }
+"""
+    libs = LIBRARIES["onednn"].libs(lab.ws, "x86_64", 1) if X86 else ()
+    b = build_kernel(lab.ws, lab.toolchain(lab.devices["host"]), Kernel("sneaky", src, libs=libs),
+                     op=get_op("conv2d", "f32"))
+    assert b.status.value == "rejected", b.log
+    assert "dnnl_primitive_execute" in b.error

@@ -97,10 +97,16 @@ def decode(prog: list[tuple[int, int, int, int]]) -> tuple[set[int], dict[int, s
         elif (jt, jf) == (0, 1) and nxt[0] == BPF_RET_K:
             special[k] = f"returns {nxt[3]:#x}"
             i += 2
-        elif (jt, jf) == (0, 4):          # clone: load args[0], CLONE_THREAD set -> allow, else kill
-            assert prog[i + 1] == (BPF_LD_W_ABS, 0, 0, 16) and prog[i + 2] == (BPF_JSET_K, 0, 1, 0x10000)
+        elif (jt, jf) == (0, 4) and prog[i + 1] == (BPF_LD_W_ABS, 0, 0, 16):
+            # clone: load args[0], CLONE_THREAD set -> allow, else kill
+            assert prog[i + 2] == (BPF_JSET_K, 0, 1, 0x10000)
             assert prog[i + 3] == (BPF_RET_K, 0, 0, RET_ALLOW) and prog[i + 4] == (BPF_RET_K, 0, 0, RET_KILL_PROCESS)
             special[k] = "CLONE_THREAD only"
+            i += 5
+        elif (jt, jf) == (0, 4):          # futex: load args[1] (the op), FUTEX_WAKE_PRIVATE -> allow, else kill
+            assert prog[i + 1] == (BPF_LD_W_ABS, 0, 0, 24) and prog[i + 2] == (BPF_JEQ_K, 0, 1, 129)
+            assert prog[i + 3] == (BPF_RET_K, 0, 0, RET_ALLOW) and prog[i + 4] == (BPF_RET_K, 0, 0, RET_KILL_PROCESS)
+            special[k] = "FUTEX_WAKE_PRIVATE only"
             i += 5
         else:
             raise AssertionError(f"instruction {i}: {prog[i]}")
@@ -133,3 +139,5 @@ def test_worker_filter_admits_exactly_the_documented_calls(tmp_path, isa):
         assert not got & NEVER, f"{isa}: admits {sorted(got & NEVER)}"
         if threads > 1:
             assert special.get(table["clone3"]) == "returns 0x50026", "clone3 answers ENOSYS (libc falls back)"
+        else:   # one thread: futex only to wake (a once-only initialiser's end), nothing else of it
+            assert special.get(table["futex"]) == "FUTEX_WAKE_PRIVATE only", special

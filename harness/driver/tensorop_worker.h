@@ -66,7 +66,8 @@ static void shared_free(void *p, size_t bytes)
 }
 
 /* Only reading and writing open descriptors, memory management (and its NUMA policy), the clock,
-   yielding, asking for its own ids and exit. No fork, exec, open, socket, kill, ptrace. With
+   yielding, asking for its own ids, waking its own futexes (FUTEX_WAKE_PRIVATE) and exit. No fork,
+   exec, open, socket, kill, ptrace. With
    `threads` > 1 (the task allows threads), also what pthreads/OpenMP need: clone with CLONE_THREAD
    only (a new thread, never a new process; clone3 answers ENOSYS so libc falls back to clone),
    futexes, robust lists, rseq, signal masks, affinity queries and resource limits. */
@@ -104,6 +105,16 @@ static unsigned short worker_filter(int threads, struct sock_filter *all)
         ALLOW(SYS_rseq),
 #endif
     };
+    /* one thread: futex(FUTEX_WAKE_PRIVATE) only, the wake that ends a once-only initialiser
+       (pthread_once) the first time a library's code path runs (oneDNN's JIT kernel classes);
+       a wake of this process's own futexes, with no one to wake, changes nothing */
+    struct sock_filter wake[] = {
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_futex, 0, 4),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 129 /* FUTEX_WAKE | FUTEX_PRIVATE_FLAG */, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+    };
     struct sock_filter f[] = {
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TENSOROP_AUDIT_ARCH, 1, 0),
@@ -121,12 +132,16 @@ static unsigned short worker_filter(int threads, struct sock_filter *all)
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
     };
 #undef ALLOW
-    /* the program: the base list with the thread rules spliced in before its final "kill" */
-    size_t nbase = sizeof f / sizeof f[0] - 1, nthr = threads > 1 ? sizeof threaded / sizeof threaded[0] : 0;
+    /* the program: the base list with the thread rules (or, one thread, the futex-wake rule)
+       spliced in before its final "kill" */
+    size_t nbase = sizeof f / sizeof f[0] - 1;
+    const struct sock_filter *extra = threads > 1 ? threaded : wake;
+    size_t nthr = threads > 1 ? sizeof threaded / sizeof threaded[0] : sizeof wake / sizeof wake[0];
     _Static_assert(sizeof f / sizeof f[0] + sizeof threaded / sizeof threaded[0] <= WORKER_FILTER_MAX,
                    "WORKER_FILTER_MAX too small");
+    _Static_assert(sizeof wake <= sizeof threaded, "the one-thread rules are the smaller");
     memcpy(all, f, nbase * sizeof f[0]);
-    memcpy(all + nbase, threaded, nthr * sizeof f[0]);
+    memcpy(all + nbase, extra, nthr * sizeof f[0]);
     all[nbase + nthr] = f[nbase];
     return (unsigned short)(nbase + nthr + 1);
 }

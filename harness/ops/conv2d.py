@@ -216,7 +216,8 @@ class Conv2dOp(Op):
     shape_example = "1x64x56x56,64x3x3,s1,p1"
     default_shape = "1x16x28x28,16x3x3,s1,p1"
     prompt_words = ("conv2d", "conv", "convolution", "conv2")
-    baselines = {"naive": ("naive_conv2d.c", None), "openblas": ("openblas_conv2d.c", "openblas")}
+    baselines = {"naive": ("naive_conv2d.c", None), "openblas": ("openblas_conv2d.c", "openblas"),
+                 "onednn": ("onednn_conv2d.c", "onednn")}
     seeds_needed = 1 + len(AWKWARD)
 
     def parse_shape(self, text):

@@ -40,7 +40,9 @@ Comparisons use the one objective:
 - host: paired time (Campaign.compare: both kernels linked into one driver, timed interleaved), ratio of
   medians with a bootstrap 95% CI; GFLOP/s figures beside them are each kernel's own trial
   (indicative: unpaired, on a shared 2-vCPU VM); conv2d's OpenBLAS is im2col + OpenBLAS SGEMM
-  (baselines/openblas_conv2d.c); GEMM on real x86-64 devices also against oneMKL (baselines/mkl_gemm.c:
+  (baselines/openblas_conv2d.c); conv2d on real x86-64 devices also against oneDNN
+  (baselines/onednn_conv2d.c: Debian's libdnnl, reorders to its layouts inside the call);
+  GEMM on real x86-64 devices also against oneMKL (baselines/mkl_gemm.c:
   SGEMM, SGEMV at M = 1; its AVX-512/AMX path checked, harness/backends/cpu/baselines.py), paired the
   same way: every ratio is a paired comparison with the generated kernel, never OpenBLAS against MKL;
 - emulated devices: modelled cycles of one call (QEMU block profile + llvm-mca core model).
@@ -82,6 +84,8 @@ from harness.campaign.store import Store
 from harness.config.lab import Lab
 from harness.core.workspace import Workspace
 from harness.core.records import Status
+
+VENDORS = ("openblas", "mkl", "onednn")     # library baselines: paired with the full budget
 from harness.tune.pipeline import EXPERT_ROUNDS
 from harness.ops import get_op
 
@@ -117,7 +121,7 @@ def measure_kernel(c: Campaign, device, sk: SuiteKernel, shapes, *, budget_s: fl
             if tg.status is not Status.OK or tb.status is not Status.OK:
                 continue
             run = c.compare(device.name, sk.kernel, k, shape, op, trials=(tg, tb), target=0.02,
-                            budget_s=budget_s if name in ("openblas", "mkl") else budget_s / 2)
+                            budget_s=budget_s if name in VENDORS else budget_s / 2)
             r = run.ratio
             if run.status is not Status.OK:
                 row.status[f"paired-{name}"] = f"{run.status.value}: {run.error[:160]}"
@@ -153,8 +157,9 @@ def measure_device(lab, device, plans: list[KernelPlan], *, budgets: Budgets, wi
             continue
         base = {"openblas": baseline_kernel(lab.ws, "openblas", device.arch, op),
                 "naive": baseline_kernel(lab.ws, "naive", device.arch, op)}
-        # the vendor library where there is one (MKL: GEMM on real x86-64 devices), with the task's threads
-        for vendor in ("mkl",):
+        # the vendor library where there is one (MKL: GEMM, oneDNN: conv2d, on real x86-64 devices),
+        # with the task's threads
+        for vendor in ("mkl", "onednn"):
             try:
                 base[vendor] = baseline_kernel(lab.ws, vendor, device.arch, op, device.threads_allowed,
                                                device.emulated)
@@ -164,7 +169,7 @@ def measure_device(lab, device, plans: list[KernelPlan], *, budgets: Budgets, wi
         bk = before_kernel(device.name) if with_before and plan.op == "gemm" else None
 
         def others_for(shape, base=base, bk=bk, op=op):
-            o = {"openblas": base["openblas"], **{v: base[v] for v in ("mkl",) if v in base}}
+            o = {"openblas": base["openblas"], **{v: base[v] for v in ("mkl", "onednn") if v in base}}
             if op.flops(shape) <= naive_max:
                 o["naive"] = base["naive"]
             if bk is not None:

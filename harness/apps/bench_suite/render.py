@@ -41,8 +41,9 @@ def to_markdown(rows: list[Row], micro: dict, meta: dict, kernels: list[SuiteKer
            f"Generated = {meta['generated']}. OpenBLAS {meta['openblas']} single-threaded "
            "(host-2t: 2 threads); conv2d's OpenBLAS is im2col + OpenBLAS SGEMM; OpenBLAS and MKL call SGEMV "
            f"at M = 1. MKL (oneMKL {meta.get('mkl', '-')}, sequential; host-2t: 2 threads): GEMM on real x86-64 "
-           "devices, on its AVX-512 (AMX where the CPU has it) path; each MKL ratio is paired with the "
-           "generated kernel like the OpenBLAS one.",
+           "devices, on its AVX-512 (AMX where the CPU has it) path; oneDNN (Debian's libdnnl 2.6): conv2d on "
+           "real x86-64 devices, reorders to its layouts inside the call; each MKL and oneDNN ratio is paired "
+           "with the generated kernel like the OpenBLAS one.",
            "Host ratios are **paired** (both kernels in one driver, interleaved; ratio of medians, "
            "bootstrap 95% CI); > 1 means the generated kernel is faster. Emulated ratios are **modelled "
            "cycles** (QEMU block profile + llvm-mca core model; deterministic, no CI). GFLOP/s columns are "
@@ -57,15 +58,19 @@ def to_markdown(rows: list[Row], micro: dict, meta: dict, kernels: list[SuiteKer
                 f"streaming read {micro['dram_gbs']:.1f} GB/s (DRAM), {micro['l2_gbs']:.0f} GB/s (L2).", ""]
     has_before = any("before" in r.vs for r in rows)
     has_mkl = any("mkl" in r.vs or "mkl" in r.status for r in rows)
+    has_dnn = any("onednn" in r.vs or "onednn" in r.status for r in rows)
     head = ["device", "op", "shape", "kernel", "metric", "gen GFLOP/s", "OpenBLAS GFLOP/s",
-            *(["MKL GFLOP/s"] if has_mkl else []), "naive GFLOP/s", "gen vs OpenBLAS",
-            *(["gen vs MKL"] if has_mkl else []), "gen vs naive"] + (["after vs before"] if has_before else [])
+            *(["MKL GFLOP/s"] if has_mkl else []), *(["oneDNN GFLOP/s"] if has_dnn else []), "naive GFLOP/s",
+            "gen vs OpenBLAS", *(["gen vs MKL"] if has_mkl else []), *(["gen vs oneDNN"] if has_dnn else []),
+            "gen vs naive"] + (["after vs before"] if has_before else [])
     out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         g = lambda k: f"{r.gflops[k]:.1f}" if k in r.gflops else ("-" if k not in r.status else r.status[k][:20])
         cells = [r.device, r.op, _fmt_shape(r.shape, r.op), r.kernel, "paired time" if r.metric == "time" else "modelled",
-                 g("generated"), g("openblas"), *([g("mkl")] if has_mkl else []), g("naive"),
+                 g("generated"), g("openblas"), *([g("mkl")] if has_mkl else []),
+                 *([g("onednn")] if has_dnn else []), g("naive"),
                  _ratio_text(r.vs.get("openblas")), *([_ratio_text(r.vs.get("mkl"))] if has_mkl else []),
+                 *([_ratio_text(r.vs.get("onednn"))] if has_dnn else []),
                  _ratio_text(r.vs.get("naive"))] + ([_ratio_text(r.vs.get("before"))] if has_before else [])
         out.append("| " + " | ".join(cells) + " |")
     out += [""] + kernels_markdown(kernels or [])
@@ -84,7 +89,7 @@ def charts(rows: list[Row], micro: dict, out_dir: Path, stem: str = "bench") -> 
     if rs:
         fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(rs)), 4.6))
         xs = range(len(rs))
-        with_mkl = any("mkl" in r.vs for r in rs)
+        with_mkl = any("mkl" in r.vs or "onednn" in r.vs for r in rs)   # one vendor per row: GEMM MKL, conv oneDNN
         w = 0.4 if with_mkl else 0.8
 
         def bars(name, offset, colors, label):
@@ -100,13 +105,14 @@ def charts(rows: list[Row], micro: dict, out_dir: Path, stem: str = "bench") -> 
              "vs OpenBLAS")
         if with_mkl:
             bars("mkl", w / 2, lambda r: "tab:purple", "vs MKL (host, paired)")
+            bars("onednn", w / 2, lambda r: "tab:red", "vs oneDNN (host, paired)")
             ax.legend(fontsize=7)
         ax.axhline(1.0, color="k", lw=0.8)
         ax.set_xticks(list(xs))
         ax.set_xticklabels([f"{r.device}\n{_fmt_shape(r.shape, r.op)}" for r in rs], rotation=70, fontsize=6)
         ax.set_ylabel("speed vs the library (>1: generated faster)")
         ax.set_title("generated vs OpenBLAS: host paired time (blue, 95% CI), emulated modelled cycles (orange)"
-                     + ("; vs MKL (purple, 95% CI)" if with_mkl else ""), fontsize=8)
+                     + ("; vs MKL (purple) or oneDNN (red), 95% CI" if with_mkl else ""), fontsize=8)
         fig.tight_layout()
         p = out_dir / f"{stem}.png"
         fig.savefig(p, dpi=110)

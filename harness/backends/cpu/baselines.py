@@ -6,6 +6,7 @@ the libraries a user would pick, each fetched by setup from its PyPI wheel, and 
             .cache/openblas/<arch>/): SGEMM, or SGEMV for a row or column (M = 1 or N = 1)
   mkl       oneMKL (the `mkl` + `mkl-include` wheels, x86_64 only, .cache/mkl/x86_64/): SGEMM/SGEMV,
             sgemm_batch_strided, gemm_bf16bf16f32, gemm_f16f16f32, gemm_s8u8s32
+  onednn    oneDNN 2.6 (Debian's libdnnl-dev, x86_64; its PyPI wheels are SYCL builds): conv2d f32
   naive     the textbook loops
 
 A library baseline names its library (Op.baselines); the library's shared objects are linked in and
@@ -26,12 +27,13 @@ from harness.core.workspace import Workspace
 from harness.ops import Op, default_op
 from harness.ops.base import BASELINE_DIR
 
-NAMES = ("openblas", "mkl", "naive")
+NAMES = ("openblas", "mkl", "onednn", "naive")
 
 OPENBLAS_LIB = "libscipy_openblas.so"
 MKL_VERSION = "2026.2.1"          # the wheels scripts/setup.sh fetches (pinned there too)
 # the GNU OpenMP runtime MKL's gnu_thread layer needs with threads > 1 (Debian's gcc ships it)
 LIBGOMP = Path("/usr/lib/x86_64-linux-gnu/libgomp.so.1")
+LIBDNNL = Path("/usr/lib/x86_64-linux-gnu/libdnnl.so.2")     # Debian's libdnnl2 (oneDNN 2.6; libdnnl-dev)
 
 
 @dataclass(frozen=True)
@@ -49,11 +51,13 @@ class Library:
         lib = self.root(ws, arch) / "lib"
         if self.name == "openblas":
             return (self.root(ws, arch) / OPENBLAS_LIB,)
+        if self.name == "onednn":        # Debian's libdnnl and the OpenMP runtime it is built with
+            return (LIBDNNL, LIBGOMP)
         layer = (lib / "libmkl_gnu_thread.so.3", LIBGOMP) if threads > 1 else (lib / "libmkl_sequential.so.3",)
         return (lib / "libmkl_intel_lp64.so.3", *layer, lib / "libmkl_core.so.3")
 
     def include(self, ws: Workspace, arch: str) -> Path | None:
-        return None if self.name == "openblas" else self.root(ws, arch) / "include"
+        return None if self.name in ("openblas", "onednn") else self.root(ws, arch) / "include"
 
     def missing(self, ws: Workspace, arch: str, threads: int, emulated: bool = False) -> str:
         """'' when the library is here for `arch`, else what to do (BaselineUnavailable's text)."""
@@ -75,6 +79,9 @@ class Library:
 LIBRARIES = {
     "openblas": Library("openblas", ("x86_64", "aarch64", "riscv64"), "scipy-openblas32 0.3.34"),
     "mkl": Library("mkl", ("x86_64",), f"mkl=={MKL_VERSION}, mkl-include=={MKL_VERSION}", emulated=False),
+    # oneDNN generates its code when a primitive is first created: inside an emulated device's
+    # counted call that is memory made executable, which the plugin refuses; real devices only
+    "onednn": Library("onednn", ("x86_64",), "Debian's libdnnl-dev (oneDNN 2.6)", emulated=False),
 }
 
 
