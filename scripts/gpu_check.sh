@@ -34,9 +34,9 @@ $PY -c "import harness.apps.cli" || { say "tensorop does not import with $PY"; e
 # bubblewrap: the machine's, else the carried Debian package (with its libraries if missing)
 if ! command -v bwrap >/dev/null && ls .gpu/debs/*.deb >/dev/null 2>&1; then
   mkdir -p $SCRATCH/bwrap/bin
-  for f in .gpu/debs/*.deb; do dpkg-deb -x "$f" $SCRATCH/bwrap/root; done
-  real=$SCRATCH/bwrap/root/usr/bin/bwrap
-  libs=$SCRATCH/bwrap/root/lib/x86_64-linux-gnu:$SCRATCH/bwrap/root/usr/lib/x86_64-linux-gnu
+  for f in .gpu/debs/*.deb; do dpkg-deb -x "$f" $SCRATCH/bwrap/tree; done
+  real=$SCRATCH/bwrap/tree/usr/bin/bwrap
+  libs=$SCRATCH/bwrap/tree/lib/x86_64-linux-gnu:$SCRATCH/bwrap/tree/usr/lib/x86_64-linux-gnu
   if ldd "$real" | grep -q "not found"; then
     printf '#!/bin/sh\nexec /lib64/ld-linux-x86-64.so.2 --library-path %s %s "$@"\n' "$libs" "$real" \
       > $SCRATCH/bwrap/bin/bwrap
