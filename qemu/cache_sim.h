@@ -78,11 +78,10 @@ static int cs_init_level(int i, uint64_t size, uint32_t ways)
     return l->tag && l->stamp && l->dirty;
 }
 
-/* Look line `ln` up in level i; on a miss insert it (evicting the LRU way; a dirty victim is
- * written to the next level). Returns 1 on a hit. */
-static void cs_insert_below(int i, uint64_t ln, int dirty);
-
-static int cs_access_level(int i, uint64_t ln, int store, int insert)
+/* Look line `ln` up in level i; on a miss, if `insert`, insert it (evicting the LRU way; a dirty
+ * victim is written to the next level) and count it as a fill of level i when `fill` (a line
+ * brought from below, not a written-back one arriving from above). Returns 1 on a hit. */
+static int cs_access_level(int i, uint64_t ln, int store, int insert, int fill)
 {
     struct cs_level *l = &cs_lv[i];
     uint64_t set = ln % l->sets, *tag = l->tag + set * l->ways, *st = l->stamp + set * l->ways;
@@ -106,28 +105,16 @@ static int cs_access_level(int i, uint64_t ln, int store, int insert)
             cs_st.wb[i]++;
         }
         if (i + 1 < cs_n) {
-            cs_insert_below(i + 1, tag[victim] - 1, 1);
+            cs_access_level(i + 1, tag[victim] - 1, 1, 1, 0);   /* written back: dirty there */
         }
     }
     tag[victim] = ln + 1;
     st[victim] = ++cs_clock;
     d[victim] = (uint8_t)store;
-    if (cs_counting_ref) {
+    if (cs_counting_ref && fill) {
         cs_st.fill[i]++;
     }
     return 0;
-}
-
-/* A written-back line arriving at level i: marked dirty there (allocated if absent; not a fill
- * from below, so not counted as one). */
-static void cs_insert_below(int i, uint64_t ln, int dirty)
-{
-    int save = cs_counting_ref;
-    uint64_t f = cs_st.fill[i];
-    cs_access_level(i, ln, dirty, 1);
-    if (save) {
-        cs_st.fill[i] = f;
-    }
 }
 
 /* Bring line ln into level `into` (0 = L1) from wherever it is; returns the level that had it
@@ -136,21 +123,21 @@ static int cs_fetch(uint64_t ln, int into, int store)
 {
     int found = cs_n;
     for (int i = into; i < cs_n; i++) {
-        if (cs_access_level(i, ln, i == into ? store : 0, 0)) {
+        if (cs_access_level(i, ln, i == into ? store : 0, 0, 0)) {
             found = i;
             break;
         }
     }
     /* fill the levels between the one that had it and `into` (the fills count as traffic) */
     for (int i = found - 1; i >= into; i--) {
-        cs_access_level(i, ln, i == into ? store : 0, 1);
+        cs_access_level(i, ln, i == into ? store : 0, 1, 1);
     }
     return found;
 }
 
 static void cs_prefetch_line(uint64_t ln, int into)
 {
-    if (cs_access_level(into, ln, 0, 0)) {
+    if (cs_access_level(into, ln, 0, 0, 0)) {
         return;
     }
     cs_fetch(ln, into, 0);
@@ -275,7 +262,7 @@ static void cs_access(uint64_t pc, uint64_t addr, unsigned size, int store)
                 cs_st.loads++;
             }
         }
-        if (cs_access_level(0, ln, store, 0)) {
+        if (cs_access_level(0, ln, store, 0, 0)) {
             cs_remember(ln);
             continue;
         }

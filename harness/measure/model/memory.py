@@ -15,6 +15,7 @@ the plugin simulate that hierarchy (qemu/cache_sim.h), and the one combination o
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 
 LINE = 64
@@ -86,8 +87,10 @@ HIERARCHIES: dict[str, Hierarchy] = {h.core: h for h in (
 )}
 
 
+@lru_cache(maxsize=None)
 def _sysfs_level(level: int) -> tuple[int, int] | None:
-    """(size, ways) of this host's data/unified cache at `level`, from sysfs."""
+    """(size, ways) of this host's data/unified cache at `level`, from sysfs (read once per process:
+    every emulated trial asks, twice)."""
     for idx in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
         try:
             if int((idx / "level").read_text()) != level or (idx / "type").read_text().strip() == "Instruction":
