@@ -20,6 +20,11 @@
  *               vstate: RVV "e<SEW>m<LMUL>" / "e<SEW>mf<1/LMUL>" (the vtype set by the last
  *               vsetvli/vsetivli executed, decoded from its immediate at translation time),
  *               "unknown" after a register-form vsetvl, "none" before any; "-" on other targets.
+ *               After the blocks: `e FROM FROM-VSTATE TO TO-VSTATE COUNT` lines (which block ran
+ *               next inside a region, how often), `f VADDR LOADS` (the block's loads that read
+ *               what one of the last 128 stores, within 2048 instructions, wrote: a dependency through
+ *               memory; only with l1=,
+ *               said by the header's fwd=1) and `o VADDR COUNT` (edges beyond the 8 kept per block).
  *   begin=ADDR, end=ADDR   the guest addresses (hex) of the driver's marker functions
  *               tensorop_region_begin / tensorop_region_end, read by the harness from the linked
  *               binary (a section of the driver's own, which no kernel object may contain). A
@@ -42,7 +47,8 @@
  * replaced them, or made a write fail) by ending the process with status 125: the run fails,
  * and nothing the guest wrote on the channel in the plugin's place is taken.
  * Overhead: one TB-exec callback per executed block (udata = the block's record, counters
- * per vector state), plus an instruction callback on vsetvl{i} instructions only.
+ * per vector state and per successor), plus an instruction callback on vsetvl{i} instructions
+ * only, and with l1= a memory callback per access (cache simulation, store window).
  * The driver is single-threaded, so no locking.
  * Built by `make -C qemu` against the qemu-plugin.h of Debian's qemu source package.
  */
@@ -60,6 +66,13 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
 #define VT_NONE    0xFFFFFFFFu   /* no vsetvl executed yet */
 #define VT_UNKNOWN 0xFFFFFFFEu   /* register-form vsetvl: value not known at translation */
 #define MAX_STATES 8
+#define MAX_SUCC 8               /* successor edges kept per block (more are counted in succ_overflow) */
+
+struct tb_edge {
+    struct tb_rec *to;
+    uint32_t from_state, to_state;   /* indices into the blocks' vstate[] */
+    uint64_t count;
+};
 
 struct tb_rec {
     uint64_t vaddr;
@@ -70,6 +83,10 @@ struct tb_rec {
     uint32_t vstate[MAX_STATES];
     uint64_t count[MAX_STATES];
     uint64_t overflow;           /* executions with a state beyond MAX_STATES (counted as unknown) */
+    uint32_t n_succ;
+    struct tb_edge succ[MAX_SUCC];   /* which block ran next, how often (inside the regions) */
+    uint64_t succ_overflow;
+    uint64_t fwd;                /* loads that read what a store of the last STORE_WINDOW stores wrote */
     int in_caller;               /* the block starts in the driver code allowed to call the markers */
     int in_kernel;               /* the block overlaps the kernel's code */
     struct tb_rec *next;
@@ -96,11 +113,34 @@ static int prev_in_caller, cur_in_caller;
 static uint64_t forged, outside, bad_syscalls;
 static int64_t first_bad_syscall = -1;
 
+/* The block that ran last inside the region (and its state index), for the edge counts. */
+static struct tb_rec *prev_rec, *cur_rec;
+static uint32_t prev_state;
+static uint64_t insn_clock = 1u << 20;     /* instructions executed, at block starts (the store window's clock) */
+
+static void count_edge(struct tb_rec *from, uint32_t fs, struct tb_rec *to, uint32_t ts)
+{
+    for (uint32_t i = 0; i < from->n_succ; i++) {
+        struct tb_edge *e = &from->succ[i];
+        if (e->to == to && e->from_state == fs && e->to_state == ts) {
+            e->count++;
+            return;
+        }
+    }
+    if (from->n_succ < MAX_SUCC) {
+        from->succ[from->n_succ++] = (struct tb_edge){to, fs, ts, 1};
+    } else {
+        from->succ_overflow++;
+    }
+}
+
 static void tb_exec(unsigned int vcpu_index, void *udata)
 {
     struct tb_rec *r = udata;
     prev_in_caller = cur_in_caller;
     cur_in_caller = r->in_caller;
+    cur_rec = r;
+    insn_clock += r->n_insns;
     if (!counting) {
         if (r->in_kernel) {
             outside++;
@@ -111,19 +151,27 @@ static void tb_exec(unsigned int vcpu_index, void *udata)
     if (blocks_fd < 0) {
         return;
     }
-    uint32_t vs = is_riscv ? vtype : VT_NONE;
+    uint32_t vs = is_riscv ? vtype : VT_NONE, si = MAX_STATES;
     for (uint32_t i = 0; i < r->n_states; i++) {
         if (r->vstate[i] == vs) {
-            r->count[i]++;
-            return;
+            si = i;
+            break;
         }
     }
-    if (r->n_states < MAX_STATES) {
-        r->vstate[r->n_states] = vs;
-        r->count[r->n_states++] = 1;
+    if (si == MAX_STATES && r->n_states < MAX_STATES) {
+        si = r->n_states++;
+        r->vstate[si] = vs;
+    }
+    if (si < MAX_STATES) {
+        r->count[si]++;
     } else {
         r->overflow++;
     }
+    if (prev_rec && si < MAX_STATES && prev_state < MAX_STATES) {
+        count_edge(prev_rec, prev_state, r, si);
+    }
+    prev_rec = r;
+    prev_state = si;
 }
 
 static void set_vtype(unsigned int vcpu_index, void *udata)
@@ -141,6 +189,7 @@ static void region_begin(unsigned int vcpu_index, void *udata)
     cs_counting_ref = 1;
     armed = 1;
     current = 0;
+    prev_rec = NULL;                     /* no edge from outside the region into it */
 }
 
 static void region_end(unsigned int vcpu_index, void *udata)
@@ -325,10 +374,67 @@ static int rvv_vset(uint32_t w, uint32_t *vt)
     return 1;
 }
 
+/* Store-to-load dependencies through memory, which llvm-mca does not see (it assumes loads and
+ * stores never alias): a load that reads a 4-byte granule written by one of the last STORE_WINDOW
+ * stores, issued less than STORE_INSNS instructions before (more than any modelled core's store
+ * buffer and reorder buffer hold: an older store has retired before the load could enter the
+ * window, and llvm-mca's own in-order retirement charges that), is counted in its block's `fwd`.
+ * A direct-mapped table of the granules stored last; a slot whose live entry was displaced by
+ * another granule counts every load that maps to it while the displaced store is live (a
+ * collision can only make the count larger, never hide a dependency). The instruction clock
+ * advances per block, so distances are measured between block starts (hence the margin). */
+#define STORE_WINDOW 128u
+#define STORE_INSNS 2048u
+#define SW_SLOTS 4096u
+static struct { uint64_t gran, seq, clock, lost_seq, lost_clock; } sw[SW_SLOTS];
+static uint64_t store_seq = STORE_WINDOW + 1;
+
+static inline uint32_t sw_slot(uint64_t g)
+{
+    return (uint32_t)((g ^ (g >> 12)) & (SW_SLOTS - 1));
+}
+
+static inline int live(uint64_t seq, uint64_t clock)
+{
+    return seq && store_seq - seq <= STORE_WINDOW && insn_clock - clock <= STORE_INSNS;
+}
+
+static void watch_forwarding(uint64_t vaddr, unsigned size, int is_store)
+{
+    uint64_t g0 = vaddr >> 2, g1 = (vaddr + (size ? size : 1) - 1) >> 2;
+    if (is_store) {
+        for (uint64_t g = g0; g <= g1; g++) {
+            uint32_t s = sw_slot(g);
+            if (sw[s].gran != g && live(sw[s].seq, sw[s].clock)) {
+                sw[s].lost_seq = sw[s].seq;
+                sw[s].lost_clock = sw[s].clock;
+            }
+            sw[s].gran = g;
+            sw[s].seq = store_seq;
+            sw[s].clock = insn_clock;
+        }
+        store_seq++;
+        return;
+    }
+    for (uint64_t g = g0; g <= g1; g++) {
+        uint32_t s = sw_slot(g);
+        if ((sw[s].gran == g && live(sw[s].seq, sw[s].clock)) || live(sw[s].lost_seq, sw[s].lost_clock)) {
+            if (cur_rec) {
+                cur_rec->fwd++;
+            }
+            return;
+        }
+    }
+}
+
 static void on_mem(unsigned int vcpu_index, qemu_plugin_meminfo_t info, uint64_t vaddr, void *udata)
 {
-    cs_access((uint64_t)(uintptr_t)udata, vaddr, 1u << qemu_plugin_mem_size_shift(info),
-              qemu_plugin_mem_is_store(info));
+    unsigned size = 1u << qemu_plugin_mem_size_shift(info);
+    int is_store = qemu_plugin_mem_is_store(info);
+    cs_access((uint64_t)(uintptr_t)udata, vaddr, size, is_store);
+    if (counting && blocks_fd >= 0) {
+        watch_forwarding(vaddr, size, is_store);
+    }
 }
 
 static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
@@ -435,9 +541,9 @@ static void write_blocks(void)
     if (!f) {
         refuse("cannot write the block profile");
     }
-    fprintf(f, "# tensorop-blocks v1 arch=%s regions=%" PRIu64 " insns=%" PRIu64 "\n",
-            target, regions, total);
-    char vs[32];
+    fprintf(f, "# tensorop-blocks v1 arch=%s regions=%" PRIu64 " insns=%" PRIu64 " edges=1 fwd=%d\n",
+            target, regions, total, caches);
+    char vs[32], vs2[32];
     for (struct tb_rec *r = all_tbs; r; r = r->next) {
         for (uint32_t i = 0; i <= r->n_states; i++) {
             uint64_t c = i < r->n_states ? r->count[i] : r->overflow;
@@ -450,6 +556,23 @@ static void write_blocks(void)
                 fprintf(f, "%02x", r->bytes[b]);
             }
             fputc('\n', f);
+        }
+    }
+    /* e <from-vaddr> <from-vstate> <to-vaddr> <to-vstate> <count>: which block ran next
+       f <vaddr> <loads>: loads that read a location one of the last STORE_WINDOW stores wrote
+       o <vaddr> <count>: successor edges beyond MAX_SUCC, not listed */
+    for (struct tb_rec *r = all_tbs; r; r = r->next) {
+        for (uint32_t i = 0; i < r->n_succ; i++) {
+            const struct tb_edge *e = &r->succ[i];
+            vstate_str(r->vstate[e->from_state], vs, sizeof vs);
+            vstate_str(e->to->vstate[e->to_state], vs2, sizeof vs2);
+            fprintf(f, "e %" PRIx64 " %s %" PRIx64 " %s %" PRIu64 "\n", r->vaddr, vs, e->to->vaddr, vs2, e->count);
+        }
+        if (r->fwd) {
+            fprintf(f, "f %" PRIx64 " %" PRIu64 "\n", r->vaddr, r->fwd);
+        }
+        if (r->succ_overflow) {
+            fprintf(f, "o %" PRIx64 " %" PRIu64 "\n", r->vaddr, r->succ_overflow);
         }
     }
     if (ferror(f) || fclose(f) != 0) {

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from harness.measure.model import mca
+from harness.measure.model import loops, mca, memory
 from harness.measure.model.profile import Profile, ProfileError, parse_blocks
 from harness.core.workspace import Workspace
 
@@ -28,7 +28,10 @@ class ModelResult:
     coverage: float = 0.0               # fraction of executed insns timed by llvm-mca
     vstate_unknown: float = 0.0         # RVV: fraction of executed insns in blocks entered with unknown vtype
     blocks: int = 0
+    loop_overlap: float = 0.0           # cycles per call the loop-sequence costing added (< 0: overlap; loops.py)
+    throughput_share: float = 1.0       # the blocks' cycles their resources alone explain (the rest: dependency chains)
     top_blocks: tuple[dict, ...] = field(default=(), compare=False)
+    loops: tuple[dict, ...] = field(default=(), compare=False)
     error: str = ""
 
     @property
@@ -84,6 +87,9 @@ def model_from_blocks(blocks: str | bytes | Profile, regions: int, device, *,
     timed_insns = 0
     unknown_insns = 0
     rows = []
+    bound_by_resources = 0.0
+    per_exec: list[float | None] = []
+    whole: list[bool] = []
     for b, cost in zip(prof.blocks, per_block):
         # the kernel's (and the driver's) own code: what the model cannot see costs the worst case;
         # a library's code (libc, libm, OpenBLAS) is not the kernel's to write: its few untimed
@@ -91,19 +97,35 @@ def model_from_blocks(blocks: str | bytes | Profile, regions: int, device, *,
         unseen = worst if _in_program(b, program) else LIBRARY_CPI
         if cost is None:
             cyc = b.n_insns * unseen
+            bound_by_resources += b.count * cyc          # charged per instruction: no chain to hide under
         else:
-            cyc, modelled = cost
+            cyc, modelled, rthr = cost
             skipped = max(0, b.n_insns - modelled)
             cyc += skipped * unseen
+            bound_by_resources += b.count * (min(cost[0], rthr) + skipped * unseen)
             timed_insns += b.count * (b.n_insns - skipped)
+        per_exec.append(cyc)
+        whole.append(cost is not None and cost[1] >= b.n_insns and not _cut_at_page(b))
         if core.is_riscv and b.vstate == "unknown":
             unknown_insns += b.insns
         total_cycles += b.count * cyc
         rows.append((b.count * cyc, b, cyc, cost is not None))
+    blockwise_total = total_cycles
+    overlap, loop_rows = 0.0, []
+    h = memory.HIERARCHIES.get(core.cpu)
+    if h is not None and h.out_of_order:
+        def asm_of(idx: list[int]) -> dict[int, list[str]]:
+            got = mca.disassemble(core, [(prof.blocks[i].code, prof.blocks[i].n_insns) for i in idx])
+            return {i: a for i, a in zip(idx, got) if a}
+        try:
+            overlap, loop_rows = loops.overlap_adjustment(core, prof, per_exec, whole, asm_of, cache)
+        except (OSError, mca.subprocess.SubprocessError):
+            overlap, loop_rows = 0.0, []
+        total_cycles += overlap
     rows.sort(key=lambda r: -r[0])
     top_rows = tuple({"vaddr": hex(b.vaddr), "vstate": b.vstate, "execs_per_call": b.count / regions,
                       "n_insns": b.n_insns, "cycles_per_exec": round(cyc, 3),
-                      "share": round(c / total_cycles, 4) if total_cycles else 0.0, "modelled": ok}
+                      "share": round(c / blockwise_total, 4) if blockwise_total else 0.0, "modelled": ok}
                      for c, b, cyc, ok in rows[:top])
     return ModelResult(
         cycles_per_call=total_cycles / regions,
@@ -112,7 +134,10 @@ def model_from_blocks(blocks: str | bytes | Profile, regions: int, device, *,
         coverage=timed_insns / total_insns if total_insns else 0.0,
         vstate_unknown=unknown_insns / total_insns if total_insns else 0.0,
         blocks=len(prof.blocks),
+        loop_overlap=overlap / regions,
+        throughput_share=bound_by_resources / blockwise_total if blockwise_total else 1.0,
         top_blocks=top_rows,
+        loops=tuple(loop_rows),
     )
 
 
@@ -156,16 +181,17 @@ def _complete(core: mca.CoreModel, code: bytes, n: int, more: bytes) -> list[str
 
 
 def _block_costs(core: mca.CoreModel, prof: Profile, cache: mca.Cache,
-                 program: list[tuple[int, bytes]] = ()) -> list[tuple[float, int] | None]:
+                 program: list[tuple[int, bytes]] = ()) -> list[tuple[float, int, float] | None]:
     vs = [b.vstate if core.is_riscv else "-" for b in prof.blocks]
     more = [_continuation(b, program) for b in prof.blocks]
     keys = [cache.key(core, b.code + m, v + f"|{len(b.code)}") for b, m, v in zip(prof.blocks, more, vs)]
-    out: list[tuple[float, int] | None] = [None] * len(keys)
+    out: list[tuple[float, int, float] | None] = [None] * len(keys)
     missing = []
     for i, k in enumerate(keys):
         hit = cache.get(k)
         if hit is not None:
-            out[i] = None if hit.get("cycles") is None else (float(hit["cycles"]), int(hit["modelled"]))
+            out[i] = None if hit.get("cycles") is None else (float(hit["cycles"]), int(hit["modelled"]),
+                                                             float(hit.get("rthroughput", hit["cycles"])))
         else:
             missing.append(i)
     # identical (code, vstate) at different addresses are timed once
@@ -182,7 +208,7 @@ def _block_costs(core: mca.CoreModel, prof: Profile, cache: mca.Cache,
             # in a library: its first n-1 instructions, the cut one left unmodelled (LIBRARY_CPI)
             asm[j] = mca.disassemble_prefix(core, b.code, b.n_insns - 1)
     items, owner = [], []
-    fresh: dict[str, tuple[float, int] | None] = {}
+    fresh: dict[str, tuple[float, int, float] | None] = {}
     for i, lines in zip(order, asm):
         if not lines:          # not decodable into exactly the instructions that ran: worst case
             fresh[keys[i]] = None
@@ -197,10 +223,12 @@ def _block_costs(core: mca.CoreModel, prof: Profile, cache: mca.Cache,
         per.setdefault(i, []).append(cost)
     for i, got in per.items():
         # the most expensive variant; a variant llvm-mca could not time makes the block worst case
-        cost = None if any(c is None for c in got) else (max(c[0] for c in got), min(c[1] for c in got))
+        cost = None if any(c is None for c in got) else (max(c[0] for c in got), min(c[1] for c in got),
+                                                         max(c[2] for c in got))
         fresh[keys[i]] = cost
         cache.put(keys[i], {"cycles": None if cost is None else cost[0],
-                            "modelled": 0 if cost is None else cost[1], "variants": len(got)})
+                            "modelled": 0 if cost is None else cost[1],
+                            "rthroughput": None if cost is None else cost[2], "variants": len(got)})
     for i in missing:
         out[i] = fresh.get(keys[i])
     return out

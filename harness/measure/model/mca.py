@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ITERATIONS = 100
-CACHE_FORMAT = "mca-v4"
+CACHE_FORMAT = "mca-v5"
 LLVM_VERSIONS = ("19", "20", "18", "21", "17")
 TRIPLES = {"riscv64": "riscv64-unknown-linux-gnu", "aarch64": "aarch64-linux-gnu",
            "x86_64": "x86_64-linux-gnu"}
@@ -277,8 +277,8 @@ def worst_case_variants(asm: list[str], vstate: str, riscv: bool, shift: int = 0
     return out
 
 
-def _mca_cmd(core: CoreModel) -> list[str]:
-    cmd = [core.mca, f"-mtriple={core.triple}", f"-mcpu={core.cpu}", f"-iterations={ITERATIONS}",
+def _mca_cmd(core: CoreModel, iterations: int = ITERATIONS) -> list[str]:
+    cmd = [core.mca, f"-mtriple={core.triple}", f"-mcpu={core.cpu}", f"-iterations={iterations}",
            "--skip-unsupported-instructions=any", "--resource-pressure=0", "--instruction-info=0"]
     return cmd + ([f"-mattr={core.attr}"] if core.attr else [])
 
@@ -286,8 +286,10 @@ def _mca_cmd(core: CoreModel) -> list[str]:
 _REGION = re.compile(r"^\[(\d+)\] Code Region - r(\d+)", re.M)
 
 
-def _parse_regions(stdout: str) -> dict[int, tuple[float, int]]:
-    """region index -> (cycles per iteration, instructions modelled per iteration)."""
+def _parse_regions(stdout: str) -> dict[int, tuple[float, int, float]]:
+    """region index -> (cycles per iteration, instructions modelled per iteration, the region's
+    reciprocal throughput: its cycles per iteration if only the core's resources limited it, no
+    dependency; llvm-mca's Block RThroughput)."""
     out = {}
     heads = list(_REGION.finditer(stdout))
     for k, h in enumerate(heads):
@@ -295,14 +297,17 @@ def _parse_regions(stdout: str) -> dict[int, tuple[float, int]]:
         it = re.search(r"Iterations:\s+(\d+)", body)
         ins = re.search(r"Instructions:\s+(\d+)", body)
         cyc = re.search(r"Total Cycles:\s+(\d+)", body)
+        rth = re.search(r"Block RThroughput:\s+([\d.]+)", body)
         if it and cyc and int(it.group(1)) > 0:
             n = int(it.group(1))
-            out[int(h.group(2))] = (int(cyc.group(1)) / n, int(ins.group(1)) // n if ins else 0)
+            per = int(cyc.group(1)) / n
+            out[int(h.group(2))] = (per, int(ins.group(1)) // n if ins else 0,
+                                    min(per, float(rth.group(1))) if rth else per)
     return out
 
 
 def _mca_batch(core: CoreModel, items: list[tuple[list[str], str]],
-               timeout: float = TIMEOUT_S) -> dict[int, tuple[float, int]]:
+               timeout: float = TIMEOUT_S, iterations: int = ITERATIONS) -> dict[int, tuple[float, int, float]]:
     src = []
     for i, (asm, vstate) in enumerate(items):
         src.append(f"# LLVM-MCA-BEGIN r{i}")
@@ -310,8 +315,17 @@ def _mca_batch(core: CoreModel, items: list[tuple[list[str], str]],
             src.extend(_instruments(vstate, core.lmul_shift))
         src.extend(rescale_asm(asm, core.lmul_shift) if core.is_riscv else asm)
         src.append(f"# LLVM-MCA-END r{i}")
-    p = _run(_mca_cmd(core), "\n".join(src) + "\n", timeout)
+    p = _run(_mca_cmd(core, iterations), "\n".join(src) + "\n", timeout)
     return _parse_regions(p.stdout) if p.returncode == 0 else {}
+
+
+def sequence_cycles(core: CoreModel, asm: list[str], iterations: int) -> tuple[float, int, float] | None:
+    """(cycles per iteration, instructions modelled per iteration) of one straight-line sequence
+    (several blocks in the order they ran) iterated `iterations` times; None if llvm-mca failed
+    or the sequence holds an x86 string instruction (costed per block, never by llvm-mca)."""
+    if core.is_riscv or any(REP_STRING.match(a) for a in asm):
+        return None
+    return _mca_batch(core, [(asm, "-")], TIMEOUT_S, iterations).get(0)
 
 
 # The slowest instructions of each ISA, each as a dependent chain (so its latency counts): the
@@ -342,7 +356,7 @@ def worst_cpi(core: CoreModel, cache: "Cache | None" = None) -> float:
     got = _mca_batch(core, items)
     if len(got) != len(items):      # a probe the core lacks (no SVE, no AVX-512) sinks the batch
         got = {i: c for i, it in enumerate(items) for c in [_mca_batch(core, [it], BLOCK_TIMEOUT_S).get(0)] if c}
-    worst = max([FLOOR_WORST_CPI, *(c for c, _n in got.values())])
+    worst = max([FLOOR_WORST_CPI, *(c[0] for c in got.values())])
     if cache is not None:
         cache.put(key, {"worst_cpi": worst})
     return worst
@@ -355,22 +369,24 @@ REP_STRING = re.compile(r"^rep\w*\s+(stos|movs|lods|scas|cmps)([bwlq])\b")
 REP_BYTES_PER_CYCLE = 32.0
 
 
-def _rep_string_cost(asm: list[str]) -> tuple[float, int] | None:
+def _rep_string_cost(asm: list[str]) -> tuple[float, int, float] | None:
     if len(asm) != 1:
         return None
     m = REP_STRING.match(asm[0])
     if not m:
         return None
     size = {"b": 1, "w": 2, "l": 4, "q": 8}[m.group(2)]
-    return (size / REP_BYTES_PER_CYCLE if m.group(1) in ("stos", "movs") else 1.0), 1
+    cost = size / REP_BYTES_PER_CYCLE if m.group(1) in ("stos", "movs") else 1.0
+    return cost, 1, cost
 
 
-def block_cycles(core: CoreModel, items: list[tuple[list[str], str]]) -> list[tuple[float, int] | None]:
-    """(steady-state cycles per execution, insns llvm-mca modelled) of each (asm, vstate) item;
+def block_cycles(core: CoreModel, items: list[tuple[list[str], str]]) -> list[tuple[float, int, float] | None]:
+    """(steady-state cycles per execution, insns llvm-mca modelled, reciprocal throughput) of each
+    (asm, vstate) item;
     None where llvm-mca could not time it. Instructions llvm-mca must not time (UNTIMED: a system
     call, cpuid, xsave) are left out of the region and so not counted as modelled: the caller
     charges each of them the worst case."""
-    out: list[tuple[float, int] | None] = [None] * len(items)
+    out: list[tuple[float, int, float] | None] = [None] * len(items)
     rep = {i: _rep_string_cost(asm) for i, (asm, _) in enumerate(items)} if core.triple.startswith("x86") else {}
     timed_items: dict[int, tuple[list[str], str]] = {}
     for i, (asm, vstate) in enumerate(items):
@@ -381,7 +397,7 @@ def block_cycles(core: CoreModel, items: list[tuple[list[str], str]]) -> list[tu
         if kept:
             timed_items[i] = (kept, vstate)
         else:
-            out[i] = (0.0, 0)                      # nothing llvm-mca may time: all charged by the caller
+            out[i] = (0.0, 0, 0.0)                 # nothing llvm-mca may time: all charged by the caller
     timeable = list(timed_items)
     got = _mca_batch(core, [timed_items[i] for i in timeable]) if timeable else {}
     for k, i in enumerate(timeable):

@@ -1,14 +1,20 @@
 """The block profile the QEMU plugin writes (`blocks=FD`, see qemu/tensorop_plugin.c).
 
-    # tensorop-blocks v1 arch=riscv64 regions=1 insns=14290
+    # tensorop-blocks v1 arch=riscv64 regions=1 insns=14290 edges=1 fwd=1
     <vaddr-hex> <vstate> <count> <n-insns> <insn-bytes-hex>
+    e <from-vaddr-hex> <from-vstate> <to-vaddr-hex> <to-vstate> <count>
+    f <vaddr-hex> <loads>
+    o <vaddr-hex> <count>
 
 One line per (translation block, vector state at block entry) executed inside the counted
-regions; counts are summed over all regions. Pure parsing, no I/O.
+regions; counts are summed over all regions. `e` lines: which block ran next, how often; `f`:
+the block's loads that read what one of the last 128 stores wrote (a dependency through memory;
+recorded only when the header says fwd=1); `o`: successor edges the plugin did not keep. Pure
+parsing, no I/O.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class ProfileError(ValueError):
@@ -28,12 +34,20 @@ class Block:
         return self.count * self.n_insns
 
 
+Node = tuple[int, str]        # (vaddr, vstate): a block as the edges name it
+
+
 @dataclass(frozen=True)
 class Profile:
     arch: str
     regions: int | None       # from the header; None if absent
     insns: int | None
     blocks: tuple[Block, ...]
+    edges: dict[tuple[Node, Node], int] = field(default_factory=dict)   # (from, to) -> count
+    forwarded: dict[int, int] = field(default_factory=dict)             # vaddr -> loads fed by a recent store
+    dropped_edges: dict[int, int] = field(default_factory=dict)         # vaddr -> edges not kept
+    has_edges: bool = False          # the plugin recorded edges (header edges=1)
+    has_forwarding: bool = False     # ... and watched stores (header fwd=1)
 
     @property
     def block_insns(self) -> int:
@@ -45,7 +59,11 @@ def parse_blocks(data: str | bytes) -> Profile:
     may retranslate) are merged. Raises ProfileError on malformed input."""
     text = data.decode("ascii", errors="replace") if isinstance(data, (bytes, bytearray)) else data
     arch, regions, insns = "", None, None
+    has_edges = has_fwd = False
     merged: dict[tuple[int, str, bytes], list] = {}
+    edges: dict[tuple[Node, Node], int] = {}
+    forwarded: dict[int, int] = {}
+    dropped: dict[int, int] = {}
     for no, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line:
@@ -59,8 +77,25 @@ def parse_blocks(data: str | bytes) -> Profile:
                     regions = int(v)
                 elif k == "insns" and v.isdigit():
                     insns = int(v)
+                elif k == "edges":
+                    has_edges = v == "1"
+                elif k == "fwd":
+                    has_fwd = v == "1"
             continue
         parts = line.split()
+        if parts[0] in ("e", "f", "o"):
+            try:
+                if parts[0] == "e" and len(parts) == 6:
+                    key = ((int(parts[1], 16), parts[2]), (int(parts[3], 16), parts[4]))
+                    edges[key] = edges.get(key, 0) + int(parts[5])
+                elif parts[0] in ("f", "o") and len(parts) == 3:
+                    d = forwarded if parts[0] == "f" else dropped
+                    d[int(parts[1], 16)] = d.get(int(parts[1], 16), 0) + int(parts[2])
+                else:
+                    raise ProfileError(f"blocks line {no}: a malformed {parts[0]!r} line")
+            except ValueError as e:
+                raise ProfileError(f"blocks line {no}: {e}") from None
+            continue
         if len(parts) != 5:
             raise ProfileError(f"blocks line {no}: expected 5 fields, got {len(parts)}")
         try:
@@ -75,7 +110,8 @@ def parse_blocks(data: str | bytes) -> Profile:
             merged[key] = [count, n]
     blocks = tuple(Block(k[0], k[1], c, n, k[2]) for k, (c, n) in merged.items())
     blocks = tuple(sorted(blocks, key=lambda b: (-b.insns, b.vaddr, b.vstate)))
-    return Profile(arch=arch, regions=regions, insns=insns, blocks=blocks)
+    return Profile(arch=arch, regions=regions, insns=insns, blocks=blocks, edges=edges, forwarded=forwarded,
+                   dropped_edges=dropped, has_edges=has_edges, has_forwarding=has_fwd and has_edges)
 
 
 def check_profile(prof: Profile, record: dict) -> str:
