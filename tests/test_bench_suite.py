@@ -99,13 +99,16 @@ def test_suite_plan_covers_every_shape_once(lab):
     from harness.apps.bench_suite import plan as bs
     for name in ["host", "host-2t", *bs.EMULATED]:
         plans = bs.device_plan(lab, name)
-        gemm = [s for p in plans if p.op == "gemm" for s in p.shapes]
+        gemm = [s for p in plans if p.op == "gemm" and p.dtype == "f32" for s in p.shapes]
         assert len(gemm) == len(set(gemm))
         for p in plans:
             assert p.tune_shape in p.shapes or p.op == "gemm"
     host = bs.device_plan(lab, "host")
-    assert sorted(s for p in host if p.op == "gemm" for s in p.shapes) == sorted(bs.SQUARE + bs.LLM)
-    assert [p.tune_shape for p in host] == [(1024, 1024, 1024), (16, 4096, 4096), (4, 64, 56, 56, 64, 3, 3, 1, 1)]
+    assert sorted(s for p in host if p.op == "gemm" and p.dtype == "f32" for s in p.shapes) == sorted(bs.SQUARE + bs.LLM)
+    assert [p.tune_shape for p in host[:3]] == [(1024, 1024, 1024), (16, 4096, 4096), (4, 64, 56, 56, 64, 3, 3, 1, 1)]
+    # the low-precision rows: one kernel per dtype, on the host only, against the libraries' own GEMMs
+    assert {p.dtype: p.shapes for p in host[3:]} == {dt: tuple(s) for dt, s in bs.LOWP.items()}
+    assert all(p.dtype == "f32" for name in ["host-2t", *bs.EMULATED] for p in bs.device_plan(lab, name))
     assert all(s[0] <= 16 for s in host[1].shapes) and all(s[0] > 16 for s in host[0].shapes)
     conv = host[2]
     assert conv.op == "conv2d" and len(conv.shapes) == 7 and {s[0] for s in conv.shapes} == {2, 4}

@@ -24,6 +24,9 @@ each: over the 30-minute budget on a 2-vCPU box):
 Shapes:
 - host (1 thread): GEMM square 256-2048 and LLM-inference shapes (SQUARE, LLM); conv2d: the
   paper-conv layers (harness.ops.suites) with the batch scaled by CONV_HOST_SCALE (64 -> 4, 32 -> 2);
+- host low precision (LOWP): bf16 (f32 accumulation) and int8 (int32) GEMM at 1024^3, one
+  generated kernel per dtype, against MKL's own cblas_gemm_bf16bf16f32 / cblas_gemm_s8u8s32 and
+  against OpenBLAS SGEMM on the inputs widened to f32 (baselines/*_gemm_lowp.c);
 - host-2t (kernel and OpenBLAS both with 2 threads), timed after the emulated devices so QEMU
   does not hold a core: THREADED_SHAPES;
 - rv64-qemu and a76-qemu: GEMM 256^3, 512^3 and 1024^3 (a 1024^3 row, both trials, takes ~30 s
@@ -104,12 +107,12 @@ def measure_kernel(c: Campaign, device, sk: SuiteKernel, shapes, *, budget_s: fl
                    overrides: dict, log=print) -> list[Row]:
     """The kernel's full trial at each shape beside the other kernels (others_for(shape): name ->
     Kernel), then each comparison by the one objective (Campaign.compare)."""
-    op = get_op(sk.op, "f32")
+    op = get_op(sk.op, sk.dtype)
     metric = "modelled_cycles" if device.emulated else "time"
     rows = []
     for shape in shapes:
         t0 = time.monotonic()
-        row = Row(device.name, shape, metric, sk.label, op=sk.op, threads=device.threads_allowed)
+        row = Row(device.name, shape, metric, sk.label, op=sk.op, threads=device.threads_allowed, dtype=sk.dtype)
         others = others_for(shape)
         trials = c.run([Job(k, device.name, shape, op) for k in (sk.kernel, *others.values())], overrides=overrides)
         tg, tos = trials[0], dict(zip(others, trials[1:]))
@@ -142,7 +145,7 @@ def measure_device(lab, device, plans: list[KernelPlan], *, budgets: Budgets, wi
     rows, kernels = [], []
     overrides = {} if device.emulated else {"max_time_s": 2.0, "max_samples": 30}
     for plan in plans:
-        op = get_op(plan.op, "f32")
+        op = get_op(plan.op, plan.dtype)
         if budgets.tune > 0:
             sk = pipeline_kernel(lab, device, plan, tune_budget=budgets.tune, rounds=budgets.rounds,
                                  quick=budgets.quick, devices_file=devices_file, log=log)
@@ -152,8 +155,8 @@ def measure_device(lab, device, plans: list[KernelPlan], *, budgets: Budgets, wi
         metric = "modelled_cycles" if device.emulated else "time"
         if sk.kernel is None:
             log(f"{device.name}: {plan.op} for {plan.role}: {sk.error}")
-            rows += [Row(device.name, s, metric, sk.label, status={"generated": sk.error[:200]}, op=plan.op)
-                     for s in plan.shapes]
+            rows += [Row(device.name, s, metric, sk.label, status={"generated": sk.error[:200]}, op=plan.op,
+                         dtype=plan.dtype) for s in plan.shapes]
             continue
         base = {"openblas": baseline_kernel(lab.ws, "openblas", device.arch, op),
                 "naive": baseline_kernel(lab.ws, "naive", device.arch, op)}
@@ -166,7 +169,7 @@ def measure_device(lab, device, plans: list[KernelPlan], *, budgets: Budgets, wi
             except BaselineUnavailable as e:
                 if vendor in op.baselines and not device.emulated:
                     log(f"{device.name}: {plan.op}: no {vendor} column: {e}")
-        bk = before_kernel(device.name) if with_before and plan.op == "gemm" else None
+        bk = before_kernel(device.name) if with_before and plan.op == "gemm" and plan.dtype == "f32" else None
 
         def others_for(shape, base=base, bk=bk, op=op):
             o = {"openblas": base["openblas"], **{v: base[v] for v in ("mkl", "onednn") if v in base}}

@@ -38,6 +38,12 @@ EMULATED = ["rv64-qemu", "rv64-qemu-vlen128", "arm64-qemu", "a76-qemu"]
 THREADED = ["host-2t"]
 
 
+# low precision on the host (1 thread): generated bf16 (f32 accumulation) and int8 (int32) GEMM
+# against the libraries' own low-precision GEMMs (MKL cblas_gemm_bf16bf16f32 / cblas_gemm_s8u8s32)
+# and against OpenBLAS's SGEMM on the inputs widened to f32 (the scipy wheel has no sbgemm)
+LOWP = {"bf16": [(1024, 1024, 1024)], "i8": [(1024, 1024, 1024)]}
+
+
 THREADED_SHAPES = [(1024, 1024, 1024), (2048, 2048, 2048), (1, 4096, 4096), (16, 4096, 4096), (128, 4096, 4096)]
 
 
@@ -124,6 +130,7 @@ class KernelPlan:
     role: str                            # the shapes it serves, as the report says it
     tune_shape: tuple[int, ...]
     shapes: tuple[tuple[int, ...], ...]
+    dtype: str = "f32"
 
 
 @dataclass
@@ -138,6 +145,7 @@ class SuiteKernel:
     point: str = ""                      # the chosen candidate (after tuning: its point)
     at_tune_shape: dict | None = None    # vs OpenBLAS at the tuning shape (the one objective), from meta.json
     folder: str = ""                     # relative to the workspace root
+    dtype: str = "f32"
     source_hash: str = ""                # of the kernel measured (the folder's kernel.c)
     wall_s: float = 0.0
     error: str = ""
@@ -192,7 +200,8 @@ def device_plan(lab, name: str, quick: bool = False) -> list[KernelPlan]:
                 conv_plan(batch_one=True, layers=(QUICK_CONV_LAYER,), tune_layer=QUICK_CONV_LAYER)]
     if dev.threads_allowed > 1:
         return gemm_plans(THREADED_SHAPES, TUNE_GEMM_BLOCKED, TUNE_GEMM_SMALL_M)
-    return gemm_plans(SQUARE + LLM, TUNE_GEMM_BLOCKED, TUNE_GEMM_SMALL_M) + [conv_plan(batch_one=False)]
+    lowp = [KernelPlan("gemm", f"{dt}", shapes[0], tuple(shapes), dtype=dt) for dt, shapes in LOWP.items()]
+    return gemm_plans(SQUARE + LLM, TUNE_GEMM_BLOCKED, TUNE_GEMM_SMALL_M) + [conv_plan(batch_one=False)] + lowp
 
 
 # ---- the kernels ---------------------------------------------------------------------------
@@ -220,12 +229,14 @@ def pipeline_kernel(lab, device, plan: KernelPlan, *, tune_budget: int, rounds: 
     """The kernel `tensorop generate "<op> <tune_shape> on <device>" --tune-budget N` gives, made by
     the same pipeline (generate.command.generate_and_tune), into generated/bench-suite/."""
     t0 = time.monotonic()
-    op = get_op(plan.op, "f32")
+    op = get_op(plan.op, plan.dtype)
     shape_text = op.shape_text(plan.tune_shape)
     made_by = f"generate ({rounds} candidates) + MCTS {tune_budget} trials at {shape_text}"
-    sk = SuiteKernel(device.name, plan.op, plan.role, f"gen@{shape_text}", made_by, plan.tune_shape)
-    task = Task(plan.op, plan.tune_shape, "f32", (device.name,), prompt=f"bench-suite: {plan.op} {shape_text} "
-                f"on {device.name}")
+    dt = "" if plan.dtype == "f32" else f" {plan.dtype}"
+    sk = SuiteKernel(device.name, plan.op, plan.role, f"gen@{shape_text}{dt}", made_by, plan.tune_shape,
+                     dtype=plan.dtype)
+    task = Task(plan.op, plan.tune_shape, plan.dtype, (device.name,), prompt=f"bench-suite: {plan.op}{dt} "
+                f"{shape_text} on {device.name}")
     log(f"{device.name}: generating {plan.op} at {shape_text} ({made_by}) for {plan.role}")
     with Store(lab.ws.database) as store:
         r = generate_and_tune(lab, task, device.name, ExpertGenerator(points=rounds), store, rounds=rounds,
@@ -279,16 +290,17 @@ class Row:
     status: dict = field(default_factory=dict)      # kernel -> status (+ error)
     op: str = "gemm"
     threads: int = 1                                # the task's threads (host-2t: 2; its roof is 2 cores)
+    dtype: str = "f32"
 
     def to_json(self) -> dict:
         return {"device": self.device, "op": self.op, "shape": list(self.shape), "metric": self.metric,
                 "kernel": self.kernel, "gflops": self.gflops, "cycles": self.cycles, "vs": self.vs,
-                "status": self.status, "threads": self.threads}
+                "status": self.status, "threads": self.threads, "dtype": self.dtype}
 
     @classmethod
     def from_json(cls, r: dict) -> "Row":
         return cls(r["device"], tuple(r["shape"]), r["metric"], r["kernel"], r["gflops"], r["cycles"], r["vs"],
-                   r["status"], r.get("op", "gemm"), int(r.get("threads") or 1))
+                   r["status"], r.get("op", "gemm"), int(r.get("threads") or 1), r.get("dtype", "f32"))
 
 
 @dataclass(frozen=True)

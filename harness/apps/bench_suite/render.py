@@ -30,7 +30,7 @@ def kernels_markdown(kernels: list[SuiteKernel]) -> list[str]:
     for k in kernels:
         at = _ratio_text(k.at_tune_shape) + (" (paired)" if k.at_tune_shape and
                                                k.at_tune_shape.get("metric") == "time" else "")
-        out.append(f"| {k.device} | {k.label} | {k.op} | {k.role} | {k.made_by} | "
+        out.append(f"| {k.device} | {k.label} | {k.op if k.dtype == 'f32' else f'{k.op} {k.dtype}'} | {k.role} | {k.made_by} | "
                    f"{k.point or k.error[:80]} | {at if k.at_tune_shape else '-'} |")
     return out + [""]
 
@@ -66,7 +66,7 @@ def to_markdown(rows: list[Row], micro: dict, meta: dict, kernels: list[SuiteKer
     out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         g = lambda k: f"{r.gflops[k]:.1f}" if k in r.gflops else ("-" if k not in r.status else r.status[k][:20])
-        cells = [r.device, r.op, _fmt_shape(r.shape, r.op), r.kernel, "paired time" if r.metric == "time" else "modelled",
+        cells = [r.device, r.op if r.dtype == "f32" else f"{r.op} {r.dtype}", _fmt_shape(r.shape, r.op), r.kernel, "paired time" if r.metric == "time" else "modelled",
                  g("generated"), g("openblas"), *([g("mkl")] if has_mkl else []),
                  *([g("onednn")] if has_dnn else []), g("naive"),
                  _ratio_text(r.vs.get("openblas")), *([_ratio_text(r.vs.get("mkl"))] if has_mkl else []),
