@@ -145,3 +145,38 @@ def test_int8_widening_template_and_openblas_baseline_run_on_rv64_qemu(lab):
             t = run_trial(lab.ws, dev, lab.toolchain(dev), tr, k, (7, 37, 70),
                           MeasureOptions.for_device(dev, **FAST), op=op)
         assert t.status.value == "ok" and t.max_rel_err == 0.0, (k.label, t.status, t.error)
+
+
+def _host_has(flag: str) -> bool:
+    try:
+        return any(flag in line.split() for line in open("/proc/cpuinfo") if line.startswith("flags"))
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _host_has("avx512_vnni"), reason="this host has no AVX-512 VNNI")
+def test_vnni_int8_kernel_is_exact_and_runs_vpdpbusd_on_the_host(lab):
+    """The x86 VNNI set: A packed as u8 (a + 128), B panels carrying 128 x their column sums: exact
+    int32 at awkward shapes, with K across two k blocks (the add-to-C path) and past the edges."""
+    import random
+    s = native_lowp.SETS["avx512-vnni-i8"]
+    dev = lab.devices["host"]
+    assert "avx512-vnni-i8" in native_lowp.available("i8", "x86_64", ["avx512_vnni"])
+    rng = random.Random()
+    for p in (dict(s.seeds[0]), dict(s.seeds[-1])):
+        kc = p["KC"]
+        shapes = [(1, 29, 1), (13, 35, 19), (rng.randint(2, 40), rng.randint(17, 150), kc + rng.randint(1, 300))]
+        for shape in shapes:
+            t = trial(lab, "host", native_lowp.render("avx512-vnni-i8", p), shape, "i8")
+            assert t.status.value == "ok", (p, shape, t.error)
+            assert t.max_rel_err == 0.0, (p, shape)
+    b = build_kernel(lab.ws, lab.toolchain(dev), Kernel("native", native_lowp.render("avx512-vnni-i8",
+                                                                                     dict(s.seeds[0])).encode()),
+                     op=get_op("gemm", "i8"))
+    assert b.status.value == "ok", b.log
+    objdump = find_tool("llvm-objdump")
+    if not objdump:
+        pytest.skip("llvm-objdump not installed")
+    text = subprocess.run([objdump, "-d", str(b.artifact.executable.parent / "kernel.o")], capture_output=True,
+                          text=True, check=True).stdout
+    assert re.search(r"\svpdpbusd\s", text)

@@ -54,12 +54,15 @@ def abi_body(T: int, align: str, dtype: str = "f32") -> str:
 
 def blocked_loops(panel_t: str = "float", k_stride: str = "kc", k_call: str = "kc", k_groups: str = "",
                   full_tile: str = "", row_edge: str = "", edge_pragma: str = "",
-                  edge_add: str = "acc ? cp[(long)i * ldc + j] + ctile[i * nr + j] : ctile[i * nr + j]") -> str:
+                  edge_add: str = "acc ? cp[(long)i * ldc + j] + ctile[i * nr + j] : ctile[i * nr + j]",
+                  b_stride: str = "") -> str:
     """The BLIS/Goto loop nest every CPU GEMM template's gemm_part runs (jc -> pc -> ic -> jr -> ir):
     B packed per (jc, pc) panel, A per (ic, pc) block, the micro-kernel on full MR x nr tiles
     (`full_tile`) and, through the tile buffer `ctile`, on the edges. A template names its panel
     element type, the k extent of a packed panel (`k_stride`: kc, or kp rounded up to k-groups,
-    with `k_groups` the line that computes it) and what its micro-kernel is called with (`k_call`)."""
+    with `k_groups` the line that computes it) and what its micro-kernel is called with (`k_call`);
+    `b_stride`: a B panel's extent per column where it differs from A's (a panel that carries its
+    column sums after its k-groups)."""
     return f"""    long nc_blk = (NC / nr) * nr;
     if (nc_blk < nr) nc_blk = nr;
     for (long jc = 0; jc < N; jc += nc_blk) {{
@@ -73,7 +76,7 @@ def blocked_loops(panel_t: str = "float", k_stride: str = "kc", k_call: str = "k
                 pack_A(mc, kc, A + (long)ic * lda + pc, lda, packA);
                 for (long jr = 0; jr < nc; jr += nr) {{
                     const long n = nc - jr < nr ? nc - jr : nr;
-                    const {panel_t} *bp = packB + jr * {k_stride};
+                    const {panel_t} *bp = packB + jr * {b_stride or k_stride};
                     for (int ir = 0; ir < mc; ir += MR) {{
                         const int m = mc - ir < MR ? mc - ir : MR;
                         const {panel_t} *ap = packA + (long)ir * {k_stride};

@@ -113,7 +113,7 @@ def expert_plan(hw, op: str, dtype: str, n: int, alternatives: int = 1) -> list[
     out = []
     for ps, p in _gemm_points(hw, n, dtype, alternatives):
         label = f"expert-{ps}-" + "-".join(f"{k}{p[k]}" for k in ("MR", "NR", "NV", "LMUL", "KC", "MC")
-                                           if k in p and (k != "MC" or ps == "amx"))
+                                           if k in p and (k != "MC" or ps == "amx" or ps in lowp.SETS))
         out.append(Proposal(ps + key(p), label, render(ps, p, dtype), {**p, "primitive_set": ps}))
     return out
 
