@@ -77,6 +77,9 @@ def test_finder_takes_a_regular_short_loop_and_leaves_the_rest():
     assert loops.find_loops(_profile(trips * entries + entries // 2, entries, [entries] * 3), cost, ok) == []
     assert loops.find_loops(_profile(trips * entries, entries, [entries, entries // 2, entries // 2],
                                      extra_exit=0), cost, ok) == []
+    # a path block entered from elsewhere too: no more executions re-costed than the fewest on the path
+    (shared,) = loops.find_loops(_profile(trips * entries, entries, [entries // 2, entries, entries]), cost, ok)
+    assert shared.entries == entries // 2
     big = loops.MAX_SEQ_INSNS // 4 + 1
     assert loops.find_loops(_profile(big * entries, entries, [entries] * 3), cost, ok) == []
 

@@ -90,7 +90,10 @@ def find_loops(prof: Profile, per_exec: list[float | None], fully_timed: list[bo
         path = _path_back(h, outs, succ)
         if path is None or not all(usable(p) for p in path):
             continue
-        entries = dict(succ.get(path[-1], [])).get(h, 0)
+        # entries through the path; never more than any of its blocks ran (a block the path shares
+        # with another route into the loop must not have more executions re-costed than it had)
+        entries = min(dict(succ.get(path[-1], [])).get(h, 0), b.count // trips,
+                      *(prof.blocks[p].count for p in path))
         insns = trips * b.n_insns + sum(prof.blocks[p].n_insns for p in path)
         if entries <= 0 or insns > MAX_SEQ_INSNS:
             continue
