@@ -250,7 +250,9 @@ def pipeline_kernel(lab, device, plan: KernelPlan, *, tune_budget: int, rounds: 
         return sk
     meta = json.loads((r.folder / "meta.json").read_text())
     source = (r.folder / "kernel.c").read_bytes()
-    sk.point = chosen_point(meta, source, tuned=r.tuned)
+    params = r.folder / "params.json"
+    family = (json.loads(params.read_text()).get("values") or {}).get("primitive_set") if params.is_file() else None
+    sk.point = chosen_point({**meta, "primitive_set": family or meta.get("primitive_set")}, source, tuned=r.tuned)
     sk.at_tune_shape = meta.get("vs_openblas")
     try:
         sk.folder = str(r.folder.relative_to(lab.ws.root))
