@@ -376,7 +376,7 @@ static int rvv_vset(uint32_t w, uint32_t *vt)
 
 /* Store-to-load dependencies through memory, which llvm-mca does not see (it assumes loads and
  * stores never alias): a load that reads a 4-byte granule written by one of the last STORE_WINDOW
- * stores, issued less than STORE_INSNS instructions before (more than any modelled core's store
+ * store instructions, issued less than STORE_INSNS instructions before (more than any modelled core's store
  * buffer and reorder buffer hold: an older store has retired before the load could enter the
  * window, and llvm-mca's own in-order retirement charges that), is counted in its block's `fwd`.
  * A direct-mapped table of the granules stored last; a slot whose live entry was displaced by
@@ -399,10 +399,21 @@ static inline int live(uint64_t seq, uint64_t clock)
     return seq && store_seq - seq <= STORE_WINDOW && insn_clock - clock <= STORE_INSNS;
 }
 
-static void watch_forwarding(uint64_t vaddr, unsigned size, int is_store)
+/* The store instruction last seen (its address and the instruction clock of its block's run): the
+ * window counts store instructions, not QEMU's accesses (a masked or scattered vector store, run by
+ * a helper, reaches the plugin as one access per element: counting those would let a handful of
+ * instructions push a store out of the window; red team, this stop). */
+static uint64_t last_store_pc = UINT64_MAX, last_store_clock;
+
+static void watch_forwarding(uint64_t pc, uint64_t vaddr, unsigned size, int is_store)
 {
     uint64_t g0 = vaddr >> 2, g1 = (vaddr + (size ? size : 1) - 1) >> 2;
     if (is_store) {
+        if (pc != last_store_pc || insn_clock != last_store_clock) {
+            store_seq++;
+            last_store_pc = pc;
+            last_store_clock = insn_clock;
+        }
         for (uint64_t g = g0; g <= g1; g++) {
             uint32_t s = sw_slot(g);
             if (sw[s].gran != g && live(sw[s].seq, sw[s].clock)) {
@@ -413,7 +424,6 @@ static void watch_forwarding(uint64_t vaddr, unsigned size, int is_store)
             sw[s].seq = store_seq;
             sw[s].clock = insn_clock;
         }
-        store_seq++;
         return;
     }
     for (uint64_t g = g0; g <= g1; g++) {
@@ -433,7 +443,7 @@ static void on_mem(unsigned int vcpu_index, qemu_plugin_meminfo_t info, uint64_t
     int is_store = qemu_plugin_mem_is_store(info);
     cs_access((uint64_t)(uintptr_t)udata, vaddr, size, is_store);
     if (counting && blocks_fd >= 0) {
-        watch_forwarding(vaddr, size, is_store);
+        watch_forwarding((uint64_t)(uintptr_t)udata, vaddr, size, is_store);
     }
 }
 

@@ -102,11 +102,21 @@ void tensorop_gemm_f32(int M, int N, int K, const float *A, int lda,
             C[(long)i * ldc + j] = s;
             carry = s;
             slot = s;
+            FLUSH
         }
     (void)carry;
 }
 """
-STARTS = {"independent": "0.0f", "register": "carry * 0.0f", "memory": "slot * 0.0f"}
+STARTS = {"independent": "0.0f", "register": "carry * 0.0f", "memory": "slot * 0.0f",
+          "memory+flush": "slot * 0.0f"}
+# red team (this stop): 17 masked vector stores after the slot's store. QEMU runs each through a
+# helper, one plugin access per element (136): counted per access they pushed the slot's store out
+# of the 128-store window and the memory-carried chain got the overlap credit, 1.57x below its
+# honest twin. The window counts store instructions.
+FLUSH = ("{ static float scratch[8 * 64] __attribute__((aligned(64))); __asm__ volatile("
+         "\"vpcmpeqd %%ymm1, %%ymm1, %%ymm1\\n\\t\"" +
+         "".join(f"\"vmaskmovps %%ymm0, %%ymm1, {32 * k}(%0)\\n\\t\"" for k in range(17)) +
+         " : : \"r\"(scratch) : \"memory\", \"xmm1\"); }")
 
 
 @requires_qemu
@@ -115,7 +125,8 @@ def test_independent_chains_overlap_and_carried_chains_do_not(lab):
     shape = (random.choice([12, 16, 20]), random.choice([40, 48, 56]), random.choice([32, 40, 48]))
     got = {}
     for name, start in STARTS.items():
-        d, art = _build(lab, "x86-qemu", CHAINS.replace("START", start).encode(), f"chain_{name}.c")
+        src = CHAINS.replace("START", start).replace("FLUSH", FLUSH if "flush" in name else "")
+        d, art = _build(lab, "x86-qemu", src.encode(), f"chain_{name.replace('+', '_')}.c")
         run = profile_artifact(lab.ws, d, art, shape)
         assert run.ok, run.error
         got[name] = (parse_blocks(run.blocks), model_from_blocks(run.blocks, run.regions, d, cache_dir=None))
@@ -129,9 +140,10 @@ def test_independent_chains_overlap_and_carried_chains_do_not(lab):
     # a chain llvm-mca sees (a register) is charged as one: the sequence is no cheaper than its blocks
     for r in reg.loops:
         assert r["cycles_per_entry"] >= 0.95 * r["blockwise_per_entry"], r
-    mem_prof, mem = got["memory"]
-    assert mem.ok
-    # a chain through memory llvm-mca cannot see: the store window saw it, the loop is left alone
-    assert mem_prof.forwarded and mem.loops == () and mem.loop_overlap == 0.0, (mem_prof.forwarded, mem.loops)
-    for carried in (reg, mem):
+    for key in ("memory", "memory+flush"):
+        mem_prof, mem = got[key]
+        assert mem.ok
+        # a chain through memory llvm-mca cannot see: the store window saw it, the loop is left alone
+        assert mem_prof.forwarded and mem.loops == () and mem.loop_overlap == 0.0, (key, mem_prof.forwarded, mem.loops)
+    for carried in (reg, got["memory"][1], got["memory+flush"][1]):
         assert carried.cycles_per_call > 1.3 * ind.cycles_per_call, (carried.cycles_per_call, ind.cycles_per_call)

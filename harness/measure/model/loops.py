@@ -18,11 +18,14 @@ cycles replace the per-block cycles of those executions.
 llvm-mca sees every register dependency of that sequence, so a chain carried from one entry to the
 next in a register is charged as the chain it is. It does not see dependencies through memory (it
 assumes loads and stores never alias): a loop whose path or body has a load that read what one of
-the last 128 stores wrote (the plugin's store window, `f` lines of the profile) on more than
+the last 128 store instructions wrote (counted per instruction, not per QEMU access: a masked vector
+store reaches the plugin once per element) (the plugin's store window, `f` lines of the profile) on more than
 FWD_FRACTION of its entries is left to the per-block cost, as is a profile without that watch (no simulated memory), a loop whose sequence
 would exceed MAX_SEQ_INSNS instructions (a long chain: the overlap is then a small fraction, and
 the per-block cost stays), any block llvm-mca could not time in full, and every in-order core
-(nothing to overlap). Regions do not share blocks.
+(nothing to overlap). Regions do not share blocks. A store further back than the window is covered
+by llvm-mca itself: its reorder buffer (a load more than 2048 instructions on cannot dispatch before
+the store retires) and the STORE_QUEUE limit given to it (128 stores on cannot either).
 """
 from __future__ import annotations
 
@@ -41,6 +44,10 @@ MAX_LOOPS = 8            # the costliest loops of one profile
 TRIP_SLACK = 0.02        # executions within 2% of T x entries: the trip count is the same each time
 FWD_FRACTION = 0.01      # loads fed by a recent store, per entry, above which a loop is left alone
 MIN_MCA_INSNS = 20000    # llvm-mca iterates a sequence until it has run at least this many
+STORE_QUEUE = 56         # stores in flight in llvm-mca's run of a sequence (Skylake's store buffer; Ice
+                         # Lake has 72): a store waiting on a chain holds its entry until it retires, so a
+                         # chain carried through memory past more stores than the plugin's window (128)
+                         # still serialises the sequence (the window and this limit overlap)
 
 
 @dataclass(frozen=True)
@@ -148,12 +155,12 @@ def sequence_cycles(core: mca.CoreModel, seq: list[str], cache: mca.Cache) -> fl
         return None
     iterations = max(4, math.ceil(MIN_MCA_INSNS / max(1, len(seq))))
     text = "\n".join(seq)
-    key = cache.key(core, hashlib.sha256(text.encode()).digest(), f"loop|{iterations}")
+    key = cache.key(core, hashlib.sha256(text.encode()).digest(), f"loop|{iterations}|sq{STORE_QUEUE}")
     hit = cache.get(key)
     if hit is not None:
         return hit.get("cycles")
     try:
-        got = mca.sequence_cycles(core, seq, iterations)
+        got = mca.sequence_cycles(core, seq, iterations, STORE_QUEUE)
     except (OSError, mca.subprocess.SubprocessError):
         return None
     cycles = got[0] if got and got[1] == len(seq) else None

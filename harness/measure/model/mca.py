@@ -277,9 +277,9 @@ def worst_case_variants(asm: list[str], vstate: str, riscv: bool, shift: int = 0
     return out
 
 
-def _mca_cmd(core: CoreModel, iterations: int = ITERATIONS) -> list[str]:
+def _mca_cmd(core: CoreModel, iterations: int = ITERATIONS, extra: tuple[str, ...] = ()) -> list[str]:
     cmd = [core.mca, f"-mtriple={core.triple}", f"-mcpu={core.cpu}", f"-iterations={iterations}",
-           "--skip-unsupported-instructions=any", "--resource-pressure=0", "--instruction-info=0"]
+           "--skip-unsupported-instructions=any", "--resource-pressure=0", "--instruction-info=0", *extra]
     return cmd + ([f"-mattr={core.attr}"] if core.attr else [])
 
 
@@ -307,7 +307,8 @@ def _parse_regions(stdout: str) -> dict[int, tuple[float, int, float]]:
 
 
 def _mca_batch(core: CoreModel, items: list[tuple[list[str], str]],
-               timeout: float = TIMEOUT_S, iterations: int = ITERATIONS) -> dict[int, tuple[float, int, float]]:
+               timeout: float = TIMEOUT_S, iterations: int = ITERATIONS,
+               extra: tuple[str, ...] = ()) -> dict[int, tuple[float, int, float]]:
     src = []
     for i, (asm, vstate) in enumerate(items):
         src.append(f"# LLVM-MCA-BEGIN r{i}")
@@ -315,17 +316,20 @@ def _mca_batch(core: CoreModel, items: list[tuple[list[str], str]],
             src.extend(_instruments(vstate, core.lmul_shift))
         src.extend(rescale_asm(asm, core.lmul_shift) if core.is_riscv else asm)
         src.append(f"# LLVM-MCA-END r{i}")
-    p = _run(_mca_cmd(core, iterations), "\n".join(src) + "\n", timeout)
+    p = _run(_mca_cmd(core, iterations, extra), "\n".join(src) + "\n", timeout)
     return _parse_regions(p.stdout) if p.returncode == 0 else {}
 
 
-def sequence_cycles(core: CoreModel, asm: list[str], iterations: int) -> tuple[float, int, float] | None:
-    """(cycles per iteration, instructions modelled per iteration) of one straight-line sequence
-    (several blocks in the order they ran) iterated `iterations` times; None if llvm-mca failed
+def sequence_cycles(core: CoreModel, asm: list[str], iterations: int,
+                    store_queue: int = 0) -> tuple[float, int, float] | None:
+    """(cycles per iteration, instructions modelled per iteration, reciprocal throughput) of one
+    straight-line sequence (several blocks in the order they ran) iterated `iterations` times, with
+    at most `store_queue` stores in flight (0: the core model's own limit); None if llvm-mca failed
     or the sequence holds an x86 string instruction (costed per block, never by llvm-mca)."""
     if core.is_riscv or any(REP_STRING.match(a) for a in asm):
         return None
-    return _mca_batch(core, [(asm, "-")], TIMEOUT_S, iterations).get(0)
+    extra = (f"--squeue={store_queue}",) if store_queue else ()
+    return _mca_batch(core, [(asm, "-")], TIMEOUT_S, iterations, extra).get(0)
 
 
 # The slowest instructions of each ISA, each as a dependent chain (so its latency counts): the
