@@ -147,3 +147,51 @@ def test_independent_chains_overlap_and_carried_chains_do_not(lab):
         assert mem_prof.forwarded and mem.loops == () and mem.loop_overlap == 0.0, (key, mem_prof.forwarded, mem.loops)
     for carried in (reg, got["memory"][1], got["memory+flush"][1]):
         assert carried.cycles_per_call > 1.3 * ind.cycles_per_call, (carried.cycles_per_call, ind.cycles_per_call)
+
+
+# red team (this stop): llvm-mca's x86 models do not follow dependencies through the x87 stack, so a
+# serial faddp chain modelled 2.45x below the same chain in SSE (below its own latency). x87 is
+# untimed now: the kernel pays the worst case per instruction.
+X87_DOT = r"""
+void tensorop_gemm_f32(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc)
+{
+    long s = (long)ldb * 4;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            const float *a = A + (long)i * lda, *b = B + j; long kk = K; float r;
+            __asm__ volatile("fldz\n1:\n\tflds (%[a])\n\tfmuls (%[b])\n\tfaddp %%st, %%st(1)\n\t"
+                             "add $4, %[a]\n\tadd %[s], %[b]\n\tdec %[k]\n\tjnz 1b\n\tfstps %[r]\n"
+                             : [r] "=m"(r), [a] "+r"(a), [b] "+r"(b), [k] "+r"(kk) : [s] "r"(s)
+                             : "st", "st(1)", "memory", "cc");
+            C[(long)i * ldc + j] = r;
+        }
+}
+"""
+SSE_DOT = r"""
+void tensorop_gemm_f32(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc)
+{
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            float s = 0.0f;
+            for (int k = 0; k < K; k++)
+                s += A[(long)i * lda + k] * B[(long)k * ldb + j];
+            C[(long)i * ldc + j] = s;
+        }
+}
+"""
+
+
+@requires_qemu
+@requires_mca
+def test_an_x87_chain_is_never_cheaper_than_the_same_chain_in_sse(lab):
+    shape = (random.choice([5, 7, 9]), random.choice([11, 13]), random.choice([33, 47, 64]))
+    got = {}
+    for name, src in (("x87", X87_DOT), ("sse", SSE_DOT)):
+        d, art = _build(lab, "x86-qemu", src.encode(), f"dot_{name}.c")
+        run = profile_artifact(lab.ws, d, art, shape)
+        assert run.ok, run.error
+        got[name] = model_from_blocks(run.blocks, run.regions, d, cache_dir=None)
+    assert got["x87"].ok and got["sse"].ok
+    assert got["x87"].cycles_per_call >= got["sse"].cycles_per_call, (got["x87"].cycles_per_call,
+                                                                       got["sse"].cycles_per_call)
+    assert got["x87"].coverage < 1.0       # its x87 instructions are charged, not timed by llvm-mca

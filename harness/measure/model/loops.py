@@ -151,7 +151,7 @@ def sequence(lp: Loop, asm: dict[int, list[str]]) -> list[str]:
 def sequence_cycles(core: mca.CoreModel, seq: list[str], cache: mca.Cache) -> float | None:
     """llvm-mca's cycles per iteration of the sequence (iterated until MIN_MCA_INSNS have run;
     cached by its text); None if llvm-mca cannot time all of it."""
-    if any(mca.UNTIMED.match(a) for a in seq):
+    if any(mca.untimed(core, a) for a in seq):
         return None
     iterations = max(4, math.ceil(MIN_MCA_INSNS / max(1, len(seq))))
     text = "\n".join(seq)
