@@ -13,7 +13,7 @@ from harness.measure.model import loops, model_from_blocks, parse_blocks
 from harness.measure.model.profile import Block, Profile, ProfileError
 from harness.measure.model.run import profile_artifact
 
-from conftest import requires_qemu
+from conftest import REPO, requires_qemu
 from test_model import _build, requires_mca
 
 
@@ -167,18 +167,7 @@ void tensorop_gemm_f32(int M, int N, int K, const float *A, int lda, const float
         }
 }
 """
-SSE_DOT = r"""
-void tensorop_gemm_f32(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc)
-{
-    for (int i = 0; i < M; i++)
-        for (int j = 0; j < N; j++) {
-            float s = 0.0f;
-            for (int k = 0; k < K; k++)
-                s += A[(long)i * lda + k] * B[(long)k * ldb + j];
-            C[(long)i * ldc + j] = s;
-        }
-}
-"""
+SSE_DOT = (REPO / "kernels" / "validation" / "naive_ijk.c").read_text()   # the same chain in SSE
 
 
 @requires_qemu
