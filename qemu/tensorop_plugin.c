@@ -87,6 +87,7 @@ struct tb_rec {
     struct tb_edge succ[MAX_SUCC];   /* which block ran next, how often (inside the regions) */
     uint64_t succ_overflow;
     uint64_t fwd;                /* loads that read what a store of the last STORE_WINDOW stores wrote */
+    uint64_t fwd_near;           /* ... of those, the store ran at most NEAR_INSNS instructions before */
     int in_caller;               /* the block starts in the driver code allowed to call the markers */
     int in_kernel;               /* the block overlaps the kernel's code */
     struct tb_rec *next;
@@ -385,6 +386,7 @@ static int rvv_vset(uint32_t w, uint32_t *vt)
  * advances per block, so distances are measured between block starts (hence the margin). */
 #define STORE_WINDOW 128u
 #define STORE_INSNS 2048u
+#define NEAR_INSNS 64u
 #define SW_SLOTS 4096u
 static struct { uint64_t gran, seq, clock, lost_seq, lost_clock; } sw[SW_SLOTS];
 static uint64_t store_seq = STORE_WINDOW + 1;
@@ -428,9 +430,12 @@ static void watch_forwarding(uint64_t pc, uint64_t vaddr, unsigned size, int is_
     }
     for (uint64_t g = g0; g <= g1; g++) {
         uint32_t s = sw_slot(g);
-        if ((sw[s].gran == g && live(sw[s].seq, sw[s].clock)) || live(sw[s].lost_seq, sw[s].lost_clock)) {
+        int hit = sw[s].gran == g && live(sw[s].seq, sw[s].clock);
+        if (hit || live(sw[s].lost_seq, sw[s].lost_clock)) {
             if (cur_rec) {
                 cur_rec->fwd++;
+                /* a tight recurrence through memory: the store ran a few instructions before */
+                cur_rec->fwd_near += insn_clock - (hit ? sw[s].clock : sw[s].lost_clock) <= NEAR_INSNS;
             }
             return;
         }
@@ -570,6 +575,7 @@ static void write_blocks(void)
     }
     /* e <from-vaddr> <from-vstate> <to-vaddr> <to-vstate> <count>: which block ran next
        f <vaddr> <loads>: loads that read a location one of the last STORE_WINDOW stores wrote
+       n <vaddr> <loads>: of those, the ones whose store ran at most NEAR_INSNS instructions before
        o <vaddr> <count>: successor edges beyond MAX_SUCC, not listed */
     for (struct tb_rec *r = all_tbs; r; r = r->next) {
         for (uint32_t i = 0; i < r->n_succ; i++) {
@@ -580,6 +586,9 @@ static void write_blocks(void)
         }
         if (r->fwd) {
             fprintf(f, "f %" PRIx64 " %" PRIu64 "\n", r->vaddr, r->fwd);
+        }
+        if (r->fwd_near) {
+            fprintf(f, "n %" PRIx64 " %" PRIu64 "\n", r->vaddr, r->fwd_near);
         }
         if (r->succ_overflow) {
             fprintf(f, "o %" PRIx64 " %" PRIu64 "\n", r->vaddr, r->succ_overflow);

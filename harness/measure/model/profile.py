@@ -4,12 +4,14 @@
     <vaddr-hex> <vstate> <count> <n-insns> <insn-bytes-hex>
     e <from-vaddr-hex> <from-vstate> <to-vaddr-hex> <to-vstate> <count>
     f <vaddr-hex> <loads>
+    n <vaddr-hex> <loads>
     o <vaddr-hex> <count>
 
 One line per (translation block, vector state at block entry) executed inside the counted
 regions; counts are summed over all regions. `e` lines: which block ran next, how often; `f`:
 the block's loads that read what one of the last 128 stores wrote (a dependency through memory;
-recorded only when the header says fwd=1); `o`: successor edges the plugin did not keep. Pure
+recorded only when the header says fwd=1); `n`: those whose store ran at most 64 instructions
+before (a tight recurrence through memory); `o`: successor edges the plugin did not keep. Pure
 parsing, no I/O.
 """
 from __future__ import annotations
@@ -45,6 +47,7 @@ class Profile:
     blocks: tuple[Block, ...]
     edges: dict[tuple[Node, Node], int] = field(default_factory=dict)   # (from, to) -> count
     forwarded: dict[int, int] = field(default_factory=dict)             # vaddr -> loads fed by a recent store
+    forwarded_near: dict[int, int] = field(default_factory=dict)        # ... by a store a few instructions before
     dropped_edges: dict[int, int] = field(default_factory=dict)         # vaddr -> edges not kept
     has_edges: bool = False          # the plugin recorded edges (header edges=1)
     has_forwarding: bool = False     # ... and watched stores (header fwd=1)
@@ -63,6 +66,7 @@ def parse_blocks(data: str | bytes) -> Profile:
     merged: dict[tuple[int, str, bytes], list] = {}
     edges: dict[tuple[Node, Node], int] = {}
     forwarded: dict[int, int] = {}
+    near: dict[int, int] = {}
     dropped: dict[int, int] = {}
     for no, line in enumerate(text.splitlines(), 1):
         line = line.strip()
@@ -83,13 +87,13 @@ def parse_blocks(data: str | bytes) -> Profile:
                     has_fwd = v == "1"
             continue
         parts = line.split()
-        if parts[0] in ("e", "f", "o"):
+        if parts[0] in ("e", "f", "n", "o"):
             try:
                 if parts[0] == "e" and len(parts) == 6:
                     key = ((int(parts[1], 16), parts[2]), (int(parts[3], 16), parts[4]))
                     edges[key] = edges.get(key, 0) + int(parts[5])
-                elif parts[0] in ("f", "o") and len(parts) == 3:
-                    d = forwarded if parts[0] == "f" else dropped
+                elif parts[0] in ("f", "n", "o") and len(parts) == 3:
+                    d = {"f": forwarded, "n": near, "o": dropped}[parts[0]]
                     d[int(parts[1], 16)] = d.get(int(parts[1], 16), 0) + int(parts[2])
                 else:
                     raise ProfileError(f"blocks line {no}: a malformed {parts[0]!r} line")
@@ -110,7 +114,7 @@ def parse_blocks(data: str | bytes) -> Profile:
             merged[key] = [count, n]
     blocks = tuple(Block(k[0], k[1], c, n, k[2]) for k, (c, n) in merged.items())
     blocks = tuple(sorted(blocks, key=lambda b: (-b.insns, b.vaddr, b.vstate)))
-    return Profile(arch=arch, regions=regions, insns=insns, blocks=blocks, edges=edges, forwarded=forwarded,
+    return Profile(arch=arch, regions=regions, insns=insns, blocks=blocks, edges=edges, forwarded=forwarded, forwarded_near=near,
                    dropped_edges=dropped, has_edges=has_edges, has_forwarding=has_fwd and has_edges)
 
 
