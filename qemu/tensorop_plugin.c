@@ -446,7 +446,7 @@ static void on_mem(unsigned int vcpu_index, qemu_plugin_meminfo_t info, uint64_t
 {
     unsigned size = 1u << qemu_plugin_mem_size_shift(info);
     int is_store = qemu_plugin_mem_is_store(info);
-    cs_access((uint64_t)(uintptr_t)udata, vaddr, size, is_store);
+    cs_access((uint64_t)(uintptr_t)udata, insn_clock, vaddr, size, is_store);
     if (counting && blocks_fd >= 0) {
         watch_forwarding((uint64_t)(uintptr_t)udata, vaddr, size, is_store);
     }
@@ -616,13 +616,14 @@ static void plugin_exit(qemu_plugin_id_t id, void *p)
         write_blocks();
     }
     if (out_fd >= 0) {
-        char line[1024], mem[512] = "";
+        char line[1536], mem[768] = "";
         if (caches) {
             snprintf(mem, sizeof mem,
-                     ",\"mem\":{\"line\":%u,\"levels\":%d,\"loads\":%" PRIu64 ",\"stores\":%" PRIu64
+                     ",\"mem\":{\"line\":%u,\"levels\":%d,\"loads\":%" PRIu64 ",\"load_lines\":%" PRIu64
+                     ",\"stores\":%" PRIu64
                      ",\"fill\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64 "],\"wb\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64
                      "],\"demand\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64 "],\"prefetched\":%" PRIu64 "}",
-                     1u << cs_line_shift, cs_n, cs_st.loads, cs_st.stores, cs_st.fill[0], cs_st.fill[1],
+                     1u << cs_line_shift, cs_n, cs_st.loads, cs_st.load_lines, cs_st.stores, cs_st.fill[0], cs_st.fill[1],
                      cs_st.fill[2], cs_st.wb[0], cs_st.wb[1], cs_st.wb[2], cs_st.demand[1], cs_st.demand[2],
                      cs_st.demand[3], cs_st.pf_issued);
         }

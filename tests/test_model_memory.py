@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import subprocess
+from dataclasses import replace
 
 import pytest
 
@@ -53,6 +54,30 @@ def test_combination_is_the_documented_formula():
     # no memory traffic: the core bound, unchanged
     quiet = combine(5e5, {"line": 64, "demand": [0, 0, 0], "fill": [0, 0, 0], "wb": [0, 0, 0]}, 1, OOO)
     assert quiet.cycles == 5e5 and quiet.bound == "core" and quiet.memory_cycles == 0
+
+
+def test_the_l1_ports_are_shared_by_loads_and_line_fills():
+    """A core with `load_ports`: the L1 term is load lines / ports + L1 lines moved x (line / the
+    L2->L1 bandwidth - 1 / ports). One load per line costs exactly the bandwidth term (the figure
+    was measured that way); a line loaded in more pieces costs its pieces on top; a record without
+    load_lines (or a core without ports) has no L1 term."""
+    rng = random.Random()
+    ported = replace(OOO, load_ports=2)
+    for _ in range(30):
+        core, regions = rng.uniform(1e3, 1e5), rng.randint(1, 3)
+        fill = [rng.randint(10 ** 5, 10 ** 6), rng.randint(0, 10 ** 3), 0]
+        wb = [rng.randint(0, 10 ** 4), 0, 0]
+        moved = fill[0] + wb[0]
+        base = {"line": 64, "demand": [0, 0, 0], "fill": fill, "wb": wb, "loads": 1, "stores": 1}
+        once = combine(core, {**base, "load_lines": moved}, regions, ported)
+        assert once.bandwidth_cycles["L1"] == pytest.approx(once.bandwidth_cycles["L2->L1"])
+        pieces = rng.randint(2, 16)
+        many = combine(core, {**base, "load_lines": pieces * moved}, regions, ported)
+        want = (pieces * moved / 2 + moved * (64 / 32 - 1 / 2)) / regions
+        assert many.bandwidth_cycles["L1"] == pytest.approx(want)
+        assert many.cycles == pytest.approx(max(core, want)) and many.bound == ("L1" if want > core else "core")
+        assert "L1" not in combine(core, base, regions, ported).bandwidth_cycles
+        assert "L1" not in combine(core, {**base, "load_lines": moved}, regions, OOO).bandwidth_cycles
 
 
 def test_every_modelled_core_has_a_hierarchy_with_a_source_and_plugin_options(lab):
@@ -104,6 +129,26 @@ def test_cache_counts_follow_the_access_pattern(lab):
     mem = run.record["mem"]
     # each (j, k) walks M lines of A and M of C; A's column k is new for every k, C's stays in L1
     assert mem["demand"][0] + mem["demand"][1] + mem["demand"][2] >= 0.9 * N * K * M, mem
+
+
+REGTILE = (REPO / "kernels" / "validation" / "regtile_nopack.c").read_bytes()
+
+
+@requires_qemu
+@requires_mca
+def test_load_lines_count_instructions_not_qemu_pieces(lab):
+    """regtile_nopack: per k step two 256-bit loads of B and four broadcasts of A. QEMU hands the
+    plugin each 256-bit load in pieces; the L1's load ports see 6 loads per step (`load_lines`),
+    which the L1 term charges."""
+    d = lab.device("x86-qemu")
+    M, N, K = 8, 640 + 16 * random.randint(0, 8), 256 + random.randint(0, 64)
+    _, art = _build(lab, "x86-qemu", REGTILE, "regtile_nopack.c")
+    run = profile_artifact(lab.ws, d, art, (M, N, K))
+    assert run.ok, run.error
+    mem = run.record["mem"]
+    steps = M // 4 * N // 16 * K
+    assert 6 * steps <= mem["load_lines"] <= 6.2 * steps, (mem, steps)
+    assert mem["load_lines"] < mem["loads"]            # the pieces are there, and counted once
 
 
 def test_vlen_rescaling_of_lmul(lab):

@@ -26,6 +26,9 @@ def validate(kernels: List[str] = typer.Argument(..., help="Kernel files (AVX2/F
              paired: float = typer.Option(0.0, "--paired", help="Also time each kernel paired with OpenBLAS for "
                                           "this many seconds; measured time = OpenBLAS's / the ratio (robust to "
                                           "a machine whose speed drifts)."),
+             repeats: int = typer.Option(1, "--repeats", min=1, help="With --paired: pair each kernel with "
+                                         "OpenBLAS this many times, each in a fresh process (fresh pages), and "
+                                         "take the median ratio."),
              devices_file: Optional[Path] = typer.Option(None, "--devices-file")):
     """Time kernels natively on host and model them on x86-qemu; report how well cycles rank speed."""
     try:
@@ -35,7 +38,8 @@ def validate(kernels: List[str] = typer.Argument(..., help="Kernel files (AVX2/F
         err.print(f"[red]error:[/red] {e}", highlight=False)
         raise typer.Exit(2)
     try:
-        rows = validate_kernels(lab, list(kernels), (M, N, K), max_time_s=max_time, paired_s=paired)
+        rows = validate_kernels(lab, list(kernels), (M, N, K), max_time_s=max_time, paired_s=paired,
+                               repeats=repeats)
     except ConfigError as e:
         err.print(f"[red]error:[/red] {e}", highlight=False)
         raise typer.Exit(2)

@@ -7,14 +7,19 @@ the plugin simulate that hierarchy (qemu/cache_sim.h), and the one combination o
                 (demand misses of L1 only: a prefetched line costs bandwidth, not latency)
     bandwidth = per interface L2->L1, L3->L2, memory->L3 (or L2 on a core without L3):
                 lines moved (fills + dirty write-backs) x line size / bytes per cycle
-    cycles    = max(core + exposed x latency, latency, bandwidth...)
+    L1        = load lines / load ports + L1 lines moved x (line / L2->L1 bandwidth - 1 / load ports)
+                (cores with `load_ports`: a line filled into or written back from L1 takes the L1's
+                port cycles the loads also need; the L2->L1 bandwidth is measured with one load
+                per line, so a kernel that loads a line once costs what the bandwidth term says,
+                one that loads it in several pieces pays for the pieces)
+    cycles    = max(core + exposed x latency, latency, bandwidth..., L1)
                 exposed = 1 on an in-order core (a demand miss stalls it: core + latency); on an
                 out-of-order core EXPOSED_OOO x the share of the core cycles that the blocks'
                 resources alone explain (llvm-mca's block reciprocal throughput / its cycles): a
                 miss hides under a dependency chain the core waits on anyway, and shows where the
                 core is busy issuing (its fills take the load ports' cycles)
 
-`bound` names the term that decides it: core, latency, or the interface whose bandwidth does.
+`bound` names the term that decides it: core, latency, the interface whose bandwidth does, or L1.
 """
 from __future__ import annotations
 
@@ -51,6 +56,7 @@ class Hierarchy:
     source: str
     line: int = LINE
     prefetch: bool = True
+    load_ports: int = 0        # L1 load ports sharing their cycles with line fills (0: no L1 term)
 
     def exposed(self, throughput_share: float = 1.0) -> float:
         """The fraction of the demand-miss latency added to the core's cycles."""
@@ -71,9 +77,11 @@ KiB, MiB = 1024, 1024 * 1024
 HIERARCHIES: dict[str, Hierarchy] = {h.core: h for h in (
     Hierarchy("icelake-server",
               (Level(48 * KiB, 12, 5, 0), Level(1280 * KiB, 20, 14, 48), Level(1536 * KiB, 12, 70, 11)),
-              mem_latency=300, mem_bandwidth=3.9, mlp=10, out_of_order=True,
+              mem_latency=300, mem_bandwidth=3.9, mlp=10, out_of_order=True, load_ports=2,
               source="Intel 64 and IA-32 Architectures Optimization Reference Manual, Ice Lake Server (48 KiB "
-                     "12-way L1D, 1.25 MiB 20-way L2, 1.5 MiB of LLC per core; 64 B/cycle L2->L1 peak); one "
+                     "12-way L1D, 1.25 MiB 20-way L2, 1.5 MiB of LLC per core; 64 B/cycle L2->L1 peak; two "
+                     "load ports, whose cycles line fills share: 256-bit loads of a 256 KiB array, four rows "
+                     "at a time, run 1.5x slower from L2 than from L1 on this host); one "
                      "core's sustained bandwidths as this host class measures them at its 3.5 GHz FMA clock "
                      "(bench-suite's roofline probes: L2 read 180 GB/s = 51 B/cycle, DRAM read 13.8 GB/s = "
                      "3.9 B/cycle; L3 ~38 GB/s = 11 B/cycle, as published single-core Ice Lake SP figures); "
@@ -173,6 +181,9 @@ def combine(core_cycles: float, mem: dict, regions: int, h: Hierarchy, throughpu
             bw[names[i]] = moved / lv[i + 1].bandwidth
     last = len(lv) - 1
     bw["memory"] = (fill[last] + wb[last]) * line / h.mem_bandwidth
+    if h.load_ports and len(lv) > 1 and "load_lines" in mem:
+        fill_cycles = max(0.0, line / lv[1].bandwidth - 1 / h.load_ports)
+        bw["L1"] = mem["load_lines"] / r / h.load_ports + (fill[0] + wb[0]) * fill_cycles
     exposed = h.exposed(throughput_share)
     stalled = core_cycles + exposed * latency
     terms = {"core": stalled, "latency": latency, **bw}
