@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import statistics
 from pathlib import Path
 
 import pytest
@@ -172,13 +173,13 @@ def _avx2_host() -> bool:
 
 @requires_mca
 @pytest.mark.skipif(not (shutil.which("qemu-x86_64") and _avx2_host()), reason="needs qemu-x86_64 and an AVX2 host")
-@pytest.mark.parametrize("paired", ["0", "0.3"])
-def test_validate_json_three_kernels(workspace, paired):
+@pytest.mark.parametrize("paired,repeats", [("0", "1"), ("0.3", "2")])
+def test_validate_json_three_kernels(workspace, paired, repeats):
     from typer.testing import CliRunner
     from harness.apps.cli import app
     ks = [str(VALIDATION / k) for k in ("naive_ijk.c", "loop_ikj.c", "avx2_expert.c")]
     r = CliRunner().invoke(app, ["model", "validate", *ks, "--shape", "32x32x32", "--json", "--max-time", "0.2",
-                                 "--paired", paired])
+                                 "--paired", paired, "--repeats", repeats])
     lines = [json.loads(l) for l in r.output.strip().splitlines() if l.startswith("{")]
     rows, summary = lines[:-1], lines[-1]["summary"]
     assert [Path(x["kernel"]).name for x in rows] == ["naive_ijk.c", "loop_ikj.c", "avx2_expert.c"]
@@ -189,6 +190,9 @@ def test_validate_json_three_kernels(workspace, paired):
     if paired != "0":   # each kernel in OpenBLAS's unit: its median over the paired ratio
         for x in rows:
             assert x["vs_openblas"] > 0 and x["measured_unpaired_s"] > 0
+            # --repeats: one paired run per repeat, each its own ratio; the median of them counts
+            assert len(x["vs_openblas_runs"]) == int(repeats)
+            assert x["vs_openblas"] == pytest.approx(statistics.median(x["vs_openblas_runs"]))
         assert rows[0]["vs_openblas"] < rows[2]["vs_openblas"]     # the naive loop is slower than the packed one
     assert r.exit_code == 0
 
