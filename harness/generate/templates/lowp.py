@@ -458,24 +458,28 @@ def render(name: str, p: dict) -> str:
         nr_setup = "const long nr = NR;"
         tile = f"{mr} x {p['NR']}"
     target = f'__attribute__((target("{s.target}")))' if s.target else ""
-    # int8 k-groups: a full group copied column by column (KG bytes side by side, the KG rows read in
-    # step) models 7-18% faster at 256^3 than row by row; for bf16 it models 15% slower, so only int8
-    pack_b_fast = "" if s.dtype != "i8" or kg == 1 else """            if (w == nr && g + KG <= kc) {      /* full group: column j's KG values side by side */
+    # full B k-groups: VNNI packs them with the set's vector helper, 16 columns at a time; other int8
+    # sets copy a group column by column (KG bytes side by side, the KG rows read in step), which
+    # models 7-18% faster at 256^3 than row by row; for bf16 it models 15% slower, so only int8
+    if s.unsigned_a:
+        pack_b_fast = """            if (w == nr && g + KG <= kc) {
+                for (long j = 0; j < nr; j += 16) vnni_group16(B + (long)g * ldb + q0 + j, ldb, d + j * KG);
+                continue;
+            }
+"""
+    elif s.dtype == "i8" and kg > 1:
+        pack_b_fast = """            if (w == nr && g + KG <= kc) {      /* full group: column j's KG values side by side */
                 const in_t *s = B + (long)g * ldb + q0;
                 for (long j = 0; j < nr; j++)
                     for (int q = 0; q < KG; q++) d[j * KG + q] = s[(long)q * ldb + j];
                 continue;
             }
 """
+    else:
+        pack_b_fast = ""
     a_val = "(in_t)((uint8_t)s[q] ^ 0x80u)" if s.unsigned_a else "s[q]"
     # VNNI: each B panel carries NR int32 = 128 x its column sums (one more k-group's bytes)
     b_sums = "" if not s.unsigned_a else "        vnni_sums(Bp, kp, nr);            /* 128 x the column sums, after the k-groups */\n"
-    if s.unsigned_a:     # full groups by the set's vector helper, 16 columns at a time
-        pack_b_fast = """            if (w == nr && g + KG <= kc) {
-                for (long j = 0; j < nr; j += 16) vnni_group16(B + (long)g * ldb + q0 + j, ldb, d + j * KG);
-                continue;
-            }
-"""
     b_extra = " + KG" if s.unsigned_a else ""
     space_vals = {k: v for k, v in p.items() if k in s.space.params}
     pstr = ", ".join(f"{k}={v}" for k, v in p.items())
