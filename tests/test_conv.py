@@ -206,7 +206,7 @@ def test_generate_conv_offline_end_to_end(workspace, device):
     meta = json.loads((folder / "meta.json").read_text())
     assert meta["op"] == "conv2d" and meta["shape"] == [1, 8, 10, 10, 8, 3, 3, 1, 1]
     assert meta["measured"]["status"] == "ok" and meta["openblas"]["status"] == "ok"
-    assert {r["label"].split("-")[1] for r in meta["rounds"]} == {"im2col", "direct"}
+    assert {r["label"].split("-")[1] for r in meta["rounds"]} == {"implicit", "direct"}
 
 
 def test_batched_gemm_gate(lab):
@@ -230,17 +230,40 @@ def test_the_object_gate_asks_the_op(lab):
     assert "tensorop_conv2d_f32" in b.log or "tensorop_gemm_f32" in b.error
 
 
-@pytest.mark.parametrize("sketch", ["im2col", "direct"])
+@pytest.mark.parametrize("device", DEVICES)
+def test_implicit_gemm_conv_is_verified_and_never_builds_col(lab, device):
+    """The expert's implicit-GEMM conv (B packed straight from the image) passes the gate on the
+    task's shape and the awkward ones (strides, padding wider than the image, panels spanning
+    several output rows), on each device's primitive set; its source has no col buffer at all."""
+    from harness.generate.templates.conv import render_implicit
+    from harness.generate.templates.cpu_gemm import SETS
+    from harness.generate.hardware import choose_sets
+    ps = {"rv64-qemu": "rvv", "arm64-qemu": "sve"}.get(device)
+    if ps is None:      # the host's own best set (this file's other host tests run its compiler natively)
+        import platform
+        flags = set(open("/proc/cpuinfo").read().split())
+        ps = choose_sets(platform.machine(), flags)[0]
+    rng = np.random.default_rng()
+    seed = dict(SETS[ps].seeds[int(rng.integers(len(SETS[ps].seeds)))])
+    src = render_implicit(ps, {**seed, "KC": 16, "NC": 64})   # several k and column blocks
+    assert "malloc" not in src and "pack_B_conv" in src
+    c, k = (int(v) for v in rng.integers(3, 12, 2))
+    t = trial(lab, device, src, CONV.parse_shape(f"2x{c}x15x9,{k}x3x3,s1,p1"))
+    assert t.status.value == "ok" and t.max_rel_err < 1e-5, t.error
+
+
+@pytest.mark.parametrize("sketch", ["implicit", "im2col", "direct"])
 def test_tuning_a_conv_folder_renders_conv_kernels(tmp_path, sketch):
     """`tensorop tune` (and generate's tuning stage) on an expert conv2d folder re-renders the conv
     template at each point: the conv ABI stays, the point's parameters are in the source (it once
     rendered the GEMM template, which the object gate rejected at every point)."""
-    from harness.generate.templates.conv import DIRECT_SEEDS, render_direct, render_im2col
+    from harness.generate.templates.conv import DIRECT_SEEDS, render_direct, render_im2col, render_implicit
     from harness.generate.templates.cpu_gemm import SETS
     from harness.generate.folder import KernelFolder as Target
-    if sketch == "im2col":
+    if sketch != "direct":
         seed = SETS["avx2"].seeds[0]
-        src, point, needle = render_im2col("avx2", seed), {**seed, "KC": 128}, "KC=128"
+        render = render_im2col if sketch == "im2col" else render_implicit
+        src, point, needle = render("avx2", seed), {**seed, "KC": 128}, "KC=128"
     else:
         src, point, needle = render_direct(DIRECT_SEEDS[0]), {"KB": 8, "QB": 2}, "#define KB 8"
     (tmp_path / "kernel.c").write_text(src)
@@ -249,3 +272,4 @@ def test_tuning_a_conv_folder_renders_conv_kernels(tmp_path, sketch):
                                                     "primitive_set": "avx2"}))
     out = Target.load(tmp_path).render(point)
     assert "void tensorop_conv2d_f32(" in out and "void tensorop_gemm_f32(" not in out and needle in out
+    assert (f"expert generator: {sketch}" in out) if sketch != "direct" else "direct convolution" in out

@@ -269,7 +269,9 @@ def chosen_point(meta: dict, source: bytes, tuned: dict | None) -> str:
     cand = str(meta.get("candidate") or "")
     sketch = ""
     if meta.get("op") == "conv2d":
-        sketch = "direct " if b"direct convolution" in source[:300] else "im2col "
+        head = source[:300]
+        sketch = ("direct " if b"direct convolution" in head else "implicit " if b"implicit GEMM" in head
+                  else "im2col ")
     if cand.startswith("tune:"):
         return f"{sketch}{meta.get('primitive_set')} {cand[len('tune:'):]} (tuned)"
     return cand + (" (tuning kept it)" if tuned else "")

@@ -55,14 +55,16 @@ def abi_body(T: int, align: str, dtype: str = "f32") -> str:
 def blocked_loops(panel_t: str = "float", k_stride: str = "kc", k_call: str = "kc", k_groups: str = "",
                   full_tile: str = "", row_edge: str = "", edge_pragma: str = "",
                   edge_add: str = "acc ? cp[(long)i * ldc + j] + ctile[i * nr + j] : ctile[i * nr + j]",
-                  b_stride: str = "") -> str:
+                  b_stride: str = "",
+                  pack_b: str = "pack_B(kc, nc, nr, B + (long)pc * ldb + jc, ldb, packB);") -> str:
     """The BLIS/Goto loop nest every CPU GEMM template's gemm_part runs (jc -> pc -> ic -> jr -> ir):
     B packed per (jc, pc) panel, A per (ic, pc) block, the micro-kernel on full MR x nr tiles
     (`full_tile`) and, through the tile buffer `ctile`, on the edges. A template names its panel
     element type, the k extent of a packed panel (`k_stride`: kc, or kp rounded up to k-groups,
     with `k_groups` the line that computes it) and what its micro-kernel is called with (`k_call`);
     `b_stride`: a B panel's extent per column where it differs from A's (a panel that carries its
-    column sums after its k-groups)."""
+    column sums after its k-groups); `pack_b`: the statement that packs B's (pc, jc) block into
+    packB (conv.py's implicit GEMM gathers it from the image instead)."""
     return f"""    long nc_blk = (NC / nr) * nr;
     if (nc_blk < nr) nc_blk = nr;
     for (long jc = 0; jc < N; jc += nc_blk) {{
@@ -70,7 +72,7 @@ def blocked_loops(panel_t: str = "float", k_stride: str = "kc", k_call: str = "k
         for (int pc = 0; pc < K; pc += KC) {{
             const int kc = K - pc < KC ? K - pc : KC;
 {k_groups}            const int acc = pc > 0;
-            pack_B(kc, nc, nr, B + (long)pc * ldb + jc, ldb, packB);
+            {pack_b}
             for (int ic = 0; ic < M; ic += MC_BLK) {{
                 const int mc = M - ic < MC_BLK ? M - ic : MC_BLK;
                 pack_A(mc, kc, A + (long)ic * lda + pc, lda, packA);

@@ -1,6 +1,12 @@
 """Expert templates for Conv2d f32 (next to cpu_gemm.py's GEMM templates).
 
-Two sketches, both with a `tensorop-params` block the tuner (harness/tune/) can search:
+Three sketches, each with a `tensorop-params` block the tuner (harness/tune/) can search:
+- implicit GEMM: the primitive set's blocked, packed GEMM as y[n] (K x P*Q) = w (K x C*R*S) *
+  col, where col (the im2col matrix) is never stored: the GEMM's B packing gathers each KC x NC
+  block from the image, zero-filling the padding (a 1x1 stride-1 unpadded layer packs the image
+  rows as they are). Parameters: the GEMM's. This is the expert's first choice: the same GEMM as
+  im2col without writing and re-reading col (C*R*S*P*Q floats per image, 7 MiB for a 64-channel
+  3x3 layer at 56x56).
 - im2col: per image, gather the zero-padded input patches into col (C*R*S x P*Q) and run the
   primitive set's blocked, packed GEMM (templates.render: the register-blocked micro-kernel with
   the device's intrinsics) as y[n] (K x P*Q) = w (K x C*R*S) * col. A 1x1 stride-1 unpadded
@@ -14,6 +20,7 @@ Two sketches, both with a `tensorop-params` block the tuner (harness/tune/) can 
 """
 from __future__ import annotations
 
+import json
 from itertools import islice
 
 from harness.ops.conv2d import OP as CONV
@@ -84,6 +91,105 @@ def render_im2col(ps_name: str, p: dict) -> str:
                         f" *   {CONV.doc}.\n *   The GEMM part: generated", 1)
     gemm = gemm.replace("#include <string.h>", "#include <string.h>\n#include <stdlib.h>", 1)
     return gemm + CONV_WRAPPER.format(abi=CONV.prototype)
+
+
+IMPLICIT_PACK = r"""
+/* ---- Conv2d as an implicit GEMM: y[n] (K x P*Q) = w (K x C*R*S) * col, where col is never
+ * built: the GEMM's B packing gathers each KC x NC block of col straight from the image. ---- */
+static struct {{ const float *x; int H, W, R, S, stride, pad, Q; }} cv;   /* the image being computed */
+
+/* B's (pc, jc) block: a 1x1, stride-1, unpadded layer's col is the image itself (rows of H*W) */
+#define PACK_B_CONV(kc, nc, nr, pc, jc, Bp) \
+    (cv.R == 1 && cv.S == 1 && cv.stride == 1 && cv.pad == 0 \
+     ? pack_B(kc, nc, nr, cv.x + (long)(pc) * cv.H * cv.W + (jc), (long)cv.H * cv.W, Bp) \
+     : pack_B_conv(kc, nc, nr, pc, jc, Bp))
+
+/* col[k0 + k][j0 + j] (row (c, r, s), column = output position (p, q)) -> nr-column panels
+ * Bp[k*nr + j], zero-padded past nc and where the filter overhangs the image. */
+static void pack_B_conv(int kc, int nc, long nr, int k0, long j0, float *restrict Bp)
+{{
+    const int RS = cv.R * cv.S, H = cv.H, W = cv.W, st = cv.stride, pad = cv.pad, Q = cv.Q;
+    int rp[NRMAX + 1], rq[NRMAX + 1], rlen[NRMAX + 1];
+    for (int q = 0; q < nc; q += (int)nr) {{
+        const long w = nc - q < nr ? nc - q : nr;
+        int nrun = 0;                /* the panel's columns as runs along one output row */
+        for (long j = j0 + q, done = 0; done < w; nrun++) {{
+            const int p = (int)(j / Q), qq = (int)(j % Q);
+            const int len = (int)(Q - qq < w - done ? Q - qq : w - done);
+            rp[nrun] = p; rq[nrun] = qq; rlen[nrun] = len;
+            j += len; done += len;
+        }}
+        int c = k0 / RS, r = k0 % RS / cv.S, s = k0 % cv.S;
+        for (int k = 0; k < kc; k++) {{
+            const float *xc = cv.x + (long)c * H * W;
+            float *d = Bp;
+            for (int u = 0; u < nrun; u++) {{
+                const int len = rlen[u], ih = rp[u] * st + r - pad, iw0 = rq[u] * st + s - pad;
+                int t0 = 0, t1 = 0;      /* the run's columns inside the image: [t0, t1) */
+                if (ih >= 0 && ih < H) {{
+                    t0 = iw0 >= 0 ? 0 : (-iw0 + st - 1) / st;
+                    t1 = W - 1 - iw0 >= 0 ? (W - 1 - iw0) / st + 1 : 0;
+                    if (t1 > len) t1 = len;
+                    if (t0 > t1) t0 = t1;
+                }}
+                const long at = (long)ih * W + iw0;      /* x index of the run's column t: at + t*st */
+                if (st == 1 && t0 == 0 && t1 == nr) {{     /* a whole panel row inside the image */
+                    for (long t = 0; t < nr; t++) d[t] = xc[at + t];
+                    break;
+                }}
+                for (int t = 0; t < t0; t++) d[t] = 0.0f;
+                if (st == 1) for (int t = t0; t < t1; t++) d[t] = xc[at + t];
+                else for (int t = t0; t < t1; t++) d[t] = xc[at + (long)t * st];
+                for (int t = t1; t < len; t++) d[t] = 0.0f;
+                d += len;
+            }}
+            for (long j = w; j < nr; j++) Bp[j] = 0.0f;
+            Bp += nr;
+            if (++s == cv.S) {{ s = 0; if (++r == cv.R) {{ r = 0; c++; }} }}
+        }}
+    }}
+}}
+"""
+
+IMPLICIT_WRAPPER = r"""
+{abi}
+{{
+    const int P = (H + 2 * pad - R) / stride + 1, Q = (W + 2 * pad - S) / stride + 1;
+    const long PQ = (long)P * Q, CRS = (long)C * R * S;
+    if (N <= 0 || K <= 0 || P <= 0 || Q <= 0) return;
+    if (CRS <= 0) {{ memset(y, 0, sizeof(float) * (size_t)N * K * PQ); return; }}
+    cv.H = H; cv.W = W; cv.R = R; cv.S = S; cv.stride = stride; cv.pad = pad; cv.Q = Q;
+    for (int n = 0; n < N; n++) {{
+        cv.x = x + (long)n * C * H * W;
+        gemm_part(K, (int)PQ, (int)CRS, w, (int)CRS, 0, 0, y + (long)n * K * PQ, (int)PQ, 0);
+    }}
+}}
+"""
+
+
+def render_implicit(ps_name: str, p: dict) -> str:
+    """Conv2d as an implicit GEMM: the primitive set's blocked, packed GEMM whose B packing
+    gathers the im2col matrix's blocks from the image (no col buffer, no second pass over it)."""
+    ps = SETS[ps_name]
+    point = {k: v for k, v in p.items() if k not in ("SM", "T")}       # no small-M path, one thread
+    gemm = render_gemm(ps_name, point, pack_b="PACK_B_CONV(kc, nc, nr, pc, jc, packB);")
+    if "SM" in ps.space.params:       # the small-M path reads B directly: not a parameter here
+        start = gemm.index("/* tensorop-params\n")
+        end = gemm.index("\n*/", start) + 3
+        block = json.loads(gemm[start + len("/* tensorop-params\n"):end - 3])
+        space = ParamSpace({k: v for k, v in ps.space.params.items() if k != "SM"}, ps.space.constraints)
+        gemm = gemm[:start] + space.block({k: v for k, v in block["values"].items() if k != "SM"}) + gemm[end:]
+    head, sep, _abi_body = gemm.partition(GEMM_ABI)
+    assert sep, "the GEMM template's ABI function moved"
+    head = head.replace("/* GEMM f32 generated by tensorop's expert generator",
+                        "/* Conv2d f32 generated by tensorop's expert generator: implicit GEMM.\n"
+                        f" *   {CONV.doc}.\n"
+                        " *   y[n] = w * col with col (C*R*S x P*Q, the im2col matrix) never stored: the GEMM's B\n"
+                        " *   packing gathers its KC x NC blocks from the image, zero-filling the padding.\n"
+                        " *   The GEMM part: generated", 1)
+    at = head.index("/* C[:, 0:N] of one thread's column range")
+    head = head[:at] + IMPLICIT_PACK.format() + "\n" + head[at:]
+    return head.rstrip() + "\n" + IMPLICIT_WRAPPER.format(abi=CONV.prototype)
 
 
 def render_direct(p: dict) -> str:
@@ -178,37 +284,56 @@ static void tile(int C, int H, int W, int R, int S, int stride, int pad, const f
 
 def rerender(source: str, primitive_set: str | None, point: dict) -> str | None:
     """A kernel of these templates at another parameter point (the tuner's render): the sketch
-    is read from the source's header (im2col or direct), the GEMM part keeps its primitive set.
-    None when the source is not one of these templates' kernels."""
+    is read from the source's header (implicit GEMM, im2col or direct), the GEMM part keeps its
+    primitive set. None when the source is not one of these templates' kernels."""
     head = source[:400]
     if "generated by tensorop's expert generator: direct convolution" in head:
         return render_direct(point)
-    if "generated by tensorop's expert generator: im2col + GEMM" in head and primitive_set in SETS:
-        return render_im2col(primitive_set, point)
+    if primitive_set in SETS:
+        if "generated by tensorop's expert generator: implicit GEMM" in head:
+            return render_implicit(primitive_set, point)
+        if "generated by tensorop's expert generator: im2col + GEMM" in head:
+            return render_im2col(primitive_set, point)
     return None
 
 
+def _gemm_label(sketch: str, ps_name: str, p: dict) -> str:
+    return f"{sketch}-{ps_name}-MR{p['MR']}-NV{p['NV']}" + (f"-LMUL{p['LMUL']}" if p.get("LMUL", 1) > 1 else "")
+
+
 def plan(hw, n: int) -> list[tuple[str, str, dict]]:
-    """The first n (label, source, params) candidates: im2col with the primary primitive set's
-    best GEMM points and the direct template's seeds, interleaved (im2col first)."""
+    """The first n (label, source, params) candidates: the implicit GEMM at the primary primitive
+    set's best GEMM points (one per register-tile shape: a conv layer's output channels are the
+    GEMM's M, often 64, which a 14-row tile fits worse than a 6- or 8-row one) and the direct
+    template's seeds, interleaved (implicit first); then im2col (the same GEMM behind an explicit
+    col copy, which the implicit GEMM saves: kept for comparison and for older kernels)."""
     ctx = hw.context()
     ps = SETS[hw.primitive_set]
-    im2col = [(f"im2col-{ps.name}-MR{p['MR']}-NV{p['NV']}" + (f"-LMUL{p['LMUL']}" if p.get("LMUL", 1) > 1 else ""),
-               render_im2col(ps.name, p), {**p, "primitive_set": ps.name, "sketch": "im2col"})
-              for p in islice(candidates(ps.space, list(ps.seeds), ps.cost, ctx), n)]
+    shapes, gemm_points = set(), []
+    for p in islice(candidates(ps.space, list(ps.seeds), ps.cost, ctx), 4 * n):
+        tile = (p["MR"], p["NV"], p.get("LMUL", 1))
+        if tile not in shapes:
+            shapes.add(tile)
+            gemm_points.append(p)
+    implicit = [(_gemm_label("implicit", ps.name, p), render_implicit(ps.name, p),
+                 {**p, "primitive_set": ps.name, "sketch": "implicit"}) for p in gemm_points[:n]]
     lanes = max(1, hw.lanes)
     direct = [(f"direct-KB{p['KB']}-QB{p['QB']}", render_direct(p), {**p, "sketch": "direct"})
               for p in islice(candidates(DIRECT_SPACE, list(DIRECT_SEEDS), lambda q: _direct_cost(q, lanes), ctx), n)]
     out = []
-    for a, b in zip(im2col, direct):
+    for a, b in zip(implicit, direct):
         out += [a, b]
-    out += im2col[len(direct):] + direct[len(im2col):]
+    out += implicit[len(direct):] + direct[len(implicit):]
+    if len(out) < n:
+        out += [(_gemm_label("im2col", ps.name, p), render_im2col(ps.name, p),
+                 {**p, "primitive_set": ps.name, "sketch": "im2col"}) for p in gemm_points[:n - len(out)]]
     return out[:n]
 
 
 def sketches(hw) -> str:
     """Both sketches, for the LLM's first message."""
     ps = SETS[hw.primitive_set]
-    return ("Sketch 1 (im2col + the register-blocked GEMM micro-kernel with this device's primitives):\n```c\n"
-            + render_im2col(ps.name, ps.seeds[0]) + "```\n\nSketch 2 (direct convolution, NCHWc-style blocking "
+    return ("Sketch 1 (implicit GEMM: the register-blocked GEMM micro-kernel with this device's primitives, "
+            "its B packing gathering im2col blocks straight from the image):\n```c\n"
+            + render_implicit(ps.name, ps.seeds[0]) + "```\n\nSketch 2 (direct convolution, NCHWc-style blocking "
             "of the output channels):\n```c\n" + render_direct(DIRECT_SEEDS[0]) + "```\n")

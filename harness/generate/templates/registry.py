@@ -5,7 +5,7 @@
     amx                                     amx.py       GEMM bf16 / int8 on Intel AMX tiles
     the native low-precision sets           lowp.py      GEMM int8 / bf16 / f16 with ARM's and RISC-V's own
                                                          dot-product and matrix instructions
-    im2col, direct                          conv.py      conv2d f32
+    implicit, im2col, direct                conv.py      conv2d f32
     cuda                                    cuda.py      every CUDA op: kernels/cuda/*.cu as #define templates
 
     expert_plan(hw, op, dtype, n)           the expert generator's first n candidates for the task
