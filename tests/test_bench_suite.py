@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from harness.generate.templates.cpu_gemm import SETS
@@ -38,6 +39,24 @@ def test_small_m_path_is_correct(lab, shape):
         t = run_trial(lab.ws, dev, lab.toolchain(dev), tr, k, shape,
                       MeasureOptions.for_device(dev, max_time_s=0.05, min_samples=3, max_samples=3))
     assert t.status is Status.OK, t.error
+
+
+@pytest.mark.skipif(not _avx512_host(), reason="needs an AVX-512 host")
+def test_narrow_edge_panels_are_correct(lab):
+    """A narrow last panel (n < NR) runs the micro-kernel with only the vectors that hold its
+    columns (ukernel_v1..v3 at NV 4), alone and with an M edge, at several k blocks."""
+    dev = lab.devices["host"]
+    rng = np.random.default_rng()
+    point = {**SETS["avx512"].seeds[2], "NV": 4, "KC": 128, "NC": 256, "SM": 0}
+    src = render("avx512", point)
+    assert "ukernel_cols" in src and "ukernel_v3(" in src
+    k = Kernel(label="edges", source=src.encode())
+    # N = 64 x panels + 1..63 columns: each of v1, v2, v3 and the full kernel on the last panel
+    shape = (int(rng.integers(30, 50)), int(64 * rng.integers(1, 5) + rng.integers(1, 64)), int(rng.integers(200, 400)))
+    with get_transport(dev, lab.ws) as tr:
+        t = run_trial(lab.ws, dev, lab.toolchain(dev), tr, k, shape,
+                      MeasureOptions.for_device(dev, max_time_s=0.05, min_samples=3, max_samples=3))
+    assert t.status is Status.OK, (shape, t.error)
 
 
 @requires_qemu

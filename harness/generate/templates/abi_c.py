@@ -56,7 +56,8 @@ def blocked_loops(panel_t: str = "float", k_stride: str = "kc", k_call: str = "k
                   full_tile: str = "", row_edge: str = "", edge_pragma: str = "",
                   edge_add: str = "acc ? cp[(long)i * ldc + j] + ctile[i * nr + j] : ctile[i * nr + j]",
                   b_stride: str = "",
-                  pack_b: str = "pack_B(kc, nc, nr, B + (long)pc * ldb + jc, ldb, packB);") -> str:
+                  pack_b: str = "pack_B(kc, nc, nr, B + (long)pc * ldb + jc, ldb, packB);",
+                  edge_tile: str = "") -> str:
     """The BLIS/Goto loop nest every CPU GEMM template's gemm_part runs (jc -> pc -> ic -> jr -> ir):
     B packed per (jc, pc) panel, A per (ic, pc) block, the micro-kernel on full MR x nr tiles
     (`full_tile`) and, through the tile buffer `ctile`, on the edges. A template names its panel
@@ -64,7 +65,8 @@ def blocked_loops(panel_t: str = "float", k_stride: str = "kc", k_call: str = "k
     with `k_groups` the line that computes it) and what its micro-kernel is called with (`k_call`);
     `b_stride`: a B panel's extent per column where it differs from A's (a panel that carries its
     column sums after its k-groups); `pack_b`: the statement that packs B's (pc, jc) block into
-    packB (conv.py's implicit GEMM gathers it from the image instead)."""
+    packB (conv.py's implicit GEMM gathers it from the image instead); `edge_tile`: the call that
+    computes an edge tile into `ctile` (default: the full micro-kernel)."""
     return f"""    long nc_blk = (NC / nr) * nr;
     if (nc_blk < nr) nc_blk = nr;
     for (long jc = 0; jc < N; jc += nc_blk) {{
@@ -86,7 +88,7 @@ def blocked_loops(panel_t: str = "float", k_stride: str = "kc", k_call: str = "k
                         if (m == MR && n == nr) {{
                             {full_tile}
 {row_edge}                        }} else {{
-                            ukernel({k_call}, ap, bp, ctile, nr, 0);
+                            {edge_tile or f"ukernel({k_call}, ap, bp, ctile, nr, 0);"}
                             for (int i = 0; i < m; i++)
 {edge_pragma}                                for (long j = 0; j < n; j++)
                                     cp[(long)i * ldc + j] = {edge_add};
