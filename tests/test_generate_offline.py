@@ -103,6 +103,7 @@ def test_choose_sets_and_hints():
     assert choose_sets("x86_64", set()) == ("scalar", ())
     assert choose_sets("aarch64", {"sve256"})[0] == "sve"
     assert all(hints_for("rvv")[k] for k in ("tiling", "registers", "instructions"))
+    assert "conv2d" not in hints_for("avx512") and "im2col" in " ".join(hints_for("avx512", "conv2d")["conv2d"])
 
 
 @requires_qemu

@@ -57,7 +57,7 @@ def first_message(task: Task, hw: HardwareFactors) -> str:
     if task.op == "conv2d":
         manuals = ("\n\nManual excerpts:\n" + "\n".join(hw.manuals)) if hw.manuals else ""
         return (f"{task.the_op.llm_task_line(task.shape)}, on device {hw.device}.\n\nHardware factors:\n"
-                f"{hw.summary()}{manuals}\n\nOptimisation hints:\n{hints_text(hw.primitive_set)}\n\n"
+                f"{hw.summary()}{manuals}\n\nOptimisation hints:\n{hints_text(hw.primitive_set, 'conv2d')}\n\n"
                 f"Two reference sketches (correct; improve on either):\n{sketch}\nWrite a faster kernel.")
     manuals = ("\n\nManual excerpts:\n" + "\n".join(hw.manuals)) if hw.manuals else ""
     return (f"Task: {task.op} {task.dtype}, M={task.shape[0]} N={task.shape[1]} K={task.shape[2]}, "
