@@ -286,6 +286,19 @@ def _uk_fixed(ps: PrimitiveSet, p: dict) -> str:
     return "\n".join(lines)
 
 
+def _edge_kernels(ps: PrimitiveSet, p: dict, dim: str, tag: str, head: str, count: str) -> str:
+    """The micro-kernel at each smaller value of `dim` (MR: ukernel_r1.., NV: ukernel_v1..; the
+    panel strides stay MR and NR) and a dispatcher `head`... that switches on `count` (the full
+    kernel for the full size)."""
+    sizes = range(1, p[dim])
+    parts = [_uk_fixed(ps, {**p, dim: v}).replace("void ukernel(", f"void ukernel_{tag}{v}(", 1) for v in sizes]
+    cases = "\n".join(f"    case {v}: ukernel_{tag}{v}(kc, a, b, c, ldc, acc); break;" for v in sizes)
+    return ("\n\n" + "\n\n".join(parts) +
+            f"\n\nstatic void {head}, int kc, const float *restrict a, const float *restrict b,"
+            "\n                         float *restrict c, long ldc, int acc)\n{\n"
+            f"    switch ({count}) {{\n" + cases + "\n    default: ukernel(kc, a, b, c, ldc, acc); break;\n    }\n}")
+
+
 def _epilogue(c: list[list[str]], ptr, *, add, store) -> list[str]:
     """Write the MR x NV accumulator tile back: add the old C first when `acc` (a later KC block)."""
     cells = [(i, j) for i in range(len(c)) for j in range(len(c[0]))]
@@ -497,26 +510,13 @@ def render(ps_name: str, p: dict, l1_bytes: int = 48 * 1024, dtype: str = "f32",
         if ps.name in ("avx512", "avx2") and mr > 1 and not exact_int:
             # M edges without a cliff: a micro-kernel per partial row count (A panel stride stays MR),
             # so the last row tile computes only its rows, straight into C
-            parts = [_uk_fixed(ps, {**p, "MR": r}).replace("void ukernel(", f"void ukernel_r{r}(", 1)
-                     for r in range(1, mr)]
-            cases = "\n".join(f"    case {r}: ukernel_r{r}(kc, a, b, c, ldc, acc); break;" for r in range(1, mr))
-            uk += "\n\n" + "\n\n".join(parts) + (
-                "\n\nstatic void ukernel_rows(int m, int kc, const float *restrict a, const float *restrict b,"
-                "\n                         float *restrict c, long ldc, int acc)\n{\n    switch (m) {\n"
-                + cases + "\n    default: ukernel(kc, a, b, c, ldc, acc); break;\n    }\n}")
+            uk += _edge_kernels(ps, p, "MR", "r", "ukernel_rows(int m", "m")
             row_edge = ("                        } else if (n == nr) {\n"
                         "                            ukernel_rows(m, kc, ap, bp, cp, ldc, acc);\n")
             if nv > 1:
                 # N edges likewise: a narrow last panel (n columns of nr) computes only the vectors
                 # that hold its columns (the B panel stride stays NR), into the tile buffer
-                parts = [_uk_fixed(ps, {**p, "NV": v}).replace("void ukernel(", f"void ukernel_v{v}(", 1)
-                         for v in range(1, nv)]
-                cases = "\n".join(f"    case {v}: ukernel_v{v}(kc, a, b, c, ldc, acc); break;" for v in range(1, nv))
-                uk += "\n\n" + "\n\n".join(parts) + (
-                    "\n\nstatic void ukernel_cols(long n, int kc, const float *restrict a, const float *restrict b,"
-                    "\n                         float *restrict c, long ldc, int acc)\n{\n"
-                    f"    switch ((n + {ps.lanes - 1}) / {ps.lanes}) {{\n"
-                    + cases + "\n    default: ukernel(kc, a, b, c, ldc, acc); break;\n    }\n}")
+                uk += _edge_kernels(ps, p, "NV", "v", "ukernel_cols(long n", f"(n + {ps.lanes - 1}) / {ps.lanes}")
                 edge_tile = "ukernel_cols(n, kc, ap, bp, ctile, nr, 0);"
     small = ""
     if ps.name == "avx512":
