@@ -252,6 +252,29 @@ def test_implicit_gemm_conv_is_verified_and_never_builds_col(lab, device):
     assert t.status.value == "ok" and t.max_rel_err < 1e-5, t.error
 
 
+def test_the_llm_is_shown_compact_correct_sketches(lab):
+    """The sketches in an LLM's first message leave out the edge micro-kernels (a fifth of the
+    text for conv2d) and are still correct kernels: each passes the gate as it stands."""
+    import re
+    from types import SimpleNamespace
+    from harness.generate.templates import registry
+    from harness.generate.templates.conv import render_implicit
+    from harness.generate.templates.cpu_gemm import SETS
+    hw = SimpleNamespace(primitive_set="avx512", arch="x86_64", features=set(), lanes=16, threads=1)
+    text = registry.reference(hw, "conv2d", "f32")[1]
+    assert "ukernel_r1" not in text and len(text) * 4 < len(render_implicit("avx512", SETS["avx512"].seeds[0]))
+    implicit = re.search(r"```c\n(.*?)```", text, re.S).group(1)
+    assert "expert generator: implicit GEMM" in implicit
+    gemm = registry.reference(hw, "gemm", "f32")[1]
+    assert "ukernel_r1" not in gemm and "ukernel_cols" not in gemm
+    if "avx512f" not in open("/proc/cpuinfo").read():
+        pytest.skip("the sketches' own trial needs an AVX-512 host")
+    t = trial(lab, "host", implicit, CONV.parse_shape("2x5x11x13,7x3x3,s1,p1"))
+    assert t.status.value == "ok", t.error
+    t = trial(lab, "host", gemm, (37, 45, 70), op=get_op("gemm", "f32"))
+    assert t.status.value == "ok", t.error
+
+
 @pytest.mark.parametrize("sketch", ["implicit", "im2col", "direct"])
 def test_tuning_a_conv_folder_renders_conv_kernels(tmp_path, sketch):
     """`tensorop tune` (and generate's tuning stage) on an expert conv2d folder re-renders the conv

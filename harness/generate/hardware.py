@@ -67,7 +67,9 @@ SET_HINTS: dict[str, list[str]] = {
              "Pack A k-outer (contiguous writes) and copy B panels inline, not with a memcpy call per row."],
     "avx512": ["_mm512_fmadd_ps with a broadcast A operand (compilers fold _mm512_set1_ps(a[k]) into an "
                "embedded {1to16} broadcast); 14x32 or 6x64 tiles use 28/24 of 32 zmm registers.",
-               "Masked loads/stores (_mm512_mask_storeu_ps) handle N edges without touching memory past N.",
+               "Masked loads/stores (_mm512_mask_storeu_ps) handle N edges without touching memory past N; "
+               "at the M and N edges a micro-kernel of the tile's own rows or vectors (the expert's kernels "
+               "have ukernel_r1.. and ukernel_v1..) computes no more than the edge holds.",
                "Prefetch the A panel ~8-16 k steps ahead and the C tile before the k loop (_mm_prefetch); "
                "KC 384 x NR 32 fills a 48 KiB L1 with the B micro-panel and halves the C passes of KC 256."],
     "avx2": ["_mm256_fmadd_ps with _mm256_broadcast_ss; 16 ymm registers: 6x16 (12 accumulators) or 4x24."],

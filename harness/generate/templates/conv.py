@@ -167,12 +167,13 @@ IMPLICIT_WRAPPER = r"""
 """
 
 
-def render_implicit(ps_name: str, p: dict) -> str:
+def render_implicit(ps_name: str, p: dict, edges: bool = True) -> str:
     """Conv2d as an implicit GEMM: the primitive set's blocked, packed GEMM whose B packing
-    gathers the im2col matrix's blocks from the image (no col buffer, no second pass over it)."""
+    gathers the im2col matrix's blocks from the image (no col buffer, no second pass over it).
+    `edges`: as cpu_gemm.render's (False: the compact sketch for an LLM)."""
     ps = SETS[ps_name]
     point = {k: v for k, v in p.items() if k not in ("SM", "T")}       # no small-M path, one thread
-    gemm = render_gemm(ps_name, point, pack_b="PACK_B_CONV(kc, nc, nr, pc, jc, packB);")
+    gemm = render_gemm(ps_name, point, pack_b="PACK_B_CONV(kc, nc, nr, pc, jc, packB);", edges=edges)
     if "SM" in ps.space.params:       # the small-M path reads B directly: not a parameter here
         start = gemm.index("/* tensorop-params\n")
         end = gemm.index("\n*/", start) + 3
@@ -335,5 +336,5 @@ def sketches(hw) -> str:
     ps = SETS[hw.primitive_set]
     return ("Sketch 1 (implicit GEMM: the register-blocked GEMM micro-kernel with this device's primitives, "
             "its B packing gathering im2col blocks straight from the image):\n```c\n"
-            + render_implicit(ps.name, ps.seeds[0]) + "```\n\nSketch 2 (direct convolution, NCHWc-style blocking "
+            + render_implicit(ps.name, ps.seeds[0], edges=False) + "```\n\nSketch 2 (direct convolution, NCHWc-style blocking "
             "of the output channels):\n```c\n" + render_direct(DIRECT_SEEDS[0]) + "```\n")

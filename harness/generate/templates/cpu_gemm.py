@@ -484,12 +484,15 @@ def _small_m_avx512(p: dict) -> str:
 # the sketch: blocking, packing, edge handling (shared by every primitive set)
 
 
-def render(ps_name: str, p: dict, l1_bytes: int = 48 * 1024, dtype: str = "f32", pack_b: str | None = None) -> str:
+def render(ps_name: str, p: dict, l1_bytes: int = 48 * 1024, dtype: str = "f32", pack_b: str | None = None,
+           edges: bool = True) -> str:
     """The complete kernel source for primitive set `ps_name` at parameter point `p`, for GEMM
     f32 or (dtype f16, bf16, i8) its low-precision variants (see WIDEN). AMX and the native
     low-precision sets are other families (registry.render chooses). `pack_b`: another statement
     that packs B's (pc, jc) block (conv.py's implicit GEMM; its small-M path is then left out,
-    since that path reads B directly)."""
+    since that path reads B directly). `edges`: False leaves out the AVX-512/AVX2 edge micro-kernels
+    (edge tiles then run the full one into the tile buffer): the compact sketch an LLM is shown,
+    about a third of the text, as correct."""
     ps = SETS[ps_name]
     p = {**p}
     p.setdefault("LMUL", 1)
@@ -507,7 +510,7 @@ def render(ps_name: str, p: dict, l1_bytes: int = 48 * 1024, dtype: str = "f32",
     else:
         nr_setup = "const long nr = NR;"
         uk = _uk_fixed(ps, p)
-        if ps.name in ("avx512", "avx2") and mr > 1 and not exact_int:
+        if ps.name in ("avx512", "avx2") and mr > 1 and not exact_int and edges:
             # M edges without a cliff: a micro-kernel per partial row count (A panel stride stays MR),
             # so the last row tile computes only its rows, straight into C
             uk += _edge_kernels(ps, p, "MR", "r", "ukernel_rows(int m", "m")

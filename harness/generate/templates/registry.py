@@ -131,8 +131,8 @@ def reference(hw, op: str, dtype: str) -> tuple[str, str]:
         return "amx", render("amx", dict(amx.SEEDS[0]), dtype)
     if native:
         return native[0], render(native[0], dict(lowp.SETS[native[0]].seeds[0]), dtype)
-    ps = cpu_gemm.SETS[hw.primitive_set]
-    return ps.name, render(ps.name, dict(ps.seeds[0]), dtype)
+    ps = cpu_gemm.SETS[hw.primitive_set]      # compact: without the edge micro-kernels (a third of the text)
+    return ps.name, cpu_gemm.render(ps.name, dict(ps.seeds[0]), dtype=dtype, edges=False)
 
 
 def render_point(source: str, family: str | None, op: str, dtype: str, point: dict) -> str | None:
