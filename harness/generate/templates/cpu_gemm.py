@@ -485,14 +485,15 @@ def _small_m_avx512(p: dict) -> str:
 
 
 def render(ps_name: str, p: dict, l1_bytes: int = 48 * 1024, dtype: str = "f32", pack_b: str | None = None,
-           edges: bool = True) -> str:
+           edges: bool = True, space: ParamSpace | None = None) -> str:
     """The complete kernel source for primitive set `ps_name` at parameter point `p`, for GEMM
     f32 or (dtype f16, bf16, i8) its low-precision variants (see WIDEN). AMX and the native
     low-precision sets are other families (registry.render chooses). `pack_b`: another statement
     that packs B's (pc, jc) block (conv.py's implicit GEMM; its small-M path is then left out,
     since that path reads B directly). `edges`: False leaves out the AVX-512/AVX2 edge micro-kernels
     (edge tiles then run the full one into the tile buffer): the compact sketch an LLM is shown,
-    about a third of the text, as correct."""
+    about a third of the text, as correct. `space`: the parameter space the kernel declares, where
+    it is not the set's (its values are then the point's parameters of that space)."""
     ps = SETS[ps_name]
     p = {**p}
     p.setdefault("LMUL", 1)
@@ -567,7 +568,7 @@ def render(ps_name: str, p: dict, l1_bytes: int = 48 * 1024, dtype: str = "f32",
  *   so nothing outside C's M x N region is read or written{edge_note}.  Static packing buffers:
  *   single-threaded, not re-entrant.  Parameters: {pstr}.
  */
-{ps.space.block(p)}
+{ps.space.block(p) if space is None else space.block({k: v for k, v in p.items() if k in space.params})}
 {ps.include}
 #include <stddef.h>
 #include <stdint.h>

@@ -20,10 +20,10 @@ next in a register is charged as the chain it is. It does not see dependencies t
 assumes loads and stores never alias): a loop whose path or body has a load that read what one of
 the last 128 store instructions wrote (the plugin's store window, `f` lines of the profile; counted
 per instruction, not per QEMU access, since a masked vector store reaches the plugin once per
-element) on more than FWD_FRACTION of its entries is left to the per-block cost, as is a profile without that watch (no simulated memory), a loop whose sequence
-would exceed MAX_SEQ_INSNS instructions (a long chain: the overlap is then a small fraction, and
-the per-block cost stays), any block llvm-mca could not time in full, and every in-order core
-(nothing to overlap). Regions do not share blocks. A store further back than the window is covered
+element) on more than FWD_FRACTION of its entries is left to the per-block cost, as is a profile
+without that watch (no simulated memory), a loop whose sequence would exceed MAX_SEQ_INSNS
+instructions (a long chain: the overlap is then a small fraction, and the per-block cost stays),
+any block llvm-mca could not time in full, and every in-order core (nothing to overlap). Regions do not share blocks. A store further back than the window is covered
 by llvm-mca itself: its reorder buffer (a load more than 2048 instructions on cannot dispatch before
 the store retires) and the STORE_QUEUE limit given to it (128 stores on cannot either).
 """
