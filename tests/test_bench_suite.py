@@ -12,6 +12,7 @@ import pytest
 from harness.generate.templates.cpu_gemm import SETS
 from harness.generate.templates.registry import render
 from harness.core.measure_options import MeasureOptions
+from harness.backends.cpu.probe import host_cpu_flags
 from harness.core.records import Status
 from harness.core.records import Kernel
 from harness.measure.runner import run_trial
@@ -21,10 +22,7 @@ from conftest import REPO, requires_qemu
 
 
 def _avx512_host() -> bool:
-    try:
-        return "avx512f" in open("/proc/cpuinfo").read()
-    except OSError:
-        return False
+    return "avx512f" in host_cpu_flags()
 
 
 @pytest.mark.skipif(not _avx512_host(), reason="needs an AVX-512 host")

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import EXAMPLES, REPO, requires_qemu
+from harness.backends.cpu.probe import host_cpu_flags
 from harness.generate.prompt import PromptError, parse_prompt
 from harness.core.measure_options import MeasureOptions
 from harness.ops import UnknownOp, all_ops, get_op
@@ -241,8 +242,7 @@ def test_implicit_gemm_conv_is_verified_and_never_builds_col(lab, device):
     ps = {"rv64-qemu": "rvv", "arm64-qemu": "sve"}.get(device)
     if ps is None:      # the host's own best set (this file's other host tests run its compiler natively)
         import platform
-        flags = set(open("/proc/cpuinfo").read().split())
-        ps = choose_sets(platform.machine(), flags)[0]
+        ps = choose_sets(platform.machine(), host_cpu_flags())[0]
     rng = np.random.default_rng()
     seed = dict(SETS[ps].seeds[int(rng.integers(len(SETS[ps].seeds)))])
     src = render_implicit(ps, {**seed, "KC": 16, "NC": 64})   # several k and column blocks
@@ -267,7 +267,7 @@ def test_the_llm_is_shown_compact_correct_sketches(lab):
     assert "expert generator: implicit GEMM" in implicit
     gemm = registry.reference(hw, "gemm", "f32")[1]
     assert "ukernel_r1" not in gemm and "ukernel_cols" not in gemm
-    if "avx512f" not in open("/proc/cpuinfo").read():
+    if "avx512f" not in host_cpu_flags():
         pytest.skip("the sketches' own trial needs an AVX-512 host")
     t = trial(lab, "host", implicit, CONV.parse_shape("2x5x11x13,7x3x3,s1,p1"))
     assert t.status.value == "ok", t.error

@@ -7,10 +7,10 @@ MKL's tests skip only where its wheel does not exist (not x86-64)."""
 from __future__ import annotations
 
 import platform
-from pathlib import Path
 
 import pytest
 
+from harness.backends.cpu.probe import host_cpu_flags
 from harness.backends import BaselineUnavailable, device_baseline
 from harness.backends.cpu.baselines import LIBRARIES
 from harness.campaign.scheduler import Campaign
@@ -24,13 +24,6 @@ from harness.transport import get_transport
 FAST = dict(max_time_s=0.1, min_samples=2, max_samples=3)
 X86 = platform.machine() == "x86_64"
 needs_mkl = pytest.mark.skipif(not X86, reason="oneMKL's wheels exist for x86-64 only")
-
-
-def _cpu_flags() -> set[str]:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("flags"):
-            return set(line.split(":", 1)[1].split())
-    return set()
 
 
 def trial(lab, name, shape, op="gemm", dtype="f32", device="host"):
@@ -59,7 +52,7 @@ def test_mkl_gemm_is_correct_and_says_its_routine_and_isa(mkl_lab, shape, routin
     lib = t.meta["library"]
     assert lib["routine"] == routine
     assert lib["library"].startswith("mkl ") and lib["threading"] == "sequential" and lib["threads"] == "1"
-    flags = _cpu_flags()
+    flags = host_cpu_flags()
     if "amx_bf16" in flags or "amx_int8" in flags:
         assert lib["isa"] == "avx512+amx", lib
     elif "avx512f" in flags:
@@ -162,7 +155,7 @@ def test_onednn_conv2d_is_correct_and_says_its_implementation(lab, shape):
     lib = t.meta["library"]
     assert lib["library"].startswith("onednn 2.") and lib["threads"] == "1"
     assert lib["routine"] and "error" not in lib, lib       # oneDNN's implementation, e.g. brgconv:avx512_core
-    if "avx512f" in _cpu_flags():
+    if "avx512f" in host_cpu_flags():
         assert lib["isa"].startswith("avx512"), lib
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, requires_qemu
+from harness.backends.cpu.probe import host_cpu_flags
 from harness.generate.templates import amx as amx_templates
 from harness.generate.prompt import parse_prompt
 from harness.generate.templates.registry import render
@@ -131,7 +132,7 @@ def test_baselines_and_the_widening_expert_pass_the_gate(lab, dtype):
             t = run_trial(lab.ws, dev, lab.toolchain(dev), tr, k, (67, 43, 131), MeasureOptions.for_device(dev, **FAST),
                           op=get_op("gemm", dtype))
         assert t.status.value == "ok", (name, t.error)
-    ps = "avx512" if "avx512f" in open("/proc/cpuinfo").read() else "scalar"
+    ps = "avx512" if "avx512f" in host_cpu_flags() else "scalar"
     from harness.generate.templates.cpu_gemm import SETS
     for shape in SHAPES:
         t = trial(lab, "host", render(ps, dict(SETS[ps].seeds[0]), dtype=dtype), shape, dtype)
@@ -149,7 +150,7 @@ def test_widening_expert_kernels_pass_under_qemu(lab, device, ps, dtype):
     assert t.cycles and t.cycles > 0
 
 
-HOST_FLAGS = open("/proc/cpuinfo").read().split()
+HOST_FLAGS = host_cpu_flags()
 
 
 @pytest.mark.parametrize("dtype", ["bf16", "i8"])

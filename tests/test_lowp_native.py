@@ -10,6 +10,7 @@ import subprocess
 import pytest
 
 from conftest import requires_qemu
+from harness.backends.cpu.probe import host_cpu_flags
 from harness.generate.templates import lowp as native_lowp
 from harness.generate.expert import ExpertGenerator
 from harness.generate.hardware import comprehend
@@ -148,10 +149,7 @@ def test_int8_widening_template_and_openblas_baseline_run_on_rv64_qemu(lab):
 
 
 def _host_has(flag: str) -> bool:
-    try:
-        return any(flag in line.split() for line in open("/proc/cpuinfo") if line.startswith("flags"))
-    except OSError:
-        return False
+    return flag in host_cpu_flags()
 
 
 @pytest.mark.skipif(not _host_has("avx512_vnni"), reason="this host has no AVX-512 VNNI")
