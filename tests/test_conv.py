@@ -235,7 +235,8 @@ def test_the_object_gate_asks_the_op(lab):
 def test_implicit_gemm_conv_is_verified_and_never_builds_col(lab, device):
     """The expert's implicit-GEMM conv (B packed straight from the image) passes the gate on the
     task's shape and the awkward ones (strides, padding wider than the image, panels spanning
-    several output rows), on each device's primitive set; its source has no col buffer at all."""
+    several output rows), and with several images per pass, on each device's primitive set; its
+    source has no col buffer at all."""
     from harness.generate.templates.conv import render_implicit
     from harness.generate.templates.cpu_gemm import SETS
     from harness.generate.hardware import choose_sets
@@ -249,6 +250,11 @@ def test_implicit_gemm_conv_is_verified_and_never_builds_col(lab, device):
     assert "malloc" not in src and "pack_B_conv" in src
     c, k = (int(v) for v in rng.integers(3, 12, 2))
     t = trial(lab, device, src, CONV.parse_shape(f"2x{c}x15x9,{k}x3x3,s1,p1"))
+    assert t.status.value == "ok" and t.max_rel_err < 1e-5, t.error
+    # outputs smaller than a B block: several images per pass, sharing each packed weight block
+    src = render_implicit(ps, {**seed, "KC": 16, "NC": 512})        # 2 images per pass at least
+    assert "for (int img = 0; img < cv.nimg; img++)" in src
+    t = trial(lab, device, src, CONV.parse_shape(f"5x{c}x5x4,{k}x3x3,s1,p1"))
     assert t.status.value == "ok" and t.max_rel_err < 1e-5, t.error
 
 

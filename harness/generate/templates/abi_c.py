@@ -4,6 +4,8 @@ thread, or N split over the task's threads, each with private buffers, calling t
 `gemm_part`)."""
 from __future__ import annotations
 
+import textwrap
+
 ABI = ("void tensorop_gemm_f32(int M, int N, int K, const float *A, int lda,\n"
        "                       const float *B, int ldb, float *C, int ldc)")
 
@@ -57,7 +59,7 @@ def blocked_loops(panel_t: str = "float", k_stride: str = "kc", k_call: str = "k
                   edge_add: str = "acc ? cp[(long)i * ldc + j] + ctile[i * nr + j] : ctile[i * nr + j]",
                   b_stride: str = "",
                   pack_b: str = "pack_B(kc, nc, nr, B + (long)pc * ldb + jc, ldb, packB);",
-                  edge_tile: str = "") -> str:
+                  edge_tile: str = "", images: tuple[str, str] | None = None) -> str:
     """The BLIS/Goto loop nest every CPU GEMM template's gemm_part runs (jc -> pc -> ic -> jr -> ir):
     B packed per (jc, pc) panel, A per (ic, pc) block, the micro-kernel on full MR x nr tiles
     (`full_tile`) and, through the tile buffer `ctile`, on the edges. A template names its panel
@@ -66,7 +68,33 @@ def blocked_loops(panel_t: str = "float", k_stride: str = "kc", k_call: str = "k
     `b_stride`: a B panel's extent per column where it differs from A's (a panel that carries its
     column sums after its k-groups); `pack_b`: the statement that packs B's (pc, jc) block into
     packB (conv.py's implicit GEMM gathers it from the image instead); `edge_tile`: the call that
-    computes an edge tile into `ctile` (default: the full micro-kernel)."""
+    computes an edge tile into `ctile` (default: the full micro-kernel). `images`: (count, C
+    stride), expressions of the caller's: that many problems share A and N (conv.py's images of a
+    batch), their B blocks packed one after another by `pack_b` (each a whole number of nr-column
+    panels), each A block packed once for all of them, their C `stride` elements apart."""
+    b_at, c_at = "jr", "C"
+    if images:
+        b_at, c_at = "(img * ((nc + nr - 1) / nr * nr) + jr)", f"C + img * {images[1]}"
+    tiles = f"""                for (long jr = 0; jr < nc; jr += nr) {{
+                    const long n = nc - jr < nr ? nc - jr : nr;
+                    const {panel_t} *bp = packB + {b_at} * {b_stride or k_stride};
+                    for (int ir = 0; ir < mc; ir += MR) {{
+                        const int m = mc - ir < MR ? mc - ir : MR;
+                        const {panel_t} *ap = packA + (long)ir * {k_stride};
+                        out_t *cp = {c_at} + (long)(ic + ir) * ldc + jc + jr;
+                        if (m == MR && n == nr) {{
+                            {full_tile}
+{row_edge}                        }} else {{
+                            {edge_tile or f"ukernel({k_call}, ap, bp, ctile, nr, 0);"}
+                            for (int i = 0; i < m; i++)
+{edge_pragma}                                for (long j = 0; j < n; j++)
+                                    cp[(long)i * ldc + j] = {edge_add};
+                        }}
+                    }}
+                }}"""
+    if images:
+        tiles = (f"                for (int img = 0; img < {images[0]}; img++) {{   /* each problem's tiles with this A block */\n"
+                 + textwrap.indent(tiles, "    ") + "\n                }")
     return f"""    long nc_blk = (NC / nr) * nr;
     if (nc_blk < nr) nc_blk = nr;
     for (long jc = 0; jc < N; jc += nc_blk) {{
@@ -78,23 +106,7 @@ def blocked_loops(panel_t: str = "float", k_stride: str = "kc", k_call: str = "k
             for (int ic = 0; ic < M; ic += MC_BLK) {{
                 const int mc = M - ic < MC_BLK ? M - ic : MC_BLK;
                 pack_A(mc, kc, A + (long)ic * lda + pc, lda, packA);
-                for (long jr = 0; jr < nc; jr += nr) {{
-                    const long n = nc - jr < nr ? nc - jr : nr;
-                    const {panel_t} *bp = packB + jr * {b_stride or k_stride};
-                    for (int ir = 0; ir < mc; ir += MR) {{
-                        const int m = mc - ir < MR ? mc - ir : MR;
-                        const {panel_t} *ap = packA + (long)ir * {k_stride};
-                        out_t *cp = C + (long)(ic + ir) * ldc + jc + jr;
-                        if (m == MR && n == nr) {{
-                            {full_tile}
-{row_edge}                        }} else {{
-                            {edge_tile or f"ukernel({k_call}, ap, bp, ctile, nr, 0);"}
-                            for (int i = 0; i < m; i++)
-{edge_pragma}                                for (long j = 0; j < n; j++)
-                                    cp[(long)i * ldc + j] = {edge_add};
-                        }}
-                    }}
-                }}
+{tiles}
             }}
         }}
     }}
