@@ -277,9 +277,12 @@ def _uk_fixed(ps: PrimitiveSet, p: dict) -> str:
                 s.append(f"{{ const {T} ai = {bc(f'a[{u} * MR + {i}]')}; " +
                          " ".join(f"{c[i][j]} = {fma}(ai, b{j}, {c[i][j]});" for j in range(nv)) + " }")
         return s
-    if ps.name == "avx512" and p.get("PF", 0):         # the C tile is read/written after the k loop
+    if ps.name == "avx512" and p.get("PF", 0):         # the C tile is read/written after the k loop:
+        # every line of its rows (a row of NR floats starts anywhere in a line), fetched meanwhile
         lines += [f"    _mm_prefetch((const char *)(c + {i} * ldc), _MM_HINT_T0);" for i in range(mr)]
         lines += [f"    _mm_prefetch((const char *)(c + {i} * ldc + {nv * W - 1}), _MM_HINT_T0);" for i in range(mr)]
+        lines += [f"    _mm_prefetch((const char *)(c + {i} * ldc + {o}), _MM_HINT_T1);"
+                  for o in range(64 // 4, nv * W - 1, 64 // 4) for i in range(mr)]
     lines += _kloop(step, U, "NR")
     lines += _epilogue(c, lambda i, j: f"c + {i} * ldc + {j * W}",
                        add=lambda x, ptr: f"{add}({x}, {load}({ptr}))", store=lambda ptr, x: f"{store}({ptr}, {x})")
