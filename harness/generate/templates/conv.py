@@ -106,8 +106,8 @@ static void pack_B_conv(int kc, int nc, long nr, int k0, long j0, const float *x
    a 1x1, stride-1, unpadded layer's col is the image itself (rows of H*W) */
 static void pack_B_images(int kc, int nc, long nr, int pc, long jc, float *restrict Bp)
 {{
-    const long hw = (long)cv.H * cv.W, panels = (nc + nr - 1) / nr * nr * kc;
-    for (int i = 0; i < cv.nimg; i++, Bp += panels) {{
+    const long hw = (long)cv.H * cv.W, per_image = (nc + nr - 1) / nr * nr * kc;
+    for (int i = 0; i < cv.nimg; i++, Bp += per_image) {{
         const float *x = cv.x + i * cv.xstride;
         if (cv.R == 1 && cv.S == 1 && cv.stride == 1 && cv.pad == 0)
             pack_B(kc, nc, nr, x + (long)pc * hw + jc, hw, Bp);

@@ -278,7 +278,8 @@ def _uk_fixed(ps: PrimitiveSet, p: dict) -> str:
                          " ".join(f"{c[i][j]} = {fma}(ai, b{j}, {c[i][j]});" for j in range(nv)) + " }")
         return s
     if ps.name == "avx512" and p.get("PF", 0):         # the C tile is read/written after the k loop:
-        # every line of its rows (a row of NR floats starts anywhere in a line), fetched meanwhile
+        # each row's first and last line (a row may start anywhere in a line) into L1, the lines
+        # between into L2 only (into L1 they cost 2% where C is in L2 anyway: 512^3)
         lines += [f"    _mm_prefetch((const char *)(c + {i} * ldc), _MM_HINT_T0);" for i in range(mr)]
         lines += [f"    _mm_prefetch((const char *)(c + {i} * ldc + {nv * W - 1}), _MM_HINT_T0);" for i in range(mr)]
         lines += [f"    _mm_prefetch((const char *)(c + {i} * ldc + {o}), _MM_HINT_T1);"
