@@ -174,8 +174,9 @@ IMPLICIT_WRAPPER = r"""
     cv.xstride = (long)C * H * W;
     cv.ystride = K * PQ;
     /* images per pass: as many as packB holds ((NC + NRMAX) * KC; an image's panels take at most
-       PQ + NRMAX columns); one where an image's output fills a B block by itself */
-    const long g = PQ >= NC / 2 ? 1 : (NC + NRMAX) / (PQ + NRMAX);
+       PQ + NRMAX columns), so one where an image's output is half a B block or more */
+    long g = (NC + NRMAX) / (PQ + NRMAX);
+    if (g < 1) g = 1;
     for (long n = 0; n < N; n += g) {{
         cv.x = x + n * cv.xstride;
         cv.nimg = (int)(N - n < g ? N - n : g);
@@ -335,8 +336,9 @@ def plan(hw, n: int) -> list[tuple[str, str, dict]]:
     # image is read once right after it is packed: a B block that stays in half the L2 (NC 512
     # against the GEMM seeds' 2048 at KC 192 on this host: 1.04-1.07x paired on four paper layers)
     ncs = sorted(ps.space.params.get("NC", []))
-    gemm_points = [{**p, "NC": max([v for v in ncs if p["KC"] * v * 4 <= ctx["l2"] // 2] or ncs[:1])}
-                   if ncs else p for p in gemm_points]
+    if ncs:
+        gemm_points = [{**p, "NC": max([v for v in ncs if p["KC"] * v * 4 <= ctx["l2"] // 2], default=ncs[0])}
+                       for p in gemm_points]
     implicit = [(_gemm_label("implicit", ps.name, p), render_implicit(ps.name, p),
                  {**p, "primitive_set": ps.name, "sketch": "implicit"}) for p in gemm_points[:n]]
     lanes = max(1, hw.lanes)

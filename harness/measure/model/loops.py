@@ -23,9 +23,10 @@ per instruction, not per QEMU access, since a masked vector store reaches the pl
 element) on more than FWD_FRACTION of its entries is left to the per-block cost, as is a profile
 without that watch (no simulated memory), a loop whose sequence would exceed MAX_SEQ_INSNS
 instructions (a long chain: the overlap is then a small fraction, and the per-block cost stays),
-any block llvm-mca could not time in full, and every in-order core (nothing to overlap). Regions do not share blocks. A store further back than the window is covered
-by llvm-mca itself: its reorder buffer (a load more than 2048 instructions on cannot dispatch before
-the store retires) and the STORE_QUEUE limit given to it (128 stores on cannot either).
+any block llvm-mca could not time in full, and every in-order core (nothing to overlap). Regions
+do not share blocks. A store further back than the window is covered by llvm-mca itself: its
+reorder buffer (a load more than 2048 instructions on cannot dispatch before the store retires) and
+the STORE_QUEUE limit given to it (128 stores on cannot either).
 """
 from __future__ import annotations
 
