@@ -40,17 +40,23 @@ def test_small_m_path_is_correct(lab, shape):
 
 
 @pytest.mark.skipif(not _avx512_host(), reason="needs an AVX-512 host")
-def test_narrow_edge_panels_are_correct(lab):
+@pytest.mark.parametrize("order", [0, 1])
+def test_narrow_edge_panels_are_correct(lab, order):
     """A narrow last panel (n < NR) runs the micro-kernel with only the vectors that hold its
-    columns (ukernel_v1..v3 at NV 4), alone and with an M edge, at several k blocks."""
+    columns (ukernel_v1..v3 at NV 4), alone and with an M edge, at several k blocks and B blocks;
+    with either tile loop outside (ORDER 0: B's panel, jr -> ir; 1: A's panel, ir -> jr)."""
     dev = lab.devices["host"]
     rng = np.random.default_rng()
-    point = {**SETS["avx512"].seeds[2], "NV": 4, "KC": 128, "NC": 256, "SM": 0}
+    point = {"MR": 6, "NV": 4, "LMUL": 1, "KC": 128, "MC": 96, "NC": 256, "U": 4, "SM": 0, "PF": 2, "ORDER": order}
+    assert SETS["avx512"].space.valid(point, {"vregs": 32, "lanes": 16, "l1d": 48 << 10, "l2": 1 << 20})
     src = render("avx512", point)
     assert "ukernel_cols" in src and "ukernel_v3(" in src
+    nest = src[src.index("static void gemm_part"):]
+    assert (nest.index("for (int ir") < nest.index("for (long jr")) == bool(order)
     k = Kernel(label="edges", source=src.encode())
-    # N = 64 x panels + 1..63 columns: each of v1, v2, v3 and the full kernel on the last panel
-    shape = (int(rng.integers(30, 50)), int(64 * rng.integers(1, 5) + rng.integers(1, 64)), int(rng.integers(200, 400)))
+    # N = 64 x panels + 1..63 columns (two B blocks of NC 256, the second ending in a narrow panel):
+    # each of v1, v2, v3 and the full kernel on the last panel; K: two or three k blocks
+    shape = (int(rng.integers(30, 50)), int(64 * rng.integers(4, 7) + rng.integers(1, 64)), int(rng.integers(200, 400)))
     with get_transport(dev, lab.ws) as tr:
         t = run_trial(lab.ws, dev, lab.toolchain(dev), tr, k, shape,
                       MeasureOptions.for_device(dev, max_time_s=0.05, min_samples=3, max_samples=3))

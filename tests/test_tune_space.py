@@ -51,8 +51,9 @@ def test_lazy_sampling_and_size_of_a_huge_space():
     empty = ParamSpace({"A": [1, 2]}, ["A > 5"])
     assert list(empty.sample(rng=random.Random(0), max_tries=100)) == []
     # small spaces are counted exactly
-    s = SETS["avx512"].space.size(CTX)
-    assert s.exact and s.valid == sum(1 for _ in SETS["avx512"].space.points(CTX))
+    small = SETS["avx512"].space.fixed({"ORDER": 0})          # 123,200 combinations
+    s = small.size(CTX)
+    assert s.exact and s.valid == sum(1 for _ in small.points(CTX))
 
 
 def test_neighbours_and_moves():

@@ -59,7 +59,7 @@ def blocked_loops(panel_t: str = "float", k_stride: str = "kc", k_call: str = "k
                   edge_add: str = "acc ? cp[(long)i * ldc + j] + ctile[i * nr + j] : ctile[i * nr + j]",
                   b_stride: str = "",
                   pack_b: str = "pack_B(kc, nc, nr, B + (long)pc * ldb + jc, ldb, packB);",
-                  edge_tile: str = "", images: tuple[str, str] | None = None) -> str:
+                  edge_tile: str = "", images: tuple[str, str] | None = None, a_panel_outer: bool = False) -> str:
     """The BLIS/Goto loop nest every CPU GEMM template's gemm_part runs (jc -> pc -> ic -> jr -> ir):
     B packed per (jc, pc) panel, A per (ic, pc) block, the micro-kernel on full MR x nr tiles
     (`full_tile`) and, through the tile buffer `ctile`, on the edges. A template names its panel
@@ -71,16 +71,25 @@ def blocked_loops(panel_t: str = "float", k_stride: str = "kc", k_call: str = "k
     computes an edge tile into `ctile` (default: the full micro-kernel). `images`: (count, C
     stride), expressions of the caller's: that many problems share A and N (conv.py's images of a
     batch), their B blocks packed one after another by `pack_b` (each a whole number of nr-column
-    panels), each A block packed once for all of them, their C `stride` elements apart."""
+    panels), each A block packed once for all of them, their C `stride` elements apart.
+    `a_panel_outer` swaps the two tile loops (ic -> ir -> jr): an MR-row panel of A stays in L1
+    while the whole packed B block streams past it from the L2 (so the caller sizes KC x NC for
+    the L2), and C is walked along its rows; by default the KC x NR panel of B is the one kept in
+    L1 while the A block streams past it (jr -> ir)."""
     b_at, c_at = "jr", "C"
     if images:
+        if a_panel_outer:
+            raise ValueError("blocked_loops: the images loop runs only with the B panel outer (jr -> ir)")
         b_at, c_at = "(img * ((nc + nr - 1) / nr * nr) + jr)", f"C + img * {images[1]}"
-    tiles = f"""                for (long jr = 0; jr < nc; jr += nr) {{
-                    const long n = nc - jr < nr ? nc - jr : nr;
-                    const {panel_t} *bp = packB + {b_at} * {b_stride or k_stride};
-                    for (int ir = 0; ir < mc; ir += MR) {{
-                        const int m = mc - ir < MR ? mc - ir : MR;
-                        const {panel_t} *ap = packA + (long)ir * {k_stride};
+    b_loop = (f"for (long jr = 0; jr < nc; jr += nr) {{\n"
+              f"    const long n = nc - jr < nr ? nc - jr : nr;\n"
+              f"    const {panel_t} *bp = packB + {b_at} * {b_stride or k_stride};")
+    a_loop = (f"for (int ir = 0; ir < mc; ir += MR) {{\n"
+              f"    const int m = mc - ir < MR ? mc - ir : MR;\n"
+              f"    const {panel_t} *ap = packA + (long)ir * {k_stride};")
+    outer, inner = (a_loop, b_loop) if a_panel_outer else (b_loop, a_loop)
+    tiles = f"""{textwrap.indent(outer, " " * 16)}
+{textwrap.indent(inner, " " * 20)}
                         out_t *cp = {c_at} + (long)(ic + ir) * ldc + jc + jr;
                         if (m == MR && n == nr) {{
                             {full_tile}

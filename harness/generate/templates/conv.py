@@ -191,9 +191,13 @@ def render_implicit(ps_name: str, p: dict, edges: bool = True) -> str:
     gathers the im2col matrix's blocks from the image (no col buffer, no second pass over it).
     `edges`: as cpu_gemm.render's (False: the compact sketch for an LLM)."""
     ps = SETS[ps_name]
-    point = {k: v for k, v in p.items() if k not in ("SM", "T")}       # no small-M path, one thread
-    # the small-M path reads B directly: SM is not a parameter of this kernel
+    # the small-M path reads B directly: SM is not a parameter of this kernel; one thread; the
+    # images loop keeps B's panel in L1: ORDER pinned to 0 where the set has it
+    point = {k: v for k, v in p.items() if k not in ("SM", "T")}
     space = ParamSpace({k: v for k, v in ps.space.params.items() if k != "SM"}, ps.space.constraints)
+    if "ORDER" in space.params:
+        point["ORDER"] = 0
+        space = space.fixed({"ORDER": 0})
     gemm = render_gemm(ps_name, point, pack_b="pack_B_images(kc, nc, nr, pc, jc, packB);", edges=edges,
                        space=space, images=("cv.nimg", "cv.ystride"))
     head, sep, _abi_body = gemm.partition(GEMM_ABI)
@@ -318,6 +322,12 @@ def _gemm_label(sketch: str, ps_name: str, p: dict) -> str:
     return f"{sketch}-{ps_name}-MR{p['MR']}-NV{p['NV']}" + (f"-LMUL{p['LMUL']}" if p.get("LMUL", 1) > 1 else "")
 
 
+def _seeds(ps) -> list[dict]:
+    """The GEMM set's seeds that keep B's panel in L1 (ORDER 0 where the set has ORDER): the
+    implicit GEMM's images loop runs only in that order."""
+    return [s for s in ps.seeds if not s.get("ORDER")]
+
+
 def plan(hw, n: int) -> list[tuple[str, str, dict]]:
     """The first n (label, source, params) candidates: the implicit GEMM at the primary primitive
     set's best GEMM points (one per register-tile shape: a conv layer's output channels are the
@@ -327,7 +337,7 @@ def plan(hw, n: int) -> list[tuple[str, str, dict]]:
     ctx = hw.context()
     ps = SETS[hw.primitive_set]
     shapes, gemm_points = set(), []
-    for p in islice(candidates(ps.space, list(ps.seeds), ps.cost, ctx), 4 * n):
+    for p in islice(candidates(ps.space, _seeds(ps), ps.cost, ctx), 4 * n):
         tile = (p["MR"], p["NV"], p.get("LMUL", 1))
         if tile not in shapes:
             shapes.add(tile)
@@ -359,5 +369,5 @@ def sketches(hw) -> str:
     ps = SETS[hw.primitive_set]
     return ("Sketch 1 (implicit GEMM: the register-blocked GEMM micro-kernel with this device's primitives, "
             "its B packing gathering im2col blocks straight from the image):\n```c\n"
-            + render_implicit(ps.name, ps.seeds[0], edges=False) + "```\n\nSketch 2 (direct convolution, NCHWc-style blocking "
+            + render_implicit(ps.name, _seeds(ps)[0], edges=False) + "```\n\nSketch 2 (direct convolution, NCHWc-style blocking "
             "of the output channels):\n```c\n" + render_direct(DIRECT_SEEDS[0]) + "```\n")

@@ -104,32 +104,43 @@ def _register(ps: PrimitiveSet):
     SETS[ps.name] = ps
 
 
+# ORDER (x86 sets): which packed panel the two tile loops keep in L1. 0: B's KC x NR panel, the A
+# block streamed past it from L2 (jr -> ir; B's panel must fit the L1, A's block the L2); 1: A's
+# MR x KC panel, B's KC x NC block streamed past it from L2 (ir -> jr), which must then fit two
+# thirds of the L2 (the rest holds the A panels and C rows passing through). Paired on this host
+# (6 x 64, KC 192): ORDER 1 with NC 1024 against ORDER 0 with NC 2048 1.036x [1.024, 1.048] at
+# 1024^3, 1.107x [1.078, 1.122] at 2048^3; B blocks of 1 MiB (KC 256 NC 1024, KC 128 NC 2048)
+# 0.95x and 0.91x of 768 KiB ones at 2048^3, and ORDER 1 with B's block past the L2 (NC 2048)
+# 0.74x.
+_ORDER_CONSTRAINTS = ["ORDER == 1 or KC * NV * lanes * 4 <= l1d", "ORDER == 0 or 3 * KC * NC * 4 <= 2 * l2"]
+
 _register(PrimitiveSet(
     "avx512", "#include <immintrin.h>", 16, 32, False,
     ParamSpace({"MR": [4, 6, 8, 10, 12, 14, 16], "NV": [1, 2, 3, 4], "LMUL": [1], **_blocks(),
-                "SM": [0, 16], "PF": [0, 2]},
-               ["MR * NV + NV + 1 <= vregs", "KC * NV * lanes * 4 <= l1d", "KC * MC * 4 <= l2",
+                "SM": [0, 16], "PF": [0, 2], "ORDER": [0, 1]},
+               ["MR * NV + NV + 1 <= vregs", *_ORDER_CONSTRAINTS, "KC * MC * 4 <= l2",
                 "MC >= MR", "NC >= NV * lanes"]),
     # 14 x 32: 28 accumulators cover FMA latency (4) x 2 pipes 3.5 times over; the expert fits KC to
     # the L1 (fit_blocks: 384 on a 48 KiB L1, fewer C passes than 256); PF: A-panel and C-tile
     # prefetch. Paired against OpenBLAS at 1024^3 on this host: KC 384 MC 112 PF 2 0.99x [0.98, 1.01],
     # KC 256 MC 168 without PF 0.94x.
-    ({"MR": 14, "NV": 2, "LMUL": 1, "KC": 256, "MC": 112, "NC": 2048, "U": 4, "SM": 16, "PF": 2},
-     {"MR": 14, "NV": 2, "LMUL": 1, "KC": 256, "MC": 168, "NC": 2048, "U": 4, "SM": 16, "PF": 2},
-     {"MR": 6, "NV": 4, "LMUL": 1, "KC": 192, "MC": 96, "NC": 2048, "U": 4, "SM": 16, "PF": 2},
-     {"MR": 8, "NV": 3, "LMUL": 1, "KC": 256, "MC": 128, "NC": 2048, "U": 2, "SM": 16, "PF": 2},
-     {"MR": 12, "NV": 2, "LMUL": 1, "KC": 384, "MC": 192, "NC": 4096, "U": 2, "SM": 16, "PF": 2}),
+    ({"MR": 6, "NV": 4, "LMUL": 1, "KC": 192, "MC": 96, "NC": 512, "U": 4, "SM": 16, "PF": 2, "ORDER": 1},
+     {"MR": 14, "NV": 2, "LMUL": 1, "KC": 256, "MC": 112, "NC": 2048, "U": 4, "SM": 16, "PF": 2, "ORDER": 0},
+     {"MR": 14, "NV": 2, "LMUL": 1, "KC": 256, "MC": 168, "NC": 2048, "U": 4, "SM": 16, "PF": 2, "ORDER": 0},
+     {"MR": 6, "NV": 4, "LMUL": 1, "KC": 192, "MC": 96, "NC": 2048, "U": 4, "SM": 16, "PF": 2, "ORDER": 0},
+     {"MR": 8, "NV": 3, "LMUL": 1, "KC": 256, "MC": 128, "NC": 2048, "U": 2, "SM": 16, "PF": 2, "ORDER": 0},
+     {"MR": 12, "NV": 2, "LMUL": 1, "KC": 384, "MC": 192, "NC": 4096, "U": 2, "SM": 16, "PF": 2, "ORDER": 0}),
     lambda p: _cost_bcast(p, 16),
     "AVX-512F: zmm accumulators, B rows loaded, A broadcast (embedded {1to16} operand), vfmadd231ps"))
 
 _register(PrimitiveSet(
     "avx2", "#include <immintrin.h>", 8, 16, False,
-    ParamSpace({"MR": [2, 3, 4, 6, 8], "NV": [1, 2, 3], "LMUL": [1], **_blocks()},
-               ["MR * NV + NV + 1 <= vregs", "KC * NV * lanes * 4 <= l1d", "KC * MC * 4 <= l2",
+    ParamSpace({"MR": [2, 3, 4, 6, 8], "NV": [1, 2, 3], "LMUL": [1], **_blocks(), "ORDER": [0, 1]},
+               ["MR * NV + NV + 1 <= vregs", *_ORDER_CONSTRAINTS, "KC * MC * 4 <= l2",
                 "MC >= MR", "NC >= NV * lanes"]),
-    ({"MR": 6, "NV": 2, "LMUL": 1, "KC": 256, "MC": 96, "NC": 2048, "U": 4},
-     {"MR": 4, "NV": 3, "LMUL": 1, "KC": 256, "MC": 96, "NC": 2048, "U": 4},
-     {"MR": 8, "NV": 1, "LMUL": 1, "KC": 256, "MC": 128, "NC": 2048, "U": 4}),
+    ({"MR": 6, "NV": 2, "LMUL": 1, "KC": 256, "MC": 96, "NC": 2048, "U": 4, "ORDER": 0},
+     {"MR": 4, "NV": 3, "LMUL": 1, "KC": 256, "MC": 96, "NC": 2048, "U": 4, "ORDER": 0},
+     {"MR": 8, "NV": 1, "LMUL": 1, "KC": 256, "MC": 128, "NC": 2048, "U": 4, "ORDER": 0}),
     lambda p: _cost_bcast(p, 8),
     "AVX2+FMA: ymm accumulators, _mm256_broadcast_ss of A, _mm256_fmadd_ps"))
 
@@ -189,13 +200,17 @@ _register(PrimitiveSet(
 
 
 def fit_blocks(ps: PrimitiveSet, point: dict, context: dict) -> dict:
-    """Size the k block from the hardware profile: the largest KC of the domain that keeps the
-    point valid (the set's constraints bound the KC x NR micro-panel of B by the L1 and the
-    MC x KC block of A by the L2), so a bigger L1 gets fewer passes over C."""
+    """Size the blocks from the hardware profile. With B's panel kept in L1 (ORDER 0, the
+    default): the largest KC of the domain that keeps the point valid (the set's constraints bound
+    the KC x NR micro-panel of B by the L1 and the MC x KC block of A by the L2), so a bigger L1
+    gets fewer passes over C. With A's panel kept in L1 (ORDER 1): the largest NC whose KC x NC
+    block of B keeps the point valid (the L2 bound), the point's KC kept, so the B block is packed
+    fewer times."""
+    name = "NC" if point.get("ORDER", 0) else "KC"
     best = point
-    for kc in sorted(ps.space.params.get("KC", [])):
-        q = {**point, "KC": kc}
-        if kc > point.get("KC", 0) and ps.space.valid(q, context):
+    for v in sorted(ps.space.params.get(name, [])):
+        q = {**point, name: v}
+        if v > point.get(name, 0) and ps.space.valid(q, context):
             best = q
     return best
 
@@ -560,15 +575,19 @@ def render(ps_name: str, p: dict, l1_bytes: int = 48 * 1024, dtype: str = "f32",
         edge_note = ("\n *   (a tile of m < MR rows runs a kernel of m rows straight into C" +
                      (",\n *   a last panel of n < NR columns one of the vectors that hold them)" if edge_tile else ")"))
     what = "GEMM f32" if dtype == "f32" else f"GEMM {dtype} ({c_in} inputs widened to f32 while packing, {c_out} C)"
+    a_outer = bool(p.get("ORDER", 0))
     loops = blocked_loops("float", "kc", "kc", "", full_tile, row_edge, edge_pragma, edge_add,
-                          **({"pack_b": pack_b} if pack_b else {}), edge_tile=edge_tile, images=images)
+                          **({"pack_b": pack_b} if pack_b else {}), edge_tile=edge_tile, images=images,
+                          a_panel_outer=a_outer)
+    tile_loops = ("for ir step MR (the A panel in L1) / for jr step NR (B's block streamed from L2)" if a_outer
+                  else "for jr step NR / for ir step MR")
     return f"""/* {what} generated by tensorop's expert generator ({ps.name}).
  *   C = A * B, row-major; A is MxK (lda), B is KxN (ldb), C is MxN (ldc); C is overwritten.
  *   Micro-kernel: {ps.description}.
  *   Register tile MR x NR = {mr} x {"NV*lanes" if ps.vla else nv * ps.lanes} ({mr * nv} accumulator registers{f" of LMUL {L}" if L > 1 else ""}).
  *   Sketch (BLIS/Goto): for jc in N step NC / for pc in K step KC: pack B (NR-wide panels,
  *   k-major, zero-padded) / for ic in M step MC: pack A (MR-row panels, k-major, zero-padded) /
- *   for jr step NR / for ir step MR: micro-kernel.  The first K block stores C, later ones add.
+ *   {tile_loops}: micro-kernel.  The first K block stores C, later ones add.
  *   Edge tiles are computed into a local buffer and only their m x n part is written,
  *   so nothing outside C's M x N region is read or written{edge_note}.  Static packing buffers:
  *   single-threaded, not re-entrant.  Parameters: {pstr}.

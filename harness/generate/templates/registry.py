@@ -50,7 +50,7 @@ def _gemm_points(hw, n: int, dtype: str, alternatives: int = 1) -> list[tuple[st
     ctx = hw.context()
     ps = cpu_gemm.SETS[hw.primitive_set]
     primary = [(ps.name, p) for p in islice(candidates(ps.space, list(ps.seeds), ps.cost, ctx), n)]
-    if primary:     # the best-known point, its k block sized to this device's L1 (cpu_gemm.fit_blocks)
+    if primary:     # the best-known point, its blocks sized to this device's caches (cpu_gemm.fit_blocks)
         primary[0] = (ps.name, cpu_gemm.fit_blocks(ps, primary[0][1], ctx))
     if hw.threads > 1:  # the task's thread count (not a tuned parameter)
         primary = [(name, {**p, "T": hw.threads}) for name, p in primary]
@@ -132,7 +132,8 @@ def reference(hw, op: str, dtype: str) -> tuple[str, str]:
     if native:
         return native[0], render(native[0], dict(lowp.SETS[native[0]].seeds[0]), dtype)
     ps = cpu_gemm.SETS[hw.primitive_set]      # compact: without the edge micro-kernels (a third of the text)
-    return ps.name, cpu_gemm.render(ps.name, dict(ps.seeds[0]), dtype=dtype, edges=False)
+    first = cpu_gemm.fit_blocks(ps, dict(ps.seeds[0]), hw.context())
+    return ps.name, cpu_gemm.render(ps.name, first, dtype=dtype, edges=False)
 
 
 def render_point(source: str, family: str | None, op: str, dtype: str, point: dict) -> str | None:
