@@ -50,7 +50,9 @@ HINTS: dict[str, list[str]] = {
                 "pack (packing B reads and writes it once more); read A in place, stream B once, row by row, "
                 "keep an M x nb chunk of C (or of partial sums) in L1 while K passes through it, sum k blocks "
                 "separately (blocked summation keeps the error down at large K), and handle N edges with masked "
-                "or vl-limited vector ops, never a scalar tail loop."],
+                "or vl-limited vector ops, never a scalar tail loop. At M = 1 the call is DRAM-bound: read 16 B "
+                "rows per k step (16 unit-stride streams keep more misses in flight than 8) and leave the "
+                "prefetching to the hardware (1.07x paired at 1x4096x4096 on an Ice Lake core)."],
 }
 SET_HINTS: dict[str, list[str]] = {
     "rvv": ["RVV 1.0 intrinsics need the __riscv_ prefix (e.g. __riscv_vle32_v_f32m4, __riscv_vfmacc_vf_f32m4).",
