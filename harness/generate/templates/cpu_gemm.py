@@ -120,10 +120,11 @@ _register(PrimitiveSet(
                 "SM": [0, 16], "PF": [0, 2], "ORDER": [0, 1]},
                ["MR * NV + NV + 1 <= vregs", *_ORDER_CONSTRAINTS, "KC * MC * 4 <= l2",
                 "MC >= MR", "NC >= NV * lanes"]),
-    # 14 x 32: 28 accumulators cover FMA latency (4) x 2 pipes 3.5 times over; the expert fits KC to
-    # the L1 (fit_blocks: 384 on a 48 KiB L1, fewer C passes than 256); PF: A-panel and C-tile
-    # prefetch. Paired against OpenBLAS at 1024^3 on this host: KC 384 MC 112 PF 2 0.99x [0.98, 1.01],
-    # KC 256 MC 168 without PF 0.94x.
+    # First 6 x 64 at ORDER 1, its NC fitted to the L2 by the expert (fit_blocks: 1024 on a 1.25 MiB
+    # L2); against it on this host 14 x 32 KC 384 NC 512 at ORDER 1 0.88x, 8 x 48 0.95-0.99x. Then the
+    # ORDER 0 points. 14 x 32: 28 accumulators cover FMA latency (4) x 2 pipes 3.5 times over; PF:
+    # A-panel and C-tile prefetch. Paired against OpenBLAS at 1024^3 on this host (ORDER 0): KC 384
+    # MC 112 PF 2 0.99x [0.98, 1.01], KC 256 MC 168 without PF 0.94x.
     ({"MR": 6, "NV": 4, "LMUL": 1, "KC": 192, "MC": 96, "NC": 512, "U": 4, "SM": 16, "PF": 2, "ORDER": 1},
      {"MR": 14, "NV": 2, "LMUL": 1, "KC": 256, "MC": 112, "NC": 2048, "U": 4, "SM": 16, "PF": 2, "ORDER": 0},
      {"MR": 14, "NV": 2, "LMUL": 1, "KC": 256, "MC": 168, "NC": 2048, "U": 4, "SM": 16, "PF": 2, "ORDER": 0},
