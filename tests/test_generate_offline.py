@@ -154,3 +154,18 @@ def test_expert_plan_prefers_primary_set(lab):
     hw = comprehend(lab, lab.device("arm64-qemu"), run_probe=False)
     plan = ExpertGenerator(points=4).plan(hw, 4)
     assert [s for s, _ in plan] == ["sve", "sve", "sve", "neon"]
+
+
+@pytest.mark.parametrize("l2_kib, nc", [(2048, 1024), (1280, 1024), (1024, 512), (512, 256)])
+def test_expert_first_x86_point_sizes_its_b_block_to_the_l2(l2_kib, nc):
+    """The AVX-512 expert starts from ORDER 1 (A's panel in L1, B's KC x NC block streamed from
+    the L2) with NC the largest that keeps that block within two thirds of this device's L2, also
+    where the L2 is smaller than the seed was written for; the ORDER 0 points follow."""
+    from harness.generate.factors import HardwareFactors
+    hw = HardwareFactors(device="x", arch="x86_64", primitive_set="avx512", vector_bits=512, vregs=32, lanes=16,
+                         caches={"l1d": 48 << 10, "l2": l2_kib << 10})
+    plan = ExpertGenerator(points=4).plan(hw, 4)
+    (name, first), rest = plan[0], plan[1:]
+    assert name == "avx512" and first["ORDER"] == 1 and first["NC"] == nc
+    assert 3 * first["KC"] * first["NC"] * 4 <= 2 * (l2_kib << 10) < 3 * first["KC"] * 2 * first["NC"] * 4
+    assert any(p.get("ORDER") == 0 for _, p in rest)

@@ -205,13 +205,14 @@ def fit_blocks(ps: PrimitiveSet, point: dict, context: dict) -> dict:
     default): the largest KC of the domain that keeps the point valid (the set's constraints bound
     the KC x NR micro-panel of B by the L1 and the MC x KC block of A by the L2), so a bigger L1
     gets fewer passes over C. With A's panel kept in L1 (ORDER 1): the largest NC whose KC x NC
-    block of B keeps the point valid (the L2 bound), the point's KC kept, so the B block is packed
-    fewer times."""
-    name = "NC" if point.get("ORDER", 0) else "KC"
+    block of B keeps the point valid (the L2 bound; smaller than the point's where the L2 is
+    smaller), the point's KC kept, so the B block is packed fewer times."""
+    order1 = bool(point.get("ORDER", 0))
+    name = "NC" if order1 else "KC"
     best = point
     for v in sorted(ps.space.params.get(name, [])):
         q = {**point, name: v}
-        if v > point.get(name, 0) and ps.space.valid(q, context):
+        if (order1 or v > point.get(name, 0)) and ps.space.valid(q, context):
             best = q
     return best
 

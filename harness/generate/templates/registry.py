@@ -49,7 +49,10 @@ def _gemm_points(hw, n: int, dtype: str, alternatives: int = 1) -> list[tuple[st
         return _native_points(hw, n, native, alternatives)
     ctx = hw.context()
     ps = cpu_gemm.SETS[hw.primitive_set]
-    primary = [(ps.name, p) for p in islice(candidates(ps.space, list(ps.seeds), ps.cost, ctx), n)]
+    # a seed that streams B's block from the L2 (ORDER 1) has its NC sized to this L2 first, so it
+    # is not dropped as invalid where the L2 is smaller than the one it was written for
+    seeds = [cpu_gemm.fit_blocks(ps, s, ctx) if s.get("ORDER") else s for s in ps.seeds]
+    primary = [(ps.name, p) for p in islice(candidates(ps.space, seeds, ps.cost, ctx), n)]
     if primary:     # the best-known point, its blocks sized to this device's caches (cpu_gemm.fit_blocks)
         primary[0] = (ps.name, cpu_gemm.fit_blocks(ps, primary[0][1], ctx))
     if hw.threads > 1:  # the task's thread count (not a tuned parameter)
