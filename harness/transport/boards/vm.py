@@ -137,13 +137,13 @@ def start(board: SystemBoard, port: int, *, host: str = "127.0.0.1", deadline_s:
     pid = running_pid(board)
     if pid:
         return BoardState(board.name, True, True, pid, port, bool(ssh_banner(port, host)))
+    if port_in_use(port, host):     # first: it needs nothing installed
+        raise BoardError(f"{board.name}: port {host}:{port} is in use by another program; stop it, or give "
+                         f"{board.name} another `port:` in devices.yaml")
     miss = [(t, p) for t, p in missing_tools(board) if t == board.qemu or t.startswith("/")]
     if miss:     # the image may be cached while this machine lacks QEMU (a CI machine sharing the cache)
         raise BoardError(f"{board.name}: missing {', '.join(t for t, _ in miss)} to boot it; install with: "
                          f"{apt_line(p for _, p in miss)}")
-    if port_in_use(port, host):
-        raise BoardError(f"{board.name}: port {host}:{port} is in use by another program; stop it, or give "
-                         f"{board.name} another `port:` in devices.yaml")
     run = home / RUN
     run.mkdir(exist_ok=True)
     for f in ("console.log", "qemu.log", "qemu.pid"):
