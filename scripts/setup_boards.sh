@@ -6,7 +6,9 @@
 # into ${XDG_CACHE_HOME:-~/.cache}/tensorop/boards/NAME (docs/DEVICES.md, "Boards").
 set -euo pipefail
 log() { echo "tensorop setup-boards: $*" >&2; }
-PKGS=(mmdebstrap qemu-system-misc qemu-system-arm qemu-system-data qemu-user-static binfmt-support
+# arch-test: mmdebstrap's check that a foreign architecture runs (only a Recommends of it, which
+# --no-install-recommends leaves out: "E: install arch-test for foreign architecture support")
+PKGS=(mmdebstrap arch-test qemu-system-misc qemu-system-arm qemu-system-data qemu-user-static binfmt-support
       e2fsprogs openssh-client)
 missing=()
 for p in "${PKGS[@]}"; do
