@@ -121,9 +121,9 @@ _register(PrimitiveSet(
                ["MR * NV + NV + 1 <= vregs", *_ORDER_CONSTRAINTS, "KC * MC * 4 <= l2",
                 "MC >= MR", "NC >= NV * lanes"]),
     # First 6 x 64 at ORDER 1, its NC fitted to the L2 by the expert (fit_blocks: 1024 on a 1.25 MiB
-    # L2); against it on this host 14 x 32 KC 384 NC 512 at ORDER 1 0.88x, 8 x 48 0.95-0.99x. Then the
-    # ORDER 0 points. 14 x 32: 28 accumulators cover FMA latency (4) x 2 pipes 3.5 times over; PF:
-    # A-panel and C-tile prefetch. Paired against OpenBLAS at 1024^3 on this host (ORDER 0): KC 384
+    # L2); against it on an Ice Lake-SP host 14 x 32 KC 384 NC 512 at ORDER 1 0.88x, 8 x 48 0.95-0.99x.
+    # Then the ORDER 0 points. 14 x 32: 28 accumulators cover FMA latency (4) x 2 pipes 3.5 times over;
+    # PF: A-panel and C-tile prefetch. Paired against OpenBLAS at 1024^3 (ORDER 0): KC 384
     # MC 112 PF 2 0.99x [0.98, 1.01], KC 256 MC 168 without PF 0.94x.
     ({"MR": 6, "NV": 4, "LMUL": 1, "KC": 192, "MC": 96, "NC": 512, "U": 4, "SM": 16, "PF": 2, "ORDER": 1},
      {"MR": 14, "NV": 2, "LMUL": 1, "KC": 256, "MC": 112, "NC": 2048, "U": 4, "SM": 16, "PF": 2, "ORDER": 0},
@@ -459,7 +459,7 @@ def _small_m_avx512(p: dict) -> str:
     L = ["static float smbuf_[THREADS][4 * SM_NBMAX] __attribute__((aligned(64)));", ""]
     # one row (M = 1, GEMV-shaped): k-groups of 16 B rows, no software prefetch. The call streams B
     # once from DRAM; 16 unit-stride rows in flight keep more misses outstanding than 8, and the
-    # hardware prefetchers follow them alone. Paired at 1x4096x4096 on this host: 16 rows 1.055x
+    # hardware prefetchers follow them alone. Paired at 1x4096x4096 on an Ice Lake-SP: 16 rows 1.055x
     # [1.041, 1.072] of 8 (32: 0.944x of 16); without the prefetches 1.031x [1.018, 1.045] at 8 rows
     # and 1/0.963x at 16
     for m in (1, 2, 3, 4):
