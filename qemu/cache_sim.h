@@ -34,6 +34,7 @@
 #define PF_STRIDE_ENTRIES 256
 #define PF_STREAMS 16
 #define CS_PAGE_SHIFT 12
+#define CS_SB_MAX 512
 
 struct cs_level {
     uint64_t size;               /* bytes; 0 = level absent */
@@ -50,7 +51,10 @@ struct cs_stats {
                                   * per-element access to a line count once) */
     uint64_t fill[CS_LEVELS];    /* lines filled into level i (demand and prefetch) */
     uint64_t wb[CS_LEVELS];      /* dirty lines written back out of level i */
-    uint64_t demand[CS_LEVELS + 1]; /* L1 demand misses served by L2 [1], L3 [2], memory [3] */
+    uint64_t demand[CS_LEVELS + 1]; /* L1 demand misses served by L2 [1], L3 [2], memory [3] (loads,
+                                  * and stores when they commit at once) */
+    uint64_t store_demand[CS_LEVELS + 1]; /* with a store buffer: stores whose line was not in L1 when
+                                  * they committed (an RFO), by the level that served them */
     uint64_t pf_issued;          /* prefetches that brought a line into a cache */
 };
 
@@ -61,6 +65,15 @@ static int cs_prefetch = 1;
 static uint64_t cs_clock;
 static struct cs_stats cs_st;
 static int cs_counting_ref;      /* set by the plugin: count into cs_st */
+
+/* The store buffer (sb=N): an out-of-order core executes a store (its address trains the
+ * prefetchers) but writes it into L1 only when it commits, after it retires, in program order;
+ * while the core waits on misses, loads run ahead of the commits by up to the buffer's N stores.
+ * A line a load brought in can be gone again by the time the store to it commits (a column walk
+ * that reads and writes C[i][j]), and the store misses on its own. N = 0: stores write at once. */
+struct cs_pending { uint64_t pc, instance, first, last; };
+static struct cs_pending cs_sb[CS_SB_MAX];
+static unsigned cs_sb_depth, cs_sb_len, cs_sb_head;
 
 struct pf_stride { uint64_t pc, last; int64_t stride; int conf; };
 struct pf_stream { uint64_t page, last; int dir, conf; uint64_t use; };
@@ -262,15 +275,10 @@ static void cs_count_load_lines(uint64_t pc, uint64_t instance, uint64_t first, 
     }
 }
 
-/* One guest data access of `size` bytes at `addr` by the instruction at `pc`; `instance` tells
- * one execution of that instruction from the next (the plugin's instruction clock at its block's
- * start). */
-static void cs_access(uint64_t pc, uint64_t instance, uint64_t addr, unsigned size, int store)
+/* The cache side of one access to lines first..last: look them up in L1 and fetch what misses.
+ * `committed`: a store leaving the store buffer (its misses are store_demand). */
+static void cs_touch(uint64_t first, uint64_t last, int store, int committed)
 {
-    uint64_t first = addr >> cs_line_shift, last = (addr + (size ? size : 1) - 1) >> cs_line_shift;
-    if (!store && cs_counting_ref) {
-        cs_count_load_lines(pc, instance, first, last);
-    }
     if (first == last && first == cs_last_ln && cs_last_clock == cs_clock) {
         if (cs_counting_ref) {
             if (store) {
@@ -280,7 +288,7 @@ static void cs_access(uint64_t pc, uint64_t instance, uint64_t addr, unsigned si
             }
         }
         *cs_last_dirty |= (uint8_t)store;
-        goto train;
+        return;
     }
     for (uint64_t ln = first; ln <= last; ln++) {
         if (cs_counting_ref) {
@@ -297,18 +305,63 @@ static void cs_access(uint64_t pc, uint64_t instance, uint64_t addr, unsigned si
         int from = cs_fetch(ln, 0, store);
         cs_remember(ln);
         if (cs_counting_ref) {
-            cs_st.demand[from == cs_n ? CS_LEVELS : from]++;
+            (committed ? cs_st.store_demand : cs_st.demand)[from == cs_n ? CS_LEVELS : from]++;
         }
         if (cs_prefetch) {
             cs_stream(ln);
         }
     }
-train:
+    cs_last_clock = cs_clock;
+}
+
+/* Commit the oldest pending store. */
+static void cs_commit_one(void)
+{
+    struct cs_pending *p = &cs_sb[cs_sb_head];
+    cs_sb_head = (cs_sb_head + 1) % CS_SB_MAX;
+    cs_sb_len--;
+    cs_touch(p->first, p->last, 1, 1);
+}
+
+/* Commit every pending store (the end of the counted region: its stores are its cost). */
+static void cs_drain(void)
+{
+    while (cs_sb_len) {
+        cs_commit_one();
+    }
+}
+
+/* One guest data access of `size` bytes at `addr` by the instruction at `pc`; `instance` tells
+ * one execution of that instruction from the next (the plugin's instruction clock at its block's
+ * start). */
+static void cs_access(uint64_t pc, uint64_t instance, uint64_t addr, unsigned size, int store)
+{
+    uint64_t first = addr >> cs_line_shift, last = (addr + (size ? size : 1) - 1) >> cs_line_shift;
+    if (!store && cs_counting_ref) {
+        cs_count_load_lines(pc, instance, first, last);
+    }
+    if (store && cs_sb_depth) {
+        /* QEMU's pieces of one wide store are one store buffer entry */
+        struct cs_pending *q = cs_sb_len ? &cs_sb[(cs_sb_head + cs_sb_len - 1) % CS_SB_MAX] : NULL;
+        if (q && q->pc == pc && q->instance == instance && first <= q->last + 1 && last + 1 >= q->first) {
+            q->first = first < q->first ? first : q->first;
+            q->last = last > q->last ? last : q->last;
+        } else {
+            if (cs_sb_len == cs_sb_depth) {
+                cs_commit_one();
+            }
+            cs_sb[(cs_sb_head + cs_sb_len) % CS_SB_MAX] = (struct cs_pending){pc, instance, first, last};
+            cs_sb_len++;
+        }
+    } else {
+        cs_touch(first, last, store, 0);
+    }
     if (cs_prefetch) {
         cs_stride(pc, addr);
     }
-    /* a prefetch may have moved the clock: the fast path holds only if nothing else happened */
-    if (cs_last_ln == last) {
+    /* a prefetch may have moved the clock: the fast path holds only if nothing else happened
+     * (a deferred store touched nothing: a moved clock turns the fast path off) */
+    if (!(store && cs_sb_depth) && cs_last_ln == last) {
         cs_last_clock = cs_clock;
     }
 }

@@ -200,6 +200,7 @@ static void region_end(unsigned int vcpu_index, void *udata)
         return;
     }
     if (counting) {
+        cs_drain();                      /* the region's stores commit inside it */
         counting = 0;
         cs_counting_ref = 0;
         total += current;
@@ -622,10 +623,12 @@ static void plugin_exit(qemu_plugin_id_t id, void *p)
                      ",\"mem\":{\"line\":%u,\"levels\":%d,\"loads\":%" PRIu64 ",\"load_lines\":%" PRIu64
                      ",\"stores\":%" PRIu64
                      ",\"fill\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64 "],\"wb\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64
-                     "],\"demand\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64 "],\"prefetched\":%" PRIu64 "}",
+                     "],\"demand\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64 "],\"store_demand\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64
+                     "],\"prefetched\":%" PRIu64 "}",
                      1u << cs_line_shift, cs_n, cs_st.loads, cs_st.load_lines, cs_st.stores, cs_st.fill[0], cs_st.fill[1],
                      cs_st.fill[2], cs_st.wb[0], cs_st.wb[1], cs_st.wb[2], cs_st.demand[1], cs_st.demand[2],
-                     cs_st.demand[3], cs_st.pf_issued);
+                     cs_st.demand[3], cs_st.store_demand[1], cs_st.store_demand[2], cs_st.store_demand[3],
+                     cs_st.pf_issued);
         }
         int k = snprintf(line, sizeof line,
                          "{\"tensorop\":\"plugin\",\"regions\":%" PRIu64 ",\"insns\":%" PRIu64
@@ -732,6 +735,11 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
             ok = parse_level(a[1] - '1', a + 3);
         } else if (strncmp(a, "line=", 5) == 0) {
             ok = parse_line(a + 5);
+        } else if (strncmp(a, "sb=", 3) == 0) {
+            char *end;
+            unsigned long v = strtoul(a + 3, &end, 10);
+            ok = end != a + 3 && !*end && v <= CS_SB_MAX;
+            cs_sb_depth = (unsigned)v;
         } else if (strncmp(a, "prefetch=", 9) == 0) {
             ok = (a[9] == '0' || a[9] == '1') && !a[10];
             cs_prefetch = a[9] == '1';
@@ -740,7 +748,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
             n_kernel += ok;
         } else {
             fprintf(stderr, "tensorop plugin: unknown option %s (known: fd=N, blocks=N, begin=ADDR, end=ADDR, "
-                    "caller=LO-HI, kernel=LO-HI, l1=BYTES:WAYS, l2=.., l3=.., line=BYTES, prefetch=0|1)\n", a);
+                    "caller=LO-HI, kernel=LO-HI, l1=BYTES:WAYS, l2=.., l3=.., line=BYTES, prefetch=0|1, sb=N)\n", a);
             return -1;
         }
         if (!ok) {

@@ -80,6 +80,25 @@ def test_the_l1_ports_are_shared_by_loads_and_line_fills():
         assert "L1" not in combine(core, {**base, "load_lines": moved}, regions, OOO).bandwidth_cycles
 
 
+def test_store_misses_wait_in_their_own_queue():
+    """A core with `store_mlp`: the stores that miss when they commit (store_demand) cost their
+    latency / store_mlp, and they overlap the loads' misses (the larger of the two); a core without
+    it counts them with the loads' misses."""
+    rng = random.Random()
+    stored = replace(OOO, store_buffer=64, store_mlp=2)
+    for _ in range(30):
+        regions = rng.randint(1, 3)
+        demand = [rng.randint(0, 10 ** 6) for _ in range(3)]
+        sdemand = [rng.randint(0, 10 ** 6) for _ in range(3)]
+        mem = {"line": 64, "demand": demand, "store_demand": sdemand, "fill": [0, 0, 0], "wb": [0, 0, 0]}
+        loads = (demand[0] * 12 + demand[1] * 40 + demand[2] * 200) / 10 / regions
+        stores = (sdemand[0] * 12 + sdemand[1] * 40 + sdemand[2] * 200) / regions
+        assert combine(1.0, mem, regions, stored).latency_cycles == pytest.approx(max(loads, stores / 2))
+        assert combine(1.0, mem, regions, OOO).latency_cycles == pytest.approx(loads + stores / 10)
+        assert combine(1.0, mem, regions, stored).misses["store_misses"] == pytest.approx([x / regions for x in sdemand])
+    assert "sb=64" in stored.plugin_options() and not any(o.startswith("sb=") for o in OOO.plugin_options())
+
+
 def test_every_modelled_core_has_a_hierarchy_with_a_source_and_plugin_options(lab):
     for name in ("rv64-qemu", "rv64-qemu-vlen128", "rv64-qemu-vlen512", "arm64-qemu", "a76-qemu", "x86-qemu"):
         h = memory.for_device(lab.device(name))
@@ -91,7 +110,7 @@ def test_every_modelled_core_has_a_hierarchy_with_a_source_and_plugin_options(la
 
 
 @requires_qemu
-@pytest.mark.parametrize("bad", ["l2=1048576:8", "l1=1000:8", "l1=32768:0", "line=48", "prefetch=2"])
+@pytest.mark.parametrize("bad", ["l2=1048576:8", "l1=1000:8", "l1=32768:0", "line=48", "prefetch=2", "sb=", "sb=4096"])
 def test_the_plugin_refuses_a_bad_cache_geometry(lab, bad):
     r = subprocess.run(["qemu-x86_64", "-plugin", f"{lab.ws.qemu_plugin},{bad}", "/bin/true"],
                        capture_output=True, text=True, timeout=60)
@@ -129,6 +148,32 @@ def test_cache_counts_follow_the_access_pattern(lab):
     mem = run.record["mem"]
     # each (j, k) walks M lines of A and M of C; A's column k is new for every k, C's stays in L1
     assert mem["demand"][0] + mem["demand"][1] + mem["demand"][2] >= 0.9 * N * K * M, mem
+
+
+@requires_qemu
+@requires_mca
+def test_a_store_commits_late_and_can_miss_on_its_own(lab, monkeypatch):
+    """j-k-i with C's rows 1 KiB apart: the inner loop reads C[i][j] and writes it back. The load
+    brings the line into L1; with a store buffer the store commits some 70 stores later, when the
+    column walk has pushed that line out of its four L1 sets, and misses again (an RFO: one
+    store_demand per inner iteration). Writing at once (sb=0) it finds the line the load left."""
+    d = lab.device("x86-qemu")
+    h = memory.for_device(d)
+    assert h.store_buffer >= 48 and any(o.startswith("sb=") for o in h.plugin_options())
+    M, N, K = 96 + random.randint(0, 32), 256, 24 + random.randint(0, 16)
+    _, art = _build(lab, "x86-qemu", NAIVE_JKI, "naive_jki.c")
+    got = {}
+    for sb in (h.store_buffer, 0):
+        monkeypatch.setitem(memory.HIERARCHIES, d.core_model, replace(memory.HIERARCHIES[d.core_model], store_buffer=sb))
+        run = profile_artifact(lab.ws, d, art, (M, N, K))
+        assert run.ok, run.error
+        got[sb] = run.record["mem"]
+    late, now = got[h.store_buffer], got[0]
+    assert sum(late["store_demand"]) >= 0.9 * M * N * K, late
+    assert sum(now["store_demand"]) == 0, now
+    assert sum(late["demand"]) == pytest.approx(sum(now["demand"]), rel=0.1)       # the loads see the same
+    assert late["stores"] == pytest.approx(now["stores"], rel=0.01)
+    assert late["fill"][0] > now["fill"][0] + 0.8 * M * N * K
 
 
 REGTILE = (REPO / "kernels" / "validation" / "regtile_nopack.c").read_bytes()

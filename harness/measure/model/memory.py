@@ -5,6 +5,9 @@ the plugin simulate that hierarchy (qemu/cache_sim.h), and the one combination o
 
     latency   = (L2 hits x lat_L2 + L3 hits x lat_L3 + memory fills x lat_mem) / MLP
                 (demand misses of L1 only: a prefetched line costs bandwidth, not latency)
+                cores with a store buffer and `store_mlp`: the stores that miss L1 when they commit
+                (the plugin writes a store into L1 `store_buffer` stores after it ran) wait apart:
+                latency = max(the loads' above, (their misses x the same latencies) / store_mlp)
     bandwidth = per interface L2->L1, L3->L2, memory->L3 (or L2 on a core without L3):
                 lines moved (fills + dirty write-backs) x line size / bytes per cycle
     L1        = load lines / load ports + L1 lines moved x (line / L2->L1 bandwidth - 1 / load ports)
@@ -57,6 +60,9 @@ class Hierarchy:
     line: int = LINE
     prefetch: bool = True
     load_ports: int = 0        # L1 load ports sharing their cycles with line fills (0: no L1 term)
+    store_buffer: int = 0      # stores between execution and commit (0: a store writes L1 at once)
+    store_mlp: float = 0.0     # store misses (RFOs) in flight when stores commit in order (0: counted
+                               # with the loads' demand misses and `mlp`)
 
     def exposed(self, throughput_share: float = 1.0) -> float:
         """The fraction of the demand-miss latency added to the core's cycles."""
@@ -64,7 +70,8 @@ class Hierarchy:
 
     def plugin_options(self) -> tuple[str, ...]:
         lv = tuple(f"l{i + 1}={lvl.size}:{lvl.ways}" for i, lvl in enumerate(self.levels))
-        return (*lv, f"line={self.line}", f"prefetch={int(self.prefetch)}")
+        sb = (f"sb={self.store_buffer}",) if self.store_buffer else ()
+        return (*lv, f"line={self.line}", f"prefetch={int(self.prefetch)}", *sb)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -78,6 +85,7 @@ HIERARCHIES: dict[str, Hierarchy] = {h.core: h for h in (
     Hierarchy("icelake-server",
               (Level(48 * KiB, 12, 5, 0), Level(1280 * KiB, 20, 14, 48), Level(1536 * KiB, 12, 70, 11)),
               mem_latency=300, mem_bandwidth=3.9, mlp=10, out_of_order=True, load_ports=2,
+              store_buffer=72, store_mlp=2,
               source="Intel 64 and IA-32 Architectures Optimization Reference Manual, Ice Lake Server (48 KiB "
                      "12-way L1D, 1.25 MiB 20-way L2, 1.5 MiB of LLC per core; 64 B/cycle L2->L1 peak; two "
                      "load ports, whose cycles line fills share: 256-bit loads of a 256 KiB array, four rows "
@@ -85,7 +93,10 @@ HIERARCHIES: dict[str, Hierarchy] = {h.core: h for h in (
                      "core's sustained bandwidths as this host class measures them at its 3.5 GHz FMA clock "
                      "(bench-suite's roofline probes: L2 read 180 GB/s = 51 B/cycle, DRAM read 13.8 GB/s = "
                      "3.9 B/cycle; L3 ~38 GB/s = 11 B/cycle, as published single-core Ice Lake SP figures); "
-                     "latencies: L2 14, L3 ~70, DRAM ~85 ns"),
+                     "latencies: L2 14, L3 ~70, DRAM ~85 ns; store buffer: 72 entries (the manual's Sunny "
+                     "Cove figure); store misses in flight: 2, measured on a Sapphire-Rapids-class host "
+                     "(benchmarks/l1_miss_cost.c: a store that misses L1 and finds its line in L2 costs ~8 "
+                     "cycles at strides of 1 KiB and more, a load ~3)"),
     Hierarchy("sapphirerapids",
               (Level(48 * KiB, 12, 5, 0), Level(2 * MiB, 16, 16, 48), Level(1920 * KiB, 15, 80, 20)),
               mem_latency=300, mem_bandwidth=6, mlp=16, out_of_order=True,
@@ -172,6 +183,12 @@ def combine(core_cycles: float, mem: dict, regions: int, h: Hierarchy, throughpu
     lat_by_source = [lv[1].latency if len(lv) > 1 else h.mem_latency,
                      lv[2].latency if len(lv) > 2 else h.mem_latency, h.mem_latency]
     latency = sum(d * lat for d, lat in zip(demand, lat_by_source)) / h.mlp
+    store_demand = [x / r for x in mem.get("store_demand", [0, 0, 0])]
+    if h.store_mlp:
+        # stores that miss when they commit wait in order, few at a time, beside the loads' misses
+        latency = max(latency, sum(d * lat for d, lat in zip(store_demand, lat_by_source)) / h.store_mlp)
+    else:
+        latency += sum(d * lat for d, lat in zip(store_demand, lat_by_source)) / h.mlp
     line = int(mem.get("line") or h.line)
     bw = {}
     names = ["L2->L1", "L3->L2"]
@@ -192,6 +209,7 @@ def combine(core_cycles: float, mem: dict, regions: int, h: Hierarchy, throughpu
     if bound == "core" and exposed * latency > core_cycles:
         bound = "latency"         # the stalls, not the core's own work, are most of it
     misses = {"l1_to_l2": demand[0], "l1_to_l3": demand[1], "l1_to_memory": demand[2],
+              "store_misses": store_demand,
               "fills": fill[:len(lv)], "writebacks": wb[:len(lv)],
               "accesses": (mem.get("loads", 0) + mem.get("stores", 0)) / r}
     return MemoryCost(cycles, core_cycles, cycles - core_cycles, latency,
