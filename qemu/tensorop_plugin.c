@@ -453,6 +453,53 @@ static void on_mem(unsigned int vcpu_index, qemu_plugin_meminfo_t info, uint64_t
     }
 }
 
+/* An x86 rep-prefixed string instruction (rep movs/stos/lods/cmps/scas, ins/outs): QEMU runs each
+ * of its iterations as a block of its own, so each iteration's access would look like another
+ * instruction's. */
+static int x86_rep_string(const unsigned char *d, size_t n)
+{
+    int rep = 0;
+    size_t i = 0;
+    for (; i < n; i++) {
+        unsigned char b = d[i];
+        if (b == 0xf2 || b == 0xf3) {
+            rep = 1;
+        } else if (!(b == 0xf0 || b == 0x2e || b == 0x36 || b == 0x3e || b == 0x26 || b == 0x64 || b == 0x65 ||
+                     b == 0x66 || b == 0x67)) {
+            break;
+        }
+    }
+    if (i < n && (d[i] & 0xf0) == 0x40) {
+        i++;                                 /* REX */
+    }
+    if (!rep || i >= n) {
+        return 0;
+    }
+    unsigned char op = d[i];
+    return (op >= 0xa4 && op <= 0xa7) || (op >= 0xaa && op <= 0xaf) || (op >= 0x6c && op <= 0x6f);
+}
+
+/* The run of one rep string instruction: its iterations follow one another one instruction apart.
+ * Its stores are one store buffer entry per run (as fast-string hardware writes them in wide
+ * chunks), not one per iteration: a cheap `rep stosb` must not push older stores out early. */
+static uint64_t rep_pc = UINT64_MAX, rep_clock, rep_instance;
+
+static void on_mem_rep(unsigned int vcpu_index, qemu_plugin_meminfo_t info, uint64_t vaddr, void *udata)
+{
+    uint64_t pc = (uint64_t)(uintptr_t)udata;
+    if (pc != rep_pc || insn_clock > rep_clock + 1) {
+        rep_pc = pc;
+        rep_instance = insn_clock;
+    }
+    rep_clock = insn_clock;
+    unsigned size = 1u << qemu_plugin_mem_size_shift(info);
+    int is_store = qemu_plugin_mem_is_store(info);
+    cs_access(pc, is_store ? rep_instance : insn_clock, vaddr, size, is_store);
+    if (counting && blocks_fd >= 0) {
+        watch_forwarding(pc, vaddr, size, is_store);
+    }
+}
+
 static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 {
     size_t n = qemu_plugin_tb_n_insns(tb);
@@ -488,8 +535,8 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         /* the markers: by address only (a kernel may define functions of the same name) */
         uint64_t va = qemu_plugin_insn_vaddr(insn);
         if (caches) {
-            qemu_plugin_register_vcpu_mem_cb(insn, on_mem, QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_MEM_RW,
-                                             (void *)(uintptr_t)va);
+            qemu_plugin_register_vcpu_mem_cb(insn, is_x86 && x86_rep_string(data, sz) ? on_mem_rep : on_mem,
+                                             QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_MEM_RW, (void *)(uintptr_t)va);
         }
         if (begin_addr && va == begin_addr) {
             qemu_plugin_register_vcpu_insn_exec_cb(insn, region_begin, QEMU_PLUGIN_CB_NO_REGS, NULL);
