@@ -443,14 +443,21 @@ static void watch_forwarding(uint64_t pc, uint64_t vaddr, unsigned size, int is_
     }
 }
 
-static void on_mem(unsigned int vcpu_index, qemu_plugin_meminfo_t info, uint64_t vaddr, void *udata)
+/* One data access of the instruction at pc; a store counts as part of `store_instance` (one
+ * execution of an instruction: the store buffer merges its pieces). */
+static void mem_event(uint64_t pc, uint64_t store_instance, qemu_plugin_meminfo_t info, uint64_t vaddr)
 {
     unsigned size = 1u << qemu_plugin_mem_size_shift(info);
     int is_store = qemu_plugin_mem_is_store(info);
-    cs_access((uint64_t)(uintptr_t)udata, insn_clock, vaddr, size, is_store);
+    cs_access(pc, is_store ? store_instance : insn_clock, vaddr, size, is_store);
     if (counting && blocks_fd >= 0) {
-        watch_forwarding((uint64_t)(uintptr_t)udata, vaddr, size, is_store);
+        watch_forwarding(pc, vaddr, size, is_store);
     }
+}
+
+static void on_mem(unsigned int vcpu_index, qemu_plugin_meminfo_t info, uint64_t vaddr, void *udata)
+{
+    mem_event((uint64_t)(uintptr_t)udata, insn_clock, info, vaddr);
 }
 
 /* An x86 rep-prefixed string instruction (rep movs/stos/lods/cmps/scas, ins/outs): QEMU runs each
@@ -492,12 +499,7 @@ static void on_mem_rep(unsigned int vcpu_index, qemu_plugin_meminfo_t info, uint
         rep_instance = insn_clock;
     }
     rep_clock = insn_clock;
-    unsigned size = 1u << qemu_plugin_mem_size_shift(info);
-    int is_store = qemu_plugin_mem_is_store(info);
-    cs_access(pc, is_store ? rep_instance : insn_clock, vaddr, size, is_store);
-    if (counting && blocks_fd >= 0) {
-        watch_forwarding(pc, vaddr, size, is_store);
-    }
+    mem_event(pc, rep_instance, info, vaddr);
 }
 
 static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
