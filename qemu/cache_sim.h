@@ -3,8 +3,10 @@
  * A trace-driven simulation of set-associative, write-back, write-allocate caches with LRU
  * replacement (the design of QEMU's contrib/plugins/cache.c and of the textbook simulators:
  * per-set tags with use stamps), up to three levels (L1D, L2, the last level's share), fed by the
- * guest's data accesses (virtual addresses: a user-mode process has no other). Fills go into every
- * level on the way (mostly inclusive); a dirty line evicted from a level is written to the next.
+ * guest's data accesses (virtual addresses: a user-mode process has no other; with phys=, L2 and
+ * below place each page at a random colour, as physical indexing does). Fills go into every level
+ * on the way (mostly inclusive; with l1pf=0 not an L1 prefetch's); a dirty line evicted from a
+ * level is written to the next.
  *
  * Two hardware prefetchers, as the modelled cores have (simplified after Intel's L1 IP-stride
  * prefetcher and L2 streamer, which Arm's and SiFive's cores resemble; both stay in a 4 KiB page):
@@ -56,6 +58,8 @@ struct cs_stats {
     uint64_t store_demand[CS_LEVELS + 1]; /* with a store buffer: stores whose line was not in L1 when
                                   * they committed (an RFO), by the level that served them */
     uint64_t pf_issued;          /* prefetches that brought a line into a cache */
+    uint64_t pf_l1_only;         /* of those, L1 prefetches (l1pf=0) of a line from beyond L2, which
+                                  * crossed L2 without being kept there */
 };
 
 static struct cs_level cs_lv[CS_LEVELS];
@@ -75,9 +79,10 @@ struct cs_pending { uint64_t pc, instance, first, last; };
 static struct cs_pending cs_sb[CS_SB_MAX];
 static unsigned cs_sb_depth, cs_sb_len, cs_sb_head;
 
-struct pf_stride { uint64_t pc, last; int64_t stride; int conf; };
+struct pf_stride { uint64_t pc, last, instance; int64_t stride; int conf; };
 struct pf_stream { uint64_t page, last; int dir, conf; uint64_t use; };
-static struct pf_stride pf_st[PF_STRIDE_ENTRIES];
+static struct pf_stride pf_st[PF_STRIDE_ENTRIES], pf_ip[PF_STRIDE_ENTRIES];
+static int64_t cs_ip_max;        /* ipstride=BYTES: the IP-stride detector's largest stride; 0: one detector */
 static struct pf_stream pf_sm[PF_STREAMS];
 
 static int cs_init_level(int i, uint64_t size, uint32_t ways)
@@ -102,10 +107,32 @@ static int cs_init_level(int i, uint64_t size, uint32_t ways)
 /* Look line `ln` up in level i; on a miss, if `insert`, insert it (evicting the LRU way; a dirty
  * victim is written to the next level) and count it as a fill of level i when `fill` (a line
  * brought from below, not a written-back one arriving from above). Returns 1 on a hit. */
+/* The set of line `ln` in level i. L1 is indexed by virtual address (its sets x line fit in a
+ * page, as on the modelled cores). With phys=KEY, L2 and below are indexed by physical address as
+ * real ones are: Linux gives each 4 KiB page of a process a frame of its own, so which of the
+ * level's page colours (sets / lines per page) a page lands in is a random draw per process; the
+ * simulation draws it from a hash of the page number keyed by KEY (fresh per run), so that no
+ * kernel can know, or choose, the colours of its pages. An array that fills most of L2 then loses
+ * some of its lines to colours that got more than `ways` pages, as it does on a real core. */
+static uint64_t cs_phys_key;
+
+static uint64_t cs_set_of(int i, uint64_t ln, uint64_t sets)
+{
+    if (!cs_phys_key || i == 0 || cs_line_shift >= CS_PAGE_SHIFT) {
+        return ln % sets;
+    }
+    uint64_t per_page = 1ull << (CS_PAGE_SHIFT - cs_line_shift);
+    uint64_t h = (ln / per_page) ^ cs_phys_key;
+    h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ull;     /* splitmix64's finaliser */
+    h = (h ^ (h >> 27)) * 0x94D049BB133111EBull;
+    h ^= h >> 31;
+    return (h * per_page + ln % per_page) % sets;
+}
+
 static int cs_access_level(int i, uint64_t ln, int store, int insert, int fill)
 {
     struct cs_level *l = &cs_lv[i];
-    uint64_t set = ln % l->sets, *tag = l->tag + set * l->ways, *st = l->stamp + set * l->ways;
+    uint64_t set = cs_set_of(i, ln, l->sets), *tag = l->tag + set * l->ways, *st = l->stamp + set * l->ways;
     uint8_t *d = l->dirty + set * l->ways;
     uint32_t victim = 0;
     for (uint32_t w = 0; w < l->ways; w++) {
@@ -140,6 +167,12 @@ static int cs_access_level(int i, uint64_t ln, int store, int insert, int fill)
 
 /* Bring line ln into level `into` (0 = L1) from wherever it is; returns the level that had it
  * (cs_n = memory). */
+/* l1pf=1: a line the L1 (stride) prefetcher brings in is also filled into L2 and below, as a
+ * demand miss's is; l1pf=0: into L1 only (an L2 that is not inclusive of L1 and keeps no copy of
+ * what L1 prefetched, as this host behaves: a line prefetched too early and dropped by L1 is fetched
+ * again from where it was). */
+static int cs_l1pf_fills_below = 1, cs_pf_l1_only;
+
 static int cs_fetch(uint64_t ln, int into, int store)
 {
     int found = cs_n;
@@ -151,6 +184,12 @@ static int cs_fetch(uint64_t ln, int into, int store)
     }
     /* fill the levels between the one that had it and `into` (the fills count as traffic) */
     for (int i = found - 1; i >= into; i--) {
+        if (cs_pf_l1_only && i > into) {
+            if (cs_counting_ref) {
+                cs_st.fill[i]++;     /* it crossed this level's interface: traffic, not kept */
+            }
+            continue;
+        }
         cs_access_level(i, ln, i == into ? store : 0, 1, 1);
     }
     return found;
@@ -161,10 +200,13 @@ static void cs_prefetch_line(uint64_t ln, int into)
     if (cs_access_level(into, ln, 0, 0, 0)) {
         return;
     }
-    cs_fetch(ln, into, 0);
+    cs_pf_l1_only = into == 0 && !cs_l1pf_fills_below;
+    int found = cs_fetch(ln, into, 0);
     if (cs_counting_ref) {
         cs_st.pf_issued++;
+        cs_st.pf_l1_only += cs_pf_l1_only && found > into + 1;
     }
+    cs_pf_l1_only = 0;
 }
 
 static void cs_stream(uint64_t ln)
@@ -210,9 +252,10 @@ static void cs_stream(uint64_t ln)
     }
 }
 
-static void cs_stride(uint64_t pc, uint64_t addr)
+/* One stride detector step of table entry e for an access at addr: a stride seen twice in a row
+ * (conf 2) fetches the line one stride ahead into L1, within the page, if |stride| <= max_stride. */
+static void cs_stride_step(struct pf_stride *e, uint64_t pc, uint64_t addr, int64_t max_stride)
 {
-    struct pf_stride *e = &pf_st[(pc ^ (pc >> 9)) % PF_STRIDE_ENTRIES];
     if (e->pc != pc) {
         e->pc = pc;
         e->last = addr;
@@ -229,13 +272,37 @@ static void cs_stride(uint64_t pc, uint64_t addr)
         e->conf = 0;
         return;
     }
-    if (e->conf >= 2) {
+    if (e->conf >= 2 && d <= max_stride && d >= -max_stride) {
         uint64_t t = addr + (uint64_t)d;
         if ((t >> CS_PAGE_SHIFT) == (addr >> CS_PAGE_SHIFT) &&
             (t >> cs_line_shift) != (addr >> cs_line_shift)) {
             cs_prefetch_line(t >> cs_line_shift, 0);
         }
     }
+}
+
+/* The L1 prefetchers see every access (QEMU's pieces of a wide one included). Without ipstride=
+ * (cs_ip_max 0) one detector per instruction learns from all of them: pieces 8 or 4 bytes apart
+ * train it like a stride (a vector that ends at a line's end fetches the next line) and so do the
+ * executions' addresses (any stride within the page). With ipstride=BYTES (Intel's cores: 2048,
+ * the limit of the IP prefetcher in Intel's optimisation manual) it is two detectors, as those
+ * cores have: a next-line one (the DCU prefetcher) that follows pieces and accesses less than a
+ * line apart, and an IP-stride one that sees each execution once (its first piece), so a 256-bit
+ * load walking rows 1 KiB apart trains it exactly as a scalar load would. */
+static void cs_stride(uint64_t pc, uint64_t instance, uint64_t addr)
+{
+    unsigned slot = (unsigned)((pc ^ (pc >> 9)) % PF_STRIDE_ENTRIES);
+    if (!cs_ip_max) {
+        cs_stride_step(&pf_st[slot], pc, addr, INT64_MAX);
+        return;
+    }
+    cs_stride_step(&pf_st[slot], pc, addr, (int64_t)1 << cs_line_shift);
+    struct pf_stride *e = &pf_ip[slot];
+    if (e->pc == pc && e->instance == instance) {
+        return;                      /* a later piece of the same execution */
+    }
+    e->instance = instance;
+    cs_stride_step(e, pc, addr, cs_ip_max);
 }
 
 /* The line of the previous access, while it is L1's most recently used line: another access to
@@ -357,7 +424,7 @@ static void cs_access(uint64_t pc, uint64_t instance, uint64_t addr, unsigned si
         cs_touch(first, last, store, 0);
     }
     if (cs_prefetch) {
-        cs_stride(pc, addr);
+        cs_stride(pc, instance, addr);
     }
     /* a prefetch may have moved the clock: the fast path holds only if nothing else happened
      * (a deferred store touched nothing: a moved clock turns the fast path off) */

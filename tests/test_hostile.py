@@ -447,6 +447,23 @@ def test_a_cheap_rep_stosb_does_not_empty_the_store_buffer(tmp_path_factory):
     assert flush["cycles"] >= 0.97 * twin["cycles"], (flush["cycles"], twin["cycles"])
 
 
+
+@requires_qemu
+@pytest.mark.qemu
+def test_a_scalar_touch_does_not_buy_prefetches_the_vector_loads_earn(tmp_path_factory):
+    """Red team 5 (x86-qemu): a 4x16 register tile with B unpacked (rows 1 KiB apart) plus one
+    scalar load per k step of a line its 256-bit loads read anyway. QEMU hands the plugin each
+    256-bit load in 8-byte pieces; trained by the pieces, the stride prefetcher never saw the row
+    stride, the scalar load taught it, and its prefetches (kept in L1 only, charged nothing) made
+    the kernel 12.9% cheaper than its twin. The IP-stride detector now sees each execution once,
+    as a core does, and a prefetch that crosses L2 is charged as traffic."""
+    names = ("r5_touch_twin.c", "r5_touch_trains_prefetch.c")
+    rows = {k: r for (d, k), r in _qemu_batch(tmp_path_factory, names, ("x86-qemu",), "64x256x1536")["rows"].items()}
+    for n in names:
+        assert rows[n]["status"] == "ok", (n, rows[n]["error"])
+    twin, touch = rows["r5_touch_twin.c"], rows["r5_touch_trains_prefetch.c"]
+    assert touch["cycles"] >= 0.97 * twin["cycles"], (touch["cycles"], twin["cycles"])
+
 @serial
 def test_paired_comparison_is_not_forged(tmp_path):
     _workspace(tmp_path)

@@ -110,7 +110,8 @@ def test_every_modelled_core_has_a_hierarchy_with_a_source_and_plugin_options(la
 
 
 @requires_qemu
-@pytest.mark.parametrize("bad", ["l2=1048576:8", "l1=1000:8", "l1=32768:0", "line=48", "prefetch=2", "sb=", "sb=4096"])
+@pytest.mark.parametrize("bad", ["l2=1048576:8", "l1=1000:8", "l1=32768:0", "line=48", "prefetch=2", "sb=", "sb=4096",
+                                 "phys=", "phys=xyz", "l1pf=2", "ipstride=0", "ipstride=x"])
 def test_the_plugin_refuses_a_bad_cache_geometry(lab, bad):
     r = subprocess.run(["qemu-x86_64", "-plugin", f"{lab.ws.qemu_plugin},{bad}", "/bin/true"],
                        capture_output=True, text=True, timeout=60)
@@ -231,3 +232,52 @@ def test_an_unblocked_kernel_models_slower_than_a_packed_one_beyond_l2(lab):
     assert u.cycles > 3 * p.cycles, (u, p)
     assert u.bound == "memory" and p.bound == "core", (u.bound, p.bound)
     assert u.misses["l1_to_memory"] > 20 * max(1.0, p.misses["l1_to_memory"])
+
+
+# i-k-j: every row of C reads all of B, row by row (M passes over B)
+IKJ = b"""
+void tensorop_gemm_f32(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                       float *C, int ldc)
+{
+    for (int i = 0; i < M; i++) {
+        for (int j = 0; j < N; j++)
+            C[(long)i * ldc + j] = 0.0f;
+        for (int k = 0; k < K; k++) {
+            float a = A[(long)i * lda + k];
+            for (int j = 0; j < N; j++)
+                C[(long)i * ldc + j] += a * B[(long)k * ldb + j];
+        }
+    }
+}
+"""
+
+def _mem(lab, monkeypatch, hier, source, name, shape):
+    d = lab.device("x86-qemu")
+    monkeypatch.setattr(memory, "for_device", lambda device: hier)
+    _, art = _build(lab, "x86-qemu", source, name)
+    run = profile_artifact(lab.ws, d, art, shape)
+    assert run.ok, run.error
+    return run.record["mem"]
+
+
+@requires_qemu
+@requires_mca
+def test_a_physically_indexed_l2_loses_lines_to_page_colours(lab, monkeypatch):
+    """i-k-j with B 3 MiB, three quarters of a 4 MiB 4-way L2 (256 page colours of 4 pages), read
+    once per row of C. Indexed by virtual address every set holds its 3 lines of B and later rows
+    hit; with phys= each page lands at a random colour and the colours that drew more than 4 of
+    B's 768 pages lose their lines on every pass (35% of the lines on average, a few % apart from
+    draw to draw)."""
+    lv = (Level(32768, 8, 4, 0), Level(4 << 20, 4, 14, 48))
+    base = Hierarchy("test-phys", lv, mem_latency=200, mem_bandwidth=4, mlp=10, out_of_order=True,
+                     prefetch=False, source="test")
+    M, N, K = 3, 1024, 768                                  # B: 768 x 1024 floats = 3 MiB
+    b_lines = K * N * 4 // 64
+    virt = _mem(lab, monkeypatch, base, IKJ, "ikj.c", (M, N, K))
+    phys = _mem(lab, monkeypatch, replace(base, physical_index=True), IKJ, "ikj.c", (M, N, K))
+    assert virt["fill"][1] < 1.05 * b_lines, virt                 # at most the first pass
+    assert phys["fill"][1] > virt["fill"][1] + 0.15 * (M - 1) * b_lines, (phys, virt)
+    assert not any(o.startswith("phys=") for o in base.plugin_options())
+    h = replace(base, physical_index=True)
+    keys = {o for o in h.plugin_options() + h.plugin_options() if o.startswith("phys=")}
+    assert len(keys) == 2                                   # a fresh key per run

@@ -13,6 +13,7 @@ from harness.apps.common import err, out
 from harness.campaign.model_validation import MISORDER_FACTOR, summarize, validate_kernels
 from harness.config.lab import Lab
 from harness.config.yamlfile import ConfigError
+from harness.measure.model import memory
 from harness.ops import gemm
 
 model_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown", help="The cycle model of emulated devices (llvm-mca).")
@@ -44,6 +45,9 @@ def validate(kernels: List[str] = typer.Argument(..., help="Kernel files (AVX2/F
         err.print(f"[red]error:[/red] {e}", highlight=False)
         raise typer.Exit(2)
     summ = summarize(rows)
+    hier = memory.for_device(lab.device("x86-qemu")) if "x86-qemu" in lab.devices else None
+    if hier:
+        summ["x86_qemu_memory"] = hier.describe()
     if as_json:
         for r in rows:
             print(json.dumps(r))
@@ -62,6 +66,8 @@ def validate(kernels: List[str] = typer.Argument(..., help="Kernel files (AVX2/F
             else:
                 t.add_row(r["kernel"], r["status"], "", "", "", "", "", "", "", r["error"][:60])
         out.print(t)
+        if hier:
+            out.print(f"x86-qemu's memory: {hier.describe()}", highlight=False)
         if summ["spearman_rho"] is not None:
             out.print(f"Spearman rho (time vs modelled cycles) = {summ['spearman_rho']:.3f} over {summ['n']} "
                       f"kernels; implied clock median {summ['median_implied_ghz']:.2f} GHz, ratio error "

@@ -82,8 +82,7 @@ def check_device(lab: Lab, device: Device) -> DeviceReport:
         counter = "qemu plugin" if lab.ws.qemu_plugin.is_file() else "[yellow]plugin not built (make setup)[/yellow]"
         counter += f"; {device.core_model or 'no core model'}"
         hier = memory.for_device(device)
-        counter += (" + memory (" + ", ".join(f"L{i + 1} {lv.size // 1024} KiB" for i, lv in enumerate(hier.levels))
-                    + ")" if hier else " (no memory model)")
+        counter += f" + memory ({hier.describe()})" if hier else " (no memory model)"
         note = vlen_note(device)
         if note:
             counter += f"; [yellow]{note}[/yellow]"

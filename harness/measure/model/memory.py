@@ -26,9 +26,12 @@ the plugin simulate that hierarchy (qemu/cache_sim.h), and the one combination o
 """
 from __future__ import annotations
 
+import secrets
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
+
+from harness.measure.model.host_latency import host_latency
 
 LINE = 64
 # The fraction of L1 demand-miss latency an out-of-order core does not hide when it is busy issuing
@@ -63,6 +66,13 @@ class Hierarchy:
     store_buffer: int = 0      # stores between execution and commit (0: a store writes L1 at once)
     store_mlp: float = 0.0     # store misses (RFOs) in flight when stores commit in order (0: counted
                                # with the loads' demand misses and `mlp`)
+    physical_index: bool = False   # L2 and below indexed by physical address: each 4 KiB page lands
+                                   # at a random colour, drawn afresh for every run (the plugin's phys=)
+    l1_prefetch_fills_l2: bool = True  # a line the L1 prefetcher brings is also kept in L2 (False: in
+                                       # L1 only; dropped by L1 before use, it is fetched again)
+    ip_stride_max: int = 0     # bytes: L1 prefetch as a next-line detector plus an IP-stride one that
+                               # sees each execution once, up to this stride (0: one detector fed by
+                               # every access and piece, any stride within the page)
 
     def exposed(self, throughput_share: float = 1.0) -> float:
         """The fraction of the demand-miss latency added to the core's cycles."""
@@ -71,10 +81,20 @@ class Hierarchy:
     def plugin_options(self) -> tuple[str, ...]:
         lv = tuple(f"l{i + 1}={lvl.size}:{lvl.ways}" for i, lvl in enumerate(self.levels))
         sb = (f"sb={self.store_buffer}",) if self.store_buffer else ()
-        return (*lv, f"line={self.line}", f"prefetch={int(self.prefetch)}", *sb)
+        # a fresh key per run: no kernel can learn, or choose, where its pages land
+        phys = (f"phys={secrets.randbits(64) | 1:x}",) if self.physical_index else ()
+        l1pf = () if self.l1_prefetch_fills_l2 else ("l1pf=0",)
+        ip = (f"ipstride={self.ip_stride_max}",) if self.ip_stride_max else ()
+        return (*lv, f"line={self.line}", f"prefetch={int(self.prefetch)}", *sb, *phys, *l1pf, *ip)
 
     def to_json(self) -> dict:
         return asdict(self)
+
+    def describe(self) -> str:
+        """One line: each level's size, ways and hit latency, then DRAM's."""
+        lv = ", ".join(f"L{i + 1} {x.size // 1024} KiB {x.ways}-way" + (f" {x.latency:g} cycles" if i else "")
+                       for i, x in enumerate(self.levels))
+        return f"{lv}, DRAM {self.mem_latency:g} cycles"
 
 
 KiB, MiB = 1024, 1024 * 1024
@@ -85,7 +105,8 @@ HIERARCHIES: dict[str, Hierarchy] = {h.core: h for h in (
     Hierarchy("icelake-server",
               (Level(48 * KiB, 12, 5, 0), Level(1280 * KiB, 20, 14, 48), Level(1536 * KiB, 12, 70, 11)),
               mem_latency=300, mem_bandwidth=3.9, mlp=10, out_of_order=True, load_ports=2,
-              store_buffer=72, store_mlp=2,
+              store_buffer=72, store_mlp=2, physical_index=True, l1_prefetch_fills_l2=False,
+              ip_stride_max=2048,
               source="Intel 64 and IA-32 Architectures Optimization Reference Manual, Ice Lake Server (48 KiB "
                      "12-way L1D, 1.25 MiB 20-way L2, 1.5 MiB of LLC per core; 64 B/cycle L2->L1 peak; two "
                      "load ports, whose cycles line fills share: 256-bit loads of a 256 KiB array, four rows "
@@ -96,10 +117,16 @@ HIERARCHIES: dict[str, Hierarchy] = {h.core: h for h in (
                      "latencies: L2 14, L3 ~70, DRAM ~85 ns; store buffer: 72 entries (the manual's Sunny "
                      "Cove figure); store misses in flight: 2, measured on a Sapphire-Rapids-class host "
                      "(benchmarks/l1_miss_cost.c: a store that misses L1 and finds its line in L2 costs ~8 "
-                     "cycles at strides of 1 KiB and more, a load ~3)"),
+                     "cycles at strides of 1 KiB and more, a load ~3); physically indexed L2 and L3, and "
+                     "an L1 prefetch kept in L1 only: a register tile without packing whose B (1.6 MiB) "
+                     "fills 78% of a 2 MiB L2 runs 1.4-2x slower than with B blocked, varying 30% from "
+                     "process to process, as random page colours make it (docs/CYCLE_MODEL.md); L1 "
+                     "prefetchers after the manual: the DCU next-line one and the IP-stride one, strides "
+                     "up to 2 KiB"),
     Hierarchy("sapphirerapids",
               (Level(48 * KiB, 12, 5, 0), Level(2 * MiB, 16, 16, 48), Level(1920 * KiB, 15, 80, 20)),
-              mem_latency=300, mem_bandwidth=6, mlp=16, out_of_order=True,
+              mem_latency=300, mem_bandwidth=6, mlp=16, out_of_order=True, physical_index=True,
+              l1_prefetch_fills_l2=False, ip_stride_max=2048,
               source="Intel Optimization Reference Manual (Sapphire Rapids: 48 KiB L1D, 2 MiB 16-way L2, "
                      "1.875 MiB of LLC per core, 16 fill buffers)"),
     Hierarchy("sifive-x280",
@@ -139,8 +166,9 @@ def _sysfs_level(level: int) -> tuple[int, int] | None:
 
 def for_device(device) -> Hierarchy | None:
     """The hierarchy a device is modelled with: its core model's row; `memory: host` takes this
-    host's L1D and L2 sizes from sysfs (the validation device, x86-qemu); `memory: none` turns the
-    memory model off (core cycles only)."""
+    host's cache sizes from sysfs and its L2 and L3 latencies from a pointer chase on it
+    (host_latency.py; the validation device, x86-qemu); `memory: none` turns the memory model off
+    (core cycles only)."""
     mode = str(getattr(device, "memory", "") or "")
     if mode == "none":
         return None
@@ -154,7 +182,15 @@ def for_device(device) -> Hierarchy | None:
             levels[i] = replace(levels[i], size=got[0], ways=got[1])
     # the whole last level, as this host's sysfs shows it: on a VM whose cores see all of it,
     # one core's data stays there (what the kernels measure), not in a per-core share
-    return replace(h, levels=tuple(levels), source=h.source + "; cache sizes from this host's sysfs")
+    source = h.source + "; cache sizes from this host's sysfs"
+    lat = host_latency(levels[1].size, levels[2].size if len(levels) > 2 else None) if len(levels) > 1 else None
+    if lat:
+        levels[1] = replace(levels[1], latency=round(lat.l2, 1))
+        if lat.l3 and len(levels) > 2:
+            levels[2] = replace(levels[2], latency=round(lat.l3, 1))
+        source += (f"; L2/L3 latencies measured on this host (latency_probe.c: {lat.l2:.0f} / "
+                   f"{lat.l3 or 0:.0f} cycles at {lat.ghz:.2f} GHz)")
+    return replace(h, levels=tuple(levels), source=source)
 
 
 @dataclass(frozen=True)
