@@ -14,9 +14,10 @@
  *     line one stride ahead into L1. It learns from QEMU's accesses: a wide or per-element vector
  *     access arrives in pieces 8 or 4 bytes apart, which train it like a stride, so a vector that
  *     ends at a line's end also fetches the next line (what Intel's L1 next-line prefetcher does
- *     for such streams). Trained once per instruction instead, the unblocked kernels that stream
- *     two-line B rows from L3 (the validation set, 640^3) model 1.5-2x slower than this host
- *     runs them, so it stays;
+ *     for such streams). With ipstride=BYTES (the x86 rows) it is two detectors instead, as
+ *     Intel's cores have: that one as a next-line prefetcher (pieces and accesses less than a
+ *     line apart) and an IP-stride one that sees each execution once, strides up to BYTES
+ *     (cs_stride);
  *   - stream (L2): a demand miss adjacent (within 2 lines) to the previous miss in the same page,
  *     twice in a row, prefetches the next PF_DEPTH lines in that direction into L2.
  * A prefetched line is counted as traffic between the levels (bandwidth) but a later demand access
@@ -195,6 +196,8 @@ static int cs_fetch(uint64_t ln, int into, int store)
     return found;
 }
 
+static void cs_stream(uint64_t ln);
+
 static void cs_prefetch_line(uint64_t ln, int into)
 {
     if (cs_access_level(into, ln, 0, 0, 0)) {
@@ -202,6 +205,10 @@ static void cs_prefetch_line(uint64_t ln, int into)
     }
     cs_pf_l1_only = into == 0 && !cs_l1pf_fills_below;
     int found = cs_fetch(ln, into, 0);
+    if (into == 0 && cs_ip_max) {
+        /* Intel's L2 streamer watches L1's requests to L2, its prefetchers' included */
+        cs_stream(ln);
+    }
     if (cs_counting_ref) {
         cs_st.pf_issued++;
         cs_st.pf_l1_only += cs_pf_l1_only && found > into + 1;
