@@ -58,6 +58,10 @@ struct cs_stats {
                                   * and stores when they commit at once) */
     uint64_t store_demand[CS_LEVELS + 1]; /* with a store buffer: stores whose line was not in L1 when
                                   * they committed (an RFO), by the level that served them */
+    uint64_t store_commits;      /* the L1's cycles of writing stores: one per store (QEMU's pieces
+                                  * of one wide store count once) and line, two in one cycle when
+                                  * two stores in a row go to the same line (Intel's cores since
+                                  * Ice Lake commit two stores per cycle only to one line) */
     uint64_t pf_issued;          /* prefetches that brought a line into a cache */
     uint64_t pf_l1_only;         /* of those, L1 prefetches (l1pf=0) of a line from beyond L2, which
                                   * crossed L2 without being kept there */
@@ -149,7 +153,7 @@ static int cs_access_level(int i, uint64_t ln, int store, int insert, int fill)
     if (!insert) {
         return 0;
     }
-    if (tag[victim] && d[victim]) {
+    if (tag[victim] && (d[victim] & 1)) {
         if (cs_counting_ref) {
             cs_st.wb[i]++;
         }
@@ -159,8 +163,8 @@ static int cs_access_level(int i, uint64_t ln, int store, int insert, int fill)
     }
     tag[victim] = ln + 1;
     st[victim] = ++cs_clock;
-    d[victim] = (uint8_t)store;
-    if (cs_counting_ref && fill) {
+    d[victim] = (uint8_t)(store | (fill == 2 ? 2 : 0));
+    if (cs_counting_ref && fill == 1) {
         cs_st.fill[i]++;
     }
     return 0;
@@ -172,10 +176,19 @@ static int cs_access_level(int i, uint64_t ln, int store, int insert, int fill)
  * demand miss's is; l1pf=0: into L1 only (an L2 that is not inclusive of L1 and keeps no copy of
  * what L1 prefetched, as this host behaves: a line prefetched too early and dropped by L1 is fetched
  * again from where it was). */
-static int cs_l1pf_fills_below = 1, cs_pf_l1_only;
+static int cs_l1pf_fills_below = 1;
+/* pfuse=1: a line an L1 prefetch brings counts as filled into L1 (L2->L1 traffic) when a load or
+ * store first uses it, not when it arrives; one evicted unused costs nothing there. Intel's L1
+ * prefetchers issue only while few other load misses are in flight (the optimisation manual), so
+ * the prefetches that arrive too late or too early to be used are the ones a busy L1 drops. The
+ * dirty byte's bit 1 marks such a line until its first use. */
+static int cs_pf_on_use;
 
-static int cs_fetch(uint64_t ln, int into, int store)
+/* Bring line ln into level `into`; `prefetch`: for a prefetcher (an L1 prefetch with l1pf=0 is
+ * kept in L1 only: the levels it crossed count the traffic) */
+static int cs_fetch(uint64_t ln, int into, int store, int prefetch)
 {
+    int keep_below = !prefetch || into > 0 || cs_l1pf_fills_below;
     int found = cs_n;
     for (int i = into; i < cs_n; i++) {
         if (cs_access_level(i, ln, i == into ? store : 0, 0, 0)) {
@@ -185,13 +198,13 @@ static int cs_fetch(uint64_t ln, int into, int store)
     }
     /* fill the levels between the one that had it and `into` (the fills count as traffic) */
     for (int i = found - 1; i >= into; i--) {
-        if (cs_pf_l1_only && i > into) {
+        if (!keep_below && i > into) {
             if (cs_counting_ref) {
                 cs_st.fill[i]++;     /* it crossed this level's interface: traffic, not kept */
             }
             continue;
         }
-        cs_access_level(i, ln, i == into ? store : 0, 1, 1);
+        cs_access_level(i, ln, i == into ? store : 0, 1, i == 0 && prefetch && cs_pf_on_use ? 2 : 1);
     }
     return found;
 }
@@ -203,17 +216,16 @@ static void cs_prefetch_line(uint64_t ln, int into)
     if (cs_access_level(into, ln, 0, 0, 0)) {
         return;
     }
-    cs_pf_l1_only = into == 0 && !cs_l1pf_fills_below;
-    int found = cs_fetch(ln, into, 0);
+    int l1_only = into == 0 && !cs_l1pf_fills_below;
+    int found = cs_fetch(ln, into, 0, 1);
     if (into == 0 && cs_ip_max) {
         /* Intel's L2 streamer watches L1's requests to L2, its prefetchers' included */
         cs_stream(ln);
     }
     if (cs_counting_ref) {
         cs_st.pf_issued++;
-        cs_st.pf_l1_only += cs_pf_l1_only && found > into + 1;
+        cs_st.pf_l1_only += l1_only && found > into + 1;
     }
-    cs_pf_l1_only = 0;
 }
 
 static void cs_stream(uint64_t ln)
@@ -349,6 +361,24 @@ static void cs_count_load_lines(uint64_t pc, uint64_t instance, uint64_t first, 
     }
 }
 
+/* The line the last counted store commit wrote, and whether it was already the second of a pair
+ * (then the next store to that line starts a new cycle); the last store piece counted. */
+static uint64_t cs_sc_ln = UINT64_MAX, cs_sp_pc = UINT64_MAX, cs_sp_instance, cs_sp_ln;
+static int cs_sc_paired;
+
+static void cs_count_store_commit(uint64_t first, uint64_t last)
+{
+    for (uint64_t ln = first; ln <= last; ln++) {
+        if (ln == cs_sc_ln && !cs_sc_paired) {
+            cs_sc_paired = 1;
+        } else {
+            cs_st.store_commits++;
+            cs_sc_paired = 0;
+        }
+        cs_sc_ln = ln;
+    }
+}
+
 /* The cache side of one access to lines first..last: look them up in L1 and fetch what misses.
  * `committed`: a store leaving the store buffer (its misses are store_demand). */
 static void cs_touch(uint64_t first, uint64_t last, int store, int committed)
@@ -374,9 +404,15 @@ static void cs_touch(uint64_t first, uint64_t last, int store, int committed)
         }
         if (cs_access_level(0, ln, store, 0, 0)) {
             cs_remember(ln);
+            if (cs_last_ln == ln && (*cs_last_dirty & 2)) {
+                *cs_last_dirty &= 1;              /* a prefetched line's first use (pfuse=1) */
+                if (cs_counting_ref) {
+                    cs_st.fill[0]++;
+                }
+            }
             continue;
         }
-        int from = cs_fetch(ln, 0, store);
+        int from = cs_fetch(ln, 0, store, 0);
         cs_remember(ln);
         if (cs_counting_ref) {
             (committed ? cs_st.store_demand : cs_st.demand)[from == cs_n ? CS_LEVELS : from]++;
@@ -394,6 +430,9 @@ static void cs_commit_one(void)
     struct cs_pending *p = &cs_sb[cs_sb_head];
     cs_sb_head = (cs_sb_head + 1) % CS_SB_MAX;
     cs_sb_len--;
+    if (cs_counting_ref) {
+        cs_count_store_commit(p->first, p->last);
+    }
     cs_touch(p->first, p->last, 1, 1);
 }
 
@@ -413,6 +452,16 @@ static void cs_access(uint64_t pc, uint64_t instance, uint64_t addr, unsigned si
     uint64_t first = addr >> cs_line_shift, last = (addr + (size ? size : 1) - 1) >> cs_line_shift;
     if (!store && cs_counting_ref) {
         cs_count_load_lines(pc, instance, first, last);
+    } else if (store && !cs_sb_depth && cs_counting_ref) {
+        /* no store buffer: a store writes L1 when it runs (its pieces once per line) */
+        for (uint64_t ln = first; ln <= last; ln++) {
+            if (pc != cs_sp_pc || instance != cs_sp_instance || ln != cs_sp_ln) {
+                cs_count_store_commit(ln, ln);
+                cs_sp_pc = pc;
+                cs_sp_instance = instance;
+                cs_sp_ln = ln;
+            }
+        }
     }
     if (store && cs_sb_depth) {
         /* QEMU's pieces of one wide store are one store buffer entry */

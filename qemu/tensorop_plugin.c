@@ -670,11 +670,11 @@ static void plugin_exit(qemu_plugin_id_t id, void *p)
         if (caches) {
             snprintf(mem, sizeof mem,
                      ",\"mem\":{\"line\":%u,\"levels\":%d,\"loads\":%" PRIu64 ",\"load_lines\":%" PRIu64
-                     ",\"stores\":%" PRIu64
+                     ",\"stores\":%" PRIu64 ",\"store_commits\":%" PRIu64
                      ",\"fill\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64 "],\"wb\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64
                      "],\"demand\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64 "],\"store_demand\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64
                      "],\"prefetched\":%" PRIu64 ",\"l1_only\":%" PRIu64 "}",
-                     1u << cs_line_shift, cs_n, cs_st.loads, cs_st.load_lines, cs_st.stores, cs_st.fill[0], cs_st.fill[1],
+                     1u << cs_line_shift, cs_n, cs_st.loads, cs_st.load_lines, cs_st.stores, cs_st.store_commits, cs_st.fill[0], cs_st.fill[1],
                      cs_st.fill[2], cs_st.wb[0], cs_st.wb[1], cs_st.wb[2], cs_st.demand[1], cs_st.demand[2],
                      cs_st.demand[3], cs_st.store_demand[1], cs_st.store_demand[2], cs_st.store_demand[3],
                      cs_st.pf_issued, cs_st.pf_l1_only);
@@ -804,12 +804,15 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
         } else if (strncmp(a, "l1pf=", 5) == 0) {
             ok = (a[5] == '0' || a[5] == '1') && !a[6];
             cs_l1pf_fills_below = a[5] == '1';
+        } else if (strncmp(a, "pfuse=", 6) == 0) {
+            ok = (a[6] == '0' || a[6] == '1') && !a[7];
+            cs_pf_on_use = a[6] == '1';
         } else if (strncmp(a, "kernel=", 7) == 0) {
             ok = n_kernel < MAX_KERNEL_RANGES && parse_addr(a + 7, &kernel_lo[n_kernel], &kernel_hi[n_kernel]);
             n_kernel += ok;
         } else {
             fprintf(stderr, "tensorop plugin: unknown option %s (known: fd=N, blocks=N, begin=ADDR, end=ADDR, "
-                    "caller=LO-HI, kernel=LO-HI, l1=BYTES:WAYS, l2=.., l3=.., line=BYTES, prefetch=0|1, sb=N, phys=HEXKEY, l1pf=0|1, ipstride=BYTES)\n", a);
+                    "caller=LO-HI, kernel=LO-HI, l1=BYTES:WAYS, l2=.., l3=.., line=BYTES, prefetch=0|1, sb=N, phys=HEXKEY, l1pf=0|1, pfuse=0|1, ipstride=BYTES)\n", a);
             return -1;
         }
         if (!ok) {

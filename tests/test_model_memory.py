@@ -111,7 +111,7 @@ def test_every_modelled_core_has_a_hierarchy_with_a_source_and_plugin_options(la
 
 @requires_qemu
 @pytest.mark.parametrize("bad", ["l2=1048576:8", "l1=1000:8", "l1=32768:0", "line=48", "prefetch=2", "sb=", "sb=4096",
-                                 "phys=", "phys=xyz", "l1pf=2", "ipstride=0", "ipstride=x"])
+                                 "phys=", "phys=xyz", "l1pf=2", "pfuse=2", "pfuse=", "ipstride=0", "ipstride=x"])
 def test_the_plugin_refuses_a_bad_cache_geometry(lab, bad):
     r = subprocess.run(["qemu-x86_64", "-plugin", f"{lab.ws.qemu_plugin},{bad}", "/bin/true"],
                        capture_output=True, text=True, timeout=60)
@@ -281,3 +281,106 @@ def test_a_physically_indexed_l2_loses_lines_to_page_colours(lab, monkeypatch):
     h = replace(base, physical_index=True)
     keys = {o for o in h.plugin_options() + h.plugin_options() if o.startswith("phys=")}
     assert len(keys) == 2                                   # a fresh key per run
+
+
+# i-k-j on four rows of C at a time with 256-bit vectors: per k and 8 columns one load of B and four
+# loads and stores of C. ORDER decides the stores' order: the four rows in turn (each store goes to
+# another line) or, for each row, two vectors in a row (two stores to one line, then the next row's)
+STORE_ORDER = """
+#include <immintrin.h>
+void tensorop_gemm_f32(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                       float *C, int ldc)
+{
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++)
+            C[(long)i * ldc + j] = 0.0f;
+    for (int i = 0; i + 4 <= M; i += 4)
+        for (int k = 0; k < K; k++) {
+            const float *b = B + (long)k * ldb;
+            for (int j = 0; j + 16 <= N; j += 16) {
+                __m256 b0 = _mm256_loadu_ps(b + j), b1 = _mm256_loadu_ps(b + j + 8);
+#if ROWS_IN_TURN
+                for (int h = 0; h < 2; h++)
+                    for (int r = 0; r < 4; r++) {
+                        float *c = C + (long)(i + r) * ldc + j + 8 * h;
+                        __m256 a = _mm256_broadcast_ss(A + (long)(i + r) * lda + k);
+                        _mm256_storeu_ps(c, _mm256_fmadd_ps(a, h ? b1 : b0, _mm256_loadu_ps(c)));
+                    }
+#else
+                for (int r = 0; r < 4; r++)
+                    for (int h = 0; h < 2; h++) {
+                        float *c = C + (long)(i + r) * ldc + j + 8 * h;
+                        __m256 a = _mm256_broadcast_ss(A + (long)(i + r) * lda + k);
+                        _mm256_storeu_ps(c, _mm256_fmadd_ps(a, h ? b1 : b0, _mm256_loadu_ps(c)));
+                    }
+#endif
+            }
+        }
+}
+"""
+
+
+@requires_qemu
+@requires_mca
+def test_stores_to_one_line_commit_in_pairs(lab, monkeypatch):
+    """`store_commits`: the L1 writes stores one line per cycle, two stores in one cycle only when
+    both go to the same line (Intel's cores since Ice Lake). The same GEMM with its C stores in two
+    orders: the four rows in turn (every store another line: one cycle each) or two vectors of one
+    row back to back (half as many). The store buffer commits them in program order either way."""
+    d = lab.device("x86-qemu")
+    h = memory.for_device(d)
+    assert h.store_commit_cycles > 0
+    M, N, K = 8, 64 + 16 * random.randint(0, 4), 24 + random.randint(0, 16)     # C aligned: ldc = N
+    vector_stores = M * K * N // 8
+    got = {}
+    for turn in (1, 0):
+        src = (f"#define ROWS_IN_TURN {turn}\n" + STORE_ORDER).encode()
+        got[turn] = _mem(lab, monkeypatch, h, src, f"store_order_{turn}.c", (M, N, K))
+    zeroing = M * N * 4 // 64                       # C = 0 first: whole lines, at most one cycle each
+    assert vector_stores <= got[1]["store_commits"] <= vector_stores + zeroing + 64, got[1]
+    assert vector_stores / 2 <= got[0]["store_commits"] <= vector_stores / 2 + zeroing + 64, got[0]
+    per_store = h.store_commit_cycles
+    c = combine(1.0, {"line": 64, "demand": [0, 0, 0], "fill": [0, 0, 0], "wb": [0, 0, 0],
+                      "load_lines": 0, **got[1]}, 1, h)
+    assert c.bandwidth_cycles["L1 stores"] == pytest.approx(got[1]["store_commits"] * per_store
+                                                           + got[1]["fill"][0] * (64 / h.levels[1].bandwidth - 1 / h.load_ports), rel=1e-3)
+
+
+def test_the_l1_stores_term_is_store_commits_plus_fills():
+    """A core with `store_commit_cycles`: L1 stores = store commits x those cycles + L1 lines moved x
+    the fill's cycles (as in the L1 term); a core without it has no such term."""
+    rng = random.Random()
+    ported = replace(OOO, load_ports=2, store_commit_cycles=1.1)
+    for _ in range(20):
+        regions = rng.randint(1, 3)
+        fill, commits = [rng.randint(0, 10 ** 6), 0, 0], rng.randint(0, 10 ** 7)
+        mem = {"line": 64, "demand": [0, 0, 0], "fill": fill, "wb": [0, 0, 0], "load_lines": 0, "store_commits": commits}
+        c = combine(1.0, mem, regions, ported)
+        want = (commits * 1.1 + fill[0] * (64 / 32 - 1 / 2)) / regions
+        assert c.bandwidth_cycles["L1 stores"] == pytest.approx(want)
+        assert c.cycles == pytest.approx(max(want, c.bandwidth_cycles["L1"], c.bandwidth_cycles["L2->L1"], 1.0))
+        if want > max(c.bandwidth_cycles["L1"], c.bandwidth_cycles["L2->L1"]):
+            assert c.bound == "L1 stores"
+        assert "L1 stores" not in combine(1.0, mem, regions, replace(ported, store_commit_cycles=0)).bandwidth_cycles
+
+
+AVX2_UNBLOCKED = (REPO / "kernels" / "validation" / "avx2_unblocked.c").read_bytes()
+
+
+@requires_qemu
+@requires_mca
+def test_an_unused_prefetch_costs_no_l1_fill(lab, monkeypatch):
+    """avx2_unblocked on B of 4 lines per row: each strip of 32 columns reads two lines per row, and
+    the next-line prefetcher fetches the third, the next strip's, which is evicted before that strip
+    comes (K rows of the strip fill L1). With pfuse=1 (the x86 rows) such a line counts no L2->L1
+    fill, so L1 fills are the lines the loads use; without it they are half as many again."""
+    d = lab.device("x86-qemu")
+    h = memory.for_device(d)
+    assert h.prefetch_fill_on_use and "pfuse=1" in h.plugin_options()
+    M, N, K = 2 + random.randint(0, 2), 64, 1024 + 64 * random.randint(0, 4)
+    used = M * K * N * 4 // 64                       # every row of C reads all of B
+    on_use = _mem(lab, monkeypatch, h, AVX2_UNBLOCKED, "avx2_unblocked.c", (M, N, K))
+    on_arrival = _mem(lab, monkeypatch, replace(h, prefetch_fill_on_use=False), AVX2_UNBLOCKED, "avx2_unblocked.c", (M, N, K))
+    assert used <= on_use["fill"][0] <= 1.1 * used, (on_use, used)
+    assert on_arrival["fill"][0] >= 1.35 * used, (on_arrival, used)
+    assert sum(on_arrival["demand"]) == sum(on_use["demand"])    # L1 holds the same lines: only the charge moves

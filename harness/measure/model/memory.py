@@ -15,14 +15,19 @@ the plugin simulate that hierarchy (qemu/cache_sim.h), and the one combination o
                 port cycles the loads also need; the L2->L1 bandwidth is measured with one load
                 per line, so a kernel that loads a line once costs what the bandwidth term says,
                 one that loads it in several pieces pays for the pieces)
-    cycles    = max(core + exposed x latency, latency, bandwidth..., L1)
+    L1 stores = store commits x store_commit_cycles + L1 lines moved x the same fill cycles
+                (cores with `store_commit_cycles`: stores write L1 after they retire, one line per
+                cycle, two stores in one cycle only when both go to one line; the plugin counts
+                those cycles, and a line filled into L1 takes the same write cycles)
+    cycles    = max(core + exposed x latency, latency, bandwidth..., L1, L1 stores)
                 exposed = 1 on an in-order core (a demand miss stalls it: core + latency); on an
                 out-of-order core EXPOSED_OOO x the share of the core cycles that the blocks'
                 resources alone explain (llvm-mca's block reciprocal throughput / its cycles): a
                 miss hides under a dependency chain the core waits on anyway, and shows where the
                 core is busy issuing (its fills take the load ports' cycles)
 
-`bound` names the term that decides it: core, latency, the interface whose bandwidth does, or L1.
+`bound` names the term that decides it: core, latency, the interface whose bandwidth does, L1 or
+L1 stores.
 """
 from __future__ import annotations
 
@@ -64,12 +69,16 @@ class Hierarchy:
     prefetch: bool = True
     load_ports: int = 0        # L1 load ports sharing their cycles with line fills (0: no L1 term)
     store_buffer: int = 0      # stores between execution and commit (0: a store writes L1 at once)
+    store_commit_cycles: float = 0.0   # L1 cycles per store commit (one line per cycle, two stores
+                                       # to one line in one; 0: no L1 stores term)
     store_mlp: float = 0.0     # store misses (RFOs) in flight when stores commit in order (0: counted
                                # with the loads' demand misses and `mlp`)
     physical_index: bool = False   # L2 and below indexed by physical address: each 4 KiB page lands
                                    # at a random colour, drawn afresh for every run (the plugin's phys=)
     l1_prefetch_fills_l2: bool = True  # a line the L1 prefetcher brings is also kept in L2 (False: in
                                        # L1 only; dropped by L1 before use, it is fetched again)
+    prefetch_fill_on_use: bool = False  # an L1 prefetch's line counts as L2->L1 traffic when first used
+                                        # (one evicted unused costs nothing: the plugin's pfuse=1)
     ip_stride_max: int = 0     # bytes: L1 prefetch as a next-line detector plus an IP-stride one that
                                # sees each execution once, up to this stride (0: one detector fed by
                                # every access and piece, any stride within the page)
@@ -84,8 +93,9 @@ class Hierarchy:
         # a fresh key per run: no kernel can learn, or choose, where its pages land
         phys = (f"phys={secrets.randbits(64) | 1:x}",) if self.physical_index else ()
         l1pf = () if self.l1_prefetch_fills_l2 else ("l1pf=0",)
+        pfuse = ("pfuse=1",) if self.prefetch_fill_on_use else ()
         ip = (f"ipstride={self.ip_stride_max}",) if self.ip_stride_max else ()
-        return (*lv, f"line={self.line}", f"prefetch={int(self.prefetch)}", *sb, *phys, *l1pf, *ip)
+        return (*lv, f"line={self.line}", f"prefetch={int(self.prefetch)}", *sb, *phys, *l1pf, *pfuse, *ip)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -105,8 +115,8 @@ HIERARCHIES: dict[str, Hierarchy] = {h.core: h for h in (
     Hierarchy("icelake-server",
               (Level(48 * KiB, 12, 5, 0), Level(1280 * KiB, 20, 14, 48), Level(1536 * KiB, 12, 70, 11)),
               mem_latency=300, mem_bandwidth=3.9, mlp=10, out_of_order=True, load_ports=2,
-              store_buffer=72, store_mlp=2, physical_index=True, l1_prefetch_fills_l2=False,
-              ip_stride_max=2048,
+              store_buffer=72, store_mlp=2, store_commit_cycles=1.1, physical_index=True,
+              l1_prefetch_fills_l2=False, prefetch_fill_on_use=True, ip_stride_max=2048,
               source="Intel 64 and IA-32 Architectures Optimization Reference Manual, Ice Lake Server (48 KiB "
                      "12-way L1D, 1.25 MiB 20-way L2, 1.5 MiB of LLC per core; 64 B/cycle L2->L1 peak; two "
                      "load ports, whose cycles line fills share: 256-bit loads of a 256 KiB array, four rows "
@@ -117,12 +127,15 @@ HIERARCHIES: dict[str, Hierarchy] = {h.core: h for h in (
                      "latencies: L2 14, L3 ~70, DRAM ~85 ns; store buffer: 72 entries (the manual's Sunny "
                      "Cove figure); store misses in flight: 2, measured on a Sapphire-Rapids-class host "
                      "(benchmarks/l1_miss_cost.c: a store that misses L1 and finds its line in L2 costs ~8 "
-                     "cycles at strides of 1 KiB and more, a load ~3); physically indexed L2 and L3, and "
+                     "cycles at strides of 1 KiB and more, a load ~3); store commits: 1.1 cycles per line "
+                     "written, two stores to one line in one (benchmarks/store_commit.c); physically indexed L2 and L3, and "
                      "an L1 prefetch kept in L1 only: a register tile without packing whose B (1.6 MiB) "
                      "fills 78% of a 2 MiB L2 runs 1.4-2x slower than with B blocked, varying 30% from "
                      "process to process, as random page colours make it (docs/CYCLE_MODEL.md); L1 "
                      "prefetchers after the manual: the DCU next-line one and the IP-stride one, strides "
-                     "up to 2 KiB"),
+                     "up to 2 KiB; a prefetched line charged as an L1 fill when first used (the manual: L1 "
+                     "prefetches issue only while few load misses are in flight; unblocked strips of one to "
+                     "four lines per B row cost this host per line used, not per line fetched)"),
     Hierarchy("sapphirerapids",
               (Level(48 * KiB, 12, 5, 0), Level(2 * MiB, 16, 16, 48), Level(1920 * KiB, 15, 80, 20)),
               mem_latency=300, mem_bandwidth=6, mlp=16, out_of_order=True, physical_index=True,
@@ -237,6 +250,8 @@ def combine(core_cycles: float, mem: dict, regions: int, h: Hierarchy, throughpu
     if h.load_ports and len(lv) > 1 and "load_lines" in mem:
         fill_cycles = max(0.0, line / lv[1].bandwidth - 1 / h.load_ports)
         bw["L1"] = mem["load_lines"] / r / h.load_ports + (fill[0] + wb[0]) * fill_cycles
+        if h.store_commit_cycles and "store_commits" in mem:
+            bw["L1 stores"] = mem["store_commits"] / r * h.store_commit_cycles + (fill[0] + wb[0]) * fill_cycles
     exposed = h.exposed(throughput_share)
     stalled = core_cycles + exposed * latency
     terms = {"core": stalled, "latency": latency, **bw}
