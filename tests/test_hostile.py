@@ -6,7 +6,8 @@ stay ok, nothing the kernels start may outlive the campaign, and nothing outside
 may be written or reached.
 
 A trick that gets past the harness is a FINDING (kernels/hostile/README.md): list it in FINDINGS
-(an xfail) until the hole is closed; none is open today."""
+(an xfail) until the hole is closed; one is open today, a modelled speed on x86-qemu (red team 6,
+its own strict xfail below)."""
 from __future__ import annotations
 
 import json
@@ -463,6 +464,24 @@ def test_a_scalar_touch_does_not_buy_prefetches_the_vector_loads_earn(tmp_path_f
         assert rows[n]["status"] == "ok", (n, rows[n]["error"])
     twin, touch = rows["r5_touch_twin.c"], rows["r5_touch_trains_prefetch.c"]
     assert touch["cycles"] >= 0.97 * twin["cycles"], (touch["cycles"], twin["cycles"])
+
+@requires_qemu
+@pytest.mark.qemu
+@pytest.mark.xfail(strict=True, reason="red team 6, open: the model has no prefetch timeliness (kernels/hostile/README.md)")
+def test_a_scalar_touch_does_not_buy_late_ip_stride_prefetches(tmp_path_factory):
+    """Red team 6 (x86-qemu), an open finding: two 2x16 tiles half a row apart, B (3 MiB) unpacked,
+    plus a rolled loop of one scalar load touching both tiles' B lines per k step. That load walks
+    B at 1.5 KiB strides, which the IP-stride detector follows (the 3 KiB row stride it does not):
+    each next line is prefetched a few instructions before its use and charged no latency. The
+    host runs the pair 0.98-1.06x apart; the model makes the touch about 2x cheaper. Strict: when
+    the model learns that such a prefetch is late, this passes and must lose its mark."""
+    names = ("r6_ip_touch_twin.c", "r6_ip_touch_late_prefetch.c")
+    rows = {k: r for (d, k), r in _qemu_batch(tmp_path_factory, names, ("x86-qemu",), "16x768x1024")["rows"].items()}
+    for n in names:
+        assert rows[n]["status"] == "ok", (n, rows[n]["error"])
+    twin, touch = rows["r6_ip_touch_twin.c"], rows["r6_ip_touch_late_prefetch.c"]
+    assert touch["cycles"] >= 0.9 * twin["cycles"], (touch["cycles"], twin["cycles"])
+
 
 @serial
 def test_paired_comparison_is_not_forged(tmp_path):
