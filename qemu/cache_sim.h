@@ -181,7 +181,8 @@ static int cs_l1pf_fills_below = 1;
  * store first uses it, not when it arrives; one evicted unused costs nothing there. Intel's L1
  * prefetchers issue only while few other load misses are in flight (the optimisation manual), so
  * the prefetches that arrive too late or too early to be used are the ones a busy L1 drops. The
- * dirty byte's bit 1 marks such a line until its first use. */
+ * dirty byte's bit 1 marks such a line until its first use. No row sets it: it gave red
+ * team 5 back 9% (docs/CYCLE_MODEL.md). */
 static int cs_pf_on_use;
 
 /* Bring line ln into level `into`; `prefetch`: for a prefetcher (an L1 prefetch with l1pf=0 is

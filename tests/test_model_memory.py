@@ -337,8 +337,11 @@ def test_stores_to_one_line_commit_in_pairs(lab, monkeypatch):
         src = (f"#define ROWS_IN_TURN {turn}\n" + STORE_ORDER).encode()
         got[turn] = _mem(lab, monkeypatch, h, src, f"store_order_{turn}.c", (M, N, K))
     zeroing = M * N * 4 // 64                       # C = 0 first: whole lines, at most one cycle each
-    assert vector_stores <= got[1]["store_commits"] <= vector_stores + zeroing + 64, got[1]
-    assert vector_stores / 2 <= got[0]["store_commits"] <= vector_stores / 2 + zeroing + 64, got[0]
+    assert vector_stores <= got[1]["store_commits"] <= vector_stores + zeroing + h.store_buffer + 32, got[1]
+    # plus the driver's stores still in the store buffer when the call starts, and the call's own
+    slack = zeroing + h.store_buffer + 32
+    assert vector_stores / 2 <= got[0]["store_commits"] <= vector_stores / 2 + slack, got[0]
+    assert got[0]["store_commits"] < 0.7 * got[1]["store_commits"]
     per_store = h.store_commit_cycles
     c = combine(1.0, {"line": 64, "demand": [0, 0, 0], "fill": [0, 0, 0], "wb": [0, 0, 0],
                       "load_lines": 0, **got[1]}, 1, h)
@@ -372,11 +375,12 @@ AVX2_UNBLOCKED = (REPO / "kernels" / "validation" / "avx2_unblocked.c").read_byt
 def test_an_unused_prefetch_costs_no_l1_fill(lab, monkeypatch):
     """avx2_unblocked on B of 4 lines per row: each strip of 32 columns reads two lines per row, and
     the next-line prefetcher fetches the third, the next strip's, which is evicted before that strip
-    comes (K rows of the strip fill L1). With pfuse=1 (the x86 rows) such a line counts no L2->L1
-    fill, so L1 fills are the lines the loads use; without it they are half as many again."""
+    comes (K rows of the strip fill L1). With pfuse=1 (an option no row sets today) such a line
+    counts no L2->L1 fill, so L1 fills are the lines the loads use; without it they are half as many
+    again."""
     d = lab.device("x86-qemu")
-    h = memory.for_device(d)
-    assert h.prefetch_fill_on_use and "pfuse=1" in h.plugin_options()
+    h = replace(memory.for_device(d), prefetch_fill_on_use=True)
+    assert "pfuse=1" in h.plugin_options() and not memory.for_device(d).prefetch_fill_on_use
     M, N, K = 2 + random.randint(0, 2), 64, 1024 + 64 * random.randint(0, 4)
     used = M * K * N * 4 // 64                       # every row of C reads all of B
     on_use = _mem(lab, monkeypatch, h, AVX2_UNBLOCKED, "avx2_unblocked.c", (M, N, K))

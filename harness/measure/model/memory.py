@@ -78,7 +78,8 @@ class Hierarchy:
     l1_prefetch_fills_l2: bool = True  # a line the L1 prefetcher brings is also kept in L2 (False: in
                                        # L1 only; dropped by L1 before use, it is fetched again)
     prefetch_fill_on_use: bool = False  # an L1 prefetch's line counts as L2->L1 traffic when first used
-                                        # (one evicted unused costs nothing: the plugin's pfuse=1)
+                                        # (one evicted unused costs nothing: the plugin's pfuse=1); on no
+                                        # row: it gives red team 5's touch back 9% (docs/CYCLE_MODEL.md)
     ip_stride_max: int = 0     # bytes: L1 prefetch as a next-line detector plus an IP-stride one that
                                # sees each execution once, up to this stride (0: one detector fed by
                                # every access and piece, any stride within the page)
@@ -116,7 +117,7 @@ HIERARCHIES: dict[str, Hierarchy] = {h.core: h for h in (
               (Level(48 * KiB, 12, 5, 0), Level(1280 * KiB, 20, 14, 48), Level(1536 * KiB, 12, 70, 11)),
               mem_latency=300, mem_bandwidth=3.9, mlp=10, out_of_order=True, load_ports=2,
               store_buffer=72, store_mlp=2, store_commit_cycles=1.1, physical_index=True,
-              l1_prefetch_fills_l2=False, prefetch_fill_on_use=True, ip_stride_max=2048,
+              l1_prefetch_fills_l2=False, ip_stride_max=2048,
               source="Intel 64 and IA-32 Architectures Optimization Reference Manual, Ice Lake Server (48 KiB "
                      "12-way L1D, 1.25 MiB 20-way L2, 1.5 MiB of LLC per core; 64 B/cycle L2->L1 peak; two "
                      "load ports, whose cycles line fills share: 256-bit loads of a 256 KiB array, four rows "
@@ -133,9 +134,7 @@ HIERARCHIES: dict[str, Hierarchy] = {h.core: h for h in (
                      "fills 78% of a 2 MiB L2 runs 1.4-2x slower than with B blocked, varying 30% from "
                      "process to process, as random page colours make it (docs/CYCLE_MODEL.md); L1 "
                      "prefetchers after the manual: the DCU next-line one and the IP-stride one, strides "
-                     "up to 2 KiB; a prefetched line charged as an L1 fill when first used (the manual: L1 "
-                     "prefetches issue only while few load misses are in flight; unblocked strips of one to "
-                     "four lines per B row cost this host per line used, not per line fetched)"),
+                     "up to 2 KiB"),
     Hierarchy("sapphirerapids",
               (Level(48 * KiB, 12, 5, 0), Level(2 * MiB, 16, 16, 48), Level(1920 * KiB, 15, 80, 20)),
               mem_latency=300, mem_bandwidth=6, mlp=16, out_of_order=True, physical_index=True,
