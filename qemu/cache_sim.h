@@ -20,8 +20,13 @@
  *     (cs_stride);
  *   - stream (L2): a demand miss adjacent (within 2 lines) to the previous miss in the same page,
  *     twice in a row, prefetches the next PF_DEPTH lines in that direction into L2.
- * A prefetched line is counted as traffic between the levels (bandwidth) but a later demand access
- * that finds it is a hit: its latency is assumed hidden (no timeliness model).
+ * A prefetched line is counted as traffic between the levels (bandwidth). Its latency is hidden only
+ * if it arrived in time: each prefetched line carries the instruction clock of its prefetch and the
+ * level it came from, and the first demand load that finds it records how many instructions later
+ * it came (`late`: a histogram per level found at and level of origin). The harness charges each
+ * such use the part of the origin's latency not yet elapsed at the core's issue rate
+ * (harness/measure/model/memory.py), so a prefetch triggered a few instructions before its use
+ * costs what a demand miss would.
  *
  * Counted only while `counting` (inside the profiled region); the simulation itself runs from the
  * start of the program, so the region starts with the caches as the driver's input generation left
@@ -38,6 +43,10 @@
 #define PF_STREAMS 16
 #define CS_PAGE_SHIFT 12
 #define CS_SB_MAX 512
+/* late uses of prefetched lines: buckets of instructions between prefetch and first use, exact
+ * below 8, then 8 per power of two up to 2^CS_LATE_LOG2 (a use later than that is never late) */
+#define CS_LATE_LOG2 13
+#define CS_LATE_BUCKETS (8 + 8 * (CS_LATE_LOG2 - 3))
 
 struct cs_level {
     uint64_t size;               /* bytes; 0 = level absent */
@@ -62,6 +71,9 @@ struct cs_stats {
                                   * of one wide store count once) and line, two in one cycle when
                                   * two stores in a row go to the same line (Intel's cores since
                                   * Ice Lake commit two stores per cycle only to one line) */
+    uint64_t late[2][CS_LEVELS + 1][CS_LATE_BUCKETS]; /* first demand loads of prefetched lines, by
+                                  * the level they found it in (L1, L2), the level the prefetch
+                                  * brought it from, and the instructions between the two */
     uint64_t pf_issued;          /* prefetches that brought a line into a cache */
     uint64_t pf_l1_only;         /* of those, L1 prefetches (l1pf=0) of a line from beyond L2, which
                                   * crossed L2 without being kept there */
@@ -74,6 +86,12 @@ static int cs_prefetch = 1;
 static uint64_t cs_clock;
 static struct cs_stats cs_st;
 static int cs_counting_ref;      /* set by the plugin: count into cs_st */
+static uint64_t cs_now;          /* set by the plugin: the instruction clock of the current access */
+/* per L1 and L2 way: (cs_now << 2 | level of origin) of the prefetch that brought the line, 0 once
+ * a demand access has used it or for a line a demand access brought */
+static uint64_t *cs_pfm[2];
+static uint64_t cs_idx;          /* the way index cs_access_level found or filled last */
+static uint64_t cs_hit_idx;      /* the way index cs_fetch found its line at */
 
 /* The store buffer (sb=N): an out-of-order core executes a store (its address trains the
  * prefetchers) but writes it into L1 only when it commits, after it retires, in program order;
@@ -106,6 +124,12 @@ static int cs_init_level(int i, uint64_t size, uint32_t ways)
     l->tag = calloc((size_t)l->sets * ways, sizeof *l->tag);
     l->stamp = calloc((size_t)l->sets * ways, sizeof *l->stamp);
     l->dirty = calloc((size_t)l->sets * ways, 1);
+    if (i < 2) {
+        cs_pfm[i] = calloc((size_t)l->sets * ways, sizeof *cs_pfm[i]);
+        if (!cs_pfm[i]) {
+            return 0;
+        }
+    }
     return l->tag && l->stamp && l->dirty;
 }
 
@@ -144,6 +168,7 @@ static int cs_access_level(int i, uint64_t ln, int store, int insert, int fill)
         if (tag[w] == ln + 1) {
             st[w] = ++cs_clock;
             d[w] |= (uint8_t)store;
+            cs_idx = set * l->ways + w;
             return 1;
         }
         if (st[w] < st[victim]) {
@@ -153,7 +178,7 @@ static int cs_access_level(int i, uint64_t ln, int store, int insert, int fill)
     if (!insert) {
         return 0;
     }
-    if (tag[victim] && (d[victim] & 1)) {
+    if (tag[victim] && d[victim]) {
         if (cs_counting_ref) {
             cs_st.wb[i]++;
         }
@@ -163,8 +188,12 @@ static int cs_access_level(int i, uint64_t ln, int store, int insert, int fill)
     }
     tag[victim] = ln + 1;
     st[victim] = ++cs_clock;
-    d[victim] = (uint8_t)(store | (fill == 2 ? 2 : 0));
-    if (cs_counting_ref && fill == 1) {
+    d[victim] = (uint8_t)store;
+    cs_idx = set * l->ways + victim;
+    if (i < 2) {
+        cs_pfm[i][cs_idx] = 0;
+    }
+    if (cs_counting_ref && fill) {
         cs_st.fill[i]++;
     }
     return 0;
@@ -177,13 +206,10 @@ static int cs_access_level(int i, uint64_t ln, int store, int insert, int fill)
  * what L1 prefetched, as this host behaves: a line prefetched too early and dropped by L1 is fetched
  * again from where it was). */
 static int cs_l1pf_fills_below = 1;
-/* pfuse=1: a line an L1 prefetch brings counts as filled into L1 (L2->L1 traffic) when a load or
- * store first uses it, not when it arrives; one evicted unused costs nothing there. Intel's L1
- * prefetchers issue only while few other load misses are in flight (the optimisation manual), so
- * the prefetches that arrive too late or too early to be used are the ones a busy L1 drops. The
- * dirty byte's bit 1 marks such a line until its first use. No row sets it: it gave red
- * team 5 back 9% (docs/CYCLE_MODEL.md). */
-static int cs_pf_on_use;
+/* late=W1:W2:W3 (with l1pf=0): a load or store that uses an L1-prefetched line from level i (2: L3,
+ * 3: memory) within Wi instructions of its prefetch found it still in flight and is the demand miss
+ * it stood in for (the fill buffer merges the two): the line is kept in L2 as a demand miss's is. */
+static uint64_t cs_late_win[CS_LEVELS + 1];
 
 /* Bring line ln into level `into`; `prefetch`: for a prefetcher (an L1 prefetch with l1pf=0 is
  * kept in L1 only: the levels it crossed count the traffic) */
@@ -194,6 +220,7 @@ static int cs_fetch(uint64_t ln, int into, int store, int prefetch)
     for (int i = into; i < cs_n; i++) {
         if (cs_access_level(i, ln, i == into ? store : 0, 0, 0)) {
             found = i;
+            cs_hit_idx = cs_idx;
             break;
         }
     }
@@ -205,7 +232,7 @@ static int cs_fetch(uint64_t ln, int into, int store, int prefetch)
             }
             continue;
         }
-        cs_access_level(i, ln, i == into ? store : 0, 1, i == 0 && prefetch && cs_pf_on_use ? 2 : 1);
+        cs_access_level(i, ln, i == into ? store : 0, 1, 1);
     }
     return found;
 }
@@ -219,6 +246,7 @@ static void cs_prefetch_line(uint64_t ln, int into)
     }
     int l1_only = into == 0 && !cs_l1pf_fills_below;
     int found = cs_fetch(ln, into, 0, 1);
+    cs_pfm[into][cs_idx] = cs_now << 2 | (uint64_t)found;     /* cs_fetch filled `into` last */
     if (into == 0 && cs_ip_max) {
         /* Intel's L2 streamer watches L1's requests to L2, its prefetchers' included */
         cs_stream(ln);
@@ -380,6 +408,31 @@ static void cs_count_store_commit(uint64_t first, uint64_t last)
     }
 }
 
+/* The first demand use of prefetched line ln, found in level `at` (0: L1, 1: L2): record how late
+ * it came if a load uses it (a store waits in the store buffer anyway); within the late= window,
+ * keep an L1-only line in L2 as the demand miss it was. */
+static void cs_used(int at, uint64_t idx, uint64_t ln, int store)
+{
+    uint64_t m = cs_pfm[at][idx];
+    if (!m) {
+        return;
+    }
+    cs_pfm[at][idx] = 0;
+    uint64_t d = cs_now - (m >> 2);
+    if (at == 0 && !cs_l1pf_fills_below && cs_n > 1 && (m & 3) >= 2 && d < cs_late_win[m & 3]) {
+        cs_access_level(1, ln, 0, 1, 0);
+    }
+    if (store || !cs_counting_ref || d >= (1ull << CS_LATE_LOG2)) {
+        return;
+    }
+    unsigned b = (unsigned)d;
+    if (d >= 8) {
+        unsigned e = 63u - (unsigned)__builtin_clzll(d);
+        b = 8 + 8 * (e - 3) + (unsigned)((d >> (e - 3)) & 7);
+    }
+    cs_st.late[at][m & 3][b]++;
+}
+
 /* The cache side of one access to lines first..last: look them up in L1 and fetch what misses.
  * `committed`: a store leaving the store buffer (its misses are store_demand). */
 static void cs_touch(uint64_t first, uint64_t last, int store, int committed)
@@ -404,16 +457,14 @@ static void cs_touch(uint64_t first, uint64_t last, int store, int committed)
             }
         }
         if (cs_access_level(0, ln, store, 0, 0)) {
+            cs_used(0, cs_idx, ln, store);
             cs_remember(ln);
-            if (cs_last_ln == ln && (*cs_last_dirty & 2)) {
-                *cs_last_dirty &= 1;              /* a prefetched line's first use (pfuse=1) */
-                if (cs_counting_ref) {
-                    cs_st.fill[0]++;
-                }
-            }
             continue;
         }
         int from = cs_fetch(ln, 0, store, 0);
+        if (from == 1) {
+            cs_used(1, cs_hit_idx, ln, store);
+        }
         cs_remember(ln);
         if (cs_counting_ref) {
             (committed ? cs_st.store_demand : cs_st.demand)[from == cs_n ? CS_LEVELS : from]++;

@@ -449,6 +449,7 @@ static void mem_event(uint64_t pc, uint64_t store_instance, qemu_plugin_meminfo_
 {
     unsigned size = 1u << qemu_plugin_mem_size_shift(info);
     int is_store = qemu_plugin_mem_is_store(info);
+    cs_now = insn_clock;
     cs_access(pc, is_store ? store_instance : insn_clock, vaddr, size, is_store);
     if (counting && blocks_fd >= 0) {
         watch_forwarding(pc, vaddr, size, is_store);
@@ -666,9 +667,10 @@ static void plugin_exit(qemu_plugin_id_t id, void *p)
         write_blocks();
     }
     if (out_fd >= 0) {
-        char line[1536], mem[768] = "";
+        static char line[16384], mem[15360];
+        mem[0] = 0;
         if (caches) {
-            snprintf(mem, sizeof mem,
+            int k = snprintf(mem, sizeof mem,
                      ",\"mem\":{\"line\":%u,\"levels\":%d,\"loads\":%" PRIu64 ",\"load_lines\":%" PRIu64
                      ",\"stores\":%" PRIu64 ",\"store_commits\":%" PRIu64
                      ",\"fill\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64 "],\"wb\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64
@@ -678,6 +680,23 @@ static void plugin_exit(qemu_plugin_id_t id, void *p)
                      cs_st.fill[2], cs_st.wb[0], cs_st.wb[1], cs_st.wb[2], cs_st.demand[1], cs_st.demand[2],
                      cs_st.demand[3], cs_st.store_demand[1], cs_st.store_demand[2], cs_st.store_demand[3],
                      cs_st.pf_issued, cs_st.pf_l1_only);
+            /* the late uses of prefetched lines: [found at, came from, bucket, count] where nonzero
+             * (2 x 3 x CS_LATE_BUCKETS entries at most, some 20 bytes each: they fit) */
+            const char *sep = "";
+            k--;                                              /* reopen the closing brace */
+            k += snprintf(mem + k, sizeof mem - (size_t)k, ",\"late\":[");
+            for (int at = 0; at < 2; at++) {
+                for (int src = 1; src <= CS_LEVELS; src++) {
+                    for (int b = 0; b < CS_LATE_BUCKETS; b++) {
+                        if (cs_st.late[at][src][b] && k < (int)sizeof mem - 64) {
+                            k += snprintf(mem + k, sizeof mem - (size_t)k, "%s[%d,%d,%d,%" PRIu64 "]", sep, at, src, b,
+                                          cs_st.late[at][src][b]);
+                            sep = ",";
+                        }
+                    }
+                }
+            }
+            snprintf(mem + k, sizeof mem - (size_t)k, "]}");
         }
         int k = snprintf(line, sizeof line,
                          "{\"tensorop\":\"plugin\",\"regions\":%" PRIu64 ",\"insns\":%" PRIu64
@@ -801,18 +820,25 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
             long long v = strtoll(a + 9, &end, 10);
             ok = end != a + 9 && !*end && v > 0 && v <= 1 << 20;
             cs_ip_max = v;
+        } else if (strncmp(a, "late=", 5) == 0) {
+            const char *q = a + 5;
+            char *end;
+            ok = 1;
+            for (int i = 1; i <= CS_LEVELS && ok; i++) {
+                long long v = strtoll(q, &end, 10);
+                ok = end != q && v >= 0 && v < 1 << 30 && (*end == (i < CS_LEVELS ? ':' : 0));
+                cs_late_win[i] = (uint64_t)v;
+                q = end + 1;
+            }
         } else if (strncmp(a, "l1pf=", 5) == 0) {
             ok = (a[5] == '0' || a[5] == '1') && !a[6];
             cs_l1pf_fills_below = a[5] == '1';
-        } else if (strncmp(a, "pfuse=", 6) == 0) {
-            ok = (a[6] == '0' || a[6] == '1') && !a[7];
-            cs_pf_on_use = a[6] == '1';
         } else if (strncmp(a, "kernel=", 7) == 0) {
             ok = n_kernel < MAX_KERNEL_RANGES && parse_addr(a + 7, &kernel_lo[n_kernel], &kernel_hi[n_kernel]);
             n_kernel += ok;
         } else {
             fprintf(stderr, "tensorop plugin: unknown option %s (known: fd=N, blocks=N, begin=ADDR, end=ADDR, "
-                    "caller=LO-HI, kernel=LO-HI, l1=BYTES:WAYS, l2=.., l3=.., line=BYTES, prefetch=0|1, sb=N, phys=HEXKEY, l1pf=0|1, pfuse=0|1, ipstride=BYTES)\n", a);
+                    "caller=LO-HI, kernel=LO-HI, l1=BYTES:WAYS, l2=.., l3=.., line=BYTES, prefetch=0|1, sb=N, phys=HEXKEY, l1pf=0|1, late=W1:W2:W3, ipstride=BYTES)\n", a);
             return -1;
         }
         if (!ok) {

@@ -111,7 +111,7 @@ def test_every_modelled_core_has_a_hierarchy_with_a_source_and_plugin_options(la
 
 @requires_qemu
 @pytest.mark.parametrize("bad", ["l2=1048576:8", "l1=1000:8", "l1=32768:0", "line=48", "prefetch=2", "sb=", "sb=4096",
-                                 "phys=", "phys=xyz", "l1pf=2", "pfuse=2", "pfuse=", "ipstride=0", "ipstride=x"])
+                                 "phys=", "phys=xyz", "l1pf=2", "late=1:2", "late=1:2:x", "late=1:2:3:4", "ipstride=0", "ipstride=x"])
 def test_the_plugin_refuses_a_bad_cache_geometry(lab, bad):
     r = subprocess.run(["qemu-x86_64", "-plugin", f"{lab.ws.qemu_plugin},{bad}", "/bin/true"],
                        capture_output=True, text=True, timeout=60)
@@ -163,6 +163,7 @@ def test_a_store_commits_late_and_can_miss_on_its_own(lab, monkeypatch):
     assert h.store_buffer >= 48 and any(o.startswith("sb=") for o in h.plugin_options())
     M, N, K = 96 + random.randint(0, 32), 256, 24 + random.randint(0, 16)
     _, art = _build(lab, "x86-qemu", NAIVE_JKI, "naive_jki.c")
+    monkeypatch.setenv("TENSOROP_PAGE_COLOURS", f"{random.getrandbits(64):x}")   # both runs: one colouring
     got = {}
     for sb in (h.store_buffer, 0):
         monkeypatch.setitem(memory.HIERARCHIES, d.core_model, replace(memory.HIERARCHIES[d.core_model], store_buffer=sb))
@@ -367,24 +368,78 @@ def test_the_l1_stores_term_is_store_commits_plus_fills():
         assert "L1 stores" not in combine(1.0, mem, regions, replace(ported, store_commit_cycles=0)).bandwidth_cycles
 
 
-AVX2_UNBLOCKED = (REPO / "kernels" / "validation" / "avx2_unblocked.c").read_bytes()
+def _column_walk(work: int) -> bytes:
+    """i-j-k with B's column walked down its rows (ldb*4 bytes apart, within the IP-stride
+    prefetcher's reach) and `work` nops between two loads of it: the prefetch of the next row's
+    line comes that many instructions before its use."""
+    pad = f'__asm__ volatile(".rept {work}\\n nop\\n .endr");' if work else ""
+    return f"""
+void tensorop_gemm_f32(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc)
+{{
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {{
+            float s = 0.0f;
+            for (int k = 0; k < K; k++) {{ s += A[(long)i * lda + k] * B[(long)k * ldb + j]; {pad} }}
+            C[(long)i * ldc + j] = s;
+        }}
+}}
+""".encode()
 
 
 @requires_qemu
 @requires_mca
-def test_an_unused_prefetch_costs_no_l1_fill(lab, monkeypatch):
-    """avx2_unblocked on B of 4 lines per row: each strip of 32 columns reads two lines per row, and
-    the next-line prefetcher fetches the third, the next strip's, which is evicted before that strip
-    comes (K rows of the strip fill L1). With pfuse=1 (an option no row sets today) such a line
-    counts no L2->L1 fill, so L1 fills are the lines the loads use; without it they are half as many
-    again."""
+def test_a_prefetch_used_right_after_it_is_issued_is_late(lab, monkeypatch):
+    """The same column walk with no work and with 1000 nops between its loads: the IP-stride
+    prefetcher fetches each next row's line either way, and the first loads of those lines are
+    recorded with the instructions since their prefetch. Without work they come a few instructions
+    later and wait for most of the L2 latency (or more); 1000 instructions later, at the fastest
+    rate a core issues them (6 per cycle), any origin's latency but memory's has elapsed."""
     d = lab.device("x86-qemu")
-    h = replace(memory.for_device(d), prefetch_fill_on_use=True)
-    assert "pfuse=1" in h.plugin_options() and not memory.for_device(d).prefetch_fill_on_use
-    M, N, K = 2 + random.randint(0, 2), 64, 1024 + 64 * random.randint(0, 4)
-    used = M * K * N * 4 // 64                       # every row of C reads all of B
-    on_use = _mem(lab, monkeypatch, h, AVX2_UNBLOCKED, "avx2_unblocked.c", (M, N, K))
-    on_arrival = _mem(lab, monkeypatch, replace(h, prefetch_fill_on_use=False), AVX2_UNBLOCKED, "avx2_unblocked.c", (M, N, K))
-    assert used <= on_use["fill"][0] <= 1.1 * used, (on_use, used)
-    assert on_arrival["fill"][0] >= 1.35 * used, (on_arrival, used)
-    assert sum(on_arrival["demand"]) == sum(on_use["demand"])    # L1 holds the same lines: only the charge moves
+    h = memory.for_device(d)
+    monkeypatch.setenv("TENSOROP_PAGE_COLOURS", f"{random.getrandbits(64):x}")
+    M, N, K = 1, 64, 256 + 16 * random.randint(0, 16)      # B: 64-128 KiB, over L1, under L2
+    runs = {}
+    for work in (0, 1000):
+        _, art = _build(lab, "x86-qemu", _column_walk(work), f"walk{work}.c")
+        run = profile_artifact(lab.ws, d, art, (M, N, K))
+        assert run.ok, run.error
+        runs[work] = run.record["mem"]
+    tight, spaced = runs[0], runs[1000]
+    first_uses = lambda m: sum(n for at, src, b, n in m["late"])
+    # B's line of each row and group of 16 columns comes from L2 once (16 KiB-32 KiB a group: L1 keeps it)
+    assert first_uses(tight) >= 0.8 * M * K * N / 16, tight
+    assert first_uses(spaced) >= 0.8 * M * K * N / 16, spaced
+    assert max(memory.late_bucket_start(b) for at, src, b, n in tight["late"] if n > 10) < 64
+    assert min(memory.late_bucket_start(b) for at, src, b, n in spaced["late"] if n > 10) >= 900     # its bucket starts at 960
+    wait_tight, late_tight = memory.late_cycles(tight, h, 6.0)
+    wait_spaced, late_spaced = memory.late_cycles(spaced, h, 6.0)
+    assert wait_tight >= 0.5 * h.levels[1].latency * first_uses(tight)
+    assert wait_spaced <= 0.05 * wait_tight and late_spaced[:2] == [0, 0]
+
+
+def test_late_prefetches_wait_for_what_of_their_latency_is_left():
+    """late_cycles: each first use waits max(0, origin latency - found-at latency - d / IPC), d the
+    first instruction count of its bucket (exact below 8, then 8 buckets per power of two), and
+    the latency term adds those waits over MLP."""
+    rng = random.Random()
+    assert [memory.late_bucket_start(b) for b in range(8)] == list(range(8))
+    starts = [memory.late_bucket_start(b) for b in range(8, 96)]
+    assert starts[:9] == [8, 9, 10, 11, 12, 13, 14, 15, 16] and starts == sorted(set(starts))
+    for b in range(8, 95):                                  # 8 buckets per octave, about 12% wide
+        assert starts[b - 7] / starts[b - 8] <= 1 + 1 / 8 + 1e-9
+    for _ in range(20):
+        late = [[rng.randint(0, 1), rng.randint(1, 3), rng.randint(0, 90), rng.randint(1, 10 ** 5)] for _ in range(8)]
+        ipc = rng.uniform(0.5, 6)
+        want = 0.0
+        for at, src, b, n in late:
+            origin = [OOO.levels[1].latency, OOO.levels[2].latency, OOO.mem_latency][src - 1]
+            found = [0, OOO.levels[1].latency][at]
+            want += n * max(0.0, origin - found - memory.late_bucket_start(b) / ipc)
+        got, uses = memory.late_cycles({"late": late}, OOO, ipc)
+        assert got == pytest.approx(want)
+        regions = rng.randint(1, 3)
+        mem = {"line": 64, "demand": [0, 0, 0], "fill": [0, 0, 0], "wb": [0, 0, 0], "late": late}
+        c = combine(1e5, mem, regions, OOO, 1.0, insns_per_call=ipc * 1e5)
+        assert c.latency_cycles == pytest.approx(want / regions / OOO.mlp)
+        assert c.misses["late_prefetch_cycles"] == pytest.approx(want / regions)
+        assert combine(1e5, mem, regions, OOO, 1.0).latency_cycles == 0     # no rate given: never late

@@ -3,8 +3,13 @@ hierarchy, latencies and bandwidths in one table with its sources, the QEMU plug
 the plugin simulate that hierarchy (qemu/cache_sim.h), and the one combination of core cycles
 (llvm-mca per block, every load an L1 hit) with the memory stalls the simulation counts:
 
-    latency   = (L2 hits x lat_L2 + L3 hits x lat_L3 + memory fills x lat_mem) / MLP
-                (demand misses of L1 only: a prefetched line costs bandwidth, not latency)
+    latency   = (L2 hits x lat_L2 + L3 hits x lat_L3 + memory fills x lat_mem + late) / MLP
+                (demand misses of L1; a prefetched line costs bandwidth, and latency only if it
+                came late: late = the sum over first loads of prefetched lines of
+                max(0, lat_origin - lat_found - d / IPC), d the instructions between the prefetch
+                and the load, IPC the core model's instructions per core cycle (its fastest issue
+                rate, so the least latency a prefetch can have hidden); lat_found 0 for a line
+                found in L1, lat_L2 for one an L2 prefetch brought)
                 cores with a store buffer and `store_mlp`: the stores that miss L1 when they commit
                 (the plugin writes a store into L1 `store_buffer` stores after it ran) wait apart:
                 latency = max(the loads' above, (their misses x the same latencies) / store_mlp)
@@ -31,6 +36,7 @@ L1 stores.
 """
 from __future__ import annotations
 
+import os
 import secrets
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
@@ -46,6 +52,12 @@ LINE = 64
 # (docs/CYCLE_MODEL.md); the same value for every out-of-order core, having no measurement of the
 # others.
 EXPOSED_OOO = 0.5
+# Instructions per cycle at which the plugin times a prefetch as still in flight when it decides
+# whether a load that found an L1-only prefetched line was the demand miss it stood in for (the
+# `late=` option: the line is then kept in L2 as a demand miss's is). The plugin cannot know the
+# core's rate while it runs; the latency charged for a late prefetch uses the core model's own
+# rate after the run (late_cycles).
+LATE_FILL_IPC = 2
 
 
 @dataclass(frozen=True)
@@ -77,9 +89,6 @@ class Hierarchy:
                                    # at a random colour, drawn afresh for every run (the plugin's phys=)
     l1_prefetch_fills_l2: bool = True  # a line the L1 prefetcher brings is also kept in L2 (False: in
                                        # L1 only; dropped by L1 before use, it is fetched again)
-    prefetch_fill_on_use: bool = False  # an L1 prefetch's line counts as L2->L1 traffic when first used
-                                        # (one evicted unused costs nothing: the plugin's pfuse=1); on no
-                                        # row: it gives red team 5's touch back 9% (docs/CYCLE_MODEL.md)
     ip_stride_max: int = 0     # bytes: L1 prefetch as a next-line detector plus an IP-stride one that
                                # sees each execution once, up to this stride (0: one detector fed by
                                # every access and piece, any stride within the page)
@@ -91,12 +100,16 @@ class Hierarchy:
     def plugin_options(self) -> tuple[str, ...]:
         lv = tuple(f"l{i + 1}={lvl.size}:{lvl.ways}" for i, lvl in enumerate(self.levels))
         sb = (f"sb={self.store_buffer}",) if self.store_buffer else ()
-        # a fresh key per run: no kernel can learn, or choose, where its pages land
-        phys = (f"phys={secrets.randbits(64) | 1:x}",) if self.physical_index else ()
-        l1pf = () if self.l1_prefetch_fills_l2 else ("l1pf=0",)
-        pfuse = ("pfuse=1",) if self.prefetch_fill_on_use else ()
+        phys = (f"phys={page_colour_key():x}",) if self.physical_index else ()
+        l1pf = () if self.l1_prefetch_fills_l2 else ("l1pf=0", "late=" + ":".join(
+            str(round(self.origin_latency(i) * LATE_FILL_IPC)) for i in (1, 2, 3)))
         ip = (f"ipstride={self.ip_stride_max}",) if self.ip_stride_max else ()
-        return (*lv, f"line={self.line}", f"prefetch={int(self.prefetch)}", *sb, *phys, *l1pf, *pfuse, *ip)
+        return (*lv, f"line={self.line}", f"prefetch={int(self.prefetch)}", *sb, *phys, *l1pf, *ip)
+
+    def origin_latency(self, i: int) -> float:
+        """The load-to-use cycles of a line from the plugin's level i (1: L2, 2: L3; the levels
+        present, then memory)."""
+        return self.levels[i].latency if i < len(self.levels) else self.mem_latency
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -106,6 +119,19 @@ class Hierarchy:
         lv = ", ".join(f"L{i + 1} {x.size // 1024} KiB {x.ways}-way" + (f" {x.latency:g} cycles" if i else "")
                        for i, x in enumerate(self.levels))
         return f"{lv}, DRAM {self.mem_latency:g} cycles"
+
+
+def page_colour_key() -> int:
+    """The key of a run's page colours: fresh per run, so that no kernel can learn, or choose,
+    where its pages land; TENSOROP_PAGE_COLOURS=HEX fixes it (the harness's environment, which
+    no kernel sets), to compare two kernels under the same colours or to replay a run."""
+    fixed = os.environ.get("TENSOROP_PAGE_COLOURS", "").strip()
+    if fixed:
+        try:
+            return int(fixed, 16) | 1
+        except ValueError:
+            raise ValueError(f"TENSOROP_PAGE_COLOURS={fixed!r} is not a hexadecimal key") from None
+    return secrets.randbits(64) | 1
 
 
 KiB, MiB = 1024, 1024 * 1024
@@ -219,10 +245,38 @@ class MemoryCost:
         return asdict(self)
 
 
-def combine(core_cycles: float, mem: dict, regions: int, h: Hierarchy, throughput_share: float = 1.0) -> MemoryCost:
+def late_bucket_start(b: int) -> int:
+    """The fewest instructions between a prefetch and its first use in the plugin's `late` bucket b
+    (qemu/cache_sim.h cs_used: exact below 8, then 8 buckets per power of two)."""
+    if b < 8:
+        return b
+    octave, sub = divmod(b - 8, 8)
+    return (8 + sub) << octave
+
+
+def late_cycles(mem: dict, h: Hierarchy, ipc: float) -> tuple[float, list[float]]:
+    """The latency that prefetches left unhidden (totals over the record's calls): each first load
+    of a prefetched line waits for what of its origin's latency has not elapsed, at `ipc`
+    instructions per cycle, since the prefetch. Returns (cycles, late uses by origin L2/L3/memory)."""
+    lat = [h.origin_latency(i) for i in range(1, len(h.levels) + 1)]   # origin 1.. (cs_n = memory)
+    found_at = [0.0, h.levels[1].latency if len(h.levels) > 1 else 0.0]
+    total, late = 0.0, [0.0, 0.0, 0.0]
+    for at, src, b, n in mem.get("late") or ():
+        src = min(int(src), len(lat))
+        wait = lat[src - 1] - found_at[int(at)] - late_bucket_start(int(b)) / ipc
+        if wait > 0:
+            total += n * wait
+            late[src - 1 if src < len(lat) else 2] += n
+    return total, late
+
+
+def combine(core_cycles: float, mem: dict, regions: int, h: Hierarchy, throughput_share: float = 1.0,
+            insns_per_call: float = 0.0) -> MemoryCost:
     """Core cycles per call plus the memory stalls of the plugin's counts (its record's `mem`,
     totals over `regions` calls): the formula of the module docstring. throughput_share: the
-    share of the core cycles the blocks' resources explain (ModelResult.throughput_share)."""
+    share of the core cycles the blocks' resources explain (ModelResult.throughput_share);
+    insns_per_call: the instructions of one call (with core_cycles, the issue rate late prefetches
+    are timed at; 0: prefetches are never late)."""
     r = max(1, regions)
     demand = [x / r for x in mem.get("demand", [0, 0, 0])]
     fill = [x / r for x in mem.get("fill", [0, 0, 0])]
@@ -230,7 +284,8 @@ def combine(core_cycles: float, mem: dict, regions: int, h: Hierarchy, throughpu
     lv = h.levels
     lat_by_source = [lv[1].latency if len(lv) > 1 else h.mem_latency,
                      lv[2].latency if len(lv) > 2 else h.mem_latency, h.mem_latency]
-    latency = sum(d * lat for d, lat in zip(demand, lat_by_source)) / h.mlp
+    late, late_uses = late_cycles(mem, h, insns_per_call / core_cycles) if insns_per_call > 0 and core_cycles > 0 else (0.0, [0.0] * 3)
+    latency = (sum(d * lat for d, lat in zip(demand, lat_by_source)) + late / r) / h.mlp
     store_demand = [x / r for x in mem.get("store_demand", [0, 0, 0])]
     if h.store_mlp:
         # stores that miss when they commit wait in order, few at a time, beside the loads' misses
@@ -259,7 +314,8 @@ def combine(core_cycles: float, mem: dict, regions: int, h: Hierarchy, throughpu
     if bound == "core" and exposed * latency > core_cycles:
         bound = "latency"         # the stalls, not the core's own work, are most of it
     misses = {"l1_to_l2": demand[0], "l1_to_l3": demand[1], "l1_to_memory": demand[2],
-              "store_misses": store_demand,
+              "store_misses": store_demand, "late_prefetches": [x / r for x in late_uses],
+              "late_prefetch_cycles": late / r,
               "fills": fill[:len(lv)], "writebacks": wb[:len(lv)],
               "accesses": (mem.get("loads", 0) + mem.get("stores", 0)) / r}
     return MemoryCost(cycles, core_cycles, cycles - core_cycles, latency,

@@ -47,7 +47,7 @@ def modelled(ws, device: Device, blocks: bytes | None, plugin: dict,
     if h is not None:
         if not isinstance(plugin.get("mem"), dict):
             return ModelOutcome(error="the QEMU plugin simulated no memory hierarchy (an old plugin? run `make setup`)")
-        cost = memory.combine(cycles, plugin["mem"], regions, h, r.throughput_share)
+        cost = memory.combine(cycles, plugin["mem"], regions, h, r.throughput_share, r.insns_per_call)
         meta.update(cost.to_json())
         cycles, name = cost.cycles, f"{name} + memory"
     return ModelOutcome(cycles=cycles, name=name, meta=meta)
