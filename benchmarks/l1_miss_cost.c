@@ -3,34 +3,16 @@
  *
  *   clang -O2 -march=haswell benchmarks/l1_miss_cost.c -o /tmp/l1_miss_cost && /tmp/l1_miss_cost
  *
- * The clock is measured by a chain of dependent 64-bit multiplies (3 cycles each on every Intel
- * core since Nehalem); `add reg, imm` chains do not work for this on Golden Cove, which folds them.
- * Every figure is the best of 5 runs. Part 1 walks a 512 KiB array (in L2, beyond L1) at a stride:
+ * The clock is cycle_clock.h's (a chain of dependent 64-bit multiplies). Every figure is the best of 5 runs. Part 1 walks a 512 KiB array (in L2, beyond L1) at a stride:
  * one access per line, loads with four independent sums, stores of a constant. Part 2 walks columns
  * of a 256 x 256 float matrix (rows 1 KiB apart: every line of a column falls in 4 of L1's 64 sets,
  * so a column does not stay in L1), the inner loops of the validation set's naive_jki.c. */
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #define PR _Pragma("clang loop vectorize(disable) interleave(disable) unroll(disable)")
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static double seconds_per_cycle(void)
-{
-    long x = 3, n = 20000000;
-    double t0 = now();
-    for (long i = 0; i < n; i++)
-        __asm__ volatile("imul %0,%0\n imul %0,%0\n imul %0,%0\n imul %0,%0\n"
-                         "imul %0,%0\n imul %0,%0\n imul %0,%0\n imul %0,%0" : "+r"(x));
-    return (now() - t0) / n / 24;
-}
+#include "cycle_clock.h"
 
 static float *X, *A, *C;
 static volatile float sink;

@@ -4,32 +4,16 @@
  *   clang -O2 -march=haswell benchmarks/store_commit.c -o /tmp/store_commit && /tmp/store_commit
  *
  * Each loop step stores four 256-bit vectors; all data stays in L1 (four rows of C, 1 KiB apart,
- * 256 floats each, and 16 B rows). The clock is a chain of dependent 64-bit multiplies (3 cycles
- * each), every figure the best of 7 runs. A core that writes two stores per cycle to any lines
+ * 256 floats each, and 16 B rows). The clock is cycle_clock.h's (a chain of dependent 64-bit
+ * multiplies), every figure the best of 7 runs. A core that writes two stores per cycle to any lines
  * would run the "four lines" loop in 2 cycles per step; Intel's cores since Ice Lake write two per
  * cycle only when both go to one line, so it takes 4 and more, and "two lines" 2. The last two
  * loops are ikj_tiled_i4's step (kernels/validation/heldout2): as clang compiles it (indexed
  * addresses) and with simple ones: both are bound by their four stores, where llvm-mca says 3.7. */
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static double seconds_per_cycle(void)
-{
-    long x = 3, n = 20000000;
-    double t0 = now();
-    for (long i = 0; i < n; i++)
-        __asm__ volatile("imul %0,%0\n imul %0,%0\n imul %0,%0\n imul %0,%0\n"
-                         "imul %0,%0\n imul %0,%0\n imul %0,%0\n imul %0,%0" : "+r"(x));
-    return (now() - t0) / n / 24;
-}
+#include "cycle_clock.h"
 
 #define LDC 256             /* floats: rows 1 KiB apart */
 #define N 256               /* floats per row used: 32 steps of 8 */

@@ -375,24 +375,24 @@ static void cs_remember(uint64_t ln)
     cs_last_ln = UINT64_MAX;
 }
 
-/* The load instruction instance and line counted last in load_lines. */
-static uint64_t cs_lp_pc = UINT64_MAX, cs_lp_instance, cs_lp_ln;
+/* The instruction execution and line an access piece was counted for last: QEMU's further pieces
+ * of one wide or per-element access to that line are the same access to the L1's ports. */
+struct cs_piece { uint64_t pc, instance, ln; };
+static struct cs_piece cs_load_piece = {UINT64_MAX, 0, 0}, cs_store_piece = {UINT64_MAX, 0, 0};
 
-static void cs_count_load_lines(uint64_t pc, uint64_t instance, uint64_t first, uint64_t last)
+/* 1 if (pc, instance, ln) is not the piece counted last in *p (and it is now). */
+static int cs_new_piece(struct cs_piece *p, uint64_t pc, uint64_t instance, uint64_t ln)
 {
-    for (uint64_t ln = first; ln <= last; ln++) {
-        if (pc != cs_lp_pc || instance != cs_lp_instance || ln != cs_lp_ln) {
-            cs_st.load_lines++;
-            cs_lp_pc = pc;
-            cs_lp_instance = instance;
-            cs_lp_ln = ln;
-        }
+    if (pc == p->pc && instance == p->instance && ln == p->ln) {
+        return 0;
     }
+    *p = (struct cs_piece){pc, instance, ln};
+    return 1;
 }
 
 /* The line the last counted store commit wrote, and whether it was already the second of a pair
- * (then the next store to that line starts a new cycle); the last store piece counted. */
-static uint64_t cs_sc_ln = UINT64_MAX, cs_sp_pc = UINT64_MAX, cs_sp_instance, cs_sp_ln;
+ * (then the next store to that line starts a new cycle). */
+static uint64_t cs_sc_ln = UINT64_MAX;
 static int cs_sc_paired;
 
 static void cs_count_store_commit(uint64_t first, uint64_t last)
@@ -502,16 +502,13 @@ static void cs_drain(void)
 static void cs_access(uint64_t pc, uint64_t instance, uint64_t addr, unsigned size, int store)
 {
     uint64_t first = addr >> cs_line_shift, last = (addr + (size ? size : 1) - 1) >> cs_line_shift;
-    if (!store && cs_counting_ref) {
-        cs_count_load_lines(pc, instance, first, last);
-    } else if (store && !cs_sb_depth && cs_counting_ref) {
-        /* no store buffer: a store writes L1 when it runs (its pieces once per line) */
+    if (cs_counting_ref && (!store || !cs_sb_depth)) {
+        /* loads: the lines the load ports read; stores without a store buffer write L1 as they run */
         for (uint64_t ln = first; ln <= last; ln++) {
-            if (pc != cs_sp_pc || instance != cs_sp_instance || ln != cs_sp_ln) {
+            if (!store && cs_new_piece(&cs_load_piece, pc, instance, ln)) {
+                cs_st.load_lines++;
+            } else if (store && cs_new_piece(&cs_store_piece, pc, instance, ln)) {
                 cs_count_store_commit(ln, ln);
-                cs_sp_pc = pc;
-                cs_sp_instance = instance;
-                cs_sp_ln = ln;
             }
         }
     }
