@@ -163,7 +163,6 @@ def test_a_store_commits_late_and_can_miss_on_its_own(lab, monkeypatch):
     assert h.store_buffer >= 48 and any(o.startswith("sb=") for o in h.plugin_options())
     M, N, K = 96 + random.randint(0, 32), 256, 24 + random.randint(0, 16)
     _, art = _build(lab, "x86-qemu", NAIVE_JKI, "naive_jki.c")
-    monkeypatch.setenv("TENSOROP_PAGE_COLOURS", f"{random.getrandbits(64):x}")   # both runs: one colouring
     got = {}
     for sb in (h.store_buffer, 0):
         monkeypatch.setitem(memory.HIERARCHIES, d.core_model, replace(memory.HIERARCHIES[d.core_model], store_buffer=sb))
@@ -173,7 +172,9 @@ def test_a_store_commits_late_and_can_miss_on_its_own(lab, monkeypatch):
     late, now = got[h.store_buffer], got[0]
     assert sum(late["store_demand"]) >= 0.9 * M * N * K, late
     assert sum(now["store_demand"]) == 0, now
-    assert sum(late["demand"]) == pytest.approx(sum(now["demand"]), rel=0.1)       # the loads see the same
+    # the loads miss no more often: a late RFO brings back a line of C that the next column's loads
+    # may then find (0.2-0.9x as many misses, varying with M and K, against writing at once)
+    assert 0 < sum(late["demand"]) <= 1.05 * sum(now["demand"]), (late, now)
     assert late["stores"] == pytest.approx(now["stores"], rel=0.01)
     assert late["fill"][0] > now["fill"][0] + 0.8 * M * N * K
 
