@@ -3,7 +3,8 @@
  *
  *   clang -O2 -march=haswell benchmarks/l1_miss_cost.c -o /tmp/l1_miss_cost && /tmp/l1_miss_cost
  *
- * The clock is cycle_clock.h's (a chain of dependent 64-bit multiplies). Every figure is the best of 5 runs. Part 1 walks a 512 KiB array (in L2, beyond L1) at a stride:
+ * The clock is harness/measure/model/cycle_clock.h's (a chain of dependent 64-bit multiplies).
+ * Every figure is the best of 5 runs. Part 1 walks a 512 KiB array (in L2, beyond L1) at a stride:
  * one access per line, loads with four independent sums, stores of a constant. Part 2 walks columns
  * of a 256 x 256 float matrix (rows 1 KiB apart: every line of a column falls in 4 of L1's 64 sets,
  * so a column does not stay in L1), the inner loops of the validation set's naive_jki.c. */
@@ -12,7 +13,7 @@
 
 #define PR _Pragma("clang loop vectorize(disable) interleave(disable) unroll(disable)")
 
-#include "cycle_clock.h"
+#include "../harness/measure/model/cycle_clock.h"
 
 static float *X, *A, *C;
 static volatile float sink;

@@ -4,8 +4,8 @@
  *   clang -O2 -march=haswell benchmarks/store_commit.c -o /tmp/store_commit && /tmp/store_commit
  *
  * Each loop step stores four 256-bit vectors; all data stays in L1 (four rows of C, 1 KiB apart,
- * 256 floats each, and 16 B rows). The clock is cycle_clock.h's (a chain of dependent 64-bit
- * multiplies), every figure the best of 7 runs. A core that writes two stores per cycle to any lines
+ * 256 floats each, and 16 B rows). The clock is harness/measure/model/cycle_clock.h's (a chain
+ * of dependent 64-bit multiplies), every figure the best of 7 runs. A core that writes two stores per cycle to any lines
  * would run the "four lines" loop in 2 cycles per step; Intel's cores since Ice Lake write two per
  * cycle only when both go to one line, so it takes 4 and more, and "two lines" 2. The last two
  * loops are ikj_tiled_i4's step (kernels/validation/heldout2): as clang compiles it (indexed
@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cycle_clock.h"
+#include "../harness/measure/model/cycle_clock.h"
 
 #define LDC 256             /* floats: rows 1 KiB apart */
 #define N 256               /* floats per row used: 32 steps of 8 */

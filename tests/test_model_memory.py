@@ -5,7 +5,10 @@ the access pattern), and an untuned, unblocked kernel modelled slower than a pac
 data leaves L2."""
 from __future__ import annotations
 
+import os
+import platform
 import random
+import shutil
 import subprocess
 from dataclasses import replace
 
@@ -444,3 +447,19 @@ def test_late_prefetches_wait_for_what_of_their_latency_is_left():
         assert c.latency_cycles == pytest.approx(want / regions / OOO.mlp)
         assert c.misses["late_prefetch_cycles"] == pytest.approx(want / regions)
         assert combine(1e5, mem, regions, OOO, 1.0).latency_cycles == 0     # no rate given: never late
+
+
+def test_host_latencies_can_be_pinned_and_are_probed_otherwise(monkeypatch):
+    """TENSOROP_HOST_LATENCY gives the latencies `memory: host` models with (the suite pins them:
+    conftest.py); a malformed one is refused by name; unpinned, the probe (latency_probe.c with
+    cycle_clock.h) measures this host: on x86-64, L3 slower than L2."""
+    from harness.measure.model import host_latency as hl
+    got = hl.host_latency.__wrapped__(2 << 20, 32 << 20)
+    assert got == hl.HostLatency(*map(float, os.environ["TENSOROP_HOST_LATENCY"].split(":")))
+    for bad in ("fast", "4.0", "4.0:90:141", "4.0:19:141:7", "4.0:141:19"):
+        monkeypatch.setenv("TENSOROP_HOST_LATENCY", bad)
+        with pytest.raises(ValueError, match="TENSOROP_HOST_LATENCY"):
+            hl.host_latency.__wrapped__(2 << 20, 32 << 20)
+    if platform.machine() == "x86_64" and shutil.which("cc"):
+        probed = hl._run_probe([256 << 10, 6 << 20])
+        assert probed is None or (probed.l3 and probed.l2 < probed.l3), probed

@@ -3,41 +3,15 @@
  *
  *   latency_probe L2_BYTES [L3_BYTES]   ->   one line: "ghz G l2 C [l3 C]"
  *
- * The clock comes from a chain of dependent 64-bit multiplies (3 cycles each on every x86-64 core
- * since Nehalem and Zen; `add reg, imm` chains do not work on Golden Cove, which folds them). Each
+ * The clock is cycle_clock.h's (a chain of dependent 64-bit multiplies). Each
  * latency is a pointer chase over a random cycle of one pointer per 64-byte line in a buffer of the
  * given size (the caller picks a quarter of L2, and a few times L2 inside L3): every load waits for the
- * one before, so the time per load is the latency of the level the buffer lives in. Best of 5. */
+ * one before, so the time per load is the latency of the level the buffer lives in. Best of 300
+ * short runs. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static double seconds_per_cycle(void)
-{
-#if defined(__x86_64__)
-    long x = 3, n = 4000000;
-    double best = 1e9;
-    for (int r = 0; r < 5; r++) {
-        double t0 = now();
-        for (long i = 0; i < n; i++)
-            __asm__ volatile("imul %0,%0\n imul %0,%0\n imul %0,%0\n imul %0,%0\n"
-                             "imul %0,%0\n imul %0,%0\n imul %0,%0\n imul %0,%0" : "+r"(x));
-        double t = (now() - t0) / n / 24;
-        best = t < best ? t : best;
-    }
-    return best;
-#else
-    return 0;   /* no clock probe for this architecture: the caller keeps the table's latencies */
-#endif
-}
+#include "cycle_clock.h"     /* now(), seconds_per_cycle(): 0 where there is no clock probe */
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 
@@ -67,15 +41,17 @@ static double chase(size_t bytes)
     }
     for (size_t i = 0; i < n; i++)
         buf[order[i] * 8] = &buf[order[(i + 1) % n] * 8];
-    long steps = 2000000;
+    long steps = 20000;
     double best = 1e9;
     void **p = &buf[order[0] * 8];
-    for (int r = 0; r < 6; r++) {
+    for (size_t i = 0; i < 2 * n; i++)    /* warm the buffer into its level */
+        p = (void **)*p;
+    for (int r = 0; r < 300; r++) {       /* short runs, the best: preemption only slows a run */
         double t0 = now();
         for (long i = 0; i < steps; i++)
             p = (void **)*p;
         double t = (now() - t0) / steps;
-        if (r > 0 && t < best)            /* the first pass warms the buffer into its level */
+        if (t < best)
             best = t;
     }
     if (p == NULL)
