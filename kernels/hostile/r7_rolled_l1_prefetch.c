@@ -1,7 +1,7 @@
-/* Red team 7 ATTACK (kernels/hostile/README.md), closed: r7_unrolled_twin.c with the 48-line chunk
+/* Red team 7 ATTACK, an OPEN FINDING (kernels/hostile/README.md): r7_unrolled_twin.c with the 48-line chunk
    as a rolled loop (one line per iteration, downward). Each load instruction then walks B 64 bytes
    at a time, so the L1 stride prefetcher fetches the next (lower) line into L1 from L2, where the
-   streamer's prefetch put it, still on its way from L3. The model timed that copy from the L1
+   streamer's prefetch put it, still on its way from L3. The model times that copy from the L1
    prefetch with L2 as its origin: 30% cheaper than the twin, which the host runs 1.29x faster. */
 #include <immintrin.h>
 static void edge(int i0, int i1, int j0, int j1, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc)
