@@ -19,7 +19,9 @@
  *     line apart) and an IP-stride one that sees each execution once, strides up to BYTES
  *     (cs_stride);
  *   - stream (L2): a demand miss adjacent (within 2 lines) to the previous miss in the same page,
- *     twice in a row, prefetches the next PF_DEPTH lines in that direction into L2.
+ *     twice in a row, prefetches the lines ahead in that direction into L2: up to DEPTH lines ahead
+ *     of the request, at most PER_LOOKUP new ones per request (stream=DEPTH:PER_LOOKUP; default
+ *     4:4, Intel's rows 20:2, after its optimisation manual).
  * A prefetched line is counted as traffic between the levels (bandwidth). Its latency is hidden only
  * if it arrived in time: each prefetched line carries the instruction clock of its prefetch and the
  * level it came from, and the first demand load that finds it records how many instructions later
@@ -103,10 +105,15 @@ static struct cs_pending cs_sb[CS_SB_MAX];
 static unsigned cs_sb_depth, cs_sb_len, cs_sb_head;
 
 struct pf_stride { uint64_t pc, last, instance; int64_t stride; int conf; };
-struct pf_stream { uint64_t page, last; int dir, conf; uint64_t use; };
+struct pf_stream { uint64_t page, last, front; int dir, conf; uint64_t use; };
 static struct pf_stride pf_st[PF_STRIDE_ENTRIES], pf_ip[PF_STRIDE_ENTRIES];
 static int64_t cs_ip_max;        /* ipstride=BYTES: the IP-stride detector's largest stride; 0: one detector */
 static struct pf_stream pf_sm[PF_STREAMS];
+/* stream=DEPTH:PER_LOOKUP: the streamer keeps up to DEPTH lines ahead of the last request of a
+ * stream and issues at most PER_LOOKUP new prefetches on each request it sees, so that a stream's
+ * lead ramps up as its requests come (Intel's L2 streamer: up to 20 lines ahead, two prefetches per
+ * L2 lookup). Default PF_DEPTH:PF_DEPTH. */
+static int cs_stream_depth = PF_DEPTH, cs_stream_issue = PF_DEPTH;
 
 static int cs_init_level(int i, uint64_t size, uint32_t ways)
 {
@@ -246,11 +253,15 @@ static void cs_prefetch_line(uint64_t ln, int into)
     }
     int l1_only = into == 0 && !cs_l1pf_fills_below;
     int found = cs_fetch(ln, into, 0, 1);
-    /* An L1 prefetch that finds an L2 prefetch's line not yet used times its copy from itself, with
-     * origin L2, although the line may still be on its way from L3 (red team 7, open: giving the
-     * copy the L2 prefetch's clock closes it, but with the streamer only PF_DEPTH lines ahead it
-     * made the streaming kernels 34-88% dearer at 640^3, where a real streamer runs further ahead) */
-    cs_pfm[into][cs_idx] = cs_now << 2 | (uint64_t)found;     /* cs_fetch filled `into` last */
+    uint64_t mark = cs_now << 2 | (uint64_t)found;
+    if (found == 1 && into == 0 && cs_pfm[1][cs_hit_idx]) {
+        /* an L2 prefetch of this line has not been used yet: the line may still be on its way from
+         * beyond L2, and an L1 prefetch cannot bring it sooner; its copy keeps that prefetch's
+         * clock and origin (red team 7) */
+        mark = cs_pfm[1][cs_hit_idx];
+        cs_pfm[1][cs_hit_idx] = 0;
+    }
+    cs_pfm[into][cs_idx] = mark;                                 /* cs_fetch filled `into` last */
     if (into == 0 && cs_ip_max) {
         /* Intel's L2 streamer watches L1's requests to L2, its prefetchers' included */
         cs_stream(ln);
@@ -277,7 +288,7 @@ static void cs_stream(uint64_t ln)
     if (!s) {
         s = lru;
         s->page = page + 1;
-        s->last = ln;
+        s->last = s->front = ln;
         s->dir = 0;
         s->conf = 0;
         s->use = ++cs_clock;
@@ -287,19 +298,30 @@ static void cs_stream(uint64_t ln)
     int64_t d = (int64_t)(ln - s->last);
     int dir = d > 0 ? 1 : d < 0 ? -1 : 0;
     if (dir && d <= 2 && d >= -2) {
-        s->conf = dir == s->dir ? s->conf + 1 : 1;
+        if (dir != s->dir) {
+            s->conf = 1;
+            s->front = ln;
+        } else {
+            s->conf++;
+        }
         s->dir = dir;
     } else if (dir) {
         s->conf = 0;
+        s->front = ln;
     }
     s->last = ln;
     if (s->conf >= 2 && cs_n > 1) {
-        for (int k = 1; k <= PF_DEPTH; k++) {
-            uint64_t t = ln + (uint64_t)(int64_t)(k * s->dir);
+        /* from the stream's lead (the farthest line it prefetched, if ahead of this request) */
+        int64_t lead = (int64_t)(s->front - ln) * s->dir;
+        int issued = 0;
+        for (int64_t k = lead > 0 ? lead + 1 : 1; k <= cs_stream_depth && issued < cs_stream_issue; k++) {
+            uint64_t t = ln + (uint64_t)(k * s->dir);
             if ((t >> (CS_PAGE_SHIFT - cs_line_shift)) != page) {
                 break;
             }
             cs_prefetch_line(t, 1);
+            s->front = t;
+            issued++;
         }
     }
 }

@@ -830,6 +830,12 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
                 cs_late_win[i] = (uint64_t)v;
                 q = end + 1;
             }
+        } else if (strncmp(a, "stream=", 7) == 0) {
+            char *end, *end2 = NULL;
+            long v = strtol(a + 7, &end, 10), w = *end == ':' ? strtol(end + 1, &end2, 10) : -1;
+            ok = end != a + 7 && *end == ':' && end2 != end + 1 && !*end2 && v >= 1 && v <= 64 && w >= 1 && w <= 64;
+            cs_stream_depth = (int)v;
+            cs_stream_issue = (int)w;
         } else if (strncmp(a, "l1pf=", 5) == 0) {
             ok = (a[5] == '0' || a[5] == '1') && !a[6];
             cs_l1pf_fills_below = a[5] == '1';
@@ -838,7 +844,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
             n_kernel += ok;
         } else {
             fprintf(stderr, "tensorop plugin: unknown option %s (known: fd=N, blocks=N, begin=ADDR, end=ADDR, "
-                    "caller=LO-HI, kernel=LO-HI, l1=BYTES:WAYS, l2=.., l3=.., line=BYTES, prefetch=0|1, sb=N, phys=HEXKEY, l1pf=0|1, late=W1:W2:W3, ipstride=BYTES)\n", a);
+                    "caller=LO-HI, kernel=LO-HI, l1=BYTES:WAYS, l2=.., l3=.., line=BYTES, prefetch=0|1, sb=N, phys=HEXKEY, l1pf=0|1, late=W1:W2:W3, ipstride=BYTES, stream=DEPTH:PER_LOOKUP)\n", a);
             return -1;
         }
         if (!ok) {

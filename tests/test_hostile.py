@@ -494,15 +494,13 @@ def test_a_scalar_touch_does_not_buy_late_ip_stride_prefetches(tmp_path_factory)
 
 @requires_qemu
 @pytest.mark.qemu
-@pytest.mark.xfail(strict=True, reason="red team 7, open: an L1 prefetch times an in-flight L2 prefetch's line from itself (kernels/hostile/README.md)")
 def test_an_l1_prefetch_does_not_bring_an_l2_prefetch_sooner(tmp_path_factory):
     """Red team 7 (x86-qemu): ikj with B streamed by rows from L3, each row's lines downward, as
     straight-line code (the twin) and as a rolled loop (the attack). Rolled, each load walks B a
     line at a time and the L1 prefetcher fetches the next line from L2, where the streamer's
-    prefetch has put it, still on its way from L3: timed from the L1 prefetch with origin L2, the
-    attack models 30% cheaper, where the host runs it 1.29x slower. Open: giving the L1 copy the
-    L2 prefetch's clock and origin closes it (1.04x) but, with a streamer only 4 lines ahead, made
-    honest streaming kernels 34-88% dearer at 640^3. Strict: passes once closed."""
+    prefetch has put it, still on its way from L3. Timed from the L1 prefetch with origin L2, the
+    attack modelled 30% cheaper, where the host runs it 1.29x slower; the L1 copy now keeps the L2
+    prefetch's clock and origin (1.02x its twin)."""
     rolled, twin = _attack_and_twin(tmp_path_factory, "r7_rolled_l1_prefetch.c", "r7_unrolled_twin.c", "16x768x1024")
     assert rolled["misses"]["late_prefetches"][1] > 0.8 * twin["misses"]["late_prefetches"][1] > 0, (rolled, twin)
     assert rolled["cycles"] >= 0.97 * twin["cycles"], (rolled["cycles"], twin["cycles"])

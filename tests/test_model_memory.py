@@ -114,7 +114,8 @@ def test_every_modelled_core_has_a_hierarchy_with_a_source_and_plugin_options(la
 
 @requires_qemu
 @pytest.mark.parametrize("bad", ["l2=1048576:8", "l1=1000:8", "l1=32768:0", "line=48", "prefetch=2", "sb=", "sb=4096",
-                                 "phys=", "phys=xyz", "l1pf=2", "late=1:2", "late=1:2:x", "late=1:2:3:4", "ipstride=0", "ipstride=x"])
+                                 "phys=", "phys=xyz", "l1pf=2", "late=1:2", "late=1:2:x", "late=1:2:3:4", "ipstride=0", "ipstride=x",
+                                 "stream=20", "stream=0:2", "stream=20:0", "stream=x:2", "stream=65:2", "stream=20:2:1"])
 def test_the_plugin_refuses_a_bad_cache_geometry(lab, bad):
     r = subprocess.run(["qemu-x86_64", "-plugin", f"{lab.ws.qemu_plugin},{bad}", "/bin/true"],
                        capture_output=True, text=True, timeout=60)
@@ -419,6 +420,36 @@ def test_a_prefetch_used_right_after_it_is_issued_is_late(lab, monkeypatch):
     wait_spaced, late_spaced = memory.late_cycles(spaced, h, 6.0)
     assert wait_tight >= 0.5 * h.levels[1].latency * first_uses(tight)
     assert wait_spaced <= 0.05 * wait_tight and late_spaced[:2] == [0, 0]
+
+
+@requires_qemu
+@requires_mca
+def test_the_streamer_runs_further_ahead_as_its_stream_goes_on(lab, monkeypatch):
+    """i-k-j with B (1-1.5 MiB) streamed from memory past a 256 KiB L2, on a core whose L1
+    prefetches train the L2 streamer (as Intel's do). A streamer 4 lines ahead brings each line a
+    few dozen instructions before its first load; one that issues two prefetches per request up to
+    20 lines ahead (stream=20:2, Intel's) keeps a lead that grows along each page, so its lines come
+    several times earlier and wait for less of the memory latency. The lines an L1 prefetch copies
+    from an L2 prefetch still in flight keep that prefetch's origin (memory), not L2."""
+    lv = (Level(32768, 8, 4, 0), Level(256 * 1024, 8, 14, 48))
+    base = Hierarchy("test-stream", lv, mem_latency=200, mem_bandwidth=4, mlp=10, out_of_order=True,
+                     l1_prefetch_fills_l2=False, ip_stride_max=2048, source="test")
+    deep = replace(base, stream_depth=20, stream_per_lookup=2)
+    assert not any(o.startswith("stream=") for o in base.plugin_options()) and "stream=20:2" in deep.plugin_options()
+    assert "stream=20:2" in memory.for_device(lab.device("x86-qemu")).plugin_options()
+    M, N, K = 2, 1024, 256 + 64 * random.randint(0, 4)
+    runs = {h.stream_depth: _mem(lab, monkeypatch, h, IKJ, "ikj.c", (M, N, K)) for h in (base, deep)}
+
+    def from_memory(m):
+        uses = [(memory.late_bucket_start(b), n) for at, src, b, n in m["late"] if src == 2]
+        return sum(n for _, n in uses), sum(d * n for d, n in uses) / max(1, sum(n for _, n in uses))
+    (n4, d4), (n20, d20) = from_memory(runs[4]), from_memory(runs[20])
+    b_lines = M * K * N * 4 // 64
+    assert n4 > 0.5 * b_lines and n20 > 0.5 * b_lines, (runs[4]["late"], runs[20]["late"])
+    assert d20 > 2.5 * d4, (d4, d20)
+    wait4, _ = memory.late_cycles(runs[4], base, 2.0)
+    wait20, _ = memory.late_cycles(runs[20], deep, 2.0)
+    assert wait20 < 0.8 * wait4, (wait4, wait20)
 
 
 def test_late_prefetches_wait_for_what_of_their_latency_is_left():

@@ -92,6 +92,8 @@ class Hierarchy:
     ip_stride_max: int = 0     # bytes: L1 prefetch as a next-line detector plus an IP-stride one that
                                # sees each execution once, up to this stride (0: one detector fed by
                                # every access and piece, any stride within the page)
+    stream_depth: int = 4      # lines the L2 streamer keeps ahead of a stream's last request
+    stream_per_lookup: int = 4 # new prefetches it issues per request it sees (its lead ramps up)
 
     def exposed(self, throughput_share: float = 1.0) -> float:
         """The fraction of the demand-miss latency added to the core's cycles."""
@@ -104,7 +106,9 @@ class Hierarchy:
         l1pf = () if self.l1_prefetch_fills_l2 else ("l1pf=0", "late=" + ":".join(
             str(round(self.origin_latency(i) * LATE_FILL_IPC)) for i in (1, 2, 3)))
         ip = (f"ipstride={self.ip_stride_max}",) if self.ip_stride_max else ()
-        return (*lv, f"line={self.line}", f"prefetch={int(self.prefetch)}", *sb, *phys, *l1pf, *ip)
+        stream = (f"stream={self.stream_depth}:{self.stream_per_lookup}",) if (
+            self.stream_depth, self.stream_per_lookup) != (4, 4) else ()
+        return (*lv, f"line={self.line}", f"prefetch={int(self.prefetch)}", *sb, *phys, *l1pf, *ip, *stream)
 
     def origin_latency(self, i: int) -> float:
         """The load-to-use cycles of a line from the plugin's level i (1: L2, 2: L3; the levels
@@ -143,7 +147,7 @@ HIERARCHIES: dict[str, Hierarchy] = {h.core: h for h in (
               (Level(48 * KiB, 12, 5, 0), Level(1280 * KiB, 20, 14, 48), Level(1536 * KiB, 12, 70, 11)),
               mem_latency=300, mem_bandwidth=3.9, mlp=10, out_of_order=True, load_ports=2,
               store_buffer=72, store_mlp=2, store_commit_cycles=1.1, physical_index=True,
-              l1_prefetch_fills_l2=False, ip_stride_max=2048,
+              l1_prefetch_fills_l2=False, ip_stride_max=2048, stream_depth=20, stream_per_lookup=2,
               source="Intel 64 and IA-32 Architectures Optimization Reference Manual, Ice Lake Server (48 KiB "
                      "12-way L1D, 1.25 MiB 20-way L2, 1.5 MiB of LLC per core; 64 B/cycle L2->L1 peak; two "
                      "load ports, whose cycles line fills share: 256-bit loads of a 256 KiB array, four rows "
@@ -160,11 +164,12 @@ HIERARCHIES: dict[str, Hierarchy] = {h.core: h for h in (
                      "fills 78% of a 2 MiB L2 runs 1.4-2x slower than with B blocked, varying 30% from "
                      "process to process, as random page colours make it (docs/CYCLE_MODEL.md); L1 "
                      "prefetchers after the manual: the DCU next-line one and the IP-stride one, strides "
-                     "up to 2 KiB"),
+                     "up to 2 KiB; the L2 streamer after the manual: up to 20 lines ahead, two prefetches "
+                     "per L2 lookup"),
     Hierarchy("sapphirerapids",
               (Level(48 * KiB, 12, 5, 0), Level(2 * MiB, 16, 16, 48), Level(1920 * KiB, 15, 80, 20)),
               mem_latency=300, mem_bandwidth=6, mlp=16, out_of_order=True, physical_index=True,
-              l1_prefetch_fills_l2=False, ip_stride_max=2048,
+              l1_prefetch_fills_l2=False, ip_stride_max=2048, stream_depth=20, stream_per_lookup=2,
               source="Intel Optimization Reference Manual (Sapphire Rapids: 48 KiB L1D, 2 MiB 16-way L2, "
                      "1.875 MiB of LLC per core, 16 fill buffers)"),
     Hierarchy("sifive-x280",
