@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, requires_qemu
+from conftest import EXAMPLES, REPO, requires_qemu
 
 serial = pytest.mark.serial   # compares timings measured on this host: run alone (QEMU's modelled cycles need not)
 
@@ -113,6 +113,8 @@ HOST = {
     "r2_gate_common.c": {"rejected"},
     "r2_gate_symver.c": {"rejected"},
     "r2_gate_gotpcrel.c": {"rejected"},
+    # red team 8: A rewritten to zeros plus three words that kept a public digest of it unchanged
+    "r8_gemm_digest_forge.c": {"wrong_answer"},       # inputs compared word for word with a private copy
 }
 
 FINDINGS: dict[str, str] = {}   # kernel -> why it is an xfail today (none open: see the README)
@@ -504,6 +506,27 @@ def test_an_l1_prefetch_does_not_bring_an_l2_prefetch_sooner(tmp_path_factory):
     rolled, twin = _attack_and_twin(tmp_path_factory, "r7_rolled_l1_prefetch.c", "r7_unrolled_twin.c", "16x768x1024")
     assert rolled["misses"]["late_prefetches"][1] > 0.8 * twin["misses"]["late_prefetches"][1] > 0, (rolled, twin)
     assert rolled["cycles"] >= 0.97 * twin["cycles"], (rolled["cycles"], twin["cycles"])
+
+
+@serial
+def test_conv2d_forgeries_are_caught(tmp_path):
+    """Red team 8, conv2d on the host: (1) w rewritten to zeros plus three words that kept the
+    driver's old public digest of it unchanged, so the projection (computed from the buffers after
+    the call) agreed with a cheap wrong y: 4.1x "faster", ok; now the inputs are compared with the
+    driver's private copy and the check reads that copy. (2) y zero but for a +H/-H pair that the
+    signs cancel in z half the time, inflating the ||y|| denominator: passed a call's two
+    projections 1 time in 4; ||y||^2 now counts at most 16 x ||z_ref||^2. Both are honest on the
+    outputs the harness checks in full, so only the driver's per-call check can see them."""
+    _workspace(tmp_path)
+    files = [HOSTILE / "r8_conv_digest_forge.c", HOSTILE / "r8_conv_norm_pair.c", EXAMPLES / "conv2d_direct.c"]
+    cmd = [sys.executable, "-m", "harness", "bench", *map(str, files), "--op", "conv2d", "-s", "1x8x28x28,16x3x3,s1,p1",
+           "-d", "host", "--json", "--max-time", "0.3", "--min-samples", "3", "--max-samples", "20"]
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path / "ws", env=_env(tmp_path), timeout=300)
+    rows = {json.loads(l)["kernel"]: json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")}
+    assert rows["conv2d_direct.c"]["status"] == "ok", rows["conv2d_direct.c"]
+    assert rows["r8_conv_digest_forge.c"]["status"] == "wrong_answer", rows["r8_conv_digest_forge.c"]
+    assert "modified its input" in rows["r8_conv_digest_forge.c"]["error"]
+    assert rows["r8_conv_norm_pair.c"]["status"] == "wrong_answer", rows["r8_conv_norm_pair.c"]
 
 
 @serial

@@ -449,7 +449,7 @@ def test_the_streamer_runs_further_ahead_as_its_stream_goes_on(lab, monkeypatch)
     assert d20 > 2.5 * d4, (d4, d20)
     wait4, _ = memory.late_cycles(runs[4], base, 2.0)
     wait20, _ = memory.late_cycles(runs[20], deep, 2.0)
-    assert wait20 < 0.8 * wait4, (wait4, wait20)
+    assert wait20 < 0.9 * wait4, (wait4, wait20)        # memory latency is 200 cycles: 20 lines hide a fifth of it
 
 
 def test_late_prefetches_wait_for_what_of_their_latency_is_left():

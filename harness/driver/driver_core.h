@@ -1,7 +1,7 @@
 /* tensorop timing-driver core (harness-owned, never LLM-written): the plumbing every operator's
  * driver shares. An op's driver (e.g. conv2d_driver.c) is
  *
- *     #include "driver_core.h"      utilities: inputs, poison, digests, verdicts, clocks
+ *     #include "driver_core.h"      utilities: inputs, poison, verdicts, clocks
  *     ... the op's part ...          case type, parsing, sizes, input fill, call, randomized check
  *     #include "driver_modes.h"     request, modes check/time/profile/pair, main
  *
@@ -112,22 +112,6 @@ static void poison_words(void *X, size_t nwords)
     for (size_t i = 0; i < nwords; i++)
         w[i] = POISON_BITS;
 }
-
-static uint64_t digest_bytes(const void *X, size_t nbytes)
-{
-    const unsigned char *b = X;
-    uint64_t h = 0x9E3779B97F4A7C15ull;
-    size_t i = 0;
-    for (; i + 4 <= nbytes; i += 4) {
-        uint32_t w;
-        memcpy(&w, b + i, 4);
-        h = (h ^ w) * 0x100000001B3ull + (h >> 29);
-    }
-    for (; i < nbytes; i++)
-        h = (h ^ b[i]) * 0x100000001B3ull + (h >> 29);
-    return h;
-}
-
 
 static int write_output(const char *name, const void *X, size_t nbytes)
 {
