@@ -32,7 +32,7 @@
  *
  * Counted only while `counting` (inside the profiled region); the simulation itself runs from the
  * start of the program, so the region starts with the caches as the driver's input generation left
- * them (the data of a small problem warm, as in a repeated timed call). */
+ * them (the data of a small problem warm, as in a repeated timed call), its stores committed. */
 #ifndef TENSOROP_CACHE_SIM_H
 #define TENSOROP_CACHE_SIM_H
 

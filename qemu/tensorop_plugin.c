@@ -186,6 +186,10 @@ static void region_begin(unsigned int vcpu_index, void *udata)
         forged++;
         return;
     }
+    cs_drain();                          /* the driver's stores are not the kernel's: they commit
+                                          * before the region (a `rep movsb` of its inputs is one
+                                          * store buffer entry that would otherwise commit, and
+                                          * bring its lines in, inside the region) */
     counting = 1;
     cs_counting_ref = 1;
     armed = 1;

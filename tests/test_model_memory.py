@@ -180,7 +180,10 @@ def test_a_store_commits_late_and_can_miss_on_its_own(lab, monkeypatch):
     # may then find (0.2-0.9x as many misses, varying with M and K, against writing at once)
     assert 0 < sum(late["demand"]) <= 1.05 * sum(now["demand"]), (late, now)
     assert late["stores"] == pytest.approx(now["stores"], rel=0.01)
-    assert late["fill"][0] > now["fill"][0] + 0.8 * M * N * K
+    # each late RFO fills L1 once more, less the loads' misses it saved (97 x 256 x 38: 0.97 million
+    # RFOs, 0.24 million fewer load misses; the old bound of 0.8 x M*N*K more fills failed there)
+    saved = sum(now["demand"]) - sum(late["demand"])
+    assert late["fill"][0] >= now["fill"][0] + 0.9 * sum(late["store_demand"]) - saved, (late, now)
 
 
 REGTILE = (REPO / "kernels" / "validation" / "regtile_nopack.c").read_bytes()

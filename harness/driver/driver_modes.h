@@ -82,29 +82,12 @@ static void alloc_set(const op_case *c, buffers *b)
     alloc_set_in(c, b, 0);
 }
 
-/* The driver's own copy loop, not libc's memcpy: under QEMU the plugin simulates the caches with
-   the accesses of the program's code, so inputs written here start the profiled call where the
-   driver left them (in cache), as a fill by the driver's code did before the private copy. */
-static void copy_bytes(void *dst, const void *src, size_t n)
-{
-    volatile unsigned char *d = dst;
-    const unsigned char *s = src;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, s + i, 8);
-        *(volatile uint64_t *)(d + i) = w;
-    }
-    for (; i < n; i++)
-        d[i] = s[i];
-}
-
 static void fill_set(const op_case *c, buffers *b, uint64_t seed)
 {
     b->seed = seed;
     op_fill(c, b->ref, seed);             /* the private copy first: nothing else writes it */
     for (int i = 0; i < OP_NIN; i++)
-        copy_bytes(b->in[i], b->ref[i], b->in_bytes[i]);
+        memcpy(b->in[i], b->ref[i], b->in_bytes[i]);
     poison_words(b->out, b->out_words);
 }
 
