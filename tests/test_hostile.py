@@ -189,8 +189,8 @@ def _workspace(base: Path) -> Path:
     return root
 
 
-def _bench(base: Path, files, device: str, shape: str):
-    cmd = [sys.executable, "-m", "harness", "bench", *map(str, files), "-s", shape, "-d", device,
+def _bench(base: Path, files, device: str, shape: str, op: str = "gemm"):
+    cmd = [sys.executable, "-m", "harness", "bench", *map(str, files), "--op", op, "-s", shape, "-d", device,
            "--json", "--max-time", "0.15", "--min-samples", "3", "--max-samples", "20"]
     p = subprocess.run(cmd, capture_output=True, text=True, cwd=base / "ws", env=_env(base), timeout=300)
     rows = {json.loads(l)["kernel"]: json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")}
@@ -519,10 +519,7 @@ def test_conv2d_forgeries_are_caught(tmp_path):
     outputs the harness checks in full, so only the driver's per-call check can see them."""
     _workspace(tmp_path)
     files = [HOSTILE / "r8_conv_digest_forge.c", HOSTILE / "r8_conv_norm_pair.c", EXAMPLES / "conv2d_direct.c"]
-    cmd = [sys.executable, "-m", "harness", "bench", *map(str, files), "--op", "conv2d", "-s", "1x8x28x28,16x3x3,s1,p1",
-           "-d", "host", "--json", "--max-time", "0.3", "--min-samples", "3", "--max-samples", "20"]
-    p = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path / "ws", env=_env(tmp_path), timeout=300)
-    rows = {json.loads(l)["kernel"]: json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")}
+    rows = _bench(tmp_path, files, "host", "1x8x28x28,16x3x3,s1,p1", op="conv2d")
     assert rows["conv2d_direct.c"]["status"] == "ok", rows["conv2d_direct.c"]
     assert rows["r8_conv_digest_forge.c"]["status"] == "wrong_answer", rows["r8_conv_digest_forge.c"]
     assert "modified its input" in rows["r8_conv_digest_forge.c"]["error"]
