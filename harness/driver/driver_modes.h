@@ -604,7 +604,9 @@ static int run_time(const request *r)
     const char *stop = "max_samples";
     double start = now(), max_rel = 0.0;
     uint64_t pick_seed = 0;
-    long pick = r->pick % r->max_samples;
+    /* the sample checked in full, drawn here, after the last worker was forked: the request's pick=
+       sits in the worker's copy of this process's memory (red team 9 read it off the stack) */
+    long pick = (long)((fresh_seed() ^ (uint64_t)r->pick) % (uint64_t)r->max_samples);
     uint64_t seeds[WORKER_MAX_CALLS];
     while (n < r->max_samples) {
         int first = (n * calls) % p.nsets;
