@@ -22,7 +22,8 @@
  *     twice in a row, prefetches the lines ahead in that direction into L2: up to DEPTH lines ahead
  *     of the request, at most PER_LOOKUP new ones per request (stream=DEPTH:PER_LOOKUP; default
  *     4:4, Intel's rows 20:2, after its optimisation manual).
- * A prefetched line is counted as traffic between the levels (bandwidth). Its latency is hidden only
+ * With rob=INSNS:MLP (out-of-order cores) the loads that miss beyond L2 are also grouped as they
+ * would overlap in the core (cs_long_miss). A prefetched line is counted as traffic between the levels (bandwidth). Its latency is hidden only
  * if it arrived in time: each prefetched line carries the instruction clock of its prefetch and the
  * level it came from, and the first demand load that finds it records how many instructions later
  * it came (`late`: a histogram per level found at and level of origin). The harness charges each
@@ -76,6 +77,8 @@ struct cs_stats {
     uint64_t late[2][CS_LEVELS + 1][CS_LATE_BUCKETS]; /* first demand loads of prefetched lines, by
                                   * the level they found it in (L1, L2), the level the prefetch
                                   * brought it from, and the instructions between the two */
+    uint64_t long_misses;        /* with rob=: demand loads served beyond L2 (L3 or memory) ... */
+    uint64_t long_clusters;      /* ... and the groups they overlap in (cs_long_miss) */
     uint64_t pf_issued;          /* prefetches that brought a line into a cache */
     uint64_t pf_l1_only;         /* of those, L1 prefetches (l1pf=0) of a line from beyond L2, which
                                   * crossed L2 without being kept there */
@@ -242,6 +245,26 @@ static int cs_fetch(uint64_t ln, int into, int store, int prefetch)
         cs_access_level(i, ln, i == into ? store : 0, 1, 1);
     }
     return found;
+}
+
+/* rob=INSNS:MLP (out-of-order cores): how many long-latency demand misses overlap, counted as
+ * interval analysis does (Karkhanis & Smith, ISCA 2004; Eyerman et al., TOCS 2009): a load that
+ * misses beyond L2 while the core is stalled on an earlier one overlaps it only if it comes within
+ * the reorder buffer's INSNS instructions of the group's first miss, and at most MLP misses (the
+ * miss buffers) are in flight at once; any other starts a new group. A kernel whose misses come in
+ * bursts overlaps them; one whose misses are far apart, between long dependent runs of work, waits
+ * for each. The harness charges these misses' latency per group (harness/measure/model/memory.py). */
+static uint64_t cs_rob, cs_rob_mlp, cs_cl_start, cs_cl_n;
+
+static void cs_long_miss(void)
+{
+    cs_st.long_misses++;
+    if (!cs_st.long_clusters || cs_now - cs_cl_start >= cs_rob || cs_cl_n >= cs_rob_mlp) {
+        cs_st.long_clusters++;
+        cs_cl_start = cs_now;
+        cs_cl_n = 0;
+    }
+    cs_cl_n++;
 }
 
 static void cs_stream(uint64_t ln);
@@ -494,6 +517,9 @@ static void cs_touch(uint64_t first, uint64_t last, int store, int committed)
         cs_remember(ln);
         if (cs_counting_ref) {
             (committed ? cs_st.store_demand : cs_st.demand)[from == cs_n ? CS_LEVELS : from]++;
+            if (cs_rob && !store && from >= 2) {
+                cs_long_miss();
+            }
         }
         if (cs_prefetch) {
             cs_stream(ln);

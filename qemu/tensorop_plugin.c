@@ -679,11 +679,11 @@ static void plugin_exit(qemu_plugin_id_t id, void *p)
                      ",\"stores\":%" PRIu64 ",\"store_commits\":%" PRIu64
                      ",\"fill\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64 "],\"wb\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64
                      "],\"demand\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64 "],\"store_demand\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64
-                     "],\"prefetched\":%" PRIu64 ",\"l1_only\":%" PRIu64 "}",
+                     "],\"prefetched\":%" PRIu64 ",\"l1_only\":%" PRIu64 ",\"long\":[%" PRIu64 ",%" PRIu64 "]}",
                      1u << cs_line_shift, cs_n, cs_st.loads, cs_st.load_lines, cs_st.stores, cs_st.store_commits, cs_st.fill[0], cs_st.fill[1],
                      cs_st.fill[2], cs_st.wb[0], cs_st.wb[1], cs_st.wb[2], cs_st.demand[1], cs_st.demand[2],
                      cs_st.demand[3], cs_st.store_demand[1], cs_st.store_demand[2], cs_st.store_demand[3],
-                     cs_st.pf_issued, cs_st.pf_l1_only);
+                     cs_st.pf_issued, cs_st.pf_l1_only, cs_st.long_misses, cs_st.long_clusters);
             /* the late uses of prefetched lines: [found at, came from, bucket, count] where nonzero
              * (2 x 3 x CS_LATE_BUCKETS entries at most, some 20 bytes each: they fit) */
             const char *sep = "";
@@ -840,6 +840,12 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
             ok = end != a + 7 && *end == ':' && end2 != end + 1 && !*end2 && v >= 1 && v <= 64 && w >= 1 && w <= 64;
             cs_stream_depth = (int)v;
             cs_stream_issue = (int)w;
+        } else if (strncmp(a, "rob=", 4) == 0) {
+            char *end, *end2 = NULL;
+            long long v = strtoll(a + 4, &end, 10), w = *end == ':' ? strtoll(end + 1, &end2, 10) : -1;
+            ok = end != a + 4 && *end == ':' && end2 != end + 1 && !*end2 && v >= 1 && v <= 1 << 16 && w >= 1 && w <= 1024;
+            cs_rob = (uint64_t)v;
+            cs_rob_mlp = (uint64_t)w;
         } else if (strncmp(a, "l1pf=", 5) == 0) {
             ok = (a[5] == '0' || a[5] == '1') && !a[6];
             cs_l1pf_fills_below = a[5] == '1';
@@ -848,7 +854,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
             n_kernel += ok;
         } else {
             fprintf(stderr, "tensorop plugin: unknown option %s (known: fd=N, blocks=N, begin=ADDR, end=ADDR, "
-                    "caller=LO-HI, kernel=LO-HI, l1=BYTES:WAYS, l2=.., l3=.., line=BYTES, prefetch=0|1, sb=N, phys=HEXKEY, l1pf=0|1, late=W1:W2:W3, ipstride=BYTES, stream=DEPTH:PER_LOOKUP)\n", a);
+                    "caller=LO-HI, kernel=LO-HI, l1=BYTES:WAYS, l2=.., l3=.., line=BYTES, prefetch=0|1, sb=N, phys=HEXKEY, l1pf=0|1, late=W1:W2:W3, ipstride=BYTES, stream=DEPTH:PER_LOOKUP, rob=INSNS:MLP)\n", a);
             return -1;
         }
         if (!ok) {

@@ -115,7 +115,8 @@ def test_every_modelled_core_has_a_hierarchy_with_a_source_and_plugin_options(la
 @requires_qemu
 @pytest.mark.parametrize("bad", ["l2=1048576:8", "l1=1000:8", "l1=32768:0", "line=48", "prefetch=2", "sb=", "sb=4096",
                                  "phys=", "phys=xyz", "l1pf=2", "late=1:2", "late=1:2:x", "late=1:2:3:4", "ipstride=0", "ipstride=x",
-                                 "stream=20", "stream=0:2", "stream=20:0", "stream=x:2", "stream=65:2", "stream=20:2:1"])
+                                 "stream=20", "stream=0:2", "stream=20:0", "stream=x:2", "stream=65:2", "stream=20:2:1",
+                                 "rob=352", "rob=0:10", "rob=352:0", "rob=x:10", "rob=352:10:1"])
 def test_the_plugin_refuses_a_bad_cache_geometry(lab, bad):
     r = subprocess.run(["qemu-x86_64", "-plugin", f"{lab.ws.qemu_plugin},{bad}", "/bin/true"],
                        capture_output=True, text=True, timeout=60)
@@ -453,6 +454,62 @@ def test_the_streamer_runs_further_ahead_as_its_stream_goes_on(lab, monkeypatch)
     wait4, _ = memory.late_cycles(runs[4], base, 2.0)
     wait20, _ = memory.late_cycles(runs[20], deep, 2.0)
     assert wait20 < 0.9 * wait4, (wait4, wait20)        # memory latency is 200 cycles: 20 lines hide a fifth of it
+
+
+def test_misses_beyond_l2_are_charged_per_group_that_overlaps():
+    """A core with `rob`: the loads that missed beyond L2 wait (L3 hits x lat_L3 + memory fills x
+    lat_mem) / MLP_long, MLP_long = the plugin's long misses / the groups they overlapped in, at
+    least 1 and at most MLP; L2 hits (and late prefetches) keep MLP. Without `rob`, or with no
+    groups in the record, all of it is over MLP."""
+    rng = random.Random()
+    rob = replace(OOO, rob=rng.choice([128, 256, 352, 512]))
+    assert f"rob={rob.rob}:10" in rob.plugin_options() and not any(o.startswith("rob=") for o in OOO.plugin_options())
+    for _ in range(40):
+        regions = rng.randint(1, 3)
+        demand = [rng.randint(0, 10 ** 6) for _ in range(3)]
+        n = demand[1] + demand[2]
+        groups = rng.choice([0, 1, rng.randint(1, max(1, n)), n, 2 * n + 1])
+        mem = {"line": 64, "demand": demand, "fill": [0, 0, 0], "wb": [0, 0, 0], "long": [n, groups]}
+        short = demand[0] * 12 / 10
+        far = demand[1] * 40 + demand[2] * 200
+        want_mlp = min(10.0, max(1.0, n / groups)) if groups else 10.0
+        c = combine(1e3, mem, regions, rob)
+        assert c.latency_cycles == pytest.approx((short + far / want_mlp) / regions)
+        assert c.misses["long_mlp"] == pytest.approx(want_mlp)
+        assert combine(1e3, mem, regions, OOO).latency_cycles == pytest.approx((short + far / 10) / regions)
+
+
+# i-k-j, scalar (one element per inner iteration, some 7 instructions): a row of B is 16 elements
+# per line, so its lines are some hundred instructions apart
+_INNER_J = b"            for (int j = 0; j < N; j++)\n                C[(long)i * ldc + j] += a"
+IKJ_SCALAR = IKJ.replace(_INNER_J, b"#pragma clang loop vectorize(disable) interleave(disable) unroll(disable)\n" + _INNER_J)
+assert IKJ_SCALAR != IKJ
+
+
+@requires_qemu
+@requires_mca
+def test_misses_overlap_only_within_the_reorder_buffers_reach(lab, monkeypatch):
+    """Scalar i-k-j with B (1 MiB) streamed from memory past a 256 KiB L2 on every row of C, no
+    prefetcher: B's lines miss one by one, some hundred instructions apart. A reorder buffer of 64
+    instructions reaches no other miss (each waits alone: MLP_long 1); one of 4096 reaches many, so
+    the miss buffers bound them (MLP 10); 352 reaches the next three or so. The modelled latency
+    of the same counts follows."""
+    lv = (Level(32768, 8, 4, 0), Level(256 * 1024, 8, 14, 48))
+    base = Hierarchy("test-rob", lv, mem_latency=200, mem_bandwidth=4, mlp=10, out_of_order=True,
+                     prefetch=False, source="test")
+    M, N, K = 2, 1024, 256 + 16 * random.randint(0, 8)
+    b_lines = K * N * 4 // 64
+    got = {}
+    for reach in (64, 352, 4096):
+        m = _mem(lab, monkeypatch, replace(base, rob=reach), IKJ_SCALAR, "ikj_scalar.c", (M, N, K))
+        n, groups = m["long"]
+        # the loads' misses beyond L2 (the demand counts also hold C's stores, written at once here)
+        assert 0.9 * M * b_lines < n <= m["demand"][1] + m["demand"][2], m
+        got[reach] = combine(1e6, m, 1, replace(base, rob=reach))
+    assert got[64].misses["long_mlp"] < 1.1
+    assert got[4096].misses["long_mlp"] > 9.5
+    assert 2 < got[352].misses["long_mlp"] < 6, got[352].misses
+    assert got[64].latency_cycles > 2 * got[352].latency_cycles > 2 * got[4096].latency_cycles
 
 
 def test_late_prefetches_wait_for_what_of_their_latency_is_left():

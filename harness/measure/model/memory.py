@@ -3,13 +3,18 @@ hierarchy, latencies and bandwidths in one table with its sources, the QEMU plug
 the plugin simulate that hierarchy (qemu/cache_sim.h), and the one combination of core cycles
 (llvm-mca per block, every load an L1 hit) with the memory stalls the simulation counts:
 
-    latency   = (L2 hits x lat_L2 + L3 hits x lat_L3 + memory fills x lat_mem + late) / MLP
+    latency   = (L2 hits x lat_L2 + late) / MLP + (L3 hits x lat_L3 + memory fills x lat_mem) / MLP_long
                 (demand misses of L1; a prefetched line costs bandwidth, and latency only if it
                 came late: late = the sum over first loads of prefetched lines of
                 max(0, lat_origin - lat_found - d / IPC), d the instructions between the prefetch
                 and the load, IPC the core model's instructions per core cycle (its fastest issue
                 rate, so the least latency a prefetch can have hidden); lat_found 0 for a line
                 found in L1, lat_L2 for one an L2 prefetch brought)
+                MLP_long (cores with `rob`): the demand loads that missed beyond L2 over the groups
+                they overlap in, which the plugin counts as interval analysis does (a miss joins
+                the group of an earlier one if it came within `rob` instructions of the group's
+                first and the group has fewer than MLP; qemu/cache_sim.h cs_long_miss), at least 1,
+                at most MLP; else MLP
                 cores with a store buffer and `store_mlp`: the stores that miss L1 when they commit
                 (the plugin writes a store into L1 `store_buffer` stores after it ran) wait apart:
                 latency = max(the loads' above, (their misses x the same latencies) / store_mlp)
@@ -94,6 +99,8 @@ class Hierarchy:
                                # every access and piece, any stride within the page)
     stream_depth: int = 4      # lines the L2 streamer keeps ahead of a stream's last request
     stream_per_lookup: int = 4 # new prefetches it issues per request it sees (its lead ramps up)
+    rob: int = 0               # instructions in flight (the reorder buffer): misses beyond L2 overlap
+                               # only within this reach of each other (0: all by `mlp`)
 
     def exposed(self, throughput_share: float = 1.0) -> float:
         """The fraction of the demand-miss latency added to the core's cycles."""
@@ -108,7 +115,8 @@ class Hierarchy:
         ip = (f"ipstride={self.ip_stride_max}",) if self.ip_stride_max else ()
         stream = (f"stream={self.stream_depth}:{self.stream_per_lookup}",) if (
             self.stream_depth, self.stream_per_lookup) != (4, 4) else ()
-        return (*lv, f"line={self.line}", f"prefetch={int(self.prefetch)}", *sb, *phys, *l1pf, *ip, *stream)
+        rob = (f"rob={self.rob}:{round(self.mlp)}",) if self.rob else ()
+        return (*lv, f"line={self.line}", f"prefetch={int(self.prefetch)}", *sb, *phys, *l1pf, *ip, *stream, *rob)
 
     def origin_latency(self, i: int) -> float:
         """The load-to-use cycles of a line from the plugin's level i (1: L2, 2: L3; the levels
@@ -147,9 +155,9 @@ HIERARCHIES: dict[str, Hierarchy] = {h.core: h for h in (
               (Level(48 * KiB, 12, 5, 0), Level(1280 * KiB, 20, 14, 48), Level(1536 * KiB, 12, 70, 11)),
               mem_latency=300, mem_bandwidth=3.9, mlp=10, out_of_order=True, load_ports=2,
               store_buffer=72, store_mlp=2, store_commit_cycles=1.1, physical_index=True,
-              l1_prefetch_fills_l2=False, ip_stride_max=2048, stream_depth=20, stream_per_lookup=2,
+              l1_prefetch_fills_l2=False, ip_stride_max=2048, stream_depth=20, stream_per_lookup=2, rob=352,
               source="Intel 64 and IA-32 Architectures Optimization Reference Manual, Ice Lake Server (48 KiB "
-                     "12-way L1D, 1.25 MiB 20-way L2, 1.5 MiB of LLC per core; 64 B/cycle L2->L1 peak; two "
+                     "12-way L1D, 1.25 MiB 20-way L2, 1.5 MiB of LLC per core; a 352-entry reorder buffer; 64 B/cycle L2->L1 peak; two "
                      "load ports, whose cycles line fills share: 256-bit loads of a 256 KiB array, four rows "
                      "at a time, run 1.5x slower from L2 than from L1 on this host); one "
                      "core's sustained bandwidths as this host class measures them at its 3.5 GHz FMA clock "
@@ -169,9 +177,9 @@ HIERARCHIES: dict[str, Hierarchy] = {h.core: h for h in (
     Hierarchy("sapphirerapids",
               (Level(48 * KiB, 12, 5, 0), Level(2 * MiB, 16, 16, 48), Level(1920 * KiB, 15, 80, 20)),
               mem_latency=300, mem_bandwidth=6, mlp=16, out_of_order=True, physical_index=True,
-              l1_prefetch_fills_l2=False, ip_stride_max=2048, stream_depth=20, stream_per_lookup=2,
+              l1_prefetch_fills_l2=False, ip_stride_max=2048, stream_depth=20, stream_per_lookup=2, rob=512,
               source="Intel Optimization Reference Manual (Sapphire Rapids: 48 KiB L1D, 2 MiB 16-way L2, "
-                     "1.875 MiB of LLC per core, 16 fill buffers)"),
+                     "1.875 MiB of LLC per core, 16 fill buffers, a 512-entry reorder buffer)"),
     Hierarchy("sifive-x280",
               (Level(32 * KiB, 8, 3, 0), Level(512 * KiB, 16, 18, 16)),
               mem_latency=200, mem_bandwidth=4, mlp=4, out_of_order=False,
@@ -180,13 +188,13 @@ HIERARCHIES: dict[str, Hierarchy] = {h.core: h for h in (
                      "(an in-order core: few misses in flight)"),
     Hierarchy("cortex-a76",
               (Level(64 * KiB, 4, 4, 0), Level(512 * KiB, 8, 11, 32), Level(2 * MiB, 16, 35, 16)),
-              mem_latency=240, mem_bandwidth=4, mlp=8, out_of_order=True,
-              source="Arm Cortex-A76 TRM (64 KiB 4-way L1D, 512 KiB 8-way L2); Raspberry Pi 5 BCM2712 "
+              mem_latency=240, mem_bandwidth=4, mlp=8, out_of_order=True, rob=128,
+              source="Arm Cortex-A76 TRM (64 KiB 4-way L1D, 512 KiB 8-way L2; 128 instructions in flight); Raspberry Pi 5 BCM2712 "
                      "(2 MiB shared L3, LPDDR4X-4267) at 2.4 GHz"),
     Hierarchy("neoverse-v1",
               (Level(64 * KiB, 4, 4, 0), Level(1 * MiB, 8, 11, 32)),
-              mem_latency=300, mem_bandwidth=8, mlp=16, out_of_order=True,
-              source="Arm Neoverse V1 TRM (64 KiB 4-way L1D, 1 MiB 8-way L2); AWS Graviton3's 32 MiB SLC is "
+              mem_latency=300, mem_bandwidth=8, mlp=16, out_of_order=True, rob=256,
+              source="Arm Neoverse V1 TRM (64 KiB 4-way L1D, 1 MiB 8-way L2; a 256-entry reorder buffer); AWS Graviton3's 32 MiB SLC is "
                      "0.5 MiB per core, less than L2, so it is left out; DDR5 at 2.6 GHz"),
 )}
 
@@ -290,7 +298,10 @@ def combine(core_cycles: float, mem: dict, regions: int, h: Hierarchy, throughpu
     lat_by_source = [lv[1].latency if len(lv) > 1 else h.mem_latency,
                      lv[2].latency if len(lv) > 2 else h.mem_latency, h.mem_latency]
     late, late_uses = late_cycles(mem, h, insns_per_call / core_cycles) if insns_per_call > 0 and core_cycles > 0 else (0.0, [0.0] * 3)
-    latency = (sum(d * lat for d, lat in zip(demand, lat_by_source)) + late / r) / h.mlp
+    long = mem.get("long") or (0, 0)
+    mlp_long = min(h.mlp, max(1.0, long[0] / long[1])) if h.rob and long[1] else h.mlp
+    latency = ((demand[0] * lat_by_source[0] + late / r) / h.mlp
+               + sum(d * lat for d, lat in zip(demand[1:], lat_by_source[1:])) / mlp_long)
     store_demand = [x / r for x in mem.get("store_demand", [0, 0, 0])]
     if h.store_mlp:
         # stores that miss when they commit wait in order, few at a time, beside the loads' misses
@@ -320,7 +331,7 @@ def combine(core_cycles: float, mem: dict, regions: int, h: Hierarchy, throughpu
         bound = "latency"         # the stalls, not the core's own work, are most of it
     misses = {"l1_to_l2": demand[0], "l1_to_l3": demand[1], "l1_to_memory": demand[2],
               "store_misses": store_demand, "late_prefetches": [x / r for x in late_uses],
-              "late_prefetch_cycles": late / r,
+              "late_prefetch_cycles": late / r, "long_mlp": mlp_long,
               "fills": fill[:len(lv)], "writebacks": wb[:len(lv)],
               "accesses": (mem.get("loads", 0) + mem.get("stores", 0)) / r}
     return MemoryCost(cycles, core_cycles, cycles - core_cycles, latency,
