@@ -78,7 +78,8 @@ struct cs_stats {
                                   * the level they found it in (L1, L2), the level the prefetch
                                   * brought it from, and the instructions between the two */
     uint64_t long_misses;        /* with rob=: demand loads served beyond L2 (L3 or memory) ... */
-    uint64_t long_clusters;      /* ... and the groups they overlap in (cs_long_miss) */
+    uint64_t long_groups[2];     /* ... and the groups they overlap in (cs_long_miss), by the slowest
+                                  * level a member went to: [0] L3, [1] memory */
     uint64_t pf_issued;          /* prefetches that brought a line into a cache */
     uint64_t pf_l1_only;         /* of those, L1 prefetches (l1pf=0) of a line from beyond L2, which
                                   * crossed L2 without being kept there */
@@ -253,16 +254,25 @@ static int cs_fetch(uint64_t ln, int into, int store, int prefetch)
  * the reorder buffer's INSNS instructions of the group's first miss, and at most MLP misses (the
  * miss buffers) are in flight at once; any other starts a new group. A kernel whose misses come in
  * bursts overlaps them; one whose misses are far apart, between long dependent runs of work, waits
- * for each. The harness charges these misses' latency per group (harness/measure/model/memory.py). */
+ * for each. A group lasts as long as its slowest member: the groups are counted by the slowest
+ * level one of their misses went to (an L3 hit beside a memory miss does not make the group
+ * shorter: red team 10). The harness charges each group that level's latency
+ * (harness/measure/model/memory.py). */
 static uint64_t cs_rob, cs_rob_mlp, cs_cl_start, cs_cl_n;
+static int cs_cl_slowest = -1;   /* the open group's slowest level: 0 L3, 1 memory; -1 none yet */
 
-static void cs_long_miss(void)
+static void cs_long_miss(int from_memory)
 {
     cs_st.long_misses++;
-    if (!cs_st.long_clusters || cs_now - cs_cl_start >= cs_rob || cs_cl_n >= cs_rob_mlp) {
-        cs_st.long_clusters++;
+    if (cs_cl_slowest < 0 || cs_now - cs_cl_start >= cs_rob || cs_cl_n >= cs_rob_mlp) {
+        cs_st.long_groups[from_memory]++;
+        cs_cl_slowest = from_memory;
         cs_cl_start = cs_now;
         cs_cl_n = 0;
+    } else if (from_memory > cs_cl_slowest) {
+        cs_st.long_groups[cs_cl_slowest]--;        /* the open group now lasts a memory access */
+        cs_st.long_groups[from_memory]++;
+        cs_cl_slowest = from_memory;
     }
     cs_cl_n++;
 }
@@ -518,7 +528,7 @@ static void cs_touch(uint64_t first, uint64_t last, int store, int committed)
         if (cs_counting_ref) {
             (committed ? cs_st.store_demand : cs_st.demand)[from == cs_n ? CS_LEVELS : from]++;
             if (cs_rob && !store && from >= 2) {
-                cs_long_miss();
+                cs_long_miss(from == cs_n);
             }
         }
         if (cs_prefetch) {

@@ -679,11 +679,11 @@ static void plugin_exit(qemu_plugin_id_t id, void *p)
                      ",\"stores\":%" PRIu64 ",\"store_commits\":%" PRIu64
                      ",\"fill\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64 "],\"wb\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64
                      "],\"demand\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64 "],\"store_demand\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64
-                     "],\"prefetched\":%" PRIu64 ",\"l1_only\":%" PRIu64 ",\"long\":[%" PRIu64 ",%" PRIu64 "]}",
+                     "],\"prefetched\":%" PRIu64 ",\"l1_only\":%" PRIu64 ",\"long\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64 "]}",
                      1u << cs_line_shift, cs_n, cs_st.loads, cs_st.load_lines, cs_st.stores, cs_st.store_commits, cs_st.fill[0], cs_st.fill[1],
                      cs_st.fill[2], cs_st.wb[0], cs_st.wb[1], cs_st.wb[2], cs_st.demand[1], cs_st.demand[2],
                      cs_st.demand[3], cs_st.store_demand[1], cs_st.store_demand[2], cs_st.store_demand[3],
-                     cs_st.pf_issued, cs_st.pf_l1_only, cs_st.long_misses, cs_st.long_clusters);
+                     cs_st.pf_issued, cs_st.pf_l1_only, cs_st.long_misses, cs_st.long_groups[0], cs_st.long_groups[1]);
             /* the late uses of prefetched lines: [found at, came from, bucket, count] where nonzero
              * (2 x 3 x CS_LATE_BUCKETS entries at most, some 20 bytes each: they fit) */
             const char *sep = "";

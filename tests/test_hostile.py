@@ -454,11 +454,11 @@ def test_a_cheap_rep_stosb_does_not_empty_the_store_buffer(tmp_path_factory):
 
 
 
-def _attack_and_twin(tmp_path_factory, attack, twin, shape):
-    """The modelled cycles of an attack and its honest twin on x86-qemu, in one campaign: under
+def _attack_and_twin(tmp_path_factory, attack, twin, shape, device="x86-qemu"):
+    """The modelled cycles of an attack and its honest twin on `device`, in one campaign: under
     the same page colours (the campaign's one key), so that the two differ by what the attack
     does, not by where the run put its pages."""
-    rows = {k: r for (d, k), r in _qemu_batch(tmp_path_factory, (twin, attack), ("x86-qemu",), shape)["rows"].items()}
+    rows = {k: r for (d, k), r in _qemu_batch(tmp_path_factory, (twin, attack), (device,), shape)["rows"].items()}
     for n in (twin, attack):
         assert rows[n]["status"] == "ok", (n, rows[n]["error"])
     return rows[attack], rows[twin]
@@ -506,6 +506,20 @@ def test_an_l1_prefetch_does_not_bring_an_l2_prefetch_sooner(tmp_path_factory):
     rolled, twin = _attack_and_twin(tmp_path_factory, "r7_rolled_l1_prefetch.c", "r7_unrolled_twin.c", "16x768x1024")
     assert rolled["misses"]["late_prefetches"][1] > 0.8 * twin["misses"]["late_prefetches"][1] > 0, (rolled, twin)
     assert rolled["cycles"] >= 0.97 * twin["cycles"], (rolled["cycles"], twin["cycles"])
+
+
+@requires_qemu
+@pytest.mark.qemu
+def test_l3_hits_do_not_shorten_a_group_of_memory_misses(tmp_path_factory):
+    """Red team 10 (a76-qemu, 2 MiB L3): misses beyond L2 were charged over the misses per group
+    they overlap in, i.e. groups x their average latency. Five loads per k step that hit L3 joined
+    the DRAM misses' groups of an unpacked register tile and made it 29.7% cheaper than its twin
+    (whose extra loads hit L1) for strictly more memory work. A group now costs its slowest
+    member's latency."""
+    attack, twin = _attack_and_twin(tmp_path_factory, "r10_l3_hits_shorten_groups.c", "r10_l3_hits_twin.c",
+                                    "16x1024x1024", "a76-qemu")
+    assert attack["misses"]["l1_to_l3"] > 4 * twin["misses"]["l1_to_memory"] > 0, (attack["misses"], twin["misses"])
+    assert attack["cycles"] >= 0.97 * twin["cycles"], (attack["cycles"], twin["cycles"])
 
 
 @serial

@@ -457,10 +457,11 @@ def test_the_streamer_runs_further_ahead_as_its_stream_goes_on(lab, monkeypatch)
 
 
 def test_misses_beyond_l2_are_charged_per_group_that_overlaps():
-    """A core with `rob`: the loads that missed beyond L2 wait (L3 hits x lat_L3 + memory fills x
-    lat_mem) / MLP_long, MLP_long = the plugin's long misses / the groups they overlapped in, at
-    least 1 and at most MLP; L2 hits (and late prefetches) keep MLP. Without `rob`, or with no
-    groups in the record, all of it is over MLP."""
+    """A core with `rob`: the loads that missed beyond L2 wait far = max(their latencies / MLP,
+    groups ending in L3 x lat_L3 + groups ending in memory x lat_mem), a group lasting as long as
+    its slowest member (the plugin's `long`: misses, groups by that level); L2 hits (and late
+    prefetches) keep MLP. long_mlp = those misses' latencies / far. Without `rob`, or without the
+    plugin's groups, all of it is over MLP. Adding misses never makes it cheaper."""
     rng = random.Random()
     rob = replace(OOO, rob=rng.choice([128, 256, 352, 512]))
     assert f"rob={rob.rob}:10" in rob.plugin_options() and not any(o.startswith("rob=") for o in OOO.plugin_options())
@@ -468,15 +469,19 @@ def test_misses_beyond_l2_are_charged_per_group_that_overlaps():
         regions = rng.randint(1, 3)
         demand = [rng.randint(0, 10 ** 6) for _ in range(3)]
         n = demand[1] + demand[2]
-        groups = rng.choice([0, 1, rng.randint(1, max(1, n)), n, 2 * n + 1])
-        mem = {"line": 64, "demand": demand, "fill": [0, 0, 0], "wb": [0, 0, 0], "long": [n, groups]}
+        g3, gm = rng.randint(0, max(1, demand[1])), rng.randint(0, max(1, demand[2]))
+        mem = {"line": 64, "demand": demand, "fill": [0, 0, 0], "wb": [0, 0, 0], "long": [n, g3, gm]}
         short = demand[0] * 12 / 10
-        far = demand[1] * 40 + demand[2] * 200
-        want_mlp = min(10.0, max(1.0, n / groups)) if groups else 10.0
+        each = demand[1] * 40 + demand[2] * 200
+        far = max(each / 10, g3 * 40 + gm * 200)
         c = combine(1e3, mem, regions, rob)
-        assert c.latency_cycles == pytest.approx((short + far / want_mlp) / regions)
-        assert c.misses["long_mlp"] == pytest.approx(want_mlp)
-        assert combine(1e3, mem, regions, OOO).latency_cycles == pytest.approx((short + far / 10) / regions)
+        assert c.latency_cycles == pytest.approx((short + far) / regions)
+        assert c.misses["long_mlp"] == pytest.approx(each / far if far else 10)
+        assert combine(1e3, mem, regions, OOO).latency_cycles == pytest.approx((short + each / 10) / regions)
+        assert combine(1e3, {**mem, "long": [n, g3]}, regions, rob).latency_cycles == pytest.approx((short + each / 10) / regions)
+        # red team 10: L3 hits that join memory misses' groups (their count unchanged) cost more, not less
+        more = {**mem, "demand": [demand[0], demand[1] + 5 * gm, demand[2]], "long": [n + 5 * gm, g3, gm]}
+        assert combine(1e3, more, regions, rob).latency_cycles >= c.latency_cycles
 
 
 # i-k-j, scalar (one element per inner iteration, some 7 instructions): a row of B is 16 elements
@@ -502,7 +507,8 @@ def test_misses_overlap_only_within_the_reorder_buffers_reach(lab, monkeypatch):
     got = {}
     for reach in (64, 352, 4096):
         m = _mem(lab, monkeypatch, replace(base, rob=reach), IKJ_SCALAR, "ikj_scalar.c", (M, N, K))
-        n, groups = m["long"]
+        n, g3, gm = m["long"]
+        assert g3 == 0 and 0 < gm <= n, m                   # no L3: every group ends in memory
         # the loads' misses beyond L2 (the demand counts also hold C's stores, written at once here)
         assert 0.9 * M * b_lines < n <= m["demand"][1] + m["demand"][2], m
         got[reach] = combine(1e6, m, 1, replace(base, rob=reach))

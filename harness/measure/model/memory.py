@@ -3,18 +3,20 @@ hierarchy, latencies and bandwidths in one table with its sources, the QEMU plug
 the plugin simulate that hierarchy (qemu/cache_sim.h), and the one combination of core cycles
 (llvm-mca per block, every load an L1 hit) with the memory stalls the simulation counts:
 
-    latency   = (L2 hits x lat_L2 + late) / MLP + (L3 hits x lat_L3 + memory fills x lat_mem) / MLP_long
+    latency   = (L2 hits x lat_L2 + late) / MLP + far
+    far       = (L3 hits x lat_L3 + memory fills x lat_mem) / MLP   (cores without `rob`)
+              = max(that, groups ending in L3 x lat_L3 + groups ending in memory x lat_mem)  (with)
                 (demand misses of L1; a prefetched line costs bandwidth, and latency only if it
                 came late: late = the sum over first loads of prefetched lines of
                 max(0, lat_origin - lat_found - d / IPC), d the instructions between the prefetch
                 and the load, IPC the core model's instructions per core cycle (its fastest issue
                 rate, so the least latency a prefetch can have hidden); lat_found 0 for a line
                 found in L1, lat_L2 for one an L2 prefetch brought)
-                MLP_long (cores with `rob`): the demand loads that missed beyond L2 over the groups
-                they overlap in, which the plugin counts as interval analysis does (a miss joins
-                the group of an earlier one if it came within `rob` instructions of the group's
-                first and the group has fewer than MLP; qemu/cache_sim.h cs_long_miss), at least 1,
-                at most MLP; else MLP
+                groups (cores with `rob`): the demand loads that missed beyond L2 overlap in
+                groups, which the plugin counts as interval analysis does (a miss joins the group
+                of an earlier one if it came within `rob` instructions of the group's first and the
+                group has fewer than MLP; qemu/cache_sim.h cs_long_miss); a group lasts as long as
+                its slowest member. `long_mlp` in the result = those misses' latencies / far
                 cores with a store buffer and `store_mlp`: the stores that miss L1 when they commit
                 (the plugin writes a store into L1 `store_buffer` stores after it ran) wait apart:
                 latency = max(the loads' above, (their misses x the same latencies) / store_mlp)
@@ -298,10 +300,13 @@ def combine(core_cycles: float, mem: dict, regions: int, h: Hierarchy, throughpu
     lat_by_source = [lv[1].latency if len(lv) > 1 else h.mem_latency,
                      lv[2].latency if len(lv) > 2 else h.mem_latency, h.mem_latency]
     late, late_uses = late_cycles(mem, h, insns_per_call / core_cycles) if insns_per_call > 0 and core_cycles > 0 else (0.0, [0.0] * 3)
-    long = mem.get("long") or (0, 0)
-    mlp_long = min(h.mlp, max(1.0, long[0] / long[1])) if h.rob and long[1] else h.mlp
-    latency = ((demand[0] * lat_by_source[0] + late / r) / h.mlp
-               + sum(d * lat for d, lat in zip(demand[1:], lat_by_source[1:])) / mlp_long)
+    far_each = sum(d * lat for d, lat in zip(demand[1:], lat_by_source[1:]))
+    far = far_each / h.mlp
+    long = mem.get("long") or ()
+    if h.rob and len(long) == 3:
+        far = max(far, (long[1] * lat_by_source[1] + long[2] * lat_by_source[2]) / r)
+    mlp_long = far_each / far if far > 0 else h.mlp
+    latency = (demand[0] * lat_by_source[0] + late / r) / h.mlp + far
     store_demand = [x / r for x in mem.get("store_demand", [0, 0, 0])]
     if h.store_mlp:
         # stores that miss when they commit wait in order, few at a time, beside the loads' misses
